@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.api_keys.models import ApiKey
+from backplane.core.tenancy import TenantRepository
+from backplane.organizations.models import Organization
+
+
+class ApiKeyRepository(TenantRepository[ApiKey]):
+    model = ApiKey
+
+
+async def find_key_for_authentication(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Organization] | None:
+    """Authentication is the one lookup that starts from the secret, before any organization is known."""
+    stmt = (
+        select(ApiKey, Organization)
+        .join(Organization, Organization.id == ApiKey.organization_id)
+        .where(ApiKey.key_hash == key_hash)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def touch_last_used(session: AsyncSession, api_key: ApiKey, now: datetime) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    api_key.last_used_at = now

@@ -1,0 +1,93 @@
+"""The ASGI application: `create_app()` builds both API surfaces over one domain core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backplane import __version__
+from backplane.api_keys.endpoints import router as api_keys_router
+from backplane.auth import endpoints as auth_endpoints
+from backplane.core.config import Settings, get_settings
+from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.errors import install_error_handlers
+from backplane.core.queue import create_queue
+from backplane.core.redis import create_redis
+from backplane.core.request_id import RequestIdMiddleware
+from backplane.health import endpoints as health_endpoints
+from backplane.organizations.endpoints import router as organizations_router
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Backplane serves two API surfaces over one domain core.
+
+* **Licensing** (`/api/v1/...`, trailing slashes): JWT pair `{access, refresh}` from
+  `/api/v1/auth/token/`; errors `{"error", "detail"}`, field errors 400 `{"errors": {field: [msg]}}`.
+* **Platform** (`/v1/...`): API keys `coexai_live_…` / `coexai_test_…` or JWTs from `/v1/auth/login`;
+  errors `{"error": {"code", "message", "details", "request_id"}}`, field errors 422 `VALIDATION_ERROR`.
+
+Every protected route takes `Authorization: Bearer <access JWT or API key>`. JWT callers choose an
+organization with `X-Organization-ID` (default: their oldest membership). Every response carries
+`X-Request-ID`.
+"""
+
+TAGS = [
+    {
+        "name": "Licensing: authentication",
+        "description": "Register, tokens, email verification, password reset.",
+    },
+    {"name": "Authentication", "description": "Platform sign-in and token refresh."},
+    {"name": "Users", "description": "The caller."},
+    {
+        "name": "Organizations",
+        "description": "Tenants, members and roles (owner, admin, member, viewer).",
+    },
+    {
+        "name": "API keys",
+        "description": "Scoped, revocable keys; the full key is shown once.",
+    },
+    {"name": "Health", "description": "Liveness and readiness."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.redis = create_redis(settings)
+        app.state.queue = create_queue(settings.redis.url)
+        logger.info("backplane %s started (environment=%s)", __version__, settings.environment)
+        try:
+            yield
+        finally:
+            await app.state.queue.aclose()
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Backplane API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    for router in (
+        auth_endpoints.licensing,
+        auth_endpoints.platform,
+        organizations_router,
+        api_keys_router,
+        health_endpoints.licensing,
+        health_endpoints.platform,
+    ):
+        app.include_router(router)
+    return app

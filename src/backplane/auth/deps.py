@@ -1,0 +1,107 @@
+"""One way to authenticate for every protected route of both surfaces.
+
+`Authorization: Bearer <access JWT | API key>`. The result is a `Principal`; the aliases at the
+bottom require a scope (API keys) or the role that implies it (users).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backplane.api_keys.service import authenticate_key, is_api_key
+from backplane.auth import revocation
+from backplane.auth.principal import Principal, Scope, user_principal
+from backplane.auth.repository import UserRepository
+from backplane.core.config import Settings
+from backplane.core.db import SessionDep
+from backplane.core.errors import NotFound, Unauthorized
+from backplane.core.redis import RedisDep
+from backplane.core.security import InvalidToken, decode_token
+from backplane.organizations.models import Role
+from backplane.organizations.repository import MembershipRepository
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access JWT (from `/api/v1/auth/token/` or `/v1/auth/login`) or an API key "
+    "(`coexai_live_…` / `coexai_test_…`).",
+)
+
+ORG_HEADER_DESCRIPTION = "For JWT callers: the organization to act in (default: your oldest membership)."
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_organization_id: Annotated[str | None, Header(description=ORG_HEADER_DESCRIPTION)] = None,
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Authentication credentials were not provided. Send `Authorization: Bearer <token>`.")
+    token = credentials.credentials.strip()
+    if is_api_key(token):
+        client_ip = request.client.host if request.client else None
+        return await authenticate_key(session, token, client_ip)
+    try:
+        claims = decode_token(token, "access", settings.secret_key)
+    except InvalidToken as exc:
+        expired = "expired" in str(exc).lower()
+        raise Unauthorized("Access token has expired." if expired else "Access token is invalid.") from exc
+    if await revocation.is_revoked(redis, claims):
+        raise Unauthorized("Access token has been revoked.")
+    try:
+        user_id = uuid.UUID(claims.subject)
+    except ValueError as exc:
+        raise Unauthorized("Access token is invalid.") from exc
+    user = await UserRepository(session).get_by_id(user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Access token is invalid.")
+    organization_id = _parse_org_header(x_organization_id)
+    found = await MembershipRepository(session).get_with_organization(user.id, organization_id)
+    if found is None:
+        if organization_id is not None:
+            raise NotFound("Organization not found.")
+        return user_principal(user, None, None)
+    membership, organization = found
+    return user_principal(user, organization, Role(membership.role))
+
+
+def _parse_org_header(value: str | None) -> uuid.UUID | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError as exc:
+        raise NotFound("Organization not found.") from exc
+
+
+class Require:
+    """Dependency: the caller's principal, having `scope` in its organization."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        principal.require(self.scope)
+        return principal
+
+
+Authenticated = Annotated[Principal, Depends(get_principal)]
+Reader = Annotated[Principal, Depends(Require(Scope.read))]
+Writer = Annotated[Principal, Depends(Require(Scope.write))]
+Admin = Annotated[Principal, Depends(Require(Scope.admin))]
+Owner = Annotated[Principal, Depends(Require(Scope.owner))]

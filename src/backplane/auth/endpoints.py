@@ -1,0 +1,252 @@
+"""Account endpoints on both surfaces: `/api/v1/auth/...` (licensing) and `/v1/auth/...` (platform)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from backplane.auth import service
+from backplane.auth.deps import Authenticated, SettingsDep
+from backplane.auth.schemas import (
+    AccessToken,
+    EmailRequest,
+    LoginRequest,
+    LoginResponse,
+    MeAuth,
+    MeResponse,
+    Message,
+    OrganizationBrief,
+    PlatformRefreshRequest,
+    PlatformTokens,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    ResetPasswordRequest,
+    TokenPair,
+    TokenRequest,
+    TokensResponse,
+    UserRead,
+    UserUpdate,
+)
+from backplane.core.db import SessionDep
+from backplane.core.openapi import licensing_errors, platform_errors
+from backplane.core.queue import QueueDep
+from backplane.core.redis import RedisDep
+
+licensing = APIRouter(
+    prefix="/api/v1/auth",
+    tags=["Licensing: authentication"],
+    responses=licensing_errors(400, 429),
+)
+platform = APIRouter(prefix="/v1", tags=["Authentication"], responses=platform_errors(422))
+
+FORGOT_MESSAGE = "If an account exists for this email address, a password reset link has been sent."
+
+
+def _platform_tokens(tokens: service.IssuedTokens) -> PlatformTokens:
+    return PlatformTokens(
+        access_token=tokens.access,
+        refresh_token=tokens.refresh,
+        expires_in=tokens.access_ttl_seconds,
+    )
+
+
+@licensing.post(
+    "/register/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisterResponse,
+    summary="Create an account and its organization",
+    description="Creates the user and an organization named `company_name` that the user owns, and "
+    "mails a verification link. A taken email address answers 409.",
+    responses=licensing_errors(409),
+)
+async def register(
+    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep
+) -> RegisterResponse:
+    user, organization = await service.register(
+        session,
+        queue,
+        settings,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        company_name=body.company_name,
+    )
+    return RegisterResponse(
+        user=UserRead.model_validate(user),
+        organization=OrganizationBrief.model_validate(organization),
+        message="Account created. Check your email to verify your address.",
+    )
+
+
+@licensing.post(
+    "/token/",
+    response_model=TokenPair,
+    summary="Obtain an access and refresh token pair",
+    responses=licensing_errors(401),
+)
+async def obtain_token(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    user = await service.authenticate(session, body.email, body.password)
+    tokens = service.issue_tokens(user, settings)
+    return TokenPair(access=tokens.access, refresh=tokens.refresh)
+
+
+@licensing.post(
+    "/token/refresh/",
+    response_model=AccessToken,
+    summary="Exchange a refresh token for a new access token",
+    description="Refresh tokens are not rotated: the same one works until it expires or is revoked "
+    "(logout, password reset, deactivation).",
+    responses=licensing_errors(401),
+)
+async def refresh_token(
+    body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> AccessToken:
+    tokens = await service.refresh_access(session, redis, settings, body.refresh)
+    return AccessToken(access=tokens.access)
+
+
+@licensing.post(
+    "/logout/",
+    response_model=Message,
+    summary="Revoke a refresh token",
+    responses=licensing_errors(401),
+)
+async def logout(body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> Message:
+    await service.logout(session, redis, settings, body.refresh)
+    return Message(message="Logged out. The refresh token is revoked.")
+
+
+@licensing.get(
+    "/verify-email/",
+    response_model=Message,
+    summary="Confirm an email address from the mailed link",
+)
+async def verify_email(token: Annotated[str, Query(min_length=1, max_length=256)], session: SessionDep) -> Message:
+    await service.verify_email(session, token)
+    return Message(message="Email address verified.")
+
+
+@licensing.post(
+    "/forgot-password/",
+    response_model=Message,
+    summary="Mail a password reset link",
+    description="Always answers 200 with the same message, whether or not the account exists.",
+)
+async def forgot_password(body: EmailRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep) -> Message:
+    await service.forgot_password(session, queue, settings, body.email)
+    return Message(message=FORGOT_MESSAGE)
+
+
+@licensing.get(
+    "/reset-password/",
+    response_model=Message,
+    summary="Check a password reset link before using it",
+)
+async def check_reset_link(token: Annotated[str, Query(min_length=1, max_length=256)], session: SessionDep) -> Message:
+    await service.check_reset_token(session, token)
+    return Message(message='The link is valid. POST {"token", "new_password"} to this URL to choose a new password.')
+
+
+@licensing.post(
+    "/reset-password/",
+    response_model=Message,
+    summary="Choose a new password with a reset token",
+    description="Also signs the account out everywhere: every refresh token issued before now is revoked.",
+)
+async def reset_password(
+    body: ResetPasswordRequest,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> Message:
+    await service.reset_password(session, redis, settings, body.token, body.new_password)
+    return Message(message="Password changed. Sign in with the new password.")
+
+
+@platform.post(
+    "/auth/login",
+    response_model=LoginResponse,
+    summary="Sign in",
+    responses=platform_errors(401),
+)
+async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
+    user = await service.authenticate(session, body.email, body.password)
+    return LoginResponse(
+        user=UserRead.model_validate(user),
+        tokens=_platform_tokens(service.issue_tokens(user, settings)),
+    )
+
+
+@platform.post(
+    "/auth/refresh",
+    response_model=TokensResponse,
+    summary="Get a new access token",
+    description="Returns a new access token; the refresh token is returned unchanged (not rotated).",
+    responses=platform_errors(401),
+)
+async def platform_refresh(
+    body: PlatformRefreshRequest,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> TokensResponse:
+    tokens = await service.refresh_access(session, redis, settings, body.refresh_token)
+    return TokensResponse(tokens=_platform_tokens(tokens))
+
+
+@platform.post(
+    "/auth/logout",
+    response_model=Message,
+    summary="Revoke a refresh token",
+    responses=platform_errors(401),
+)
+async def platform_logout(
+    body: PlatformRefreshRequest,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> Message:
+    await service.logout(session, redis, settings, body.refresh_token)
+    return Message(message="Logged out. The refresh token is revoked.")
+
+
+def _me(principal: Authenticated) -> MeResponse:
+    return MeResponse(
+        user=UserRead.model_validate(principal.user) if principal.user else None,
+        organization=OrganizationBrief.model_validate(principal.organization) if principal.organization else None,
+        role=str(principal.role) if principal.role else None,
+        auth=MeAuth(
+            type="api_key" if principal.api_key else "jwt",
+            scopes=sorted(str(s) for s in principal.scopes),
+            livemode=principal.livemode,
+            api_key_id=principal.api_key.id if principal.api_key else None,
+        ),
+    )
+
+
+@platform.get(
+    "/users/me",
+    response_model=MeResponse,
+    tags=["Users"],
+    summary="The caller: user, organization, role and credentials",
+    description="Works with a JWT or an API key (for a key, `user` is the user who created it).",
+    responses=platform_errors(401, 403),
+)
+async def read_me(principal: Authenticated) -> MeResponse:
+    return _me(principal)
+
+
+@platform.patch(
+    "/users/me",
+    response_model=MeResponse,
+    tags=["Users"],
+    summary="Update your profile",
+    responses=platform_errors(401, 403),
+)
+async def update_me(body: UserUpdate, principal: Authenticated, session: SessionDep) -> MeResponse:
+    user = principal.require_user()
+    user.full_name = body.full_name
+    await session.flush()
+    return _me(principal)

@@ -1,0 +1,37 @@
+"""Token revocation in Redis.
+
+Refresh tokens are not rotated (the licensing guide's client keeps one for its whole 7 days), so
+they are revoked instead: one token by its `jti` (logout), or every token of a user issued before
+a cut-off (password reset, deactivation). Both keys expire with the longest token they can affect.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from redis.asyncio import Redis
+
+from backplane.core.security import TokenClaims
+
+
+def _jti_key(jti: str) -> str:
+    return f"auth:revoked-jti:{jti}"
+
+
+def _cutoff_key(user_id: uuid.UUID | str) -> str:
+    return f"auth:revoked-before:{user_id}"
+
+
+async def revoke_token(redis: Redis, claims: TokenClaims) -> None:
+    ttl = max(1, int(claims.expires_at - time.time()) + 1)
+    await redis.set(_jti_key(claims.jti), "1", ex=ttl)
+
+
+async def revoke_all_for_user(redis: Redis, user_id: uuid.UUID, longest_ttl_seconds: int) -> None:
+    await redis.set(_cutoff_key(user_id), repr(time.time()), ex=longest_ttl_seconds + 1)
+
+
+async def is_revoked(redis: Redis, claims: TokenClaims) -> bool:
+    denied, cutoff = await redis.mget(_jti_key(claims.jti), _cutoff_key(claims.subject))
+    return denied is not None or (cutoff is not None and claims.issued_at <= float(cutoff))

@@ -1,0 +1,35 @@
+"""Reusable pydantic field types with the messages clients see."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+
+
+def _email(value: str) -> str:
+    try:
+        # No DNS lookups: syntax only. Stored lower-cased (one account per address).
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise PydanticCustomError("email", "Enter a valid email address.") from None
+
+
+def _password(value: str) -> str:
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise PydanticCustomError("password", f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(value) > MAX_PASSWORD_LENGTH:
+        raise PydanticCustomError("password", f"Password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    if value.isspace():
+        raise PydanticCustomError("password", "Password cannot be only whitespace.")
+    return value
+
+
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+NewPassword = Annotated[str, AfterValidator(_password)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

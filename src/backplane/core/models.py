@@ -1,0 +1,8 @@
+"""Imports every model module so that `Base.metadata` is complete (Alembic, tests)."""
+
+from backplane.api_keys import models as api_keys  # noqa: F401
+from backplane.auth import models as auth  # noqa: F401
+from backplane.core.db import Base
+from backplane.organizations import models as organizations  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,122 @@
+"""Cryptographic primitives: the only module that touches python-jose and the password hasher.
+
+JWTs are HS256 only (pinned on decode, so `alg: none` and RS/HS confusion are refused) and must
+carry `exp`, `iat`, `sub`, `jti` and `type`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jose import JWTError, jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+ALGORITHM = "HS256"
+TokenType = Literal["access", "refresh"]
+
+_password_hash = PasswordHash((Argon2Hasher(),))
+# Verified against when the account does not exist, so a wrong email costs the same time as a
+# wrong password and response times do not reveal which accounts exist.
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired or of the wrong type."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subject: str
+    token_type: TokenType
+    jti: str
+    issued_at: float
+    expires_at: float
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _password_hash.verify(password, password_hash)
+    except Exception:  # a corrupt stored hash is a failed login, not a 500
+        return False
+
+
+def create_token(subject: str, token_type: TokenType, ttl_seconds: int, secret: str) -> tuple[str, TokenClaims]:
+    now = time.time()
+    claims = TokenClaims(
+        subject=subject,
+        token_type=token_type,
+        jti=uuid.uuid4().hex,
+        issued_at=now,  # sub-second, so a token issued just after a revocation cut-off stays valid
+        expires_at=now + ttl_seconds,
+    )
+    payload: dict[str, Any] = {
+        "sub": subject,
+        "type": token_type,
+        "jti": claims.jti,
+        "iat": claims.issued_at,
+        "exp": int(claims.expires_at),
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
+
+
+def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_jti": True,
+                "verify_aud": False,
+            },
+        )
+    except JWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    except Exception as exc:  # python-jose raises assorted errors on garbage input
+        raise InvalidToken("malformed token") from exc
+    token_type = payload.get("type")
+    if token_type != expected_type:
+        raise InvalidToken(f"expected a {expected_type} token")
+    if not all(isinstance(payload.get(k), str) for k in ("sub", "jti")):
+        raise InvalidToken("malformed claims")
+    return TokenClaims(
+        subject=payload["sub"],
+        token_type=token_type,
+        jti=payload["jti"],
+        issued_at=float(payload["iat"]),
+        expires_at=float(payload["exp"]),
+    )
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+def random_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(value: str) -> str:
+    """Hash for high-entropy secrets (API keys, email tokens): a slow hash adds nothing there."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,48 @@
+"""Every tenant query goes through `TenantRepository.select()`, which scopes by organization.
+
+A repository for an organization-owned model subclasses it; there is no unscoped `select` on it,
+so forgetting the scope is impossible rather than merely unlikely.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
+
+
+class TenantOwned(Protocol):
+    id: Mapped[uuid.UUID]
+    organization_id: Mapped[uuid.UUID]
+
+
+M = TypeVar("M", bound=Any)
+
+
+class TenantRepository(Generic[M]):
+    model: ClassVar[type[Any]]
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def select(self) -> Select[M]:
+        return select(self.model).where(self.model.organization_id == self.organization_id)
+
+    async def get(self, id_: uuid.UUID, *, for_update: bool = False) -> M | None:
+        stmt = self.select().where(self.model.id == id_)
+        if for_update:
+            stmt = stmt.with_for_update()
+        result: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return result
+
+    def add(self, obj: M) -> M:
+        if obj.organization_id is None:
+            obj.organization_id = self.organization_id
+        if obj.organization_id != self.organization_id:
+            raise ValueError("object belongs to another organization")
+        self.session.add(obj)
+        return obj

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.auth.models import User
+from backplane.organizations.models import Membership, Organization, Role
+
+
+class OrganizationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_id(self, organization_id: uuid.UUID) -> Organization | None:
+        return await self.session.get(Organization, organization_id)
+
+    async def slug_taken(self, slug: str) -> bool:
+        stmt = select(func.count()).select_from(Organization).where(Organization.slug == slug)
+        return bool((await self.session.execute(stmt)).scalar_one())
+
+    def add(self, organization: Organization) -> Organization:
+        self.session.add(organization)
+        return organization
+
+
+class MembershipRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, membership: Membership) -> Membership:
+        self.session.add(membership)
+        return membership
+
+    async def get(
+        self,
+        organization_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+    ) -> Membership | None:
+        stmt = select(Membership).where(Membership.organization_id == organization_id, Membership.user_id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_with_organization(
+        self, user_id: uuid.UUID, organization_id: uuid.UUID | None
+    ) -> tuple[Membership, Organization] | None:
+        """The user's membership in `organization_id`, or in their oldest organization if None."""
+        stmt = (
+            select(Membership, Organization)
+            .join(Organization, Organization.id == Membership.organization_id)
+            .where(Membership.user_id == user_id)
+        )
+        if organization_id is not None:
+            stmt = stmt.where(Membership.organization_id == organization_id)
+        stmt = stmt.order_by(Membership.created_at, Membership.id).limit(1)
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1]) if row else None
+
+    def organizations_of(self, user_id: uuid.UUID) -> Select[Organization, Membership]:
+        return (
+            select(Organization, Membership)
+            .join(Membership, Membership.organization_id == Organization.id)
+            .where(Membership.user_id == user_id)
+        )
+
+    def members_of(self, organization_id: uuid.UUID) -> Select[Membership, User]:
+        return (
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == organization_id)
+        )
+
+    async def lock_owners(self, organization_id: uuid.UUID) -> list[Membership]:
+        """Lock the owner rows so that two concurrent demotions cannot both leave zero owners."""
+        stmt = (
+            select(Membership)
+            .where(
+                Membership.organization_id == organization_id,
+                Membership.role == Role.owner,
+            )
+            .order_by(Membership.id)
+            .with_for_update()
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def delete(self, membership: Membership) -> None:
+        await self.session.delete(membership)

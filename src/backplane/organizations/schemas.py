@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backplane.core.fields import Email, Name
+
+RoleName = Literal["owner", "admin", "member", "viewer"]
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name = Field(examples=["Acme Inc"])
+
+
+class OrganizationUpdate(OrganizationCreate):
+    pass
+
+
+class OrganizationRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    role: RoleName | None = Field(description="The caller's role in this organization.")
+    created_at: datetime
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Email = Field(examples=["colleague@example.com"])
+    role: RoleName = Field(default="member")
+
+
+class MemberUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: RoleName
+
+
+class MemberRead(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    role: RoleName
+    joined_at: datetime

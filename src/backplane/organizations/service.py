@@ -1,0 +1,131 @@
+"""Organizations and memberships: creation, renaming, members and their roles."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.auth.models import User
+from backplane.auth.repository import UserRepository
+from backplane.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backplane.organizations.models import Membership, Organization, Role
+from backplane.organizations.repository import (
+    MembershipRepository,
+    OrganizationRepository,
+)
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(name: str) -> str:
+    return _NON_SLUG.sub("-", name.lower()).strip("-")[:60].strip("-") or "org"
+
+
+async def create_organization(session: AsyncSession, name: str, owner: User) -> Organization:
+    orgs = OrganizationRepository(session)
+    base = slugify(name)
+    slug = base
+    for _ in range(5):
+        if not await orgs.slug_taken(slug):
+            try:
+                async with session.begin_nested():
+                    organization = orgs.add(Organization(id=uuid.uuid4(), name=name, slug=slug))
+                    await session.flush()
+            except IntegrityError:  # another request took the slug between the check and the insert
+                pass
+            else:
+                MembershipRepository(session).add(
+                    Membership(
+                        organization_id=organization.id,
+                        user_id=owner.id,
+                        role=Role.owner,
+                    )
+                )
+                await session.flush()
+                return organization
+        slug = f"{base[:53]}-{secrets.token_hex(3)}"
+    raise Conflict("Could not allocate a unique slug for this organization; try another name.")
+
+
+async def rename_organization(session: AsyncSession, organization: Organization, name: str) -> Organization:
+    organization.name = name
+    await session.flush()
+    return organization
+
+
+async def add_member(
+    session: AsyncSession,
+    organization: Organization,
+    acting_role: Role,
+    email: str,
+    role: Role,
+) -> tuple[Membership, User]:
+    _check_can_grant(acting_role, role)
+    user = await UserRepository(session).get_by_email(email)
+    if user is None or not user.is_active:
+        raise InvalidInput({"email": ["No active user has this email address; they must sign up first."]})
+    memberships = MembershipRepository(session)
+    if await memberships.get(organization.id, user.id) is not None:
+        raise Conflict("This user is already a member of the organization.")
+    try:
+        async with session.begin_nested():
+            membership = memberships.add(Membership(organization_id=organization.id, user_id=user.id, role=role))
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("This user is already a member of the organization.") from exc
+    return membership, user
+
+
+async def change_role(
+    session: AsyncSession,
+    organization: Organization,
+    acting_role: Role,
+    user_id: uuid.UUID,
+    role: Role,
+) -> tuple[Membership, User]:
+    memberships = MembershipRepository(session)
+    owners = await memberships.lock_owners(organization.id)
+    membership = await memberships.get(organization.id, user_id, for_update=True)
+    if membership is None:
+        raise NotFound("No member with this id in the organization.")
+    current = Role(membership.role)
+    _check_can_grant(acting_role, current)
+    _check_can_grant(acting_role, role)
+    if current is Role.owner and role is not Role.owner and len(owners) <= 1:
+        raise Conflict("An organization must keep at least one owner; make someone else owner first.")
+    membership.role = role
+    await session.flush()
+    user = await UserRepository(session).get_by_id(user_id)
+    assert user is not None
+    return membership, user
+
+
+async def remove_member(
+    session: AsyncSession,
+    organization: Organization,
+    acting_role: Role,
+    acting_user_id: uuid.UUID | None,
+    user_id: uuid.UUID,
+) -> None:
+    memberships = MembershipRepository(session)
+    owners = await memberships.lock_owners(organization.id)
+    membership = await memberships.get(organization.id, user_id, for_update=True)
+    if membership is None:
+        raise NotFound("No member with this id in the organization.")
+    if user_id != acting_user_id:  # anyone may leave; removing others needs the right role
+        if not acting_role.at_least(Role.admin):
+            raise Forbidden(f"Your role '{acting_role}' does not allow removing members; it requires 'admin'.")
+        _check_can_grant(acting_role, Role(membership.role))
+    if membership.role == Role.owner and len(owners) <= 1:
+        raise Conflict("An organization must keep at least one owner; make someone else owner first.")
+    await memberships.delete(membership)
+    await session.flush()
+
+
+def _check_can_grant(acting_role: Role, role: Role) -> None:
+    if role is Role.owner and acting_role is not Role.owner:
+        raise Forbidden("Only an owner can grant, change or remove the owner role.")

@@ -1,0 +1,49 @@
+"""arq worker: `backplane worker` runs `WorkerSettings`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from arq.connections import RedisSettings
+from arq.worker import Function, func
+
+from backplane.auth.tasks import send_email_task
+from backplane.core.config import Settings, get_settings
+from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.queue import DEFAULT_QUEUE
+
+logger = logging.getLogger(__name__)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = ctx.get("settings") or get_settings()
+    ctx["settings"] = settings
+    ctx["engine"] = create_engine(settings)
+    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
+    logger.info("worker started (queue %s)", DEFAULT_QUEUE)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+FUNCTIONS: list[Function] = [
+    func(send_email_task, name="email.send", max_tries=5, timeout=30),
+]
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Function]] = FUNCTIONS
+    on_startup = startup
+    on_shutdown = shutdown
+    queue_name = DEFAULT_QUEUE
+    max_jobs = 20
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `arq.Worker` / `run_worker`, bound to these settings."""
+    return {
+        "redis_settings": RedisSettings.from_dsn(settings.redis.url),
+        "ctx": {"settings": settings},
+    }
