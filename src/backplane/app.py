@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await app.state.queue.aclose()
+            await app.state.queue.aclose(close_connection_pool=True)
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 

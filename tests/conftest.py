@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from arq.worker import Worker
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from backplane.app import create_app
+from backplane.core.config import AuthSettings, DatabaseSettings, EmailSettings, Environment, RedisSettings, Settings
+from backplane.core.models import metadata
+from backplane.workers.settings import WorkerSettings, worker_options
+from tests.fixtures import database
+from tests.fixtures.auth import Api
+from tests.fixtures.smtp import Mailbox, start_smtp
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = database.new_database_url()
+    database.create_and_migrate(url)
+    yield url
+    database.drop(url)
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    controller, port = start_smtp(mailbox)
+    yield mailbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp: tuple[Mailbox, int]) -> Mailbox:
+    smtp[0].messages.clear()
+    return smtp[0]
+
+
+@pytest.fixture
+def settings(database_url: str, smtp: tuple[Mailbox, int], tmp_path: os.PathLike[str]) -> Settings:
+    return Settings(
+        environment=Environment.test,
+        public_base_url="http://testserver",
+        database=DatabaseSettings(url=database_url, pool_size=5),
+        redis=RedisSettings(url=TEST_REDIS_URL),
+        auth=AuthSettings(secret_key=TEST_SECRET_KEY),
+        email=EmailSettings(smtp_host="127.0.0.1", smtp_port=smtp[1], email_from="Backplane <no-reply@example.com>"),
+        storage_dir=tmp_path,
+    )
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(database_url: str) -> AsyncIterator[None]:
+    """Each test starts from empty tables and an empty Redis database."""
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+    yield
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def run_tasks(settings: Settings):  # type: ignore[no-untyped-def]
+    """Run every queued arq task to completion with a real (burst) worker."""
+
+    async def _run() -> int:
+        worker = Worker(
+            functions=WorkerSettings.functions,
+            on_startup=WorkerSettings.on_startup,
+            on_shutdown=WorkerSettings.on_shutdown,
+            queue_name=WorkerSettings.queue_name,
+            burst=True,
+            poll_delay=0.05,
+            handle_signals=False,
+            **worker_options(settings),
+        )
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+        return worker.jobs_complete
+
+    return _run
