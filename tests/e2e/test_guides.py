@@ -1,0 +1,116 @@
+"""Both guides' clients against real `backplane serve` and `backplane worker` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import requests
+
+from backplane.core.config import Settings
+from tests.e2e.guide_clients import CoditectClient
+from tests.fixtures.processes import backplane_processes
+from tests.fixtures.smtp import Mailbox
+
+pytestmark = pytest.mark.e2e
+ACCESS_TTL = 2
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": settings.database.url,
+        "REDIS_URL": settings.redis.url,
+        "SECRET_KEY": settings.secret_key,
+        "SMTP_HOST": settings.email.smtp_host or "",
+        "SMTP_PORT": str(settings.email.smtp_port),
+        "EMAIL_FROM": settings.email.email_from,
+        "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL),
+    }
+    with backplane_processes(env) as base_url:
+        yield base_url
+
+
+def _wait_for_mail(mailbox: Mailbox, address: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while not mailbox.to(address):
+        assert time.monotonic() < deadline, f"no email reached {address}"
+        time.sleep(0.1)
+    return mailbox.body(mailbox.last_to(address))
+
+
+def _licensing_guide_flow(base_url: str, mailbox: Mailbox) -> None:
+    client = CoditectClient(base_url=base_url)
+    created = client.register("dev@example.com", "SecurePass123!", "Developer", "My Company")
+    assert created["organization"]["name"] == "My Company"
+
+    tokens = client.login("dev@example.com", "SecurePass123!")
+    assert set(tokens) == {"access", "refresh"}
+    me = client._request("GET", "/v1/users/me")
+    assert me["user"]["email"] == "dev@example.com"
+    assert me["role"] == "owner"
+
+    # The verification mail is sent by the worker process through real SMTP; its link works.
+    body = _wait_for_mail(mailbox, "dev@example.com")
+    link = next(word for word in body.split() if "/verify-email/?token=" in word)
+    verify = requests.get(base_url + link[link.index("/api/") :], timeout=10)
+    assert verify.status_code == 200, verify.text
+
+    # The access token expires; the client's 401 -> refresh -> retry path keeps it working.
+    first_access = client.access_token
+    time.sleep(ACCESS_TTL + 1.1)
+    me = client._request("GET", "/v1/users/me")
+    assert me["user"]["email_verified"] is True
+    assert client.access_token != first_access
+
+    # The guide's client keeps one refresh token for all its refreshes: it is not rotated.
+    client._refresh_access_token()
+    client._refresh_access_token()
+
+    bad = CoditectClient(base_url=base_url)
+    with pytest.raises(requests.HTTPError) as caught:
+        bad.login("dev@example.com", "wrong-password")
+    assert caught.value.response.status_code == 401
+    assert caught.value.response.json() == {
+        "error": "Unauthorized",
+        "detail": "No active account found with the given credentials.",
+    }
+
+
+def _platform_flow(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        login = http.post("/v1/auth/login", json={"email": "dev@example.com", "password": "SecurePass123!"})
+        assert login.status_code == 200, login.text
+        tokens = login.json()["tokens"]
+        assert tokens["token_type"] == "Bearer"
+        assert tokens["expires_in"] == ACCESS_TTL
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+        assert http.get("/v1/users/me", headers=bearer).json()["auth"]["type"] == "jwt"
+        created = http.post("/v1/api-keys", json={"name": "CI", "scopes": ["read", "write"]}, headers=bearer)
+        assert created.status_code == 201, created.text
+        key = created.json()["key"]
+        assert key.startswith("coexai_live_")
+
+        # The guide's quick start: "Test your API key".
+        me = http.get("/v1/users/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.status_code == 200, me.text
+        assert me.json()["auth"] == {
+            "type": "api_key",
+            "scopes": ["read", "write"],
+            "livemode": True,
+            "api_key_id": created.json()["id"],
+        }
+        assert me.headers["X-Request-ID"].startswith("req_")
+
+        refreshed = http.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["tokens"]["refresh_token"] == tokens["refresh_token"]
+
+
+async def test_guides_clients_against_real_processes(server: str, mailbox: Mailbox) -> None:
+    await asyncio.to_thread(_licensing_guide_flow, server, mailbox)
+    await asyncio.to_thread(_platform_flow, server)

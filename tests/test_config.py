@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from backplane.core.config import AuthSettings, Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_env_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env or .secrets/
+
+
+def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> None:
+    first = Settings(auth=AuthSettings(secrets_dir=tmp_path / ".secrets"))
+    second = Settings(auth=AuthSettings(secrets_dir=tmp_path / ".secrets"))
+    assert len(first.secret_key) >= 48
+    assert first.secret_key == second.secret_key
+    stored = tmp_path / ".secrets" / "secret_key"
+    assert stored.read_text() == first.secret_key
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
+def test_production_requires_a_secret_key() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY is required when ENVIRONMENT=production"):
+        Settings(environment="production")
+
+
+@pytest.mark.parametrize("weak", ["changeme", "short-key", "secret"])
+def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, weak: str) -> None:
+    monkeypatch.setenv("SECRET_KEY", weak)
+    with pytest.raises(ValidationError, match="SECRET_KEY is too weak for production"):
+        Settings(environment="production")
+
+
+def test_production_accepts_a_strong_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "x" * 20 + "0123456789abcdefghijklmnop")
+    assert Settings(environment="production").secret_key.startswith("xxxx")
+
+
+def test_environment_names_from_the_spec_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@db:5432/x")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/3")
+    monkeypatch.setenv("ACCESS_TOKEN_TTL_SECONDS", "60")
+    monkeypatch.setenv("REFRESH_TOKEN_TTL_SECONDS", "120")
+    monkeypatch.setenv("SMTP_HOST", "mail")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.example.com")
+    settings = Settings()
+    assert settings.database.url == "postgresql+asyncpg://u@db:5432/x"
+    assert settings.redis.url == "redis://cache:6379/3"
+    assert settings.auth.access_token_ttl_seconds == 60
+    assert settings.auth.refresh_token_ttl_seconds == 120
+    assert settings.email.smtp_host == "mail"
+    assert settings.public_base_url == "https://api.example.com"
+
+
+def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env["ENVIRONMENT"] = "production"
+    result = subprocess.run(
+        [sys.executable, "-m", "backplane.cli", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when ENVIRONMENT=production" in result.stderr
