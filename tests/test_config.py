@@ -66,7 +66,12 @@ def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env["ENVIRONMENT"] = "production"
     result = subprocess.run(
-        [sys.executable, "-m", "backplane.cli", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "backplane.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "SECRET_KEY is required when ENVIRONMENT=production" in result.stderr

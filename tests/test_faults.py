@@ -33,7 +33,9 @@ async def redis_proxy() -> AsyncIterator[TcpProxy]:
 
 
 @pytest.fixture
-async def proxied_client(settings: Settings, pg_proxy: TcpProxy, redis_proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
+async def proxied_client(
+    settings: Settings, pg_proxy: TcpProxy, redis_proxy: TcpProxy
+) -> AsyncIterator[httpx.AsyncClient]:
     db_url = make_url(settings.database.url).set(port=pg_proxy.port).render_as_string(hide_password=False)
     redis_db = TEST_REDIS_URL.rsplit("/", 1)[-1]
     proxied = settings.model_copy(
@@ -70,7 +72,10 @@ async def test_database_down_is_503_in_both_shapes_and_recovers(
     }
     licensing = await proxied_client.post("/api/v1/auth/token/", json=login)
     assert licensing.status_code == 503
-    assert licensing.json() == {"error": "Service unavailable", "detail": "A backing service is unavailable. Retry later."}
+    assert licensing.json() == {
+        "error": "Service unavailable",
+        "detail": "A backing service is unavailable. Retry later.",
+    }
 
     ready = await proxied_client.get("/v1/health")
     assert ready.status_code == 503

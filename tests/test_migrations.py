@@ -15,8 +15,6 @@ from backplane.core.models import metadata
 from tests.fixtures import database
 
 
-
-
 async def _compare(database_url: str, target: MetaData) -> list[object]:
     from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -7,6 +7,7 @@ bottom require a scope (API keys) or the role that implies it (users).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -89,19 +90,19 @@ def _parse_org_header(value: str | None) -> uuid.UUID | None:
         raise NotFound("Organization not found.") from exc
 
 
-class Require:
-    """Dependency: the caller's principal, having `scope` in its organization."""
+def require(scope: Scope, source: Callable[..., Awaitable[Principal]] = get_principal) -> Callable[..., Principal]:
+    """A dependency: the principal from `source`, which must hold `scope` in its organization."""
 
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-
-    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        principal.require(self.scope)
+    # A default rather than `Annotated[..., Depends(source)]`: string annotations cannot see `source`.
+    def dependency(principal: Principal = Depends(source)) -> Principal:  # noqa: B008
+        principal.require(scope)
         return principal
+
+    return dependency
 
 
 Authenticated = Annotated[Principal, Depends(get_principal)]
-Reader = Annotated[Principal, Depends(Require(Scope.read))]
-Writer = Annotated[Principal, Depends(Require(Scope.write))]
-Admin = Annotated[Principal, Depends(Require(Scope.admin))]
-Owner = Annotated[Principal, Depends(Require(Scope.owner))]
+Reader = Annotated[Principal, Depends(require(Scope.read))]
+Writer = Annotated[Principal, Depends(require(Scope.write))]
+Admin = Annotated[Principal, Depends(require(Scope.admin))]
+Owner = Annotated[Principal, Depends(require(Scope.owner))]

@@ -250,3 +250,16 @@ async def update_me(body: UserUpdate, principal: Authenticated, session: Session
     user.full_name = body.full_name
     await session.flush()
     return _me(principal)
+
+
+@platform.delete(
+    "/users/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["Users"],
+    summary="Deactivate your account",
+    description="Signs the account out everywhere (every token is revoked) and refuses further sign-ins. "
+    "Refused with 409 while you are the only owner of an organization that has other members.",
+    responses=platform_errors(401, 403, 409),
+)
+async def deactivate_me(principal: Authenticated, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> None:
+    await service.deactivate_user(session, redis, settings, principal.require_user())

@@ -29,6 +29,7 @@ from backplane.core.security import (
     verify_password,
 )
 from backplane.organizations.models import Organization
+from backplane.organizations.repository import MembershipRepository
 from backplane.organizations.service import create_organization
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
@@ -154,11 +155,7 @@ async def forgot_password(session: AsyncSession, queue: ArqRedis, settings: Sett
 
 
 async def check_reset_token(session: AsyncSession, token: str) -> None:
-    email_token = await EmailTokenRepository(session).get_by_hash_for_update(
-        sha256_hex(token), EmailTokenPurpose.reset_password
-    )
-    if email_token is None or email_token.used_at is not None or email_token.expires_at <= utcnow():
-        raise InvalidEmailToken()
+    await _usable_token(session, token, EmailTokenPurpose.reset_password)
 
 
 async def reset_password(
@@ -178,6 +175,12 @@ async def reset_password(
 
 
 async def deactivate_user(session: AsyncSession, redis: Redis, settings: Settings, user: User) -> None:
+    stranded = await MembershipRepository(session).organizations_only_owned_by(user.id)
+    if stranded:
+        raise Conflict(
+            "You are the only owner of an organization that has other members; make someone else owner first.",
+            details={"organization_ids": [str(o) for o in stranded]},
+        )
     user.is_active = False
     await session.flush()
     await revocation.revoke_all_for_user(redis, user.id, settings.auth.refresh_token_ttl_seconds)
@@ -191,15 +194,19 @@ async def _user_of(session: AsyncSession, claims: TokenClaims) -> User | None:
     return await UserRepository(session).get_by_id(user_id)
 
 
-async def _consume_token(session: AsyncSession, token: str, purpose: EmailTokenPurpose) -> tuple[EmailToken, User]:
+async def _usable_token(session: AsyncSession, token: str, purpose: EmailTokenPurpose) -> tuple[EmailToken, User]:
     email_token = await EmailTokenRepository(session).get_by_hash_for_update(sha256_hex(token), purpose)
-    now = utcnow()
-    if email_token is None or email_token.used_at is not None or email_token.expires_at <= now:
+    if email_token is None or email_token.used_at is not None or email_token.expires_at <= utcnow():
         raise InvalidEmailToken()
     user = await UserRepository(session).get_by_id(email_token.user_id)
     if user is None or not user.is_active:
         raise InvalidEmailToken()
-    email_token.used_at = now
+    return email_token, user
+
+
+async def _consume_token(session: AsyncSession, token: str, purpose: EmailTokenPurpose) -> tuple[EmailToken, User]:
+    email_token, user = await _usable_token(session, token, purpose)
+    email_token.used_at = utcnow()
     return email_token, user
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple, Unpack
+from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple
 
 from fastapi import Query
 from pydantic import BaseModel, Field
@@ -64,7 +64,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[Unpack[Ts]],
+    stmt: Select[*Ts],
     params: PageParams,
     created_at: InstrumentedAttribute[datetime],
     id_column: InstrumentedAttribute[uuid.UUID],

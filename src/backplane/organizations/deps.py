@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from backplane.auth.deps import Authenticated
+from backplane.auth.deps import Authenticated, require
 from backplane.auth.principal import Principal, Scope, user_principal
 from backplane.core.db import SessionDep
 from backplane.core.errors import NotFound
@@ -31,15 +31,6 @@ async def path_organization(
     return user_principal(user, organization, Role(membership.role))
 
 
-class RequireIn:
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-
-    def __call__(self, principal: Annotated[Principal, Depends(path_organization)]) -> Principal:
-        principal.require(self.scope)
-        return principal
-
-
-OrgReader = Annotated[Principal, Depends(RequireIn(Scope.read))]
-OrgAdmin = Annotated[Principal, Depends(RequireIn(Scope.admin))]
+OrgReader = Annotated[Principal, Depends(require(Scope.read, path_organization))]
+OrgAdmin = Annotated[Principal, Depends(require(Scope.admin, path_organization))]
 OrgMember = Annotated[Principal, Depends(path_organization)]

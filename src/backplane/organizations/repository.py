@@ -87,5 +87,17 @@ class MembershipRepository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
+    async def organizations_only_owned_by(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """Organizations where `user_id` is the only owner and other members remain."""
+        owner_count = func.count().filter(Membership.role == Role.owner)
+        owned = select(Membership.organization_id).where(Membership.user_id == user_id, Membership.role == Role.owner)
+        stmt = (
+            select(Membership.organization_id)
+            .where(Membership.organization_id.in_(owned))
+            .group_by(Membership.organization_id)
+            .having(owner_count == 1, func.count() > 1)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
     async def delete(self, membership: Membership) -> None:
         await self.session.delete(membership)
