@@ -96,3 +96,13 @@ async def test_openapi_documents_both_surfaces(client: httpx.AsyncClient) -> Non
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_openapi_describes_validation_errors_in_each_surfaces_shape(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    register = spec["paths"]["/api/v1/auth/register/"]["post"]["responses"]
+    assert "422" not in register
+    assert register["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/LicensingValidationError")
+    login = spec["paths"]["/v1/auth/login"]["post"]["responses"]
+    assert login["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/PlatformError")
+    assert "HTTPValidationError" not in spec["components"]["schemas"]

@@ -14,6 +14,7 @@ from backplane.auth import endpoints as auth_endpoints
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.errors import install_error_handlers
+from backplane.core.openapi import install_openapi
 from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    install_openapi(app)
     for router in (
         auth_endpoints.licensing,
         auth_endpoints.platform,

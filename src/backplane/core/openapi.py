@@ -83,3 +83,48 @@ def licensing_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                 "description": _PLATFORM_EXAMPLES[status][0].title(),
             }
     return out
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+def install_openapi(app: Any) -> None:
+    """Describe validation failures as each surface really answers them.
+
+    FastAPI documents every body-taking route with a 422 `HTTPValidationError`; the licensing
+    surface answers 400 `{"errors": {...}}` and the platform surface 422 in its error envelope.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema  # type: ignore[no-any-return]
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (LicensingValidationError, PlatformError):
+            components.setdefault(model.__name__, model.model_json_schema(ref_template="#/components/schemas/{model}"))
+            for name, definition in components[model.__name__].pop("$defs", {}).items():
+                components.setdefault(name, definition)
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if "422" not in responses:
+                    continue
+                if path.startswith("/api/"):
+                    responses.pop("422")
+                    responses["400"] = {"description": "Validation error", "content": _ref("LicensingValidationError")}
+                else:
+                    responses["422"] = {"description": "VALIDATION_ERROR", "content": _ref("PlatformError")}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
