@@ -99,7 +99,7 @@ def install_openapi(app: Any) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
-            return app.openapi_schema  # type: ignore[no-any-return]
+            return app.openapi_schema
         schema = get_openapi(
             title=app.title,
             version=app.version,
