@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
+
+from backplane.core.db import SessionDep
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
@@ -106,3 +109,18 @@ async def test_openapi_describes_validation_errors_in_each_surfaces_shape(client
     login = spec["paths"]["/v1/auth/login"]["post"]["responses"]
     assert login["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/PlatformError")
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_text_postgresql_cannot_store_is_a_validation_error_not_a_500(app: FastAPI) -> None:
+    """The safety net behind the field types: U+0000 reaching an INSERT is still a 4xx."""
+    @app.post("/v1/_nul")
+    async def nul(session: SessionDep) -> None:
+        await session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.post("/v1/_nul")
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == {
+        "fields": {"non_field_errors": ["Text must not contain NUL (\\u0000) characters."]}
+    }

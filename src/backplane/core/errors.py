@@ -127,6 +127,9 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+_UNSTORABLE_TEXT = {"22021", "22P05"}  # character_not_in_repertoire, untranslatable_character
+
+
 def is_licensing(request: Request) -> bool:
     return request.url.path.startswith(LICENSING_PREFIX)
 
@@ -196,6 +199,12 @@ def install_error_handlers(app: FastAPI) -> None:
         error.headers.update(exc.headers or {})
         return render(request, error)
 
+    async def on_dbapi(request: Request, exc: Exception) -> JSONResponse:
+        # Text PostgreSQL cannot store (e.g. U+0000) that a field type did not catch first.
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in _UNSTORABLE_TEXT:
+            return render(request, InvalidInput({NON_FIELD: ["Text must not contain NUL (\\u0000) characters."]}))
+        return await on_unexpected(request, exc)
+
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
         return render(request, ServiceUnavailable(headers={"Retry-After": "5"}))
@@ -211,4 +220,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     for exc_type in UNAVAILABLE_ERRORS:
         app.add_exception_handler(exc_type, on_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, on_dbapi)
     app.add_exception_handler(Exception, on_unexpected)

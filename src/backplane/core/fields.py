@@ -30,6 +30,13 @@ def _password(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000; refuse it here as a field error rather than at INSERT.
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "Must not contain NUL (\\u0000) characters.")
+    return value
+
+
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 NewPassword = Annotated[str, AfterValidator(_password)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]

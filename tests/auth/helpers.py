@@ -1,0 +1,108 @@
+"""Assertions and token builders shared by the auth tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+from jose import jwt
+
+from tests.fixtures.smtp import Mailbox
+
+BAD_CREDENTIALS = "No active account found with the given credentials."
+NO_CREDENTIALS = "Authentication credentials were not provided. Send `Authorization: Bearer <token>`."
+INVALID_LINK = "This link is invalid, has expired or was already used. Request a new one."
+REFRESH_INVALID = "Refresh token is invalid or expired. Sign in again."
+REFRESH_REVOKED = "Refresh token has been revoked. Sign in again."
+ACCESS_INVALID = "Access token is invalid."
+ACCESS_EXPIRED = "Access token has expired."
+ACCESS_REVOKED = "Access token has been revoked."
+FIELD_REQUIRED = "This field is required."
+INVALID_EMAIL = "Enter a valid email address."
+SHORT_PASSWORD = "Password must be at least 8 characters."
+INVALID_BODY = "The request body or parameters are invalid."
+
+
+def assert_licensing_error(response: httpx.Response, status: int, error: str, detail: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json() == {"error": error, "detail": detail}
+
+
+def assert_licensing_fields(response: httpx.Response, fields: dict[str, list[str]]) -> None:
+    assert response.status_code == 400, response.text
+    assert response.json() == {"errors": fields}
+
+
+def assert_platform_error(
+    response: httpx.Response,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    assert response.status_code == status, response.text
+    request_id = response.headers["X-Request-ID"]
+    assert request_id.startswith("req_")
+    assert response.json() == {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+            "request_id": request_id,
+        }
+    }
+
+
+def assert_platform_fields(response: httpx.Response, fields: dict[str, list[str]]) -> None:
+    assert_platform_error(response, 422, "VALIDATION_ERROR", INVALID_BODY, {"fields": fields})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def claims_for(user_id: str, token_type: str = "access", *, ttl: int = 900, **overrides: Any) -> dict[str, Any]:
+    """The claims the service itself puts in a token; `overrides` set (or, with None, drop) some."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + ttl,
+        "type": token_type,
+    }
+    for key, value in overrides.items():
+        if value is None:
+            claims.pop(key, None)
+        else:
+            claims[key] = value
+    return claims
+
+
+def forge(claims: dict[str, Any], secret: str, algorithm: str = "HS256") -> str:
+    token: str = jwt.encode(claims, secret, algorithm=algorithm)
+    return token
+
+
+def _b64url(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """An `alg: none` JWT: header and payload, and an empty signature."""
+    return f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}."
+
+
+def mailed_token(mailbox: Mailbox, address: str, path: str) -> str:
+    """The token of the last link to `/api/v1/auth/<path>/?token=...` mailed to `address`."""
+    body = Mailbox.body(mailbox.last_to(address))
+    found = re.findall(rf"/api/v1/auth/{path}/\?token=([A-Za-z0-9_\-]+)", body)
+    assert found, body
+    token: str = found[-1]
+    return token
