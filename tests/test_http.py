@@ -113,6 +113,7 @@ async def test_openapi_describes_validation_errors_in_each_surfaces_shape(client
 
 async def test_text_postgresql_cannot_store_is_a_validation_error_not_a_500(app: FastAPI) -> None:
     """The safety net behind the field types: U+0000 reaching an INSERT is still a 4xx."""
+
     @app.post("/v1/_nul")
     async def nul(session: SessionDep) -> None:
         await session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
