@@ -86,6 +86,15 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def raw_client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `client`, but an unhandled error comes back as the 500 a caller would get instead of
+    being raised into the test, so "a 4xx, never a 500" fails as a status mismatch."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client)
 

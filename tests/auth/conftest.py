@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -31,15 +30,6 @@ def execute(db: AsyncEngine):  # type: ignore[no-untyped-def]
         return result.rowcount
 
     return _execute
-
-
-@pytest.fixture
-async def served_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Like `client`, but an unhandled error comes back as the 500 response a caller would get
-    instead of being raised into the test, so a test asserting "a 4xx, never a 500" reads as such."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
 
 
 @pytest.fixture

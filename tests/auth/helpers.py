@@ -9,10 +9,21 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 from jose import jwt
 
+from tests.fixtures.assertions import INVALID_MESSAGE as INVALID_BODY
+from tests.fixtures.assertions import assert_error as assert_platform_error
+from tests.fixtures.assertions import assert_invalid as assert_platform_fields
+from tests.fixtures.assertions import assert_licensing_error, assert_licensing_fields
 from tests.fixtures.smtp import Mailbox
+
+__all__ = [
+    "INVALID_BODY",
+    "assert_licensing_error",
+    "assert_licensing_fields",
+    "assert_platform_error",
+    "assert_platform_fields",
+]
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
 NO_CREDENTIALS = "Authentication credentials were not provided. Send `Authorization: Bearer <token>`."
@@ -25,41 +36,6 @@ ACCESS_REVOKED = "Access token has been revoked."
 FIELD_REQUIRED = "This field is required."
 INVALID_EMAIL = "Enter a valid email address."
 SHORT_PASSWORD = "Password must be at least 8 characters."
-INVALID_BODY = "The request body or parameters are invalid."
-
-
-def assert_licensing_error(response: httpx.Response, status: int, error: str, detail: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json() == {"error": error, "detail": detail}
-
-
-def assert_licensing_fields(response: httpx.Response, fields: dict[str, list[str]]) -> None:
-    assert response.status_code == 400, response.text
-    assert response.json() == {"errors": fields}
-
-
-def assert_platform_error(
-    response: httpx.Response,
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-) -> None:
-    assert response.status_code == status, response.text
-    request_id = response.headers["X-Request-ID"]
-    assert request_id.startswith("req_")
-    assert response.json() == {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details if details is not None else {},
-            "request_id": request_id,
-        }
-    }
-
-
-def assert_platform_fields(response: httpx.Response, fields: dict[str, list[str]]) -> None:
-    assert_platform_error(response, 422, "VALIDATION_ERROR", INVALID_BODY, {"fields": fields})
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -290,10 +290,10 @@ async def test_patch_me_validates_the_full_name(api, client, body, fields):
     assert_platform_fields(response, fields)
 
 
-async def test_patch_me_with_a_nul_character_is_a_422_not_a_500(api, served_client):
+async def test_patch_me_with_a_nul_character_is_a_422_not_a_500(api, raw_client):
     account = await api.register()
 
-    response = await served_client.patch(ME, json={"full_name": "Grace\u0000Hopper"}, headers=account.headers)
+    response = await raw_client.patch(ME, json={"full_name": "Grace\u0000Hopper"}, headers=account.headers)
 
     assert response.status_code == 422, response.text
     error = response.json()["error"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from backplane.core.fields import Name
+from backplane.core.fields import ShortName
 
 KeyScope = Literal["read", "write", "admin"]
 
@@ -15,7 +15,7 @@ KeyScope = Literal["read", "write", "admin"]
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name = Field(max_length=100, examples=["CI pipeline"])
+    name: ShortName = Field(examples=["CI pipeline"])
     mode: Literal["live", "test"] = Field(
         default="live",
         description="Test-mode keys create test-mode resources that are never billed.",

@@ -173,7 +173,7 @@ def validation_error(exc: RequestValidationError) -> AppError:
         if err["type"] == "json_invalid":
             reason = err.get("ctx", {}).get("error", "invalid JSON")
             return MalformedBody(f"The request body is not valid JSON: {reason}.")
-    if errors and all(err["loc"] and err["loc"][0] == "path" for err in errors):
+    if any(err["loc"] and err["loc"][0] == "path" for err in errors):
         return NotFound()  # a malformed id names nothing, exactly like an unknown one
     fields: dict[str, list[str]] = {}
     for err in errors:

@@ -11,7 +11,7 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple
 
 from fastapi import Query
@@ -57,8 +57,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, id_ = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), uuid.UUID(id_)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive timestamp")
+        # Normalised to UTC so that an offset cannot push it outside what PostgreSQL stores.
+        return moment.astimezone(UTC), uuid.UUID(id_)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput({"cursor": ["Invalid cursor."]}) from exc
 
 

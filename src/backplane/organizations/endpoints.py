@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, status
 
 from backplane.auth.deps import Authenticated
 from backplane.auth.models import User
+from backplane.auth.principal import Scope
 from backplane.core.db import SessionDep
 from backplane.core.openapi import platform_errors
-from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.pagination import Page, PageParams, decode_cursor, page_params, paginate
 from backplane.organizations import service
 from backplane.organizations.deps import OrgAdmin, OrgMember, OrgReader
 from backplane.organizations.models import Membership, Organization, Role
@@ -56,6 +57,8 @@ def _member(membership: Membership, user: User) -> MemberRead:
 @router.get("", response_model=Page[OrganizationRead], summary="List your organizations")
 async def list_organizations(principal: Authenticated, session: SessionDep, page: Pagination) -> Page[OrganizationRead]:
     if principal.api_key is not None:  # a key belongs to exactly one organization
+        if page.cursor:
+            decode_cursor(page.cursor)  # a tampered cursor is refused the same way for every caller
         organization = principal.require_organization()
         return Page(data=[_org(organization, principal.role)], has_more=False, next_cursor=None)
     user = principal.require_user()
@@ -162,5 +165,7 @@ async def change_member_role(
 )
 async def remove_member(user_id: uuid.UUID, principal: OrgMember, session: SessionDep) -> None:
     assert principal.role is not None
+    if principal.api_key is not None:  # keys have scopes, not roles; a key never "leaves"
+        principal.require(Scope.admin)
     acting_user = principal.user.id if principal.user and principal.api_key is None else None
     await service.remove_member(session, principal.require_organization(), principal.role, acting_user, user_id)

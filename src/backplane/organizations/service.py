@@ -118,7 +118,10 @@ async def remove_member(
         raise NotFound("No member with this id in the organization.")
     if user_id != acting_user_id:  # anyone may leave; removing others needs the right role
         if not acting_role.at_least(Role.admin):
-            raise Forbidden(f"Your role '{acting_role}' does not allow removing members; it requires 'admin'.")
+            raise Forbidden(
+                f"Your role '{acting_role}' does not allow removing members; it requires 'admin'.",
+                details={"required_role": str(Role.admin), "role": str(acting_role)},
+            )
         _check_can_grant(acting_role, Role(membership.role))
     if membership.role == Role.owner and len(owners) <= 1:
         raise Conflict("An organization must keep at least one owner; make someone else owner first.")
