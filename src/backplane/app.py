@@ -19,6 +19,8 @@ from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.health import endpoints as health_endpoints
+from backplane.licenses.endpoints import router as licenses_router
+from backplane.licenses.leases import Leases
 from backplane.organizations.endpoints import router as organizations_router
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ TAGS = [
         "name": "API keys",
         "description": "Scoped, revocable keys; the full key is shown once.",
     },
+    {"name": "Licenses", "description": "Software licenses and the public key check."},
+    {"name": "License seats", "description": "Seats leased to machines; a lease expires unless heartbeated."},
     {"name": "Health", "description": "Liveness and readiness."},
 ]
 
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings)
         app.state.queue = create_queue(settings.redis.url)
+        app.state.leases = Leases(app.state.redis)
         logger.info("backplane %s started (environment=%s)", __version__, settings.environment)
         try:
             yield
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_endpoints.platform,
         organizations_router,
         api_keys_router,
+        licenses_router,
         health_endpoints.licensing,
         health_endpoints.platform,
     ):

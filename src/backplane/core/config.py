@@ -75,6 +75,7 @@ class Settings(_Section):
     public_base_url: str = "http://127.0.0.1:8000"
     rate_limits_enabled: bool = True
     seat_lease_ttl_seconds: int = Field(default=360, gt=0)
+    license_key_prefix: str = Field(default="PROD", pattern=r"^[A-Z]{2,8}$")
     webhook_allow_private_targets: bool = False
     storage_dir: Path = Path("./var/files")
 

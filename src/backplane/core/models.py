@@ -3,6 +3,7 @@
 from backplane.api_keys import models as api_keys  # noqa: F401
 from backplane.auth import models as auth  # noqa: F401
 from backplane.core.db import Base
+from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
 
 metadata = Base.metadata

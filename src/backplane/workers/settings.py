@@ -6,12 +6,16 @@ import logging
 from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from backplane.auth.tasks import send_email_task
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.queue import DEFAULT_QUEUE
+from backplane.core.redis import create_redis
+from backplane.licenses.leases import Leases
+from backplane.licenses.tasks import record_ended_sessions_task
 
 logger = logging.getLogger(__name__)
 
@@ -21,20 +25,27 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["engine"] = create_engine(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
+    ctx["redis_app"] = create_redis(settings)
+    ctx["leases"] = Leases(ctx["redis_app"])
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
 
 
 FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
 ]
+CRON_JOBS: list[CronJob] = [
+    cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
+]
 
 
 class WorkerSettings:
     functions: ClassVar[list[Function]] = FUNCTIONS
+    cron_jobs: ClassVar[list[CronJob]] = CRON_JOBS
     on_startup = startup
     on_shutdown = shutdown
     queue_name = DEFAULT_QUEUE

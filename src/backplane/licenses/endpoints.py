@@ -1,0 +1,177 @@
+"""Licensing surface: `/api/v1/licenses/...`, with the guide's trailing slashes."""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from backplane.auth.deps import Admin, Reader, SettingsDep, Writer
+from backplane.core.db import SessionDep
+from backplane.core.openapi import licensing_errors
+from backplane.licenses import seats, service
+from backplane.licenses.deps import LeasesDep
+from backplane.licenses.models import License
+from backplane.licenses.repository import LicenseRepository
+from backplane.licenses.schemas import (
+    AcquireRequest,
+    LicenseCreate,
+    LicenseList,
+    LicenseRead,
+    LicenseUpdate,
+    LiveSessionList,
+    LiveSessionRead,
+    ReleaseResponse,
+    SessionRead,
+    TierName,
+    ValidateRequest,
+    ValidateResponse,
+)
+
+router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"], responses=licensing_errors(400, 401, 403, 404))
+sessions_tags: list[str | Enum] = ["License seats"]
+
+
+def _read(license_: License, seats_in_use: int | None = None) -> LicenseRead:
+    return LicenseRead(
+        id=license_.id,
+        key_string=license_.key_string,
+        tier=license_.tier,
+        seats=license_.seats,
+        is_active=license_.is_active and license_.suspended_at is None,
+        status=service.status_of(license_),
+        expiry_date=license_.expiry_date,
+        metadata=license_.metadata_,
+        organization=license_.organization_id,
+        livemode=license_.livemode,
+        created_at=license_.created_at,
+        updated_at=license_.updated_at,
+        seats_in_use=seats_in_use,
+    )
+
+
+@router.post(
+    "/validate/",
+    response_model=ValidateResponse,
+    summary="Validate a license key (public, no authentication)",
+    description="Always 200 for a well-formed request: `valid` says whether the key is usable, `code` "
+    "(VALID, NOT_FOUND, MALFORMED, SUSPENDED, INACTIVE, EXPIRED) says why not, `reason` in words.",
+)
+async def validate_license(body: ValidateRequest, session: SessionDep) -> ValidateResponse:
+    return await service.validate_key(session, body.key_string)
+
+
+@router.post(
+    "/acquire/",
+    response_model=SessionRead,
+    tags=sessions_tags,
+    summary="Acquire a seat for this machine",
+    description="Leases one seat for SEAT_LEASE_TTL_SECONDS; heartbeat to keep it. The same `hardware_id` "
+    "gets its live session back instead of a second seat. 409 when every seat is in use; 403 when the "
+    "license is expired, suspended or inactive.",
+    responses=licensing_errors(409),
+)
+async def acquire_seat(
+    body: AcquireRequest,
+    request: Request,
+    principal: Writer,
+    session: SessionDep,
+    leases: LeasesDep,
+    settings: SettingsDep,
+) -> SessionRead:
+    client_ip = request.client.host if request.client else None
+    return await seats.acquire(session, leases, principal, body, client_ip, settings.seat_lease_ttl_seconds)
+
+
+@router.patch(
+    "/sessions/{session_id}/heartbeat/",
+    response_model=SessionRead,
+    tags=sessions_tags,
+    summary="Keep a seat: extend its lease",
+    description="Extends the lease by SEAT_LEASE_TTL_SECONDS. 404 when the session expired or was released: "
+    "acquire again.",
+)
+async def heartbeat(
+    session_id: uuid.UUID, principal: Writer, session: SessionDep, leases: LeasesDep, settings: SettingsDep
+) -> SessionRead:
+    return await seats.heartbeat(session, leases, principal, session_id, settings.seat_lease_ttl_seconds)
+
+
+@router.delete("/sessions/{session_id}/", response_model=ReleaseResponse, tags=sessions_tags, summary="Release a seat")
+async def release_seat(
+    session_id: uuid.UUID, principal: Writer, session: SessionDep, leases: LeasesDep
+) -> ReleaseResponse:
+    return await seats.release(session, leases, principal, session_id)
+
+
+@router.get("/", response_model=LicenseList, summary="List the organization's licenses")
+async def list_licenses(
+    request: Request,
+    principal: Reader,
+    session: SessionDep,
+    is_active: Annotated[bool | None, Query(description="Only usable (true) or unusable (false) licenses.")] = None,
+    tier: Annotated[TierName | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> LicenseList:
+    total, rows = await LicenseRepository(session, principal.organization_id).list_page(
+        is_active=is_active, tier=tier, offset=(page - 1) * page_size, limit=page_size
+    )
+    next_url = str(request.url.include_query_params(page=page + 1)) if page * page_size < total else None
+    previous = str(request.url.include_query_params(page=page - 1)) if page > 1 else None
+    return LicenseList(count=total, licenses=[_read(r) for r in rows], next=next_url, previous=previous)
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=LicenseRead, summary="Issue a license (admin)")
+async def create_license(
+    body: LicenseCreate, principal: Admin, session: SessionDep, settings: SettingsDep
+) -> LicenseRead:
+    license_ = await service.create_license(
+        session, principal.organization_id, body, prefix=settings.license_key_prefix, livemode=principal.livemode
+    )
+    return _read(license_, seats_in_use=0)
+
+
+@router.get("/{license_id}/", response_model=LicenseRead, summary="Get a license")
+async def get_license(license_id: uuid.UUID, principal: Reader, session: SessionDep, leases: LeasesDep) -> LicenseRead:
+    license_ = await service.get_license(session, principal.organization_id, license_id)
+    return _read(license_, seats_in_use=await leases.live_count(license_.id))
+
+
+@router.patch(
+    "/{license_id}/",
+    response_model=LicenseRead,
+    summary="Change seats, suspend or reactivate, set expiry (admin)",
+    description="Reducing seats below the live sessions keeps those sessions; new acquires wait for seats to free.",
+)
+async def update_license(
+    license_id: uuid.UUID, body: LicenseUpdate, principal: Admin, session: SessionDep, leases: LeasesDep
+) -> LicenseRead:
+    license_ = await service.update_license(session, principal.organization_id, license_id, body)
+    return _read(license_, seats_in_use=await leases.live_count(license_.id))
+
+
+@router.get(
+    "/{license_id}/sessions/", response_model=LiveSessionList, tags=sessions_tags, summary="Live sessions (admin)"
+)
+async def list_sessions(
+    license_id: uuid.UUID, principal: Admin, session: SessionDep, leases: LeasesDep
+) -> LiveSessionList:
+    license_ = await service.get_license(session, principal.organization_id, license_id)
+    live = await leases.live(license_.id)
+    rows = [LiveSessionRead.model_validate(lease, from_attributes=True) for lease in live]
+    return LiveSessionList(count=len(rows), seats=license_.seats, sessions=rows)
+
+
+@router.delete(
+    "/{license_id}/sessions/{session_id}/",
+    response_model=ReleaseResponse,
+    tags=sessions_tags,
+    summary="Revoke a session (admin): its seat is free at once",
+)
+async def revoke_session(
+    license_id: uuid.UUID, session_id: uuid.UUID, principal: Admin, session: SessionDep, leases: LeasesDep
+) -> ReleaseResponse:
+    return await seats.revoke(session, leases, principal, license_id, session_id)

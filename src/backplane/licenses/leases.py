@@ -1,0 +1,296 @@
+"""Seat leases in Redis: each live lease is a key with a TTL, counted per license atomically.
+
+Per license `L`:
+  `lic:{L}:leases`  ZSET  session id -> expiry (ms, Redis clock)   -- what counts against seats
+  `lic:{L}:hw`      HASH  hardware id -> session id                -- same machine, same session
+  `lic:{L}:meta`    HASH  session id -> {hw, acq, hb, n} (JSON)     -- history until written to PG
+  `lease:{S}`       HASH  {license, org, hw} with PEXPIRE ttl       -- the live lease itself
+Global:
+  `leases:expiry`   ZSET  "L:S" -> expiry                          -- lets the sweeper find licenses
+  `leases:ended`    LIST  JSON of ended sessions                    -- drained into PostgreSQL
+
+Acquire, heartbeat and release are each one Lua script, so no interleaving of API processes can
+put more live leases on a license than it has seats. Expired leases are swept inside acquire (so
+a dead machine's seat is free to the next caller at once) and by a cron task.
+Every operation is O(log n) in the license's own leases; heartbeat cost does not depend on how
+many leases exist in total.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+EXPIRY_INDEX = "leases:expiry"
+ENDED_LOG = "leases:ended"
+
+_SWEEP = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function sweep(lid, zkey, hwkey, metakey, now)
+  local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
+  for _, sid in ipairs(dead) do
+    redis.call('ZREM', zkey, sid)
+    redis.call('ZREM', KEYS[4], lid .. ':' .. sid)
+    local raw = redis.call('HGET', metakey, sid)
+    local meta = raw and cjson.decode(raw) or {}
+    if meta.hw and redis.call('HGET', hwkey, meta.hw) == sid then redis.call('HDEL', hwkey, meta.hw) end
+    redis.call('HDEL', metakey, sid)
+    redis.call('RPUSH', KEYS[5], cjson.encode({sid = sid, lic = lid, reason = 'expired', at = now,
+      hb = meta.hb, n = meta.n}))
+  end
+  return #dead
+end
+"""
+
+# KEYS: leases, hw, meta, expiry index, ended log, lease key prefix ("lease:")
+# ARGV: license id, new session id, hardware id, seats, ttl ms, organization id
+_ACQUIRE = (
+    _SWEEP
+    + """
+local lid, sid, hw, seats, ttl, org = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local now = now_ms()
+sweep(lid, KEYS[1], KEYS[2], KEYS[3], now)
+local expires = now + ttl
+local existing = redis.call('HGET', KEYS[2], hw)
+if existing and redis.call('ZSCORE', KEYS[1], existing) then
+  redis.call('ZADD', KEYS[1], expires, existing)
+  redis.call('ZADD', KEYS[4], expires, lid .. ':' .. existing)
+  redis.call('PEXPIRE', KEYS[6] .. existing, ttl)
+  return {existing, 0, redis.call('ZCARD', KEYS[1]), expires}
+end
+local live = redis.call('ZCARD', KEYS[1])
+if live >= seats then return {'', 0, live, 0} end
+redis.call('ZADD', KEYS[1], expires, sid)
+redis.call('HSET', KEYS[2], hw, sid)
+redis.call('HSET', KEYS[3], sid, cjson.encode({hw = hw, acq = now, hb = cjson.null, n = 0}))
+redis.call('ZADD', KEYS[4], expires, lid .. ':' .. sid)
+redis.call('HSET', KEYS[6] .. sid, 'license', lid, 'org', org, 'hw', hw)
+redis.call('PEXPIRE', KEYS[6] .. sid, ttl)
+return {sid, 1, live + 1, expires}
+"""
+)
+
+# KEYS: leases, meta, expiry index, lease key; ARGV: license id, session id, ttl ms
+_HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lid, sid, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local score = redis.call('ZSCORE', KEYS[1], sid)
+if (not score) or tonumber(score) <= now then return {0, 0, 0} end
+local expires = now + ttl
+redis.call('ZADD', KEYS[1], expires, sid)
+redis.call('ZADD', KEYS[3], expires, lid .. ':' .. sid)
+redis.call('PEXPIRE', KEYS[4], ttl)
+local raw = redis.call('HGET', KEYS[2], sid)
+if raw then
+  local meta = cjson.decode(raw)
+  meta.hb = now
+  meta.n = (tonumber(meta.n) or 0) + 1
+  redis.call('HSET', KEYS[2], sid, cjson.encode(meta))
+end
+return {1, expires, redis.call('ZCARD', KEYS[1])}
+"""
+
+# KEYS: leases, hw, meta, expiry index, ended log, lease key; ARGV: license id, session id, reason
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lid, sid, reason = ARGV[1], ARGV[2], ARGV[3]
+local score = redis.call('ZSCORE', KEYS[1], sid)
+redis.call('DEL', KEYS[6])
+if (not score) or tonumber(score) <= now then return {0, redis.call('ZCARD', KEYS[1])} end
+redis.call('ZREM', KEYS[1], sid)
+redis.call('ZREM', KEYS[4], lid .. ':' .. sid)
+local raw = redis.call('HGET', KEYS[3], sid)
+local meta = raw and cjson.decode(raw) or {}
+if meta.hw and redis.call('HGET', KEYS[2], meta.hw) == sid then redis.call('HDEL', KEYS[2], meta.hw) end
+redis.call('HDEL', KEYS[3], sid)
+redis.call('RPUSH', KEYS[5], cjson.encode({sid = sid, lic = lid, reason = reason, at = now, hb = meta.hb, n = meta.n}))
+return {1, redis.call('ZCARD', KEYS[1])}
+"""
+
+# KEYS: leases, hw, meta, expiry index, ended log; ARGV: license id
+_SWEEP_ONE = (
+    _SWEEP
+    + """
+return sweep(ARGV[1], KEYS[1], KEYS[2], KEYS[3], now_ms())
+"""
+)
+
+# KEYS: leases, meta; ARGV: none -> live sessions with their metadata
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+local out = {}
+for i = 1, #rows, 2 do
+  out[#out + 1] = rows[i]
+  out[#out + 1] = rows[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], rows[i]) or '{}'
+end
+return out
+"""
+
+
+def _keys(license_id: uuid.UUID | str) -> tuple[str, str, str]:
+    return f"lic:{license_id}:leases", f"lic:{license_id}:hw", f"lic:{license_id}:meta"
+
+
+def lease_key(session_id: uuid.UUID | str) -> str:
+    return f"lease:{session_id}"
+
+
+def _time(ms: int | str | None) -> datetime | None:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms not in (None, "", "null") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    session_id: uuid.UUID | None  # None: no seat free
+    created: bool
+    live: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseOwner:
+    license_id: uuid.UUID
+    organization_id: uuid.UUID
+    hardware_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLease:
+    session_id: uuid.UUID
+    hardware_id: str
+    acquired_at: datetime | None
+    last_heartbeat_at: datetime | None
+    heartbeats: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EndedLease:
+    session_id: uuid.UUID
+    license_id: uuid.UUID
+    reason: str
+    ended_at: datetime
+    last_heartbeat_at: datetime | None
+    heartbeats: int
+
+
+class Leases:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._heartbeat = redis.register_script(_HEARTBEAT)
+        self._release = redis.register_script(_RELEASE)
+        self._sweep = redis.register_script(_SWEEP_ONE)
+        self._live = redis.register_script(_LIVE)
+
+    async def acquire(
+        self, license_id: uuid.UUID, organization_id: uuid.UUID, hardware_id: str, seats: int, ttl_seconds: int
+    ) -> Acquired:
+        new_id = uuid.uuid4()
+        sid, created, live, expires = await self._acquire(
+            keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:"],
+            args=[str(license_id), str(new_id), hardware_id, seats, ttl_seconds * 1000, str(organization_id)],
+        )
+        return Acquired(
+            session_id=uuid.UUID(sid) if sid else None,
+            created=bool(int(created)),
+            live=int(live),
+            expires_at=_time(expires) if sid else None,
+        )
+
+    async def owner(self, session_id: uuid.UUID) -> LeaseOwner | None:
+        data = await self.redis.hgetall(lease_key(session_id))  # type: ignore[misc]
+        if not data:
+            return None
+        return LeaseOwner(uuid.UUID(data["license"]), uuid.UUID(data["org"]), data["hw"])
+
+    async def heartbeat(
+        self, license_id: uuid.UUID, session_id: uuid.UUID, ttl_seconds: int
+    ) -> tuple[datetime, int] | None:
+        leases, _, meta = _keys(license_id)
+        ok, expires, live = await self._heartbeat(
+            keys=[leases, meta, EXPIRY_INDEX, lease_key(session_id)],
+            args=[str(license_id), str(session_id), ttl_seconds * 1000],
+        )
+        if not int(ok):
+            return None
+        expires_at = _time(expires)
+        assert expires_at is not None
+        return expires_at, int(live)
+
+    async def release(self, license_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> tuple[bool, int]:
+        released, live = await self._release(
+            keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, lease_key(session_id)],
+            args=[str(license_id), str(session_id), reason],
+        )
+        return bool(int(released)), int(live)
+
+    async def live(self, license_id: uuid.UUID) -> list[LiveLease]:
+        leases, _, meta = _keys(license_id)
+        rows: list[Any] = await self._live(keys=[leases, meta])
+        out = []
+        for i in range(0, len(rows), 3):
+            info = json.loads(rows[i + 2])
+            expires_at = _time(rows[i + 1])
+            assert expires_at is not None
+            out.append(
+                LiveLease(
+                    session_id=uuid.UUID(rows[i]),
+                    hardware_id=info.get("hw", ""),
+                    acquired_at=_time(info.get("acq")),
+                    last_heartbeat_at=_time(info.get("hb")),
+                    heartbeats=int(info.get("n") or 0),
+                    expires_at=expires_at,
+                )
+            )
+        return out
+
+    async def live_count(self, license_id: uuid.UUID) -> int:
+        return len(await self.live(license_id))
+
+    async def sweep_expired(self, limit: int = 1000) -> int:
+        """End every lease whose time is up (found through the global expiry index)."""
+        now_s, now_us = await self.redis.time()
+        now_ms = int(now_s) * 1000 + int(now_us) // 1000
+        due = await self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", now_ms, start=0, num=limit)
+        swept = 0
+        for license_id in {entry.split(":", 1)[0] for entry in due}:
+            swept += int(await self._sweep(keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG], args=[license_id]))
+        return swept
+
+    async def ack_ended(self, count: int) -> None:
+        """Drop the first `count` entries of the ended log, once their history is committed."""
+        await self.redis.ltrim(ENDED_LOG, count, -1)  # type: ignore[misc]
+
+    async def peek_ended(self, limit: int = 1000) -> list[EndedLease]:
+        """The first `limit` ended leases, left on the log until `ack_ended` (nothing lost on a crash)."""
+        raw: list[str] = await self.redis.lrange(ENDED_LOG, 0, limit - 1)  # type: ignore[misc]
+        out = []
+        for item in raw:
+            data = json.loads(item)
+            ended_at = _time(data["at"])
+            assert ended_at is not None
+            out.append(
+                EndedLease(
+                    session_id=uuid.UUID(data["sid"]),
+                    license_id=uuid.UUID(data["lic"]),
+                    reason=data["reason"],
+                    ended_at=ended_at,
+                    last_heartbeat_at=_time(data.get("hb")),
+                    heartbeats=int(data.get("n") or 0),
+                )
+            )
+        return out

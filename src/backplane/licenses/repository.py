@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.core.tenancy import TenantRepository
+from backplane.licenses.models import License, LicenseSession
+
+
+class LicenseRepository(TenantRepository[License]):
+    model = License
+
+    async def get_by_key(self, key_string: str) -> License | None:
+        stmt = self.select().where(License.key_string == key_string)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list_page(
+        self, *, is_active: bool | None, tier: str | None, offset: int, limit: int
+    ) -> tuple[int, Sequence[License]]:
+        stmt = self.select()
+        if is_active is True:
+            stmt = stmt.where(License.is_active.is_(True), License.suspended_at.is_(None))
+        elif is_active is False:
+            stmt = stmt.where((License.is_active.is_(False)) | License.suspended_at.is_not(None))
+        if tier is not None:
+            stmt = stmt.where(License.tier == tier)
+        total = (await self.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = await self.session.execute(
+            stmt.order_by(License.created_at.desc(), License.id.desc()).offset(offset).limit(limit)
+        )
+        return total, rows.scalars().all()
+
+
+async def find_license_by_key(session: AsyncSession, key_string: str) -> License | None:
+    """Public validation starts from the key alone, before any organization is known."""
+    stmt = select(License).where(License.key_string == key_string)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+class LicenseSessionRepository(TenantRepository[LicenseSession]):
+    model = LicenseSession
+
+
+async def record_ended_sessions(
+    session: AsyncSession,
+    ended: Sequence[tuple[uuid.UUID, str, datetime, datetime | None, int]],
+) -> None:
+    """Write how leases ended (id, reason, ended_at, last heartbeat, heartbeats) into their history."""
+    for session_id, reason, ended_at, last_heartbeat_at, heartbeats in ended:
+        await session.execute(
+            update(LicenseSession)
+            .where(LicenseSession.id == session_id, LicenseSession.ended_at.is_(None))
+            .values(
+                ended_at=ended_at,
+                end_reason=reason,
+                last_heartbeat_at=func.coalesce(last_heartbeat_at, LicenseSession.last_heartbeat_at),
+                heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
+            )
+        )
