@@ -54,6 +54,7 @@ def settings(database_url: str, smtp: tuple[Mailbox, int], tmp_path: os.PathLike
         auth=AuthSettings(secret_key=TEST_SECRET_KEY),
         email=EmailSettings(smtp_host="127.0.0.1", smtp_port=smtp[1], email_from="Backplane <no-reply@example.com>"),
         storage_dir=tmp_path,
+        rate_limits_enabled=False,  # on in tests/test_rate_limits.py, which is about them
     )
 
 

@@ -13,13 +13,15 @@ from backplane.api_keys.repository import ApiKeyRepository
 from backplane.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from backplane.auth.deps import Admin
 from backplane.core.db import SessionDep
+from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 
 router = APIRouter(
     prefix="/v1/api-keys",
     tags=["API keys"],
-    responses=platform_errors(401, 403, 404, 422),
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit],
 )
 
 

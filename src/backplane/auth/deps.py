@@ -17,6 +17,7 @@ from backplane.api_keys.service import authenticate_key, is_api_key
 from backplane.auth import revocation
 from backplane.auth.principal import Principal, Scope, user_principal
 from backplane.auth.repository import UserRepository
+from backplane.core.client_ip import client_ip
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep
 from backplane.core.errors import NotFound, Unauthorized
@@ -55,8 +56,7 @@ async def get_principal(
         raise Unauthorized("Authentication credentials were not provided. Send `Authorization: Bearer <token>`.")
     token = credentials.credentials.strip()
     if is_api_key(token):
-        client_ip = request.client.host if request.client else None
-        return await authenticate_key(session, token, client_ip)
+        return await authenticate_key(session, token, client_ip(request, request.app.state.trusted_proxies))
     try:
         claims = decode_token(token, "access", settings.secret_key)
     except InvalidToken as exc:

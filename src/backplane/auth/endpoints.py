@@ -30,6 +30,7 @@ from backplane.auth.schemas import (
     UserUpdate,
 )
 from backplane.core.db import SessionDep
+from backplane.core.limits import AuthenticationLimit, PlatformLimit
 from backplane.core.openapi import licensing_errors, platform_errors
 from backplane.core.queue import QueueDep
 from backplane.core.redis import RedisDep
@@ -38,8 +39,9 @@ licensing = APIRouter(
     prefix="/api/v1/auth",
     tags=["Licensing: authentication"],
     responses=licensing_errors(400, 429),
+    dependencies=[AuthenticationLimit],
 )
-platform = APIRouter(prefix="/v1", tags=["Authentication"], responses=platform_errors(422))
+platform = APIRouter(prefix="/v1", tags=["Authentication"], responses=platform_errors(422, 429))
 
 FORGOT_MESSAGE = "If an account exists for this email address, a password reset link has been sent."
 
@@ -170,6 +172,7 @@ async def reset_password(
     response_model=LoginResponse,
     summary="Sign in",
     responses=platform_errors(401),
+    dependencies=[AuthenticationLimit],
 )
 async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
     user = await service.authenticate(session, body.email, body.password)
@@ -185,6 +188,7 @@ async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) 
     summary="Get a new access token",
     description="Returns a new access token; the refresh token is returned unchanged (not rotated).",
     responses=platform_errors(401),
+    dependencies=[AuthenticationLimit],
 )
 async def platform_refresh(
     body: PlatformRefreshRequest,
@@ -201,6 +205,7 @@ async def platform_refresh(
     response_model=Message,
     summary="Revoke a refresh token",
     responses=platform_errors(401),
+    dependencies=[AuthenticationLimit],
 )
 async def platform_logout(
     body: PlatformRefreshRequest,
@@ -230,6 +235,7 @@ def _me(principal: Authenticated) -> MeResponse:
     "/users/me",
     response_model=MeResponse,
     tags=["Users"],
+    dependencies=[PlatformLimit],
     summary="The caller: user, organization, role and credentials",
     description="Works with a JWT or an API key (for a key, `user` is the user who created it).",
     responses=platform_errors(401, 403),
@@ -242,6 +248,7 @@ async def read_me(principal: Authenticated) -> MeResponse:
     "/users/me",
     response_model=MeResponse,
     tags=["Users"],
+    dependencies=[PlatformLimit],
     summary="Update your profile",
     responses=platform_errors(401, 403),
 )
@@ -256,6 +263,7 @@ async def update_me(body: UserUpdate, principal: Authenticated, session: Session
     "/users/me",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["Users"],
+    dependencies=[PlatformLimit],
     summary="Deactivate your account",
     description="Signs the account out everywhere (every token is revoked) and refuses further sign-ins. "
     "Refused with 409 while you are the only owner of an organization that has other members.",

@@ -11,6 +11,7 @@ from backplane.auth.deps import Authenticated
 from backplane.auth.models import User
 from backplane.auth.principal import Scope
 from backplane.core.db import SessionDep
+from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, decode_cursor, page_params, paginate
 from backplane.organizations import service
@@ -29,7 +30,8 @@ from backplane.organizations.schemas import (
 router = APIRouter(
     prefix="/v1/organizations",
     tags=["Organizations"],
-    responses=platform_errors(401, 403, 404, 422),
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit],
 )
 Pagination = Annotated[PageParams, Depends(page_params)]
 
