@@ -75,3 +75,90 @@ def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "SECRET_KEY is required when ENVIRONMENT=production" in result.stderr
+
+
+# License signing key (LICENSE_SIGNING_KEY).
+
+
+def _pem(algorithm: str = "ed25519") -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key = rsa.generate_private_key(65537, 2048) if algorithm == "rsa" else ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode()
+
+
+@pytest.fixture(autouse=True)
+def _production_signing_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A complete production configuration has a license signing key; tests about its absence remove it."""
+    pem = _pem()
+    monkeypatch.setenv("LICENSE_SIGNING_KEY", pem)
+    return pem
+
+
+STRONG_SECRET = "x" * 20 + "0123456789abcdefghijklmnop"
+
+
+def test_production_requires_a_license_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LICENSE_SIGNING_KEY")
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    with pytest.raises(ValidationError, match="LICENSE_SIGNING_KEY is required when ENVIRONMENT=production"):
+        Settings(environment="production")
+
+
+def test_production_reads_the_signing_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, _production_signing_key: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    assert Settings(environment="production").license_signing_pem.strip() == _production_signing_key.strip()
+    # A one-line variable (docker env files, CI secrets) with its newlines escaped works too.
+    monkeypatch.setenv("LICENSE_SIGNING_KEY", _production_signing_key.strip().replace("\n", "\\n"))
+    assert Settings(environment="production").license_signing_pem.strip() == _production_signing_key.strip()
+    assert not (tmp_path / ".secrets").exists()  # nothing generated
+
+
+def test_an_unreadable_signing_key_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LICENSE_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----")
+    with pytest.raises(ValidationError, match="LICENSE_SIGNING_KEY is not a readable PEM private key") as raised:
+        Settings()
+    assert "not a key" not in str(raised.value)  # the value is never echoed
+    monkeypatch.setenv("LICENSE_SIGNING_KEY", _pem("rsa"))
+    with pytest.raises(ValidationError, match="LICENSE_SIGNING_KEY must be an Ed25519 key, not RSAPrivateKey"):
+        Settings()
+
+
+def test_development_generates_a_signing_key_once_and_keeps_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LICENSE_SIGNING_KEY")
+    first = Settings(auth=AuthSettings(secrets_dir=tmp_path / ".secrets"))
+    second = Settings(auth=AuthSettings(secrets_dir=tmp_path / ".secrets"))
+    assert first.license_signing_pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert first.license_signing_pem == second.license_signing_pem
+    stored = tmp_path / ".secrets" / "license_signing_key.pem"
+    assert stored.read_text() == first.license_signing_pem
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert sorted(p.name for p in stored.parent.iterdir()) == ["license_signing_key.pem", "secret_key"]
+
+
+def test_a_damaged_development_signing_key_says_which_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LICENSE_SIGNING_KEY")
+    stored = tmp_path / ".secrets" / "license_signing_key.pem"
+    stored.parent.mkdir()
+    stored.write_text("garbage")
+    with pytest.raises(ValidationError, match="delete it to generate a new development key"):
+        Settings(auth=AuthSettings(secrets_dir=tmp_path / ".secrets"))
+
+
+def test_cli_refuses_to_start_in_production_without_a_signing_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LICENSE_SIGNING_KEY"}
+    env.update(ENVIRONMENT="production", SECRET_KEY=STRONG_SECRET)
+    result = subprocess.run(
+        [sys.executable, "-m", "backplane.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "LICENSE_SIGNING_KEY is required when ENVIRONMENT=production" in result.stderr

@@ -11,15 +11,18 @@ from fastapi import FastAPI
 from backplane import __version__
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
 from backplane.core.queue import create_queue
+from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.health import endpoints as health_endpoints
 from backplane.licenses.endpoints import router as licenses_router
+from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.organizations.endpoints import router as organizations_router
 
@@ -70,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = create_redis(settings)
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis)
+        app.state.limiter = RateLimiter(app.state.redis)
+        app.state.trusted_proxies = parse_networks(settings.trusted_proxies.split(","))
         logger.info("backplane %s started (environment=%s)", __version__, settings.environment)
         try:
             yield
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     install_openapi(app)
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_endpoints.platform,
         organizations_router,
         api_keys_router,
+        license_files_router,  # before licenses_router: `public-key/` is not an id
         licenses_router,
         health_endpoints.licensing,
         health_endpoints.platform,

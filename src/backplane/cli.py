@@ -1,16 +1,21 @@
-"""`backplane serve | worker | migrate`."""
+"""`backplane serve | worker | migrate | license verify FILE`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from backplane.core.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 logger = logging.getLogger("backplane")
 
@@ -69,6 +74,82 @@ def migrate(settings: Settings) -> None:
     command.upgrade(_alembic_config(settings.database.url), "head")
 
 
+class _KeyUnavailable(Exception):
+    """The public key to verify with could not be had (exit status 2)."""
+
+
+def _verifying_key(args: argparse.Namespace) -> Ed25519PublicKey:
+    from backplane.licenses import signing
+
+    if args.public_key:
+        try:
+            return signing.load_public_key(Path(args.public_key).read_bytes())
+        except OSError as exc:
+            raise _KeyUnavailable(f"cannot read the public key {args.public_key}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise _KeyUnavailable(f"{args.public_key}: {exc}") from None
+    if args.url:
+        import httpx
+
+        url = args.url.rstrip("/") + "/api/v1/licenses/public-key/"
+        try:
+            response = httpx.get(url, timeout=10.0, follow_redirects=True)
+            response.raise_for_status()
+            return signing.load_public_key(response.json()["public_key_pem"])
+        except httpx.HTTPError as exc:
+            raise _KeyUnavailable(f"cannot fetch the public key from {url}: {exc}") from None
+        except (ValueError, KeyError, TypeError):
+            raise _KeyUnavailable(f"{url} did not answer with a license public key") from None
+    return signing.public_key(_settings())
+
+
+def verify_license(args: argparse.Namespace) -> int:
+    """`backplane license verify FILE`: 0 valid, 1 not (and why), 2 no public key to check with."""
+    from backplane.licenses import signing
+
+    try:
+        key = _verifying_key(args)
+    except _KeyUnavailable as exc:
+        print(f"backplane: {exc}", file=sys.stderr)
+        return 2
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        data = json.loads(raw)
+    except OSError as exc:
+        print(f"backplane: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print(f"backplane: {args.file}: not a license file: not UTF-8 text", file=sys.stderr)
+        return 1
+    except json.JSONDecodeError as exc:
+        print(f"backplane: {args.file}: not a license file: not JSON ({exc})", file=sys.stderr)
+        return 1
+    result = signing.verify_license_file(data, key)
+    if not result.ok:
+        print(f"backplane: {args.file}: {result.reason}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+def _add_license_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    license_ = commands.add_parser("license", help="work with signed license files")
+    actions = license_.add_subparsers(dest="license_command", required=True)
+    verify = actions.add_parser(
+        "verify",
+        help="check a license file's signature and dates (exit 0 valid, 1 invalid, 2 no key)",
+        description="Check a license file offline. The public key comes from --public-key, from a "
+        "running server's /api/v1/licenses/public-key/ with --url, or else from this installation's "
+        "LICENSE_SIGNING_KEY.",
+    )
+    verify.add_argument("file", help="the license file (JSON), or - for standard input")
+    source = verify.add_mutually_exclusive_group()
+    source.add_argument("--public-key", metavar="PEM_FILE", help="the Ed25519 public key, PEM")
+    source.add_argument(
+        "--url", metavar="BASE_URL", help="fetch the public key from this server, e.g. https://api.example.com"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,7 +162,10 @@ def main(argv: list[str] | None = None) -> None:
         "migrate",
         help="create the database if missing, then upgrade to the latest migration",
     )
+    _add_license_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "license":  # offline: needs no configuration unless it uses the local key
+        sys.exit(verify_license(args))
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -94,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            proxy_headers=True,
+            proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
         )
     elif args.command == "worker":
         from arq import run_worker

@@ -7,11 +7,15 @@ names are the flat ones from the specification (DATABASE_URL, SECRET_KEY, ...).
 
 from __future__ import annotations
 
+import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -74,8 +78,15 @@ class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
     rate_limits_enabled: bool = True
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated CIDRs whose X-Forwarded-For is believed (e.g. your load balancer)."
+    )
     seat_lease_ttl_seconds: int = Field(default=360, gt=0)
     license_key_prefix: str = Field(default="PROD", pattern=r"^[A-Z]{2,8}$")
+    license_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key, PEM (PKCS#8).")
+    license_file_ttl_seconds: int = Field(
+        default=2592000, gt=0, description="How long a downloaded license file is valid."
+    )
     webhook_allow_private_targets: bool = False
     storage_dir: Path = Path("./var/files")
 
@@ -103,10 +114,33 @@ class Settings(_Section):
             self.auth.secret_key = SecretStr(_dev_secret(self.auth.secrets_dir / "secret_key"))
         return self
 
+    @model_validator(mode="after")
+    def _check_license_signing_key(self) -> Settings:
+        pem = self.license_signing_key.get_secret_value().strip() if self.license_signing_key else ""
+        if pem:
+            pem = pem.replace("\\n", "\n") + "\n"  # a one-line env var may carry its newlines escaped
+            load_signing_key(pem, source="LICENSE_SIGNING_KEY")
+        elif self.is_production:
+            raise ValueError(
+                "LICENSE_SIGNING_KEY is required when ENVIRONMENT=production: an Ed25519 private key in PEM "
+                "(for example from `openssl genpkey -algorithm ed25519`)"
+            )
+        else:
+            path = self.auth.secrets_dir / "license_signing_key.pem"
+            pem = _dev_signing_key(path)
+            load_signing_key(pem, source=f"{path} (delete it to generate a new development key)")
+        self.license_signing_key = SecretStr(pem)
+        return self
+
     @property
     def secret_key(self) -> str:
         assert self.auth.secret_key is not None  # set by the validator
         return self.auth.secret_key.get_secret_value()
+
+    @property
+    def license_signing_pem(self) -> str:
+        assert self.license_signing_key is not None  # set by the validator
+        return self.license_signing_key.get_secret_value()
 
 
 def _dev_secret(path: Path) -> str:
@@ -118,6 +152,47 @@ def _dev_secret(path: Path) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def load_signing_key(pem: str, *, source: str = "the license signing key") -> Ed25519PrivateKey:
+    """The Ed25519 private key in `pem`, or a ValueError that says what is wrong (never the key)."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except TypeError:
+        raise ValueError(f"{source} is an encrypted PEM key; give it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(
+            f"{source} is not a readable PEM private key; expected '-----BEGIN PRIVATE KEY-----' "
+            "holding an Ed25519 key (`openssl genpkey -algorithm ed25519`)"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{source} must be an Ed25519 key, not {type(key).__name__.removeprefix('_')}")
+    return key
+
+
+def _dev_signing_key(path: Path) -> str:
+    """A development signing key generated once and kept on disk, so issued files stay verifiable.
+
+    Written to a temporary file and hard-linked into place: concurrent first starts never read a
+    half-written key, and the first one to finish wins.
+    """
+    if path.exists():
+        return path.read_text()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process got there first; use its key
+    finally:
+        draft.unlink(missing_ok=True)
+    return path.read_text()
 
 
 @lru_cache
