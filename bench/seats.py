@@ -1,0 +1,498 @@
+"""Seat leasing benchmark: `make bench`, or `uv run python bench/seats.py` against a running server.
+
+Against the server at --url (with rate limits off: RATE_LIMITS_ENABLED=false), with --concurrency
+clients each time:
+
+1. `GET /v1/users/me` --requests times: the baseline, a bare authenticated endpoint of the same server;
+2. acquire --requests seats (distinct hardware ids) on one license, heartbeat each of those sessions
+   once, release each of them once; each is printed beside the baseline (the ratios are the figure);
+3. heartbeat latency against the number of live leases: for each --leases count N, a license with N
+   seats is filled to N live leases (N - concurrency written straight into Redis with the key layout
+   of `backplane.licenses.leases`, the rest acquired over HTTP), then its HTTP-acquired sessions are
+   heartbeated --requests times over HTTP, and --requests times by calling the heartbeat Lua script
+   directly (with Redis's own time per run from INFO commandstats: the cost without HTTP or network
+   noise). Heartbeat cost must not grow with N. Finally the first license is measured again, now
+   with every other license's leases live too (cost must not grow with the total either).
+
+Everything it creates in Redis is removed at the end (sessions acquired over HTTP are released over
+HTTP, so their history rows in PostgreSQL end as `released`). The user, organization and licenses it
+registers stay in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import secrets
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from backplane.licenses.leases import EXPIRY_INDEX, Leases, _keys, lease_key
+
+MAX_SEATS = 100_000  # LicenseCreate.seats upper bound
+FILL_BATCH = 5_000
+CLIENT_VERSION = "bench-1.0"
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
+    errors: Counter[str] = field(default_factory=Counter)
+    wall: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + sum(self.errors.values())
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else 0.0
+
+    def pct(self, p: float) -> float:
+        """Nearest-rank percentile, in milliseconds."""
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
+
+
+@dataclass
+class FilledLicense:
+    license_id: str
+    organization_id: str
+    seats: int
+    direct: list[str] = field(default_factory=list)  # sessions written straight into Redis
+    http: list[str] = field(default_factory=list)  # sessions acquired over HTTP (still live)
+    fill_seconds: float = 0.0
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, client: httpx.AsyncClient, redis: Redis) -> None:
+        self.args = args
+        self.client = client
+        self.redis = redis
+        self.leases = Leases(redis)
+        self.tag = secrets.token_hex(4)
+        self.refresh = ""
+        # Sessions acquired over HTTP and not yet released: session id -> license id.
+        self.open_sessions: dict[str, str] = {}
+        self.filled: list[FilledLicense] = []
+        self.licenses: list[str] = []  # every license created, for cleanup
+
+    # -- HTTP helpers ---------------------------------------------------------------------------
+
+    async def _json(self, method: str, path: str, expect: int, body: Any = None) -> Any:
+        response = await self.client.request(method, path, json=body)
+        if response.status_code != expect:
+            sys.exit(f"bench: {method} {path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    async def sign_up(self) -> None:
+        email = f"bench-{self.tag}-{secrets.token_hex(4)}@example.com"
+        password = f"Bench-{secrets.token_urlsafe(12)}-9aZ!"
+        await self._json(
+            "POST",
+            "/api/v1/auth/register/",
+            201,
+            {"email": email, "password": password, "full_name": "Seat Bench", "company_name": f"Bench {self.tag}"},
+        )
+        tokens = await self._json("POST", "/api/v1/auth/token/", 200, {"email": email, "password": password})
+        self.refresh = tokens["refresh"]
+        self.client.headers["Authorization"] = f"Bearer {tokens['access']}"
+
+    async def fresh_token(self) -> None:
+        """A new access token before each phase, so a long run never meets ACCESS_TOKEN_TTL_SECONDS."""
+        tokens = await self._json("POST", "/api/v1/auth/token/refresh/", 200, {"refresh": self.refresh})
+        self.client.headers["Authorization"] = f"Bearer {tokens['access']}"
+
+    async def create_license(self, seats: int) -> dict[str, Any]:
+        created: dict[str, Any] = await self._json(
+            "POST", "/api/v1/licenses/", 201, {"tier": "enterprise", "seats": seats, "metadata": {"bench": self.tag}}
+        )
+        self.licenses.append(created["id"])
+        return created
+
+    def _acquire_body(self, key: str, hardware_id: str) -> dict[str, str]:
+        return {
+            "license_key": key,
+            "hardware_id": hardware_id,
+            "ip_address": "127.0.0.1",
+            "client_version": CLIENT_VERSION,
+        }
+
+    # -- measuring ------------------------------------------------------------------------------
+
+    async def measure(
+        self,
+        name: str,
+        items: Iterable[Any],
+        call: Callable[[Any], Awaitable[httpx.Response]],
+        expect: int,
+        on_ok: Callable[[Any, httpx.Response], object] | None = None,
+    ) -> Phase:
+        """Run `call(item)` for every item with --concurrency clients; a fixed number of requests."""
+        phase = Phase(name)
+        pending = iter(list(items))
+
+        async def client() -> None:
+            for item in pending:  # shared: each item is taken by exactly one client
+                started = time.perf_counter()
+                try:
+                    response = await call(item)
+                except httpx.HTTPError as exc:
+                    phase.errors[type(exc).__name__] += 1
+                    continue
+                elapsed = time.perf_counter() - started
+                if response.status_code == expect:
+                    phase.latencies.append(elapsed)
+                    if on_ok is not None:
+                        on_ok(item, response)
+                else:
+                    phase.errors[str(response.status_code)] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(self.args.concurrency)))
+        phase.wall = time.perf_counter() - started
+        return phase
+
+    async def baseline(self) -> Phase:
+        await self.fresh_token()
+        # Warm-up: open every connection of the pool before timing anything.
+        await self.measure("warm-up", range(self.args.concurrency * 4), lambda _: self.client.get("/v1/users/me"), 200)
+        return await self.measure(
+            "GET /v1/users/me", range(self.args.requests), lambda _: self.client.get("/v1/users/me"), 200
+        )
+
+    async def seat_cycle(self) -> list[Phase]:
+        n = self.args.requests
+        await self.fresh_token()
+        license_ = await self.create_license(n)
+        key, license_id = license_["key_string"], license_["id"]
+        sessions: list[str] = []
+
+        def acquired(_: Any, response: httpx.Response) -> None:
+            sid = response.json()["session_id"]
+            sessions.append(sid)
+            self.open_sessions[sid] = license_id
+
+        acquire = await self.measure(
+            "acquire",
+            (f"bench-{self.tag}-{i}" for i in range(n)),
+            lambda hw: self.client.post("/api/v1/licenses/acquire/", json=self._acquire_body(key, hw)),
+            200,
+            acquired,
+        )
+        if len(set(sessions)) != len(sessions):
+            sys.exit("bench: two acquires with distinct hardware ids got the same session")
+        await self.fresh_token()
+        heartbeat = await self.measure(
+            "heartbeat",
+            list(sessions),
+            lambda sid: self.client.patch(f"/api/v1/licenses/sessions/{sid}/heartbeat/"),
+            200,
+        )
+        await self.fresh_token()
+        release = await self.measure(
+            "release",
+            list(sessions),
+            lambda sid: self.client.delete(f"/api/v1/licenses/sessions/{sid}/"),
+            200,
+            lambda sid, _: self.open_sessions.pop(sid, None),
+        )
+        return [acquire, heartbeat, release]
+
+    # -- live-lease scaling ---------------------------------------------------------------------
+
+    async def redis_now_ms(self) -> int:
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def fill(self, filled: FilledLicense, count: int) -> None:
+        """Write `count` live leases into Redis exactly as the acquire script would, pipelined."""
+        ttl_ms = self.args.fill_ttl * 1000
+        now = await self.redis_now_ms()
+        expires = now + ttl_ms
+        zkey, hwkey, metakey = _keys(filled.license_id)
+        for start in range(0, count, FILL_BATCH):
+            chunk = [
+                (str(uuid.uuid4()), f"bench-{self.tag}-fill-{start + i}") for i in range(min(FILL_BATCH, count - start))
+            ]
+            filled.direct.extend(sid for sid, _ in chunk)  # recorded first: cleanup finds them even on failure
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(zkey, {sid: expires for sid, _ in chunk})
+            pipe.hset(hwkey, mapping={hw: sid for sid, hw in chunk})
+            pipe.hset(
+                metakey,
+                mapping={
+                    sid: json.dumps({"hw": hw, "acq": now, "hb": None, "n": 0}, separators=(",", ":"))
+                    for sid, hw in chunk
+                },
+            )
+            pipe.zadd(EXPIRY_INDEX, {f"{filled.license_id}:{sid}": expires for sid, _ in chunk})
+            for sid, hw in chunk:
+                pipe.hset(
+                    lease_key(sid), mapping={"license": filled.license_id, "org": filled.organization_id, "hw": hw}
+                )
+                pipe.pexpire(lease_key(sid), ttl_ms)
+            await pipe.execute()
+
+    async def filled_license(self, live: int) -> FilledLicense:
+        await self.fresh_token()
+        license_ = await self.create_license(live)
+        filled = FilledLicense(license_["id"], license_["organization"], live)
+        self.filled.append(filled)
+        over_http = min(self.args.concurrency, live)
+        started = time.perf_counter()
+        await self.fill(filled, live - over_http)
+        filled.fill_seconds = time.perf_counter() - started
+        for i in range(over_http):  # the sessions that are measured: real ones, with history rows
+            body = self._acquire_body(license_["key_string"], f"bench-{self.tag}-http-{live}-{i}")
+            sid = (await self._json("POST", "/api/v1/licenses/acquire/", 200, body))["session_id"]
+            filled.http.append(sid)
+            self.open_sessions[sid] = filled.license_id
+        in_redis = await self.redis.zcard(_keys(filled.license_id)[0])
+        if in_redis != live:
+            sys.exit(f"bench: license filled to {in_redis} live leases, wanted {live}")
+        return filled
+
+    async def evalsha_stats(self) -> tuple[int, int]:
+        """(calls, microseconds) Redis has spent in EVALSHA since its stats were last reset."""
+        stats = (await self.redis.info("commandstats")).get("cmdstat_evalsha", {})
+        return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+    async def heartbeat_at(self, filled: FilledLicense) -> tuple[Phase, Phase, float, int]:
+        """HTTP heartbeats and direct heartbeat-script calls on a filled license's HTTP sessions."""
+        n = self.args.requests
+        sessions = filled.http
+        await self.fresh_token()
+        http = await self.measure(
+            "heartbeat",
+            (sessions[i % len(sessions)] for i in range(n)),
+            lambda sid: self.client.patch(f"/api/v1/licenses/sessions/{sid}/heartbeat/"),
+            200,
+        )
+        script = Phase("heartbeat script")
+        license_id = uuid.UUID(filled.license_id)
+        calls_before, usec_before = await self.evalsha_stats()
+        started = time.perf_counter()
+        for i in range(n):  # one at a time: Redis runs scripts one at a time anyway
+            sid = uuid.UUID(sessions[i % len(sessions)])
+            t0 = time.perf_counter()
+            result = await self.leases.heartbeat(license_id, sid, self.args.fill_ttl)
+            elapsed = time.perf_counter() - t0
+            if result is None:
+                script.errors["gone"] += 1
+            else:
+                script.latencies.append(elapsed)
+        script.wall = time.perf_counter() - started
+        # Redis's own time per script run (no network, no client): the purest figure of the cost.
+        # Mean over every EVALSHA in the window, so it is only exact when nothing else uses this Redis.
+        calls_after, usec_after = await self.evalsha_stats()
+        in_redis_us = (usec_after - usec_before) / max(1, calls_after - calls_before)
+        total_live = await self.redis.zcard(EXPIRY_INDEX)
+        return http, script, in_redis_us, total_live
+
+    # -- cleanup --------------------------------------------------------------------------------
+
+    async def cleanup(self) -> None:
+        # Sessions acquired over HTTP: released over HTTP, so their history says `released`.
+        if self.open_sessions:
+            try:
+                await self.fresh_token()
+                await self.measure(
+                    "cleanup",
+                    list(self.open_sessions),
+                    lambda sid: self.client.delete(f"/api/v1/licenses/sessions/{sid}/"),
+                    200,
+                    lambda sid, _: self.open_sessions.pop(sid, None),
+                )
+            except (httpx.HTTPError, SystemExit) as exc:
+                print(f"bench: releasing over HTTP failed ({exc!r}); deleting the Redis keys", file=sys.stderr)
+        # Whatever is left (the filled leases, and anything HTTP could not release) is deleted.
+        leftovers: dict[str, list[str]] = {}
+        for sid, license_id in self.open_sessions.items():
+            leftovers.setdefault(license_id, []).append(sid)
+        for filled in self.filled:
+            leftovers.setdefault(filled.license_id, []).extend(filled.direct)
+        for license_id, sids in leftovers.items():
+            for start in range(0, len(sids), FILL_BATCH):
+                chunk = sids[start : start + FILL_BATCH]
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zrem(EXPIRY_INDEX, *(f"{license_id}:{sid}" for sid in chunk))
+                pipe.unlink(*(lease_key(sid) for sid in chunk))
+                await pipe.execute()
+        # Every license here is the benchmark's own: its three keys go whole, and any expiry entry
+        # still naming one (an acquire whose answer was lost) goes with its lease key.
+        for license_id in self.licenses:
+            await self.redis.unlink(*_keys(license_id))
+            stray = [entry async for entry, _ in self.redis.zscan_iter(EXPIRY_INDEX, match=f"{license_id}:*")]
+            if stray:
+                await self.redis.zrem(EXPIRY_INDEX, *stray)
+                await self.redis.unlink(*(lease_key(entry.split(":", 1)[1]) for entry in stray))
+        self.open_sessions.clear()
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _errors(phase: Phase) -> str:
+    return ", ".join(f"{code}x{count}" for code, count in sorted(phase.errors.items())) or "-"
+
+
+def print_table(baseline: Phase, phases: Sequence[Phase], concurrency: int) -> None:
+    print(f"\nSeat operations vs the baseline (concurrency {concurrency})")
+    header = (
+        f"{'operation':<18} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p50 x base':>10} {'req/s x base':>12}  errors"
+    )
+    print(header)
+    print("-" * len(header))
+    for phase in [baseline, *phases]:
+        p50_ratio = phase.pct(50) / baseline.pct(50)
+        rps_ratio = phase.rps / baseline.rps if baseline.rps else math.nan
+        print(
+            f"{phase.name:<18} {phase.requests:>8,} {phase.rps:>8.0f} {phase.pct(50):>8.2f} {phase.pct(99):>8.2f} "
+            f"{p50_ratio:>10.2f} {rps_ratio:>12.2f}  {_errors(phase)}"
+        )
+
+
+@dataclass
+class ScaleRow:
+    live: int
+    total_live: int
+    fill_seconds: float | None
+    http: Phase
+    script: Phase
+    in_redis_us: float
+
+
+def print_scaling(rows: Sequence[ScaleRow], concurrency: int, requests: int) -> None:
+    print(
+        f"\nHeartbeat vs live leases ({requests:,} heartbeats per row over HTTP with concurrency {concurrency}, "
+        f"then {requests:,} calls of the heartbeat script one at a time)"
+    )
+    header = (
+        f"{'license leases':>14} {'all leases':>10} {'fill s':>7} {'HTTP req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'script p50 ms':>13} {'script p99 ms':>13} {'in Redis us':>11}  errors"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        fill = f"{row.fill_seconds:>7.2f}" if row.fill_seconds is not None else f"{'-':>7}"
+        errors = [f"HTTP {_errors(row.http)}"] if row.http.errors else []
+        errors += [f"script {_errors(row.script)}"] if row.script.errors else []
+        print(
+            f"{row.live:>14,} {row.total_live:>10,} {fill} {row.http.rps:>10.0f} {row.http.pct(50):>8.2f} "
+            f"{row.http.pct(99):>8.2f} {row.script.pct(50):>13.3f} {row.script.pct(99):>13.3f} "
+            f"{row.in_redis_us:>11.1f}  {'; '.join(errors) or '-'}"
+        )
+    smallest = min(rows, key=lambda r: (r.live, r.total_live))
+    largest = max(rows, key=lambda r: (r.live, r.total_live))
+    if smallest is not largest:
+        print(
+            f"ratio {largest.live:,} / {smallest.live:,} leases: "
+            f"HTTP p50 {largest.http.pct(50) / smallest.http.pct(50):.2f}, "
+            f"HTTP p99 {largest.http.pct(99) / smallest.http.pct(99):.2f}, "
+            f"script p50 {largest.script.pct(50) / smallest.script.pct(50):.2f}, "
+            f"script p99 {largest.script.pct(99) / smallest.script.pct(99):.2f}, "
+            f"in Redis {largest.in_redis_us / smallest.in_redis_us:.2f}"
+        )
+    print(
+        "(script: the heartbeat Lua script called straight from here, round trip included; in Redis: "
+        "Redis's own mean time per script run, from INFO commandstats)"
+    )
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def _lease_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of integers, e.g. 1000,100000") from None
+    if not counts or any(not 1 <= c <= MAX_SEATS for c in counts):
+        raise argparse.ArgumentTypeError(f"each lease count must be between 1 and {MAX_SEATS:,}")
+    return counts
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running server")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the server's REDIS_URL")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients in every phase")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per operation")
+    parser.add_argument(
+        "--leases", type=_lease_counts, default=[1000, 100_000], help="live lease counts (default 1000,100000)"
+    )
+    parser.add_argument(
+        "--fill-ttl", type=int, default=900, help="seconds the directly written leases live (outlasts the run)"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.concurrency <= 1024:
+        parser.error("--concurrency must be between 1 and 1024")
+    if not 1 <= args.requests <= MAX_SEATS:
+        parser.error(f"--requests must be between 1 and {MAX_SEATS:,}")
+    if args.fill_ttl < 60:
+        parser.error("--fill-ttl must be at least 60 seconds")
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    timeout = httpx.Timeout(30.0)
+    async with (
+        httpx.AsyncClient(base_url=args.url, limits=limits, timeout=timeout) as client,
+        Redis.from_url(args.redis_url, decode_responses=True) as redis,
+    ):
+        health = await client.get("/api/v1/health/")
+        health.raise_for_status()
+        await redis.ping()
+        bench = Bench(args, client, redis)
+        started = time.perf_counter()
+        print(
+            f"Backplane seat benchmark: {args.url} (version {health.json().get('version')}), redis {args.redis_url}, "
+            f"concurrency {args.concurrency}, {args.requests:,} requests per operation"
+        )
+        await bench.sign_up()
+        try:
+            baseline = await bench.baseline()
+            cycle = await bench.seat_cycle()
+            print_table(baseline, cycle, args.concurrency)
+
+            rows: list[ScaleRow] = []
+            for live in args.leases:
+                filled = await bench.filled_license(live)
+                http, script, in_redis_us, total_live = await bench.heartbeat_at(filled)
+                rows.append(ScaleRow(live, total_live, filled.fill_seconds, http, script, in_redis_us))
+            if len(bench.filled) > 1:  # the first license again, now with every other lease live too
+                first = bench.filled[0]
+                http, script, in_redis_us, total_live = await bench.heartbeat_at(first)
+                rows.append(ScaleRow(first.seats, total_live, None, http, script, in_redis_us))
+            print_scaling(rows, args.concurrency, args.requests)
+        finally:
+            cleanup_started = time.perf_counter()
+            await bench.cleanup()
+            print(
+                f"\ncleaned up the benchmark's Redis keys in {time.perf_counter() - cleanup_started:.1f} s; "
+                f"total {time.perf_counter() - started:.1f} s"
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    asyncio.run(run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
