@@ -76,9 +76,13 @@ def unsigned_token(claims: dict[str, Any]) -> str:
 
 
 def mailed_token(mailbox: Mailbox, address: str, path: str) -> str:
-    """The token of the last link to `/api/v1/auth/<path>/?token=...` mailed to `address`."""
-    body = Mailbox.body(mailbox.last_to(address))
-    found = re.findall(rf"/api/v1/auth/{path}/\?token=([A-Za-z0-9_\-]+)", body)
-    assert found, body
+    """The token of the last link to `/api/v1/auth/<path>/?token=...` mailed to `address`.
+
+    Every message is searched: the worker sends queued mails concurrently, so the verification
+    mail of a registration may arrive after a reset mail queued just behind it.
+    """
+    bodies = [Mailbox.body(message) for message in mailbox.to(address)]
+    found = [t for body in bodies for t in re.findall(rf"/api/v1/auth/{path}/\?token=([A-Za-z0-9_\-]+)", body)]
+    assert found, bodies
     token: str = found[-1]
     return token

@@ -470,7 +470,7 @@ async def _request_reset(client, mailbox, run_tasks, email: str) -> str:  # type
     response = await client.post(FORGOT, json={"email": email})
     assert response.status_code == 200, response.text
     await run_tasks()
-    assert mailbox.last_to(email)["Subject"] == "Reset your password"
+    assert "Reset your password" in [m["Subject"] for m in mailbox.to(email)]
     return mailed_token(mailbox, email, "reset-password")
 
 

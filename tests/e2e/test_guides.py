@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -11,7 +13,14 @@ import pytest
 import requests
 
 from backplane.core.config import Settings
-from tests.e2e.guide_clients import CoditectClient
+from tests.e2e.guide_clients import (
+    VALIDATE_LICENSE_SH,
+    CoditectClient,
+    LicenseError,
+    LicenseSessionManager,
+    get_hardware_id,
+    initialize_license,
+)
 from tests.fixtures.processes import backplane_processes
 from tests.fixtures.smtp import Mailbox
 
@@ -29,6 +38,7 @@ def server(settings: Settings) -> Iterator[str]:
         "SMTP_PORT": str(settings.email.smtp_port),
         "EMAIL_FROM": settings.email.email_from,
         "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL),
+        "RATE_LIMITS_ENABLED": "false",  # the flow makes more auth calls than 5 a minute
     }
     with backplane_processes(env) as base_url:
         yield base_url
@@ -111,6 +121,61 @@ def _platform_flow(base_url: str) -> None:
         assert refreshed.json()["tokens"]["refresh_token"] == tokens["refresh_token"]
 
 
+def _ci_validate(base_url: str, key: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CODITECT_LICENSE_KEY": key, "CODITECT_API_URL": base_url}
+    return subprocess.run(["bash", "-c", VALIDATE_LICENSE_SH], env=env, capture_output=True, text=True, timeout=30)
+
+
+def _license_flow(base_url: str) -> None:
+    client = CoditectClient(base_url=base_url)
+    client.login("dev@example.com", "SecurePass123!")
+    created = client._request("POST", "/api/v1/licenses/", json={"tier": "pro", "seats": 2})
+    key, license_id = created["key_string"], created["id"]
+
+    licenses = client.list_licenses(is_active=True)
+    assert licenses["count"] == 1 and licenses["licenses"][0]["key_string"] == key
+    assert client.list_licenses(tier="enterprise")["count"] == 0
+    assert client.get_license(license_id)["seats"] == 2
+
+    # Pattern 3: the CI script with curl and jq.
+    ok = _ci_validate(base_url, key)
+    assert ok.returncode == 0 and ok.stdout.strip() == "License valid. Tier: pro", ok.stdout + ok.stderr
+    bad = _ci_validate(base_url, "PROD-2025-ABCD-1234")
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("License validation failed: This is not a valid license key")
+
+    # Pattern 1: validate, then acquire with this machine's hardware id; again gives the same seat.
+    session = initialize_license(client, key)
+    assert session["seats_remaining"] == 1
+    assert initialize_license(client, key)["session_id"] == session["session_id"]
+    beat = client.heartbeat(session["session_id"])
+    assert beat["session_id"] == session["session_id"] and beat["is_active"] is True
+
+    # The session manager takes the last seat; a third machine is told there are none.
+    manager = LicenseSessionManager(client)
+    managed = manager.acquire(key, "build-agent-7")
+    assert managed["seats_remaining"] == 0
+    with pytest.raises(requests.HTTPError) as caught:
+        client.acquire_seat(key, "third-machine")
+    assert caught.value.response.status_code == 409
+    assert "seats" in caught.value.response.json()["detail"].lower()
+    manager.release()
+    assert manager.session_id is None
+
+    released = client.release_seat(session["session_id"])
+    assert released == {"message": "Seat released.", "seats_remaining": 2}
+    with pytest.raises(requests.HTTPError) as caught:
+        client.heartbeat(session["session_id"])
+    assert caught.value.response.status_code == 404
+
+    full = client._request("POST", "/api/v1/licenses/", json={"tier": "pro", "seats": 1})
+    client.acquire_seat(full["key_string"], "someone-else")
+    assert get_hardware_id() != "someone-else"
+    with pytest.raises(LicenseError, match="No seats available"):
+        initialize_license(client, full["key_string"])
+
+
 async def test_guides_clients_against_real_processes(server: str, mailbox: Mailbox) -> None:
     await asyncio.to_thread(_licensing_guide_flow, server, mailbox)
     await asyncio.to_thread(_platform_flow, server)
+    await asyncio.to_thread(_license_flow, server)

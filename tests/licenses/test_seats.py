@@ -222,3 +222,15 @@ async def test_an_api_key_with_write_scope_can_take_seats(owner: Account, client
         headers={"Authorization": f"Bearer {key['key']}"},
     )
     assert response.status_code == 200, response.text
+
+
+async def test_live_session_listing_is_bounded_and_counts_all(owner: Account, client: httpx.AsyncClient) -> None:
+    license_ = await create_license(owner, seats=5)
+    for i in range(4):
+        assert (await acquire(owner, license_["key_string"], f"m{i}")).status_code == 200
+    listed = await client.get(f"/api/v1/licenses/{license_['id']}/sessions/?limit=2", headers=owner.headers)
+    assert listed.json()["count"] == 4 and len(listed.json()["sessions"]) == 2
+    got = await client.get(f"/api/v1/licenses/{license_['id']}/", headers=owner.headers)
+    assert got.json()["seats_in_use"] == 4
+    too_many = await client.get(f"/api/v1/licenses/{license_['id']}/sessions/?limit=5000", headers=owner.headers)
+    assert list(too_many.json()["errors"]) == ["limit"]

@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from backplane.auth.deps import Admin, Reader, SettingsDep, Writer
+from backplane.core.client_ip import client_ip
 from backplane.core.db import SessionDep
+from backplane.core.limits import HeartbeatLimit, LicenseOperationsLimit, ValidationLimit
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import seats, service
 from backplane.licenses.deps import LeasesDep
@@ -30,7 +32,7 @@ from backplane.licenses.schemas import (
     ValidateResponse,
 )
 
-router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"], responses=licensing_errors(400, 401, 403, 404))
+router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"], responses=licensing_errors(400, 401, 403, 404, 429))
 sessions_tags: list[str | Enum] = ["License seats"]
 
 
@@ -55,6 +57,7 @@ def _read(license_: License, seats_in_use: int | None = None) -> LicenseRead:
 @router.post(
     "/validate/",
     response_model=ValidateResponse,
+    dependencies=[ValidationLimit],
     summary="Validate a license key (public, no authentication)",
     description="Always 200 for a well-formed request: `valid` says whether the key is usable, `code` "
     "(VALID, NOT_FOUND, MALFORMED, SUSPENDED, INACTIVE, EXPIRED) says why not, `reason` in words.",
@@ -65,6 +68,7 @@ async def validate_license(body: ValidateRequest, session: SessionDep) -> Valida
 
 @router.post(
     "/acquire/",
+    dependencies=[LicenseOperationsLimit],
     response_model=SessionRead,
     tags=sessions_tags,
     summary="Acquire a seat for this machine",
@@ -81,13 +85,14 @@ async def acquire_seat(
     leases: LeasesDep,
     settings: SettingsDep,
 ) -> SessionRead:
-    client_ip = request.client.host if request.client else None
-    return await seats.acquire(session, leases, principal, body, client_ip, settings.seat_lease_ttl_seconds)
+    ip = client_ip(request, request.app.state.trusted_proxies)
+    return await seats.acquire(session, leases, principal, body, ip, settings.seat_lease_ttl_seconds)
 
 
 @router.patch(
     "/sessions/{session_id}/heartbeat/",
     response_model=SessionRead,
+    dependencies=[HeartbeatLimit],
     tags=sessions_tags,
     summary="Keep a seat: extend its lease",
     description="Extends the lease by SEAT_LEASE_TTL_SECONDS. 404 when the session expired or was released: "
@@ -99,14 +104,22 @@ async def heartbeat(
     return await seats.heartbeat(session, leases, principal, session_id, settings.seat_lease_ttl_seconds)
 
 
-@router.delete("/sessions/{session_id}/", response_model=ReleaseResponse, tags=sessions_tags, summary="Release a seat")
+@router.delete(
+    "/sessions/{session_id}/",
+    dependencies=[LicenseOperationsLimit],
+    response_model=ReleaseResponse,
+    tags=sessions_tags,
+    summary="Release a seat",
+)
 async def release_seat(
     session_id: uuid.UUID, principal: Writer, session: SessionDep, leases: LeasesDep
 ) -> ReleaseResponse:
     return await seats.release(session, leases, principal, session_id)
 
 
-@router.get("/", response_model=LicenseList, summary="List the organization's licenses")
+@router.get(
+    "/", dependencies=[LicenseOperationsLimit], response_model=LicenseList, summary="List the organization's licenses"
+)
 async def list_licenses(
     request: Request,
     principal: Reader,
@@ -124,7 +137,13 @@ async def list_licenses(
     return LicenseList(count=total, licenses=[_read(r) for r in rows], next=next_url, previous=previous)
 
 
-@router.post("/", status_code=status.HTTP_201_CREATED, response_model=LicenseRead, summary="Issue a license (admin)")
+@router.post(
+    "/",
+    dependencies=[LicenseOperationsLimit],
+    status_code=status.HTTP_201_CREATED,
+    response_model=LicenseRead,
+    summary="Issue a license (admin)",
+)
 async def create_license(
     body: LicenseCreate, principal: Admin, session: SessionDep, settings: SettingsDep
 ) -> LicenseRead:
@@ -134,7 +153,9 @@ async def create_license(
     return _read(license_, seats_in_use=0)
 
 
-@router.get("/{license_id}/", response_model=LicenseRead, summary="Get a license")
+@router.get(
+    "/{license_id}/", dependencies=[LicenseOperationsLimit], response_model=LicenseRead, summary="Get a license"
+)
 async def get_license(license_id: uuid.UUID, principal: Reader, session: SessionDep, leases: LeasesDep) -> LicenseRead:
     license_ = await service.get_license(session, principal.organization_id, license_id)
     return _read(license_, seats_in_use=await leases.live_count(license_.id))
@@ -142,6 +163,7 @@ async def get_license(license_id: uuid.UUID, principal: Reader, session: Session
 
 @router.patch(
     "/{license_id}/",
+    dependencies=[LicenseOperationsLimit],
     response_model=LicenseRead,
     summary="Change seats, suspend or reactivate, set expiry (admin)",
     description="Reducing seats below the live sessions keeps those sessions; new acquires wait for seats to free.",
@@ -154,19 +176,30 @@ async def update_license(
 
 
 @router.get(
-    "/{license_id}/sessions/", response_model=LiveSessionList, tags=sessions_tags, summary="Live sessions (admin)"
+    "/{license_id}/sessions/",
+    dependencies=[LicenseOperationsLimit],
+    response_model=LiveSessionList,
+    tags=sessions_tags,
+    summary="Live sessions (admin)",
 )
 async def list_sessions(
-    license_id: uuid.UUID, principal: Admin, session: SessionDep, leases: LeasesDep
+    license_id: uuid.UUID,
+    principal: Admin,
+    session: SessionDep,
+    leases: LeasesDep,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="At most this many sessions, soonest to expire first.")
+    ] = 100,
 ) -> LiveSessionList:
     license_ = await service.get_license(session, principal.organization_id, license_id)
-    live = await leases.live(license_.id)
+    live = await leases.live(license_.id, limit)
     rows = [LiveSessionRead.model_validate(lease, from_attributes=True) for lease in live]
-    return LiveSessionList(count=len(rows), seats=license_.seats, sessions=rows)
+    return LiveSessionList(count=await leases.live_count(license_.id), seats=license_.seats, sessions=rows)
 
 
 @router.delete(
     "/{license_id}/sessions/{session_id}/",
+    dependencies=[LicenseOperationsLimit],
     response_model=ReleaseResponse,
     tags=sessions_tags,
     summary="Revoke a session (admin): its seat is free at once",

@@ -125,11 +125,18 @@ return sweep(ARGV[1], KEYS[1], KEYS[2], KEYS[3], now_ms())
 """
 )
 
-# KEYS: leases, meta; ARGV: none -> live sessions with their metadata
+# KEYS: leases -> how many live (O(log n): the count never reads the leases themselves)
+_COUNT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+
+# KEYS: leases, meta; ARGV: limit -> up to `limit` live sessions with their metadata
 _LIVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {}
 for i = 1, #rows, 2 do
   out[#out + 1] = rows[i]
@@ -195,6 +202,7 @@ class Leases:
         self._release = redis.register_script(_RELEASE)
         self._sweep = redis.register_script(_SWEEP_ONE)
         self._live = redis.register_script(_LIVE)
+        self._count = redis.register_script(_COUNT)
 
     async def acquire(
         self, license_id: uuid.UUID, organization_id: uuid.UUID, hardware_id: str, seats: int, ttl_seconds: int
@@ -238,9 +246,10 @@ class Leases:
         )
         return bool(int(released)), int(live)
 
-    async def live(self, license_id: uuid.UUID) -> list[LiveLease]:
+    async def live(self, license_id: uuid.UUID, limit: int = 1000) -> list[LiveLease]:
+        """Up to `limit` live leases, soonest to expire first."""
         leases, _, meta = _keys(license_id)
-        rows: list[Any] = await self._live(keys=[leases, meta])
+        rows: list[Any] = await self._live(keys=[leases, meta], args=[limit])
         out = []
         for i in range(0, len(rows), 3):
             info = json.loads(rows[i + 2])
@@ -259,7 +268,7 @@ class Leases:
         return out
 
     async def live_count(self, license_id: uuid.UUID) -> int:
-        return len(await self.live(license_id))
+        return int(await self._count(keys=[_keys(license_id)[0]]))
 
     async def sweep_expired(self, limit: int = 1000) -> int:
         """End every lease whose time is up (found through the global expiry index)."""
