@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -136,6 +138,18 @@ def _license_flow(base_url: str) -> None:
     assert licenses["count"] == 1 and licenses["licenses"][0]["key_string"] == key
     assert client.list_licenses(tier="enterprise")["count"] == 0
     assert client.get_license(license_id)["seats"] == 2
+
+    # The signed license file, downloaded by the client and checked offline by the CLI.
+    with tempfile.TemporaryDirectory() as folder:
+        path = client.download_license(license_id, os.path.join(folder, "license.json"))
+        checked = subprocess.run(
+            [sys.executable, "-m", "backplane.cli", "license", "verify", path, "--url", base_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert key in checked.stdout
 
     # Pattern 3: the CI script with curl and jq.
     ok = _ci_validate(base_url, key)

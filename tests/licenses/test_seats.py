@@ -234,3 +234,14 @@ async def test_live_session_listing_is_bounded_and_counts_all(owner: Account, cl
     assert got.json()["seats_in_use"] == 4
     too_many = await client.get(f"/api/v1/licenses/{license_['id']}/sessions/?limit=5000", headers=owner.headers)
     assert list(too_many.json()["errors"]) == ["limit"]
+
+
+async def test_heartbeat_on_a_suspended_license_is_refused(owner: Account, client: httpx.AsyncClient) -> None:
+    license_ = await create_license(owner)
+    session = (await acquire(owner, license_["key_string"])).json()
+    await client.patch(f"/api/v1/licenses/{license_['id']}/", json={"suspended": True}, headers=owner.headers)
+    beat = await client.patch(f"/api/v1/licenses/sessions/{session['session_id']}/heartbeat/", headers=owner.headers)
+    assert_licensing_error(beat, 403, "Forbidden", "This license is suspended. Contact your administrator.")
+    await client.patch(f"/api/v1/licenses/{license_['id']}/", json={"suspended": False}, headers=owner.headers)
+    beat = await client.patch(f"/api/v1/licenses/sessions/{session['session_id']}/heartbeat/", headers=owner.headers)
+    assert beat.status_code == 200

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from backplane.auth.deps import Reader, SettingsDep
 from backplane.core.db import SessionDep, utcnow
+from backplane.core.limits import LicenseOperationsLimit, ValidationLimit
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import service, signing
 
@@ -53,6 +54,7 @@ class LicenseFile(BaseModel):
 @router.get(
     "/public-key/",
     response_model=PublicKeyRead,
+    dependencies=[ValidationLimit],
     summary="The public key that verifies license files (public, no authentication)",
 )
 async def get_public_key(settings: SettingsDep, response: Response) -> PublicKeyRead:
@@ -69,13 +71,14 @@ async def get_public_key(settings: SettingsDep, response: Response) -> PublicKey
 @router.get(
     "/{license_id}/download/",
     response_class=JSONResponse,
+    dependencies=[LicenseOperationsLimit],
     summary="Download a signed license file",
     description="The license's payload signed with Ed25519, verifiable offline with `licenses/public-key/` "
     "(or `backplane license verify FILE`). The file is valid for LICENSE_FILE_TTL_SECONDS, never past the "
     "license's expiry. 403 for a suspended, inactive or expired license: no file is signed for it.",
     responses={
         200: {"model": LicenseFile, "description": "The license file, as an attachment."},
-        **licensing_errors(401, 403, 404),
+        **licensing_errors(401, 403, 404, 429),
     },
 )
 async def download_license(

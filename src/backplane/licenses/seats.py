@@ -64,6 +64,7 @@ async def heartbeat(
 ) -> SessionRead:
     owner = await _own_lease(leases, principal, session_id)
     license_ = await get_license(session, principal.organization_id, owner.license_id)
+    usable_or_raise(license_)  # a suspended or expired license keeps no seat alive
     result = await leases.heartbeat(owner.license_id, session_id, ttl)
     if result is None:
         raise NotFound(SESSION_GONE)
