@@ -189,7 +189,27 @@ def _license_flow(base_url: str) -> None:
         initialize_license(client, full["key_string"])
 
 
+async def _concurrent_acquires(base_url: str) -> None:
+    """200 machines at once against a 5-seat license on the real server: exactly 5 get a seat."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        login = await http.post("/api/v1/auth/token/", json={"email": "dev@example.com", "password": "SecurePass123!"})
+        bearer = {"Authorization": f"Bearer {login.json()['access']}"}
+        created = await http.post("/api/v1/licenses/", json={"tier": "pro", "seats": 5}, headers=bearer)
+        key = created.json()["key_string"]
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    "/api/v1/licenses/acquire/", json={"license_key": key, "hardware_id": f"m{i}"}, headers=bearer
+                )
+                for i in range(200)
+            )
+        )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 5 and statuses.count(409) == 195, sorted(set(statuses))
+
+
 async def test_guides_clients_against_real_processes(server: str, mailbox: Mailbox) -> None:
     await asyncio.to_thread(_licensing_guide_flow, server, mailbox)
     await asyncio.to_thread(_platform_flow, server)
     await asyncio.to_thread(_license_flow, server)
+    await _concurrent_acquires(server)
