@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -77,8 +78,13 @@ async def commit(session: AsyncSession) -> None:
         await action()
 
 
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+@asynccontextmanager
+async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed (then its after-commit actions run) on success, rolled back on error.
+
+    The only place that commits: requests get it through `SessionDep`, tasks through
+    `workers.context.session_scope`.
+    """
     async with sessionmaker() as session:
         try:
             yield session
@@ -87,6 +93,11 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await commit(session)
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is the
