@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from backplane import __version__
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.billing import endpoints as billing_endpoints
+from backplane.billing.stripe_client import create_stripe_client
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
@@ -58,6 +60,8 @@ TAGS = [
     },
     {"name": "Licenses", "description": "Software licenses and the public key check."},
     {"name": "License seats", "description": "Seats leased to machines; a lease expires unless heartbeated."},
+    {"name": "Subscriptions", "description": "Plans, checkout, seats and cancellation."},
+    {"name": "Stripe webhooks", "description": "Stripe's events in, verified and applied once."},
     {"name": "Health", "description": "Liveness and readiness."},
 ]
 
@@ -74,6 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)
+        app.state.stripe = create_stripe_client(settings.stripe)
+        logger.info(
+            "billing mode: %s",
+            "local (no STRIPE_SECRET_KEY: checkout completes on this service)"
+            if app.state.stripe is None
+            else "stripe",
+        )
         app.state.trusted_proxies = parse_networks(settings.trusted_proxies.split(","))
         logger.info("backplane %s started (environment=%s)", __version__, settings.environment)
         try:
@@ -101,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
         licenses_router,
+        billing_endpoints.licensing,
+        billing_endpoints.platform,
+        billing_endpoints.stripe_webhooks,
         health_endpoints.licensing,
         health_endpoints.platform,
     ):

@@ -74,6 +74,22 @@ class EmailSettings(_Section):
     email_from: str = "Backplane <no-reply@backplane.local>"
 
 
+class StripeSettings(_Section):
+    """Unset STRIPE_SECRET_KEY: local billing mode (checkout completes on this service)."""
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None  # another host for the stripe library (tests' stand-in)
+    stripe_webhook_tolerance_seconds: int = 300
+    stripe_price_pro_monthly: str = "price_pro_monthly"
+    stripe_price_enterprise_monthly: str = "price_enterprise_monthly"
+    past_due_grace_seconds: int = Field(default=7 * 86400, ge=0)
+
+    @property
+    def local_mode(self) -> bool:
+        return self.stripe_secret_key is None
+
+
 class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
@@ -94,6 +110,7 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
 
     @property
     def is_production(self) -> bool:

@@ -45,6 +45,7 @@ _PLATFORM_EXAMPLES: dict[int, tuple[str, str]] = {
     409: ("CONFLICT", "The request conflicts with the current state of the resource."),
     422: ("VALIDATION_ERROR", "The request body or parameters are invalid."),
     429: ("RATE_LIMIT_EXCEEDED", "API rate limit exceeded. Try again in 60 seconds."),
+    502: ("BILLING_UNAVAILABLE", "The payment provider could not be reached. Retry later."),
     503: ("SERVICE_UNAVAILABLE", "A backing service is unavailable. Retry later."),
 }
 

@@ -1,0 +1,225 @@
+"""Subscriptions on both surfaces, local checkout, and Stripe webhooks in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import stripe
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse
+
+from backplane.auth.deps import Admin, Reader, SettingsDep
+from backplane.billing import service, webhooks
+from backplane.billing.models import Subscription
+from backplane.billing.plans import PLANS, Plan, price_ids
+from backplane.billing.schemas import (
+    CancelRequest,
+    CheckoutRequest,
+    CheckoutResponse,
+    PlanLimits,
+    PlanList,
+    PlanRead,
+    SeatsUpdate,
+    SubscriptionRead,
+    WebhookAck,
+)
+from backplane.core.config import Settings
+from backplane.core.db import SessionDep, utcnow
+from backplane.core.limits import LicenseOperationsLimit, PlatformLimit
+from backplane.core.openapi import licensing_errors, platform_errors
+from backplane.core.redis import RedisDep
+
+licensing = APIRouter(
+    prefix="/api/v1/subscriptions", tags=["Subscriptions"], responses=licensing_errors(400, 401, 403, 429)
+)
+platform = APIRouter(prefix="/v1/subscriptions", tags=["Subscriptions"], responses=platform_errors(401, 403, 429))
+stripe_webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["Stripe webhooks"])
+
+
+def _stripe(request: Request) -> stripe.StripeClient | None:
+    client: stripe.StripeClient | None = request.app.state.stripe
+    return client
+
+
+StripeDep = Annotated[stripe.StripeClient | None, Depends(_stripe)]
+
+
+def _limits(plan: Plan) -> PlanLimits:
+    return PlanLimits(
+        requests_per_minute=plan.requests_per_minute,
+        burst=plan.burst,
+        concurrent_jobs=plan.concurrent_jobs,
+        jobs_per_month=plan.jobs_per_month,
+        max_upload_bytes=plan.max_upload_bytes,
+    )
+
+
+def _plans(settings: Settings) -> PlanList:
+    prices = price_ids(settings.stripe)
+    return PlanList(
+        plans=[
+            PlanRead(
+                id=str(name),
+                name=str(name).capitalize(),
+                price_id=prices[name],
+                monthly_price_cents=plan.monthly_price_cents,
+                limits=_limits(plan),
+            )
+            for name, plan in PLANS.items()
+        ]
+    )
+
+
+def _read(subscription: Subscription | None, settings: Settings) -> SubscriptionRead:
+    plan = service.effective_plan(subscription, settings, utcnow())
+    if subscription is None:
+        return SubscriptionRead(
+            id=None,
+            plan=str(plan.name),
+            status="active",
+            seats=1,
+            current_period_end=None,
+            cancel_at_period_end=False,
+            canceled_at=None,
+            license_id=None,
+            livemode=True,
+            limits=_limits(plan),
+        )
+    return SubscriptionRead(
+        id=subscription.id,
+        plan=subscription.plan,
+        status=subscription.status,
+        seats=subscription.seats,
+        current_period_end=subscription.current_period_end,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        canceled_at=subscription.canceled_at,
+        license_id=subscription.license_id,
+        livemode=subscription.livemode,
+        limits=_limits(plan),
+    )
+
+
+@licensing.get("/plans/", response_model=PlanList, summary="Plans, prices and limits (public)")
+async def list_plans(settings: SettingsDep) -> PlanList:
+    return _plans(settings)
+
+
+@licensing.get(
+    "/current/",
+    response_model=SubscriptionRead,
+    dependencies=[LicenseOperationsLimit],
+    summary="The current subscription",
+)
+async def current_subscription(principal: Reader, session: SessionDep, settings: SettingsDep) -> SubscriptionRead:
+    return _read(await service.current(session, principal.organization_id), settings)
+
+
+@licensing.post(
+    "/checkout/",
+    response_model=CheckoutResponse,
+    dependencies=[LicenseOperationsLimit],
+    summary="Start a checkout (owner or admin)",
+    description="Returns Stripe Checkout's URL, or in local billing mode (no STRIPE_SECRET_KEY) a URL on this "
+    "service that completes the purchase when opened. The subscription and its license are created when the "
+    "checkout completes.",
+    responses=licensing_errors(409, 502),
+)
+async def checkout(
+    body: CheckoutRequest,
+    principal: Admin,
+    session: SessionDep,
+    client: StripeDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> CheckoutResponse:
+    url, session_id = await service.create_checkout(
+        session,
+        client,
+        redis,
+        settings,
+        principal,
+        price_id=body.price_id,
+        seats=body.seats,
+        success_url=str(body.success_url),
+        cancel_url=str(body.cancel_url),
+    )
+    return CheckoutResponse(checkout_url=url, session_id=session_id)
+
+
+@licensing.post(
+    "/update/",
+    response_model=SubscriptionRead,
+    dependencies=[LicenseOperationsLimit],
+    summary="Change the number of seats (owner or admin)",
+    description="Also changes the license's seats. Fewer seats than live sessions never ends a running session: "
+    "new acquires are refused until the count is under the limit.",
+    responses=licensing_errors(409, 502),
+)
+async def update_subscription(
+    body: SeatsUpdate, principal: Admin, session: SessionDep, client: StripeDep, redis: RedisDep, settings: SettingsDep
+) -> SubscriptionRead:
+    subscription = await service.update_seats(session, client, redis, settings, principal, body.seats)
+    return _read(subscription, settings)
+
+
+@licensing.post(
+    "/cancel/",
+    response_model=SubscriptionRead,
+    dependencies=[LicenseOperationsLimit],
+    summary="Cancel (at period end by default) (owner or admin)",
+    responses=licensing_errors(409, 502),
+)
+async def cancel_subscription(
+    body: CancelRequest,
+    principal: Admin,
+    session: SessionDep,
+    client: StripeDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> SubscriptionRead:
+    subscription = await service.cancel(session, client, redis, settings, principal, immediately=body.immediately)
+    return _read(subscription, settings)
+
+
+@licensing.get(
+    "/local-checkout/{session_id}/",
+    summary="Complete a local-mode checkout (no Stripe account needed)",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={303: {"description": "Redirect to the checkout's success_url."}, **licensing_errors(404)},
+)
+async def complete_local_checkout(
+    session_id: Annotated[str, Path(max_length=64, pattern=r"^cs_local_[0-9a-f]{32}$")],
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> RedirectResponse:
+    success_url = await service.complete_local_checkout(session, redis, settings, session_id)
+    return RedirectResponse(success_url, status_code=303)
+
+
+@stripe_webhooks.post(
+    "/stripe/",
+    response_model=WebhookAck,
+    summary="Stripe webhooks",
+    description="Verified with the Stripe-Signature header (tolerance 300 s). Each event id is applied once; "
+    "a repeat answers 200 with `duplicate: true`. Unknown event types are acknowledged and ignored.",
+    responses=licensing_errors(400),
+)
+async def stripe_webhook(
+    request: Request, session: SessionDep, client: StripeDep, redis: RedisDep, settings: SettingsDep
+) -> WebhookAck:
+    payload = await request.body()
+    event = webhooks.verify(payload, request.headers.get("stripe-signature"), settings)
+    processed = await webhooks.process(session, client, redis, settings, event)
+    return WebhookAck(received=True, duplicate=not processed)
+
+
+@platform.get("", response_model=SubscriptionRead, dependencies=[PlatformLimit], summary="The current subscription")
+async def platform_current(principal: Reader, session: SessionDep, settings: SettingsDep) -> SubscriptionRead:
+    return _read(await service.current(session, principal.organization_id), settings)
+
+
+@platform.get("/plans", response_model=PlanList, summary="Plans, prices and limits (public)")
+async def platform_plans(settings: SettingsDep) -> PlanList:
+    return _plans(settings)

@@ -1,0 +1,412 @@
+"""Subscriptions: checkout, seat changes, cancellation, and applying Stripe's view of them.
+
+Every change, from an API call's response, a webhook, or a local checkout, goes through
+`apply_state`, which keeps the subscription and its license in step, refuses to move backwards
+(an older Stripe event than the last applied is ignored), and records the platform event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.auth.principal import Principal
+from backplane.billing.models import Subscription
+from backplane.billing.plans import DEFAULT_PLAN, PLANS, Plan, PlanName, plan_for_price
+from backplane.billing.repository import SubscriptionRepository
+from backplane.core.config import Settings
+from backplane.core.db import after_commit, utcnow
+from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
+from backplane.events.service import record_event
+from backplane.licenses.models import License
+from backplane.licenses.repository import LicenseRepository
+from backplane.licenses.schemas import LicenseCreate
+from backplane.licenses.service import create_license
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = {"active", "trialing", "past_due"}
+LOCAL_CHECKOUT_TTL_SECONDS = 86400
+PLAN_CACHE_SECONDS = 60
+
+
+class BillingUnavailable(AppError):
+    status_code, code, title = 502, "BILLING_UNAVAILABLE", "Billing unavailable"
+    default_message = "The payment provider could not be reached. Retry later."
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """Stripe's view of a subscription, in our terms."""
+
+    plan: str
+    status: str
+    seats: int
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    price_id: str | None
+    customer_id: str | None
+    subscription_id: str | None
+    livemode: bool
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def state_from_stripe(obj: Mapping[str, Any], settings: Settings) -> SubscriptionState:
+    items = (obj.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    price_id = (item.get("price") or {}).get("id")
+    plan = plan_for_price(price_id, settings.stripe)
+    metadata = obj.get("metadata") or {}
+    return SubscriptionState(
+        plan=str(plan.name if plan else metadata.get("plan") or PlanName.pro),
+        status=str(obj.get("status") or "incomplete"),
+        seats=int(item.get("quantity") or obj.get("quantity") or 1),
+        current_period_end=_time(obj.get("current_period_end") or item.get("current_period_end")),
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        canceled_at=_time(obj.get("canceled_at")),
+        price_id=price_id,
+        customer_id=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
+        subscription_id=obj.get("id"),
+        livemode=bool(obj.get("livemode")),
+    )
+
+
+def effective_plan(subscription: Subscription | None, settings: Settings, now: datetime) -> Plan:
+    """The plan whose limits apply now: free without a live subscription, and after a past-due grace period."""
+    if subscription is None or subscription.status not in LIVE_STATUSES:
+        return DEFAULT_PLAN
+    if subscription.status == "past_due":
+        since = subscription.past_due_since or now
+        if now - since > timedelta(seconds=settings.stripe.past_due_grace_seconds):
+            return DEFAULT_PLAN
+    return (
+        PLANS.get(PlanName(subscription.plan), DEFAULT_PLAN)
+        if subscription.plan in PlanName.__members__
+        else DEFAULT_PLAN
+    )
+
+
+def _plan_cache_key(organization_id: uuid.UUID) -> str:
+    return f"billing:plan:{organization_id}"
+
+
+async def plan_of(session: AsyncSession, redis: Redis, settings: Settings, organization_id: uuid.UUID) -> Plan:
+    """The organization's plan in force, cached in Redis for a minute (dropped on every change)."""
+    cached = await redis.get(_plan_cache_key(organization_id))
+    if cached in PlanName.__members__:
+        return PLANS[PlanName(cached)]
+    subscription = await SubscriptionRepository(session).get_for_organization(organization_id)
+    plan = effective_plan(subscription, settings, utcnow())
+    await redis.set(_plan_cache_key(organization_id), plan.name, ex=PLAN_CACHE_SECONDS)
+    return plan
+
+
+async def current(session: AsyncSession, organization_id: uuid.UUID) -> Subscription | None:
+    return await SubscriptionRepository(session).get_for_organization(organization_id)
+
+
+def _sold_plan(price_id: str, settings: Settings) -> Plan:
+    plan = plan_for_price(price_id, settings.stripe)
+    if plan is None or plan.name == PlanName.free:
+        raise InvalidInput({"price_id": ["Unknown price. Use a price_id from GET /api/v1/subscriptions/plans/."]})
+    return plan
+
+
+async def _subscription_row(session: AsyncSession, principal: Principal) -> Subscription:
+    repository = SubscriptionRepository(session)
+    subscription = await repository.get_for_organization(principal.organization_id, for_update=True)
+    if subscription is None:
+        subscription = repository.add(
+            Subscription(
+                id=uuid.uuid4(),
+                organization_id=principal.organization_id,
+                plan=PlanName.free,
+                status="incomplete",
+                seats=1,
+                livemode=principal.livemode,
+            )
+        )
+        await session.flush()
+    return subscription
+
+
+async def create_checkout(
+    session: AsyncSession,
+    client: stripe.StripeClient | None,
+    redis: Redis,
+    settings: Settings,
+    principal: Principal,
+    *,
+    price_id: str,
+    seats: int,
+    success_url: str,
+    cancel_url: str,
+) -> tuple[str, str]:
+    """(checkout_url, session_id)."""
+    plan = _sold_plan(price_id, settings)
+    organization = principal.require_organization()
+    subscription = await _subscription_row(session, principal)
+    if subscription.status in LIVE_STATUSES:
+        raise Conflict("This organization already has a subscription; change its seats with update/ instead.")
+    metadata = {"organization_id": str(organization.id), "plan": str(plan.name), "seats": str(seats)}
+    if client is None:
+        session_id = "cs_local_" + secrets.token_hex(16)
+        pending = {**metadata, "price_id": price_id, "success_url": success_url, "cancel_url": cancel_url}
+        await redis.set(f"billing:local-checkout:{session_id}", json.dumps(pending), ex=LOCAL_CHECKOUT_TTL_SECONDS)
+        base = settings.public_base_url.rstrip("/")
+        return f"{base}/api/v1/subscriptions/local-checkout/{session_id}/", session_id
+    try:
+        if subscription.stripe_customer_id is None:
+            customer = await client.v1.customers.create_async(
+                params={"name": organization.name, "metadata": {"organization_id": str(organization.id)}},
+                options={"idempotency_key": f"backplane-customer-{organization.id}"},
+            )
+            subscription.stripe_customer_id = customer.id
+            await session.flush()
+        checkout = await client.v1.checkout.sessions.create_async(
+            params={
+                "mode": "subscription",
+                "customer": subscription.stripe_customer_id,
+                "line_items": [{"price": price_id, "quantity": seats}],
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+                "client_reference_id": str(organization.id),
+                "metadata": metadata,
+                "subscription_data": {"metadata": metadata},
+            }
+        )
+    except stripe.StripeError as exc:
+        logger.warning("stripe checkout failed: %s", exc)
+        raise BillingUnavailable() from exc
+    return str(checkout.url), checkout.id
+
+
+async def complete_local_checkout(session: AsyncSession, redis: Redis, settings: Settings, session_id: str) -> str:
+    """Local billing mode: opening the checkout URL completes the purchase. Returns the success URL."""
+    raw = await redis.getdel(f"billing:local-checkout:{session_id}")
+    if raw is None:
+        raise NotFound("This checkout session does not exist, has expired or was already completed.")
+    pending = json.loads(raw)
+    now = utcnow()
+    state = SubscriptionState(
+        plan=pending["plan"],
+        status="active",
+        seats=int(pending["seats"]),
+        current_period_end=now + timedelta(days=30),
+        cancel_at_period_end=False,
+        canceled_at=None,
+        price_id=pending["price_id"],
+        customer_id=None,
+        subscription_id=None,
+        livemode=False,
+    )
+    await apply_state(session, redis, settings, uuid.UUID(pending["organization_id"]), state, at=now)
+    return str(pending["success_url"])
+
+
+async def update_seats(
+    session: AsyncSession,
+    client: stripe.StripeClient | None,
+    redis: Redis,
+    settings: Settings,
+    principal: Principal,
+    seats: int,
+) -> Subscription:
+    subscription = await _live_subscription(session, principal)
+    if client is None or subscription.stripe_subscription_id is None:
+        state = replace(state_of(subscription), seats=seats)
+    else:
+        try:
+            remote = await client.v1.subscriptions.retrieve_async(subscription.stripe_subscription_id)
+            item_id = remote["items"]["data"][0]["id"]
+            updated = await client.v1.subscriptions.update_async(
+                subscription.stripe_subscription_id,
+                params={"items": [{"id": item_id, "quantity": seats}], "proration_behavior": "create_prorations"},
+            )
+        except stripe.StripeError as exc:
+            raise BillingUnavailable() from exc
+        state = state_from_stripe(updated.to_dict(), settings)
+    applied = await apply_state(session, redis, settings, principal.organization_id, state, at=utcnow())
+    assert applied is not None
+    return applied
+
+
+async def cancel(
+    session: AsyncSession,
+    client: stripe.StripeClient | None,
+    redis: Redis,
+    settings: Settings,
+    principal: Principal,
+    *,
+    immediately: bool,
+) -> Subscription:
+    subscription = await _live_subscription(session, principal)
+    now = utcnow()
+    if client is None or subscription.stripe_subscription_id is None:
+        state = state_of(subscription)
+        state = (
+            replace(state, status="canceled", canceled_at=now)
+            if immediately
+            else replace(state, cancel_at_period_end=True)
+        )
+    else:
+        try:
+            if immediately:
+                remote = await client.v1.subscriptions.cancel_async(subscription.stripe_subscription_id)
+            else:
+                remote = await client.v1.subscriptions.update_async(
+                    subscription.stripe_subscription_id, params={"cancel_at_period_end": True}
+                )
+        except stripe.StripeError as exc:
+            raise BillingUnavailable() from exc
+        state = state_from_stripe(remote.to_dict(), settings)
+    applied = await apply_state(session, redis, settings, principal.organization_id, state, at=now)
+    assert applied is not None
+    return applied
+
+
+async def _live_subscription(session: AsyncSession, principal: Principal) -> Subscription:
+    subscription = await SubscriptionRepository(session).get_for_organization(
+        principal.organization_id, for_update=True
+    )
+    if subscription is None or subscription.status not in LIVE_STATUSES:
+        raise Conflict("This organization has no active subscription. Start one with checkout/.")
+    return subscription
+
+
+def state_of(subscription: Subscription) -> SubscriptionState:
+    return SubscriptionState(
+        plan=subscription.plan,
+        status=subscription.status,
+        seats=subscription.seats,
+        current_period_end=subscription.current_period_end,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        canceled_at=subscription.canceled_at,
+        price_id=subscription.stripe_price_id,
+        customer_id=subscription.stripe_customer_id,
+        subscription_id=subscription.stripe_subscription_id,
+        livemode=subscription.livemode,
+    )
+
+
+def _snapshot(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "plan": subscription.plan,
+        "status": subscription.status,
+        "seats": subscription.seats,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "current_period_end": subscription.current_period_end.isoformat() if subscription.current_period_end else None,
+    }
+
+
+async def apply_state(
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    organization_id: uuid.UUID,
+    state: SubscriptionState,
+    *,
+    at: datetime,
+) -> Subscription | None:
+    """Make the subscription (and its license) match `state`, as of `at`. None: `state` is stale."""
+    repository = SubscriptionRepository(session)
+    subscription = await repository.get_for_organization(organization_id, for_update=True)
+    if subscription is None:
+        subscription = repository.add(
+            Subscription(
+                id=uuid.uuid4(), organization_id=organization_id, plan=PlanName.free, status="incomplete", seats=1
+            )
+        )
+    elif subscription.last_event_at is not None and at < subscription.last_event_at:
+        logger.info(
+            "ignoring a stale subscription update for %s (%s < %s)", organization_id, at, subscription.last_event_at
+        )
+        return None
+    before = _snapshot(subscription) if subscription.status != "incomplete" else None
+
+    subscription.plan = state.plan
+    subscription.status = state.status
+    subscription.seats = state.seats
+    subscription.current_period_end = state.current_period_end
+    subscription.cancel_at_period_end = state.cancel_at_period_end
+    subscription.canceled_at = state.canceled_at
+    subscription.stripe_price_id = state.price_id or subscription.stripe_price_id
+    subscription.stripe_customer_id = state.customer_id or subscription.stripe_customer_id
+    subscription.stripe_subscription_id = state.subscription_id or subscription.stripe_subscription_id
+    subscription.livemode = state.livemode
+    if state.status == "past_due":
+        subscription.past_due_since = subscription.past_due_since or at
+    else:
+        subscription.past_due_since = None
+    subscription.last_event_at = at
+    await session.flush()
+    license_ = await _sync_license(session, settings, subscription)
+
+    after = _snapshot(subscription)
+    data = {"subscription": _public(subscription, license_), "previous": before}
+    if before is None and subscription.status in LIVE_STATUSES:
+        record_event(session, organization_id, "subscription.created", data, livemode=subscription.livemode)
+    elif subscription.status == "canceled" and (before or {}).get("status") != "canceled":
+        record_event(session, organization_id, "subscription.cancelled", data, livemode=subscription.livemode)
+    elif before is not None and before != after:
+        record_event(session, organization_id, "subscription.updated", data, livemode=subscription.livemode)
+    _forget_plan_after_commit(session, redis, organization_id)
+    return subscription
+
+
+async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> License | None:
+    """The subscription's license: created with its first live state, then kept at its tier and seats;
+    deactivated when the subscription ends."""
+    licenses = LicenseRepository(session, subscription.organization_id)
+    license_ = await licenses.get(subscription.license_id, for_update=True) if subscription.license_id else None
+    live = subscription.status in LIVE_STATUSES
+    if license_ is None:
+        if not live or subscription.plan == PlanName.free:
+            return None
+        license_ = await create_license(
+            session,
+            subscription.organization_id,
+            LicenseCreate(tier=subscription.plan, seats=subscription.seats),
+            prefix=settings.license_key_prefix,
+            livemode=subscription.livemode,
+        )
+        subscription.license_id = license_.id
+    else:
+        license_.tier = subscription.plan
+        license_.seats = subscription.seats
+        license_.is_active = live
+    await session.flush()
+    return license_
+
+
+def _public(subscription: Subscription, license_: License | None) -> dict[str, Any]:
+    return {
+        "id": str(subscription.id),
+        "plan": subscription.plan,
+        "status": subscription.status,
+        "seats": subscription.seats,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "current_period_end": subscription.current_period_end.isoformat() if subscription.current_period_end else None,
+        "license_id": str(license_.id) if license_ else None,
+    }
+
+
+def _forget_plan_after_commit(session: AsyncSession, redis: Redis, organization_id: uuid.UUID) -> None:
+    async def forget() -> None:
+        await redis.delete(_plan_cache_key(organization_id))
+
+    after_commit(session, forget)
