@@ -1,0 +1,81 @@
+"""The monthly job quota: counted atomically in Redis, reconciled with PostgreSQL's count.
+
+`consume` is called when a job is created (the jobs issue); `give_back` when the creating
+transaction fails; `reconcile` sets the counter from the jobs table, so a lost Redis never
+hands out a fresh quota mid-month for long.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from backplane.billing.plans import Plan
+from backplane.core.errors import AppError
+
+# KEYS: counter; ARGV: limit, amount, expire-at (epoch s) -> {allowed, used}
+_CONSUME = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[2])
+if used + amount > tonumber(ARGV[1]) then return {0, used} end
+used = redis.call('INCRBY', KEYS[1], amount)
+redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[3]))
+return {1, used}
+"""
+
+
+class QuotaExceeded(AppError):
+    status_code, code, title = 429, "QUOTA_EXCEEDED", "Quota exceeded"
+
+
+def period_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (UTC) containing `now`: [start, next start)."""
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (
+        start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    )
+    return start, following
+
+
+def _key(organization_id: uuid.UUID, start: datetime) -> str:
+    return f"quota:jobs:{organization_id}:{start:%Y-%m}"
+
+
+async def consume(redis: Redis, organization_id: uuid.UUID, plan: Plan, now: datetime, amount: int = 1) -> int:
+    """Take `amount` jobs from this month's quota; the jobs used so far. Raises QuotaExceeded."""
+    if plan.jobs_per_month is None:
+        return 0
+    start, reset_at = period_bounds(now)
+    allowed, used = await redis.register_script(_CONSUME)(
+        keys=[_key(organization_id, start)], args=[plan.jobs_per_month, amount, int(reset_at.timestamp()) + 86400]
+    )
+    if not int(allowed):
+        raise QuotaExceeded(
+            f"Monthly job quota exceeded: {plan.jobs_per_month} jobs on the {plan.name} plan. "
+            f"It resets at {reset_at.isoformat().replace('+00:00', 'Z')}.",
+            details={
+                "limit": plan.jobs_per_month,
+                "used": int(used),
+                "reset_at": reset_at.isoformat().replace("+00:00", "Z"),
+            },
+            headers={"Retry-After": str(max(1, int((reset_at - now).total_seconds())))},
+        )
+    return int(used)
+
+
+async def give_back(redis: Redis, organization_id: uuid.UUID, now: datetime, amount: int = 1) -> None:
+    start, _ = period_bounds(now)
+    await redis.decrby(_key(organization_id, start), amount)
+
+
+async def reconcile(redis: Redis, organization_id: uuid.UUID, counted: int, now: datetime) -> None:
+    """Set this month's counter to the jobs PostgreSQL holds for the month."""
+    start, reset_at = period_bounds(now)
+    await redis.set(_key(organization_id, start), counted, exat=int(reset_at.timestamp()) + 86400)
+
+
+async def used(redis: Redis, organization_id: uuid.UUID, now: datetime) -> int:
+    start, _ = period_bounds(now)
+    return int(await redis.get(_key(organization_id, start)) or 0)
