@@ -12,7 +12,7 @@ from backplane import __version__
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
-from backplane.billing.stripe_client import create_stripe_client
+from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await close_stripe_client(app.state.stripe)
             await app.state.queue.aclose(close_connection_pool=True)
             await app.state.redis.aclose()
             await app.state.engine.dispose()

@@ -169,9 +169,10 @@ async def test_checkout_bad_input(api: Api, client: httpx.AsyncClient) -> None:
 @pytest.fixture
 async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     application: FastAPI = create_app(settings.model_copy(update={"rate_limits_enabled": True}))
-    async with application.router.lifespan_context(application), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
-    ) as http:
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http,
+    ):
         yield http
 
 

@@ -22,3 +22,15 @@ def create_stripe_client(settings: StripeSettings) -> stripe.StripeClient | None
         http_client=stripe.HTTPXClient(timeout=20),
         max_network_retries=2,
     )
+
+
+async def close_stripe_client(client: stripe.StripeClient | None) -> None:
+    """Close the HTTP connections of a client from `create_stripe_client`.
+
+    The library has no public close, so this reaches its requestor's HTTP client.
+    """
+    if client is None:
+        return
+    http_client = client._requestor._client
+    if http_client is not None:
+        await http_client.close_async()

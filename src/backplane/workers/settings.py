@@ -10,6 +10,8 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from backplane.auth.tasks import send_email_task
+from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+from backplane.billing.tasks import report_usage_task
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.queue import DEFAULT_QUEUE
@@ -27,16 +29,19 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
     ctx["redis_app"] = create_redis(settings)
     ctx["leases"] = Leases(ctx["redis_app"])
+    ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
+    await close_stripe_client(ctx.get("stripe"))
 
 
 FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
+    func(report_usage_task, name="billing.report_usage", max_tries=5),
 ]
 CRON_JOBS: list[CronJob] = [
     cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
