@@ -186,3 +186,39 @@ async def test_the_plan_drives_the_platform_rate_tier(
     after = await limited.get("/v1/users/me", headers=owner.headers)
     assert after.headers["X-RateLimit-Limit"] == "600"
     assert after.headers["RateLimit-Policy"] == '"pro";q=600;w=60'
+
+
+async def test_fewer_seats_than_live_sessions_keeps_them_but_refuses_new_ones(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    owner = await api.register("shrink@example.com")
+    await _buy(client, owner, seats=3)
+    current = (await client.get("/api/v1/subscriptions/current/", headers=owner.headers)).json()
+    key = (await client.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()["key_string"]
+    sessions = []
+    for machine in ("a", "b", "c"):
+        acquired = await client.post(
+            "/api/v1/licenses/acquire/", json={"license_key": key, "hardware_id": machine}, headers=owner.headers
+        )
+        sessions.append(acquired.json()["session_id"])
+
+    assert (
+        await client.post("/api/v1/subscriptions/update/", json={"seats": 1}, headers=owner.headers)
+    ).status_code == 200
+    for session_id in sessions:  # running sessions live on
+        beat = await client.patch(f"/api/v1/licenses/sessions/{session_id}/heartbeat/", headers=owner.headers)
+        assert beat.status_code == 200 and beat.json()["seats_remaining"] == 0
+
+    async def acquire_new() -> int:
+        response = await client.post(
+            "/api/v1/licenses/acquire/", json={"license_key": key, "hardware_id": "d"}, headers=owner.headers
+        )
+        return response.status_code
+
+    assert await acquire_new() == 409
+    await client.delete(f"/api/v1/licenses/sessions/{sessions[0]}/", headers=owner.headers)
+    assert await acquire_new() == 409  # 2 live on 1 seat
+    await client.delete(f"/api/v1/licenses/sessions/{sessions[1]}/", headers=owner.headers)
+    assert await acquire_new() == 409  # 1 live on 1 seat: full
+    await client.delete(f"/api/v1/licenses/sessions/{sessions[2]}/", headers=owner.headers)
+    assert await acquire_new() == 200
