@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -13,10 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backplane.app import create_app
 from backplane.core.config import AuthSettings, DatabaseSettings, EmailSettings, Environment, RedisSettings, Settings
 from backplane.core.models import metadata
-from backplane.workers.settings import WorkerSettings, worker_options
 from tests.fixtures import database
 from tests.fixtures.auth import Api
 from tests.fixtures.smtp import Mailbox, start_smtp
+from tests.fixtures.worker import run_burst_worker
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
@@ -105,20 +104,7 @@ def run_tasks(settings: Settings):  # type: ignore[no-untyped-def]
     """Run every queued arq task to completion with a real (burst) worker."""
 
     async def _run() -> int:
-        worker = Worker(
-            functions=WorkerSettings.functions,
-            on_startup=WorkerSettings.on_startup,
-            on_shutdown=WorkerSettings.on_shutdown,
-            queue_name=WorkerSettings.queue_name,
-            burst=True,
-            poll_delay=0.05,
-            handle_signals=False,
-            **worker_options(settings),
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
+        worker = await run_burst_worker(settings)
         return worker.jobs_complete
 
     return _run

@@ -7,15 +7,14 @@ import logging
 import pytest
 import stripe
 from arq.jobs import Job
-from arq.worker import Worker
 from fastapi import FastAPI
 
 from backplane.billing import tasks
 from backplane.billing.usage import report_usage
 from backplane.core.config import Settings
-from backplane.workers.settings import WorkerSettings, worker_options
 from tests.fixtures.stripe_fixture import stand_in_settings
 from tests.fixtures.stripe_server import StripeServer
+from tests.fixtures.worker import run_burst_worker
 
 USAGE = {"customer_id": "cus_123", "event_name": "jobs_completed", "value": 3, "identifier": "job_1"}
 METER_EVENTS = "/v1/billing/meter_events"
@@ -91,25 +90,6 @@ async def test_a_5xx_is_retried_by_the_library_and_billed_once(
 # --- the arq task -------------------------------------------------------------------------------
 
 
-async def _run_worker(settings: Settings) -> Worker:
-    """Run every queued task to completion with a burst worker bound to `settings` (as `run_tasks` does)."""
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=WorkerSettings.on_startup,
-        on_shutdown=WorkerSettings.on_shutdown,
-        queue_name=WorkerSettings.queue_name,
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
-        **worker_options(settings),
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
-    return worker
-
-
 def _with_stand_in(settings: Settings, server: StripeServer) -> Settings:
     return settings.model_copy(update={"stripe": stand_in_settings(server)})
 
@@ -128,7 +108,7 @@ async def test_the_task_reports_through_the_worker_once_per_identifier(
     first = await _enqueue(app)
     second = await _enqueue(app)  # the same usage enqueued again (a job's completion seen twice)
 
-    worker = await _run_worker(_with_stand_in(settings, stripe_server))
+    worker = await run_burst_worker(_with_stand_in(settings, stripe_server))
 
     assert worker.jobs_failed == 0
     assert await first.result(timeout=1) is True
@@ -145,7 +125,7 @@ async def test_the_task_retries_later_when_stripe_keeps_failing(
     stripe_server.fail_next(3, status=503)  # every try of the first run: the library gives up
     job = await _enqueue(app)
 
-    worker = await _run_worker(_with_stand_in(settings, stripe_server))
+    worker = await run_burst_worker(_with_stand_in(settings, stripe_server))
 
     assert worker.jobs_retried == 1
     assert await job.result(timeout=1) is True
@@ -159,7 +139,7 @@ async def test_the_task_does_not_retry_a_request_stripe_refuses(
     stripe_server.fail_next(1, status=400)
     job = await _enqueue(app)
 
-    worker = await _run_worker(_with_stand_in(settings, stripe_server))
+    worker = await run_burst_worker(_with_stand_in(settings, stripe_server))
 
     assert worker.jobs_retried == 0
     assert await job.result(timeout=1) is False
@@ -171,12 +151,12 @@ async def test_the_task_skips_test_mode_and_local_mode(
     app: FastAPI, settings: Settings, stripe_server: StripeServer
 ) -> None:
     test_mode = await _enqueue(app, livemode=False, identifier="job_test_mode")
-    await _run_worker(_with_stand_in(settings, stripe_server))
+    await run_burst_worker(_with_stand_in(settings, stripe_server))
     assert await test_mode.result(timeout=1) is False
 
     local_mode = await _enqueue(app, identifier="job_local_mode")
     assert settings.stripe.local_mode
-    await _run_worker(settings)
+    await run_burst_worker(settings)
     assert await local_mode.result(timeout=1) is False
 
     assert stripe_server.requests == []
