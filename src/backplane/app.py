@@ -22,6 +22,8 @@ from backplane.core.queue import create_queue
 from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
+from backplane.files.endpoints import router as files_router
+from backplane.files.storage import LocalStorage
 from backplane.health import endpoints as health_endpoints
 from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.files import router as license_files_router
@@ -62,6 +64,7 @@ TAGS = [
     {"name": "License seats", "description": "Seats leased to machines; a lease expires unless heartbeated."},
     {"name": "Subscriptions", "description": "Plans, checkout, seats and cancellation."},
     {"name": "Stripe webhooks", "description": "Stripe's events in, verified and applied once."},
+    {"name": "Files", "description": "Uploads for the agents: streamed, size-limited, type-checked."},
     {"name": "Health", "description": "Liveness and readiness."},
 ]
 
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)
+        app.state.storage = LocalStorage(settings.storage_dir)
         app.state.stripe = create_stripe_client(settings.stripe)
         logger.info(
             "billing mode: %s",
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         organizations_router,
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
+        files_router,
         licenses_router,
         billing_endpoints.licensing,
         billing_endpoints.platform,

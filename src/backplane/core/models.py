@@ -5,6 +5,7 @@ from backplane.auth import models as auth  # noqa: F401
 from backplane.billing import models as billing  # noqa: F401
 from backplane.core.db import Base
 from backplane.events import models as events  # noqa: F401
+from backplane.files import models as files  # noqa: F401
 from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
 

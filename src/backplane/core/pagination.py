@@ -49,11 +49,11 @@ def page_params(
     return PageParams(limit=limit, cursor=cursor)
 
 
-def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
+def encode_cursor(created_at: datetime, id_: uuid.UUID | str) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{id_}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str, id_type: type = uuid.UUID) -> tuple[datetime, Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, id_ = raw.split("|", 1)
@@ -61,7 +61,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if moment.tzinfo is None:
             raise ValueError("naive timestamp")
         # Normalised to UTC so that an offset cannot push it outside what PostgreSQL stores.
-        return moment.astimezone(UTC), uuid.UUID(id_)
+        return moment.astimezone(UTC), id_type(id_)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput({"cursor": ["Invalid cursor."]}) from exc
 
@@ -71,11 +71,11 @@ async def paginate(
     stmt: Select[*Ts],
     params: PageParams,
     created_at: InstrumentedAttribute[datetime],
-    id_column: InstrumentedAttribute[uuid.UUID],
+    id_column: InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[str],
 ) -> tuple[Sequence[Any], str | None]:
     """Rows of one page (as `stmt` selects them) and the cursor of the next page, if any."""
     if params.cursor:
-        stamp, last_id = decode_cursor(params.cursor)
+        stamp, last_id = decode_cursor(params.cursor, id_column.type.python_type)
         stmt = stmt.where(or_(created_at < stamp, and_(created_at == stamp, id_column < last_id)))
     stmt = stmt.order_by(created_at.desc(), id_column.desc()).limit(params.limit + 1)
     rows: Sequence[Any] = (await session.execute(stmt)).all()

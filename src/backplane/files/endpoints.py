@@ -1,0 +1,148 @@
+"""`/v1/files`: direct (streamed) upload, list, get, download, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from backplane.auth.deps import Reader, SettingsDep, Writer
+from backplane.billing.service import plan_of
+from backplane.core.db import SessionDep
+from backplane.core.limits import PlatformLimit
+from backplane.core.openapi import platform_errors
+from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.redis import RedisDep
+from backplane.files import service
+from backplane.files.deps import StorageDep
+from backplane.files.models import File
+from backplane.files.receive import MULTIPART_OVERHEAD, too_large
+from backplane.files.repository import FileRepository
+from backplane.files.schemas import FileRead
+
+router = APIRouter(
+    prefix="/v1/files",
+    tags=["Files"],
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit],
+)
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "metadata": {
+                            "type": "string",
+                            "description": "A JSON object.",
+                            "example": '{"source": "user_upload"}',
+                        },
+                        "agent_id": {
+                            "type": "string",
+                            "enum": ["maya", "jordan", "sam", "taylor"],
+                            "description": "Also apply this agent's types and size limit.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _read(file: File) -> FileRead:
+    return FileRead(
+        id=file.id,
+        filename=file.filename,
+        content_type=file.content_type,
+        size_bytes=file.size_bytes,
+        sha256=file.sha256,
+        status=file.status,
+        metadata=file.metadata_,
+        livemode=file.livemode,
+        created_at=file.created_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileRead,
+    summary="Upload a file (multipart)",
+    description="Streams to storage: the upload is refused with 413 as soon as it crosses the plan's limit "
+    "(or at once from Content-Length), and with 415 when its bytes are not a supported type. Nothing partial "
+    "is kept.",
+    openapi_extra=_UPLOAD_BODY,
+    responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
+)
+async def upload_file(
+    request: Request,
+    principal: Writer,
+    session: SessionDep,
+    storage: StorageDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> FileRead:
+    plan = await plan_of(session, redis, settings, principal.organization_id)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > plan.max_upload_bytes + MULTIPART_OVERHEAD:
+        raise too_large(plan.max_upload_bytes)
+    file = await service.upload(
+        session,
+        storage,
+        principal,
+        request.headers.get("content-type", ""),
+        request.stream(),
+        plan_max=plan.max_upload_bytes,
+    )
+    return _read(file)
+
+
+@router.get("", response_model=Page[FileRead], summary="List files")
+async def list_files(
+    principal: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    file_status: Annotated[str | None, Query(alias="status", pattern="^(pending|ready)$")] = None,
+) -> Page[FileRead]:
+    stmt = FileRepository(session, principal.organization_id, principal.livemode).select()
+    if file_status is not None:
+        stmt = stmt.where(File.status == file_status)
+    rows, cursor = await paginate(session, stmt, page, File.created_at, File.id)
+    return Page(data=[_read(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.get("/{file_id}", response_model=FileRead, summary="Get a file's details")
+async def get_file(file_id: str, principal: Reader, session: SessionDep) -> FileRead:
+    return _read(await service.get_file(session, principal, file_id))
+
+
+@router.get(
+    "/{file_id}/content",
+    summary="Download a file (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes."}},
+)
+async def download_file(file_id: str, principal: Reader, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+    file = await service.get_file(session, principal, file_id, ready=True)
+    return StreamingResponse(
+        storage.read(file.storage_key),
+        media_type=file.content_type,
+        headers={
+            "Content-Length": str(file.size_bytes),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.filename)}",
+            "ETag": f'"{file.sha256}"',
+        },
+    )
+
+
+@router.delete("/{file_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a file")
+async def delete_file(file_id: str, principal: Writer, session: SessionDep, storage: StorageDep) -> None:
+    await service.delete_file(session, storage, principal, file_id)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+MAX_METADATA_BYTES = 16_384
+
+
+class FileRead(BaseModel):
+    id: str = Field(examples=["file_3f9c2a7b1e4d5c6a7b8c9d0e"])
+    filename: str
+    content_type: str = Field(description="Detected from the file's own bytes.")
+    size_bytes: int
+    sha256: str | None
+    status: Literal["pending", "ready"]
+    metadata: dict[str, Any]
+    livemode: bool
+    created_at: datetime
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ValueError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError("Must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ValueError("Must be a JSON object.")
+    return value
