@@ -23,6 +23,7 @@ from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.files.endpoints import router as files_router
+from backplane.files.endpoints import signed_uploads
 from backplane.files.storage import LocalStorage
 from backplane.health import endpoints as health_endpoints
 from backplane.licenses.endpoints import router as licenses_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
         files_router,
+        signed_uploads,
         licenses_router,
         billing_endpoints.licensing,
         billing_endpoints.platform,

@@ -6,6 +6,7 @@ import io
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 
 def pdf() -> bytes:
@@ -54,3 +55,8 @@ def text() -> bytes:
 
 def elf() -> bytes:
     return b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x00" * 2000
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every file under the storage root, temporary ones included (nothing partial may remain)."""
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())

@@ -29,8 +29,7 @@ async def _upload(
 
 
 def _stored(settings: Settings) -> list[Path]:
-    root = Path(settings.storage_dir)
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    return samples.stored_files(settings.storage_dir)
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,7 @@ class Settings(_Section):
     )
     webhook_allow_private_targets: bool = False
     storage_dir: Path = Path("./var/files")
+    upload_url_ttl_seconds: int = Field(default=3600, gt=0)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -11,16 +11,16 @@ from fastapi.responses import StreamingResponse
 from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.billing.service import plan_of
 from backplane.core.db import SessionDep
-from backplane.core.limits import PlatformLimit
+from backplane.core.limits import PlatformLimit, ValidationLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.redis import RedisDep
-from backplane.files import service
+from backplane.files import presigned, service
 from backplane.files.deps import StorageDep
 from backplane.files.models import File
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
 from backplane.files.repository import FileRepository
-from backplane.files.schemas import FileRead
+from backplane.files.schemas import FileRead, UploadUrlRequest, UploadUrlResponse
 
 router = APIRouter(
     prefix="/v1/files",
@@ -105,6 +105,41 @@ async def upload_file(
     return _read(file)
 
 
+@router.post(
+    "/upload-url",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadUrlResponse,
+    summary="Get a pre-signed upload URL (large files)",
+    description="Then PUT the raw bytes to `upload_url` (no bearer token; it expires and works once) and "
+    "POST `/v1/files/{id}/confirm`.",
+    responses={413: {"description": "PAYLOAD_TOO_LARGE"}},
+)
+async def create_upload_url(
+    body: UploadUrlRequest, principal: Writer, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> UploadUrlResponse:
+    plan = await plan_of(session, redis, settings, principal.organization_id)
+    file, url = await presigned.create_upload_url(
+        session,
+        settings,
+        principal,
+        filename=body.filename,
+        content_type=body.content_type,
+        size_bytes=body.size_bytes,
+        plan_max=plan.max_upload_bytes,
+    )
+    return UploadUrlResponse.model_validate(presigned.public(file, url))
+
+
+@router.post(
+    "/{file_id}/confirm",
+    response_model=FileRead,
+    summary="Confirm a pre-signed upload",
+    description="Checks the uploaded bytes against the declared size and type and makes the file ready.",
+)
+async def confirm_upload(file_id: str, principal: Writer, session: SessionDep, storage: StorageDep) -> FileRead:
+    return _read(await presigned.confirm(session, storage, principal, file_id))
+
+
 @router.get("", response_model=Page[FileRead], summary="List files")
 async def list_files(
     principal: Reader,
@@ -146,3 +181,30 @@ async def download_file(file_id: str, principal: Reader, session: SessionDep, st
 @router.delete("/{file_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a file")
 async def delete_file(file_id: str, principal: Writer, session: SessionDep, storage: StorageDep) -> None:
     await service.delete_file(session, storage, principal, file_id)
+
+
+# The PUT target of pre-signed URLs: no bearer token (the URL's signature is the credential), so it
+# is outside the router whose routes authenticate and rate-limit by organization.
+signed_uploads = APIRouter(prefix="/v1/files", tags=["Files"], dependencies=[ValidationLimit])
+
+
+@signed_uploads.put(
+    "/{file_id}/upload",
+    response_model=FileRead,
+    summary="Upload the bytes to a pre-signed URL",
+    responses=platform_errors(403, 409, 422),
+)
+async def put_upload(
+    file_id: str,
+    request: Request,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=128)],
+    session: SessionDep,
+    redis: RedisDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> FileRead:
+    file = await presigned.receive_upload(
+        session, redis, storage, settings, file_id, expires=expires, signature=signature, body=request.stream()
+    )
+    return _read(file)

@@ -27,4 +27,6 @@ class File(TimestampMixin, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict, server_default="{}")
     storage_key: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime | None]  # pending uploads only
+    declared_size_bytes: Mapped[int | None] = mapped_column(BigInteger)  # pre-signed uploads: what confirm checks
+    uploaded_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from backplane.core.fields import Name
+
 MAX_METADATA_BYTES = 16_384
 
 
@@ -33,3 +35,15 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("Must be a JSON object.")
     return value
+
+
+class UploadUrlRequest(BaseModel):
+    filename: Name = Field(max_length=255, examples=["large-video.mp4"])
+    content_type: str = Field(max_length=128, examples=["video/mp4"])
+    size_bytes: int = Field(gt=0, examples=[500_000_000])
+
+
+class UploadUrlResponse(BaseModel):
+    upload_url: str = Field(description="PUT the raw bytes here, without a bearer token. Works once.")
+    file_id: str
+    expires_at: datetime

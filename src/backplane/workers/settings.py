@@ -16,6 +16,8 @@ from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
+from backplane.files.storage import LocalStorage
+from backplane.files.tasks import cleanup_pending_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
 
@@ -30,6 +32,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["redis_app"] = create_redis(settings)
     ctx["leases"] = Leases(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
+    ctx["storage"] = LocalStorage(settings.storage_dir)
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
@@ -45,6 +48,7 @@ FUNCTIONS: list[Function] = [
 ]
 CRON_JOBS: list[CronJob] = [
     cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
+    cron(cleanup_pending_task, name="files.cleanup_pending", minute={0, 15, 30, 45}, second=30, timeout=300),
 ]
 
 

@@ -1,8 +1,8 @@
 """files
 
-Revision ID: 6ad812a3e239
+Revision ID: d05359f4b819
 Revises: ea4da1c8b860
-Create Date: 2026-11-22 11:48:58.855044
+Create Date: 2026-11-22 11:52:47.650308
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "6ad812a3e239"
+revision: str = "d05359f4b819"
 down_revision: str | None = "ea4da1c8b860"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("metadata", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False),
         sa.Column("storage_key", sa.String(length=255), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("declared_size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(
