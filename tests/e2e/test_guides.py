@@ -193,7 +193,10 @@ async def _concurrent_acquires(base_url: str) -> None:
     """200 machines at once against a 5-seat license on the real server: exactly 5 get a seat."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         login = await http.post("/api/v1/auth/token/", json={"email": "dev@example.com", "password": "SecurePass123!"})
-        bearer = {"Authorization": f"Bearer {login.json()['access']}"}
+        jwt = {"Authorization": f"Bearer {login.json()['access']}"}
+        # An API key, not the 2-second access token this server issues: 200 requests may outlast it.
+        key = await http.post("/v1/api-keys", json={"name": "burst", "scopes": ["read", "write", "admin"]}, headers=jwt)
+        bearer = {"Authorization": f"Bearer {key.json()['key']}"}
         created = await http.post("/api/v1/licenses/", json={"tier": "pro", "seats": 5}, headers=bearer)
         key = created.json()["key_string"]
         responses = await asyncio.gather(
