@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench
+.PHONY: install services migrate run test lint format bench bench-uploads
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -37,16 +37,36 @@ format: install
 	$(UV) run ruff format src tests migrations bench
 	$(UV) run ruff check --fix src tests migrations bench
 
-# Seat leasing benchmark (bench/seats.py) against a server started here with rate limits off;
-# the server's log goes to var/bench-server.log. BENCH_ARGS passes options, e.g. --requests 500.
-bench: install services
-	$(UV) run backplane migrate
-	@set -m; mkdir -p var; \
-	health() { python3 -c "import urllib.request; urllib.request.urlopen('http://$(HOST):$(PORT)/api/v1/health/', timeout=1)" 2>/dev/null; }; \
+# Benchmarks against a server started here with rate limits off and files in a temporary
+# STORAGE_DIR (removed afterwards); the server's log goes to var/bench-server.log.
+# `make bench` runs bench/seats.py (seat leasing) then bench/uploads.py (200 MB upload and download,
+# throughput and server memory); `make bench-uploads` only the latter. BENCH_ARGS passes options to
+# seats.py (e.g. --requests 500), UPLOAD_BENCH_ARGS to uploads.py (e.g. --size-mb 400).
+BENCH_URL = http://$(HOST):$(PORT)
+
+# $(call bench_server,COMMANDS): COMMANDS run while the server runs; $server is the server's own
+# Python process (started from the environment's interpreter, not under `uv run`, so that its id is
+# the process holding the memory).
+bench_server = set -m; mkdir -p var; \
+	health() { python3 -c "import urllib.request; urllib.request.urlopen('$(BENCH_URL)/api/v1/health/', timeout=1)" 2>/dev/null; }; \
 	if health; then echo "a server already answers on $(HOST):$(PORT); stop it or pick another PORT=" >&2; exit 1; fi; \
-	RATE_LIMITS_ENABLED=false $(UV) run backplane serve --host $(HOST) --port $(PORT) >var/bench-server.log 2>&1 & \
+	python=$$($(UV) run --no-sync python -c 'import sys; print(sys.executable)') || exit 1; \
+	storage=$$(mktemp -d -t backplane-bench-files.XXXXXX) || exit 1; \
+	RATE_LIMITS_ENABLED=false STORAGE_DIR="$$storage" "$$python" -m backplane.cli serve --host $(HOST) --port $(PORT) \
+		>var/bench-server.log 2>&1 & \
 	server=$$!; \
-	trap 'kill -TERM -- -$$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	trap 'kill -TERM -- -$$server 2>/dev/null; wait $$server 2>/dev/null; rm -rf "$$storage"' EXIT; \
 	for _ in $$(seq 1 120); do health && break; kill -0 $$server 2>/dev/null || break; sleep 0.5; done; \
 	health || { echo "the server did not come up: see var/bench-server.log" >&2; exit 1; }; \
-	$(UV) run python bench/seats.py --url http://$(HOST):$(PORT) $(BENCH_ARGS)
+	$(1)
+
+SEATS_BENCH = $(UV) run python bench/seats.py --url $(BENCH_URL) $(BENCH_ARGS)
+UPLOADS_BENCH = $(UV) run python bench/uploads.py --url $(BENCH_URL) --pid $$server $(UPLOAD_BENCH_ARGS)
+
+bench: install services
+	$(UV) run backplane migrate
+	@$(call bench_server,$(SEATS_BENCH) && echo && $(UPLOADS_BENCH))
+
+bench-uploads: install services
+	$(UV) run backplane migrate
+	@$(call bench_server,$(UPLOADS_BENCH))
