@@ -18,7 +18,6 @@ from backplane.api_keys.repository import (
 )
 from backplane.api_keys.schemas import ApiKeyCreate
 from backplane.auth.principal import Principal, key_principal
-from backplane.auth.repository import UserRepository
 from backplane.core.db import utcnow
 from backplane.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from backplane.core.security import sha256_hex
@@ -88,7 +87,7 @@ async def authenticate_key(session: AsyncSession, secret: str, client_ip: str | 
     found = await find_key_for_authentication(session, sha256_hex(secret))
     if found is None:
         raise Unauthorized("Invalid API key.")
-    api_key, organization = found
+    api_key, organization, creator = found
     now = utcnow()
     if api_key.revoked_at is not None:
         raise Unauthorized("This API key has been revoked.")
@@ -101,7 +100,6 @@ async def authenticate_key(session: AsyncSession, secret: str, client_ip: str | 
         )
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
         await touch_last_used(session, api_key, now)
-    creator = await UserRepository(session).get_by_id(api_key.created_by_id) if api_key.created_by_id else None
     return key_principal(api_key, organization, creator)
 
 

@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backplane.api_keys.service import authenticate_key, is_api_key
 from backplane.auth import revocation
 from backplane.auth.principal import Principal, Scope, user_principal
-from backplane.auth.repository import UserRepository
 from backplane.core.client_ip import client_ip
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep
@@ -68,26 +67,26 @@ async def get_principal(
         user_id = uuid.UUID(claims.subject)
     except ValueError as exc:
         raise Unauthorized("Access token is invalid.") from exc
-    user = await UserRepository(session).get_by_id(user_id)
-    if user is None or not user.is_active:
+    header = (x_organization_id or "").strip()
+    organization_id = _parse_org_header(header)
+    if header and organization_id is None:  # malformed: names no organization, once the user is known
+        organization_id = uuid.UUID(int=0)
+    found = await MembershipRepository(session).get_user_and_membership(user_id, organization_id)
+    if found is None or not found[0].is_active:
         raise Unauthorized("Access token is invalid.")
-    organization_id = _parse_org_header(x_organization_id)
-    found = await MembershipRepository(session).get_with_organization(user.id, organization_id)
-    if found is None:
+    user, membership, organization = found
+    if membership is None or organization is None:
         if organization_id is not None:
             raise NotFound("Organization not found.")
         return user_principal(user, None, None)
-    membership, organization = found
     return user_principal(user, organization, Role(membership.role))
 
 
-def _parse_org_header(value: str | None) -> uuid.UUID | None:
-    if value is None or not value.strip():
-        return None
+def _parse_org_header(value: str) -> uuid.UUID | None:
     try:
-        return uuid.UUID(value.strip())
-    except ValueError as exc:
-        raise NotFound("Organization not found.") from exc
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 def require(scope: Scope, source: Callable[..., Awaitable[Principal]] = get_principal) -> Callable[..., Principal]:

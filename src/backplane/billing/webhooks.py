@@ -141,7 +141,7 @@ async def _organization_of(session: AsyncSession, obj: Mapping[str, Any], *, sub
             try:
                 return uuid.UUID(str(candidate))
             except ValueError:
-                pass
+                continue  # not one of ours: fall back to the Stripe ids we stored
     customer = obj.get("customer") if isinstance(obj.get("customer"), str) else None
     return await SubscriptionRepository(session).find_organization(
         subscription_id=subscription_id if isinstance(subscription_id, str) else None, customer_id=customer

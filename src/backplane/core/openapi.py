@@ -81,7 +81,7 @@ def licensing_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         else:
             out[status] = {
                 "model": LicensingError,
-                "description": _PLATFORM_EXAMPLES[status][0].title(),
+                "description": _PLATFORM_EXAMPLES[status][0].replace("_", " ").capitalize(),
             }
     return out
 

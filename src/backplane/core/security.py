@@ -7,7 +7,6 @@ carry `exp`, `iat`, `sub`, `jti` and `type`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -105,9 +104,6 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
     )
 
 
-def looks_like_jwt(token: str) -> bool:
-    return token.count(".") == 2
-
 
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
@@ -117,6 +113,3 @@ def sha256_hex(value: str) -> str:
     """Hash for high-entropy secrets (API keys, email tokens): a slow hash adds nothing there."""
     return hashlib.sha256(value.encode()).hexdigest()
 
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

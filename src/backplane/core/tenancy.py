@@ -7,17 +7,10 @@ so forgetting the scope is impossible rather than merely unlikely.
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
-
-
-class TenantOwned(Protocol):
-    id: Mapped[uuid.UUID]
-    organization_id: Mapped[uuid.UUID]
-
 
 M = TypeVar("M", bound=Any)
 

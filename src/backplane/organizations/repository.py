@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.models import User
@@ -59,6 +59,25 @@ class MembershipRepository:
         stmt = stmt.order_by(Membership.created_at, Membership.id).limit(1)
         row = (await self.session.execute(stmt)).first()
         return (row[0], row[1]) if row else None
+
+    async def get_user_and_membership(
+        self, user_id: uuid.UUID, organization_id: uuid.UUID | None
+    ) -> tuple[User, Membership | None, Organization | None] | None:
+        """One query per JWT request: the user, and their membership in `organization_id` (or in
+        their oldest organization if None); membership and organization are None when there is none."""
+        membership_on = Membership.user_id == User.id
+        if organization_id is not None:
+            membership_on = and_(membership_on, Membership.organization_id == organization_id)
+        stmt = (
+            select(User, Membership, Organization)
+            .outerjoin(Membership, membership_on)
+            .outerjoin(Organization, Organization.id == Membership.organization_id)
+            .where(User.id == user_id)
+            .order_by(Membership.created_at, Membership.id)
+            .limit(1)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1], row[2]) if row else None
 
     def organizations_of(self, user_id: uuid.UUID) -> Select[Organization, Membership]:
         return (
