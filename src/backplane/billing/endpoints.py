@@ -10,21 +10,21 @@ from fastapi.responses import RedirectResponse
 
 from backplane.auth.deps import Admin, Reader, SettingsDep
 from backplane.billing import service, webhooks
-from backplane.billing.models import Subscription
-from backplane.billing.plans import PLANS, Plan, price_ids
+from backplane.billing.plans import PLANS, price_ids
 from backplane.billing.schemas import (
     CancelRequest,
     CheckoutRequest,
     CheckoutResponse,
-    PlanLimits,
     PlanList,
     PlanRead,
     SeatsUpdate,
     SubscriptionRead,
     WebhookAck,
+    plan_limits,
+    subscription_read,
 )
 from backplane.core.config import Settings
-from backplane.core.db import SessionDep, utcnow
+from backplane.core.db import SessionDep
 from backplane.core.limits import LicenseOperationsLimit, PlatformLimit
 from backplane.core.openapi import licensing_errors, platform_errors
 from backplane.core.redis import RedisDep
@@ -44,16 +44,6 @@ def _stripe(request: Request) -> stripe.StripeClient | None:
 StripeDep = Annotated[stripe.StripeClient | None, Depends(_stripe)]
 
 
-def _limits(plan: Plan) -> PlanLimits:
-    return PlanLimits(
-        requests_per_minute=plan.requests_per_minute,
-        burst=plan.burst,
-        concurrent_jobs=plan.concurrent_jobs,
-        jobs_per_month=plan.jobs_per_month,
-        max_upload_bytes=plan.max_upload_bytes,
-    )
-
-
 def _plans(settings: Settings) -> PlanList:
     prices = price_ids(settings.stripe)
     return PlanList(
@@ -63,39 +53,10 @@ def _plans(settings: Settings) -> PlanList:
                 name=str(name).capitalize(),
                 price_id=prices[name],
                 monthly_price_cents=plan.monthly_price_cents,
-                limits=_limits(plan),
+                limits=plan_limits(plan),
             )
             for name, plan in PLANS.items()
         ]
-    )
-
-
-def _read(subscription: Subscription | None, settings: Settings) -> SubscriptionRead:
-    plan = service.effective_plan(subscription, settings, utcnow())
-    if subscription is None:
-        return SubscriptionRead(
-            id=None,
-            plan=str(plan.name),
-            status="active",
-            seats=1,
-            current_period_end=None,
-            cancel_at_period_end=False,
-            canceled_at=None,
-            license_id=None,
-            livemode=True,
-            limits=_limits(plan),
-        )
-    return SubscriptionRead(
-        id=subscription.id,
-        plan=subscription.plan,
-        status=subscription.status,
-        seats=subscription.seats,
-        current_period_end=subscription.current_period_end,
-        cancel_at_period_end=subscription.cancel_at_period_end,
-        canceled_at=subscription.canceled_at,
-        license_id=subscription.license_id,
-        livemode=subscription.livemode,
-        limits=_limits(plan),
     )
 
 
@@ -111,7 +72,7 @@ async def list_plans(settings: SettingsDep) -> PlanList:
     summary="The current subscription",
 )
 async def current_subscription(principal: Reader, session: SessionDep, settings: SettingsDep) -> SubscriptionRead:
-    return _read(await service.current(session, principal.organization_id), settings)
+    return subscription_read(await service.current(session, principal.organization_id), settings)
 
 
 @licensing.post(
@@ -159,7 +120,7 @@ async def update_subscription(
     body: SeatsUpdate, principal: Admin, session: SessionDep, client: StripeDep, redis: RedisDep, settings: SettingsDep
 ) -> SubscriptionRead:
     subscription = await service.update_seats(session, client, redis, settings, principal, body.seats)
-    return _read(subscription, settings)
+    return subscription_read(subscription, settings)
 
 
 @licensing.post(
@@ -178,7 +139,7 @@ async def cancel_subscription(
     settings: SettingsDep,
 ) -> SubscriptionRead:
     subscription = await service.cancel(session, client, redis, settings, principal, immediately=body.immediately)
-    return _read(subscription, settings)
+    return subscription_read(subscription, settings)
 
 
 @licensing.get(
@@ -217,7 +178,7 @@ async def stripe_webhook(
 
 @platform.get("", response_model=SubscriptionRead, dependencies=[PlatformLimit], summary="The current subscription")
 async def platform_current(principal: Reader, session: SessionDep, settings: SettingsDep) -> SubscriptionRead:
-    return _read(await service.current(session, principal.organization_id), settings)
+    return subscription_read(await service.current(session, principal.organization_id), settings)
 
 
 @platform.get("/plans", response_model=PlanList, summary="Plans, prices and limits (public)")

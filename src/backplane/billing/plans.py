@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from backplane.core.config import StripeSettings
+from backplane.billing.models import Subscription
+from backplane.core.config import Settings, StripeSettings
 
 MB = 1024 * 1024
 
@@ -33,6 +35,8 @@ PLANS: dict[PlanName, Plan] = {
     PlanName.enterprise: Plan(PlanName.enterprise, 6000, 1000, 25, None, 500 * MB, 19900),
 }
 DEFAULT_PLAN = PLANS[PlanName.free]
+# Stripe statuses in which a subscription's plan is in force (past_due only for the grace period).
+LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 
 def price_ids(settings: StripeSettings) -> dict[PlanName, str | None]:
@@ -49,3 +53,18 @@ def plan_for_price(price_id: str | None, settings: StripeSettings) -> Plan | Non
         if price is not None and price == price_id:
             return PLANS[name]
     return None
+
+
+def effective_plan(subscription: Subscription | None, settings: Settings, now: datetime) -> Plan:
+    """The plan whose limits apply now: free without a live subscription, and after a past-due grace period."""
+    if subscription is None or subscription.status not in LIVE_STATUSES:
+        return DEFAULT_PLAN
+    if subscription.status == "past_due":
+        since = subscription.past_due_since or now
+        if now - since > timedelta(seconds=settings.stripe.past_due_grace_seconds):
+            return DEFAULT_PLAN
+    return (
+        PLANS.get(PlanName(subscription.plan), DEFAULT_PLAN)
+        if subscription.plan in PlanName.__members__
+        else DEFAULT_PLAN
+    )

@@ -5,6 +5,11 @@ from datetime import datetime
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from backplane.billing.models import Subscription
+from backplane.billing.plans import Plan, effective_plan
+from backplane.core.config import Settings
+from backplane.core.db import utcnow
+
 
 class PlanLimits(BaseModel):
     requests_per_minute: int
@@ -67,3 +72,43 @@ class CancelRequest(BaseModel):
 class WebhookAck(BaseModel):
     received: bool
     duplicate: bool = False
+
+
+def plan_limits(plan: Plan) -> PlanLimits:
+    return PlanLimits(
+        requests_per_minute=plan.requests_per_minute,
+        burst=plan.burst,
+        concurrent_jobs=plan.concurrent_jobs,
+        jobs_per_month=plan.jobs_per_month,
+        max_upload_bytes=plan.max_upload_bytes,
+    )
+
+
+def subscription_read(subscription: Subscription | None, settings: Settings) -> SubscriptionRead:
+    """The subscription as the API shows it, and as its platform events carry it."""
+    plan = effective_plan(subscription, settings, utcnow())
+    if subscription is None:
+        return SubscriptionRead(
+            id=None,
+            plan=str(plan.name),
+            status="active",
+            seats=1,
+            current_period_end=None,
+            cancel_at_period_end=False,
+            canceled_at=None,
+            license_id=None,
+            livemode=True,
+            limits=plan_limits(plan),
+        )
+    return SubscriptionRead(
+        id=subscription.id,
+        plan=subscription.plan,
+        status=subscription.status,
+        seats=subscription.seats,
+        current_period_end=subscription.current_period_end,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        canceled_at=subscription.canceled_at,
+        license_id=subscription.license_id,
+        livemode=subscription.livemode,
+        limits=plan_limits(plan),
+    )

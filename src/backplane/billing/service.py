@@ -22,20 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.principal import Principal
 from backplane.billing.models import Subscription
-from backplane.billing.plans import DEFAULT_PLAN, PLANS, Plan, PlanName, plan_for_price
+from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
+from backplane.billing.schemas import subscription_read
 from backplane.core.config import Settings
 from backplane.core.db import after_commit, utcnow
 from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
 from backplane.events.service import record_event
-from backplane.licenses.models import License
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import LicenseCreate
 from backplane.licenses.service import create_license
 
 logger = logging.getLogger(__name__)
 
-LIVE_STATUSES = {"active", "trialing", "past_due"}
 LOCAL_CHECKOUT_TTL_SECONDS = 86400
 PLAN_CACHE_SECONDS = 60
 
@@ -82,21 +81,6 @@ def state_from_stripe(obj: Mapping[str, Any], settings: Settings) -> Subscriptio
         customer_id=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
         subscription_id=obj.get("id"),
         livemode=bool(obj.get("livemode")),
-    )
-
-
-def effective_plan(subscription: Subscription | None, settings: Settings, now: datetime) -> Plan:
-    """The plan whose limits apply now: free without a live subscription, and after a past-due grace period."""
-    if subscription is None or subscription.status not in LIVE_STATUSES:
-        return DEFAULT_PLAN
-    if subscription.status == "past_due":
-        since = subscription.past_due_since or now
-        if now - since > timedelta(seconds=settings.stripe.past_due_grace_seconds):
-            return DEFAULT_PLAN
-    return (
-        PLANS.get(PlanName(subscription.plan), DEFAULT_PLAN)
-        if subscription.plan in PlanName.__members__
-        else DEFAULT_PLAN
     )
 
 
@@ -354,10 +338,10 @@ async def apply_state(
         subscription.past_due_since = None
     subscription.last_event_at = at
     await session.flush()
-    license_ = await _sync_license(session, settings, subscription)
+    await _sync_license(session, settings, subscription)
 
     after = _snapshot(subscription)
-    data = {"subscription": _public(subscription, license_), "previous": before}
+    data = {"subscription": subscription_read(subscription, settings).model_dump(mode="json"), "previous": before}
     if before is None and subscription.status in LIVE_STATUSES:
         record_event(session, organization_id, "subscription.created", data, livemode=subscription.livemode)
     elif subscription.status == "canceled" and (before or {}).get("status") != "canceled":
@@ -368,7 +352,7 @@ async def apply_state(
     return subscription
 
 
-async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> License | None:
+async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> None:
     """The subscription's license: created with its first live state, then kept at its tier and seats;
     deactivated when the subscription ends."""
     licenses = LicenseRepository(session, subscription.organization_id)
@@ -376,7 +360,7 @@ async def _sync_license(session: AsyncSession, settings: Settings, subscription:
     live = subscription.status in LIVE_STATUSES
     if license_ is None:
         if not live or subscription.plan == PlanName.free:
-            return None
+            return
         license_ = await create_license(
             session,
             subscription.organization_id,
@@ -390,19 +374,6 @@ async def _sync_license(session: AsyncSession, settings: Settings, subscription:
         license_.seats = subscription.seats
         license_.is_active = live
     await session.flush()
-    return license_
-
-
-def _public(subscription: Subscription, license_: License | None) -> dict[str, Any]:
-    return {
-        "id": str(subscription.id),
-        "plan": subscription.plan,
-        "status": subscription.status,
-        "seats": subscription.seats,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "current_period_end": subscription.current_period_end.isoformat() if subscription.current_period_end else None,
-        "license_id": str(license_.id) if license_ else None,
-    }
 
 
 def _forget_plan_after_commit(session: AsyncSession, redis: Redis, organization_id: uuid.UUID) -> None:

@@ -104,7 +104,6 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
     )
 
 
-
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
@@ -112,4 +111,3 @@ def random_token(nbytes: int = 32) -> str:
 def sha256_hex(value: str) -> str:
     """Hash for high-entropy secrets (API keys, email tokens): a slow hash adds nothing there."""
     return hashlib.sha256(value.encode()).hexdigest()
-
