@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from _api import call_json, sign_up
 from redis.asyncio import Redis
 
 from backplane.licenses.leases import EXPIRY_INDEX, Leases, _keys, lease_key
@@ -93,23 +94,11 @@ class Bench:
     # -- HTTP helpers ---------------------------------------------------------------------------
 
     async def _json(self, method: str, path: str, expect: int, body: Any = None) -> Any:
-        response = await self.client.request(method, path, json=body)
-        if response.status_code != expect:
-            sys.exit(f"bench: {method} {path} answered {response.status_code}: {response.text[:300]}")
-        return response.json()
+        return await call_json(self.client, method, path, expect, body)
 
     async def sign_up(self) -> None:
-        email = f"bench-{self.tag}-{secrets.token_hex(4)}@example.com"
-        password = f"Bench-{secrets.token_urlsafe(12)}-9aZ!"
-        await self._json(
-            "POST",
-            "/api/v1/auth/register/",
-            201,
-            {"email": email, "password": password, "full_name": "Seat Bench", "company_name": f"Bench {self.tag}"},
-        )
-        tokens = await self._json("POST", "/api/v1/auth/token/", 200, {"email": email, "password": password})
+        tokens = await sign_up(self.client, "Seat Bench", self.tag)
         self.refresh = tokens["refresh"]
-        self.client.headers["Authorization"] = f"Bearer {tokens['access']}"
 
     async def fresh_token(self) -> None:
         """A new access token before each phase, so a long run never meets ACCESS_TOKEN_TTL_SECONDS."""

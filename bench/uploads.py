@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from _api import call_json, sign_up
 
 MB = 1024 * 1024
 ENTERPRISE_MAX_MB = 500
@@ -214,22 +215,10 @@ class Bench:
         self.files: list[str] = []  # uploaded, for cleanup
 
     async def _json(self, method: str, path: str, expect: int, body: Any = None) -> Any:
-        response = await self.client.request(method, path, json=body)
-        if response.status_code != expect:
-            sys.exit(f"bench: {method} {path} answered {response.status_code}: {response.text[:300]}")
-        return response.json()
+        return await call_json(self.client, method, path, expect, body)
 
     async def sign_up(self) -> None:
-        email = f"bench-uploads-{self.tag}@example.com"
-        password = f"Bench-{secrets.token_urlsafe(12)}-9aZ!"
-        await self._json(
-            "POST",
-            "/api/v1/auth/register/",
-            201,
-            {"email": email, "password": password, "full_name": "Upload Bench", "company_name": f"Bench {self.tag}"},
-        )
-        tokens = await self._json("POST", "/api/v1/auth/token/", 200, {"email": email, "password": password})
-        self.client.headers["Authorization"] = f"Bearer {tokens['access']}"
+        await sign_up(self.client, "Upload Bench", self.tag)
 
     async def upgrade_to_enterprise(self) -> int:
         """Buy the enterprise plan through local-mode checkout; the organization's upload limit in bytes."""
