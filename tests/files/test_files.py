@@ -220,3 +220,28 @@ async def test_a_read_key_cannot_upload(api: Api, client: httpx.AsyncClient) -> 
 
 def test_app_fixture_type(app: FastAPI) -> None:
     assert app.state.storage.root == Path(app.state.settings.storage_dir).resolve()
+
+
+async def test_writes_need_write_and_reads_work_for_a_viewer(api: Api, client: httpx.AsyncClient) -> None:
+    owner = await api.register()
+    viewer = await api.register()
+    await api.add_member(owner, viewer, "viewer")
+    created = (await _upload(client, owner, "a.txt", samples.text())).json()
+    as_viewer = viewer.in_org(owner.organization_id)
+    role_refusal = "Your role 'viewer' does not allow this action; it requires 'member'."
+    details = {"required_role": "member", "role": "viewer"}
+    assert_error(
+        await client.delete(f"/v1/files/{created['id']}", headers=as_viewer), 403, "FORBIDDEN", role_refusal, details
+    )
+    url = await client.post(
+        "/v1/files/upload-url",
+        json={"filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 10},
+        headers=as_viewer,
+    )
+    assert_error(url, 403, "FORBIDDEN", role_refusal, details)
+    confirm = await client.post(f"/v1/files/{created['id']}/confirm", headers=as_viewer)
+    assert_error(confirm, 403, "FORBIDDEN", role_refusal, details)
+    assert (await client.get(f"/v1/files/{created['id']}", headers=as_viewer)).status_code == 200
+    assert (await client.get(f"/v1/files/{created['id']}/content", headers=as_viewer)).status_code == 200
+    anonymous = await client.get(f"/v1/files/{created['id']}")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "UNAUTHORIZED"
