@@ -1,0 +1,112 @@
+"""What every agent is: a name, its input and config schemas, the files it takes, and `run`.
+
+A job's worker builds an `AgentContext` (the job's files, a guarded HTTP client, an optional LLM)
+and calls `agent.run(ctx, input, config)` with the job's `input_data` and `config` already
+validated against the agent's models. `run` returns the job's `output_data` (JSON-able dict).
+Raising `AgentInputError` fails the job at once (no retry: the input will not get better);
+any other exception is retried with backoff by the job runner.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from backplane.core.config import Settings
+from backplane.core.netguard import guarded_get
+
+
+class AgentInputError(Exception):
+    """The job's input cannot be processed (unreadable file, page not found...). Not retried."""
+
+
+class AgentModel(BaseModel):
+    """Base for agents' input and config models: unknown fields are ignored, as the guide's SDKs send extras."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFile:
+    id: str
+    filename: str
+    content_type: str
+    type_name: str  # a key of backplane.files.types.TYPES: "pdf", "png", "txt", ...
+    size_bytes: int
+    storage_key: str
+
+
+@dataclass(slots=True)
+class FetchedPage:
+    url: str  # after redirects
+    status_code: int
+    content_type: str
+    text: str
+
+
+# (system prompt, user prompt) -> completion text; None when no LLM is configured.
+LLMCall = Callable[[str, str], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class AgentContext:
+    job_id: str
+    settings: Settings
+    http: httpx.AsyncClient
+    files: list[AgentFile]
+    read_file: Callable[[AgentFile], Awaitable[bytes]]
+    llm: LLMCall | None = None
+    now: Callable[[], Any] | None = None  # datetime factory (UTC), overridable for tests
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, timeout: float = 15.0) -> FetchedPage:
+        """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped."""
+        allow = self.settings.webhook_allow_private_targets
+        response = await guarded_get(self.http, url, allow_private=allow, timeout=timeout)
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                await response.aclose()
+                raise AgentInputError(f"The page at {url} is larger than {max_bytes} bytes.")
+        charset = response.charset_encoding or "utf-8"
+        return FetchedPage(
+            url=str(response.request.url),
+            status_code=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            text=body.decode(charset, errors="replace"),
+        )
+
+
+class Agent(ABC):
+    id: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    input_model: ClassVar[type[AgentModel]]
+    config_model: ClassVar[type[AgentModel]]
+    file_types: ClassVar[frozenset[str]] = frozenset()  # keys of files.types.TYPES
+    max_file_bytes: ClassVar[int] = 0
+    max_files: ClassVar[int] = 10
+    time_limit_seconds: ClassVar[float] = 600.0
+
+    @abstractmethod
+    async def run(self, ctx: AgentContext, input: Any, config: Any) -> dict[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What `GET /v1/agents/{id}/config` shows: schemas and file limits."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_model.model_json_schema(),
+            "config_schema": self.config_model.model_json_schema(),
+            "accepted_file_types": sorted(self.file_types),
+            "max_file_bytes": self.max_file_bytes,
+            "max_files": self.max_files,
+            "time_limit_seconds": self.time_limit_seconds,
+        }

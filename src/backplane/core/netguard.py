@@ -1,0 +1,124 @@
+"""Outbound requests to customer-supplied URLs that never reach loopback, private or metadata addresses.
+
+Webhook deliveries and agent fetches go to URLs our customers choose. A URL is checked twice: its
+syntax at the time it is given to us (`check_url`), and its resolved addresses right before each
+request (`guarded_request`). The request then connects to the very address that was checked (the
+host name travels in the Host header and as the TLS server name), so a DNS answer that changes
+between the check and the connection (rebinding) cannot redirect it. Redirects are never followed
+implicitly: a caller that wants them gets each hop checked again.
+
+No library we use does this pinning: httpx resolves names itself inside its transport, so the
+check has to sit in front of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+
+import httpx
+
+
+class BlockedTarget(ValueError):
+    """The URL is malformed, not http(s), or resolves to an address we never connect to."""
+
+
+def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        not address.is_global
+        or address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def is_public_address(value: str) -> bool:
+    try:
+        return not _blocked(ipaddress.ip_address(value))
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_private: bool = False, require_https: bool = False) -> httpx.URL:
+    """Parse `url` and refuse what can be refused without DNS (scheme, credentials, literal addresses)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise BlockedTarget("The URL is not valid.") from exc
+    schemes = ("https",) if require_https else ("http", "https")
+    if parsed.scheme not in schemes:
+        raise BlockedTarget(f"The URL must use {' or '.join(schemes)}.")
+    if not parsed.host:
+        raise BlockedTarget("The URL has no host.")
+    if parsed.userinfo:
+        raise BlockedTarget("The URL must not carry credentials.")
+    if not allow_private:
+        host = parsed.host
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None and _blocked(literal):
+            raise BlockedTarget("The URL points at a private, loopback or link-local address.")
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise BlockedTarget("The URL points at a private, loopback or link-local address.")
+    return parsed
+
+
+async def resolve(host: str, port: int, *, allow_private: bool = False) -> str:
+    """One address of `host` to connect to; every address it resolves to must be public."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BlockedTarget(f"The host {host!r} does not resolve.") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise BlockedTarget(f"The host {host!r} does not resolve.")
+    if not allow_private and any(not is_public_address(a) for a in addresses):
+        raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
+    return addresses[0]
+
+
+async def guarded_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    allow_private: bool = False,
+    require_https: bool = False,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request to `url`, connecting only to a checked address. Redirects are returned, not followed."""
+    parsed = check_url(str(url), allow_private=allow_private, require_https=require_https)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    address = await resolve(parsed.host, port, allow_private=allow_private)
+    headers = httpx.Headers(kwargs.pop("headers", None))
+    headers["Host"] = parsed.netloc.decode("ascii")
+    extensions = dict(kwargs.pop("extensions", None) or {})
+    if parsed.scheme == "https":
+        extensions["sni_hostname"] = parsed.host
+    pinned = parsed.copy_with(host=address)
+    request = client.build_request(method, pinned, headers=headers, extensions=extensions, **kwargs)
+    return await client.send(request, follow_redirects=False)
+
+
+async def guarded_get(
+    client: httpx.AsyncClient, url: str, *, allow_private: bool = False, max_redirects: int = 5, **kwargs: Any
+) -> httpx.Response:
+    """GET that follows up to `max_redirects` redirects, checking every hop like the first."""
+    current: str | httpx.URL = url
+    for _ in range(max_redirects + 1):
+        response = await guarded_request(client, "GET", current, allow_private=allow_private, **kwargs)
+        location = response.headers.get("location")
+        if not response.is_redirect or location is None:
+            return response
+        await response.aclose()
+        current = check_url(str(httpx.URL(str(current)).join(location)), allow_private=allow_private)
+    raise BlockedTarget(f"More than {max_redirects} redirects.")

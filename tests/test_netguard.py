@@ -1,0 +1,111 @@
+"""Customer URLs never reach loopback, private, link-local or metadata addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from backplane.core.netguard import BlockedTarget, check_url, guarded_get, guarded_request, is_public_address, resolve
+from tests.fixtures.http_server import LoopbackServer, serve
+
+
+async def _echo(request: Request) -> Response:
+    return PlainTextResponse(f"host={request.headers['host']} path={request.url.path}")
+
+
+async def _hop(request: Request) -> Response:
+    return RedirectResponse(request.query_params["to"], status_code=302)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    app = Starlette(routes=[Route("/echo", _echo), Route("/hop", _hop)])
+    with serve(app, name="netguard-target") as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://10.0.0.1/x",
+        "http://192.168.1.5/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://0.0.0.0/x",
+        "http://localhost/x",
+        "http://metadata.google.internal/x",
+    ],
+)
+def test_private_literals_and_names_are_refused_without_dns(url: str) -> None:
+    with pytest.raises(BlockedTarget, match="private, loopback or link-local"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/x", "must use http or https"),
+        ("file:///etc/passwd", "must use http or https"),
+        ("https://user:pw@example.com/", "must not carry credentials"),
+        ("http:///nohost", "has no host"),
+        ("not a url at all", "must use http or https"),
+    ],
+)
+def test_malformed_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(BlockedTarget, match=message):
+        check_url(url)
+
+
+def test_https_can_be_required() -> None:
+    with pytest.raises(BlockedTarget, match="must use https"):
+        check_url("http://example.com/", require_https=True)
+    assert check_url("https://example.com/hook", require_https=True).host == "example.com"
+
+
+def test_public_addresses() -> None:
+    assert is_public_address("93.184.216.34")
+    assert is_public_address("2606:4700::1111")
+    for blocked in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "100.64.0.1", "169.254.1.1", "fe80::1", "fc00::1", "::"):
+        assert not is_public_address(blocked), blocked
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_request_time(server: LoopbackServer) -> None:
+    # A name is judged by what it resolves to, right before connecting ("localhost" via /etc/hosts).
+    with pytest.raises(BlockedTarget, match="resolves to a private"):
+        await resolve("localhost", server.port)
+    assert await resolve("localhost", server.port, allow_private=True) in ("127.0.0.1", "::1")
+    with pytest.raises(BlockedTarget, match="does not resolve"):
+        await resolve("no-such-host.invalid", 80)
+
+
+async def test_allowed_private_targets_are_reached_at_the_checked_address(server: LoopbackServer) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await guarded_request(client, "GET", f"{server.url}/echo", allow_private=True)
+    assert response.status_code == 200
+    assert response.text == f"host=127.0.0.1:{server.port} path=/echo"
+
+
+async def test_redirects_are_returned_not_followed(server: LoopbackServer) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await guarded_request(
+            client, "GET", f"{server.url}/hop?to=http://169.254.169.254/", allow_private=True
+        )
+    assert response.status_code == 302
+
+
+async def test_guarded_get_checks_every_hop(server: LoopbackServer) -> None:
+    async with httpx.AsyncClient() as client:
+        followed = await guarded_get(client, f"{server.url}/hop?to=/echo", allow_private=True)
+        assert followed.text.endswith("path=/echo")
+        with pytest.raises(BlockedTarget, match="More than 1 redirects"):
+            await guarded_get(
+                client, f"{server.url}/hop?to=/hop%3Fto%3D/hop%253Fto%253D/echo", allow_private=True, max_redirects=1
+            )
