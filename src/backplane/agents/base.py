@@ -64,10 +64,10 @@ class AgentContext:
     now: Callable[[], Any] | None = None  # datetime factory (UTC), overridable for tests
     extras: dict[str, Any] = field(default_factory=dict)
 
-    async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, timeout: float = 15.0) -> FetchedPage:
+    async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, http_timeout: float = 15.0) -> FetchedPage:
         """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped."""
         allow = self.settings.webhook_allow_private_targets
-        response = await guarded_get(self.http, url, allow_private=allow, timeout=timeout)
+        response = await guarded_get(self.http, url, allow_private=allow, timeout=http_timeout)
         body = b""
         async for chunk in response.aiter_bytes():
             body += chunk
