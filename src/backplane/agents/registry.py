@@ -27,7 +27,7 @@ def load(*, test_agents: bool = False) -> None:
     for agent in catalog.product_agents():
         register(agent)
     if test_agents:
-        from backplane.agents import testing
+        from backplane.agents import diagnostic
 
-        for agent in testing.test_agents():
+        for agent in diagnostic.test_agents():
             register(agent)
