@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backplane import __version__
+from backplane.agents import registry as agents
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
@@ -26,6 +27,8 @@ from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
 from backplane.files.storage import LocalStorage
 from backplane.health import endpoints as health_endpoints
+from backplane.idempotency.service import install_idempotency
+from backplane.jobs import endpoints as jobs_endpoints
 from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings)
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
+    install_idempotency(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
@@ -119,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_files_router,  # before licenses_router: `public-key/` is not an id
         files_router,
         signed_uploads,
+        jobs_endpoints.router,
+        jobs_endpoints.agents_router,
         licenses_router,
         billing_endpoints.licensing,
         billing_endpoints.platform,

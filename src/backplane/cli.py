@@ -157,7 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="API processes")
-    commands.add_parser("worker", help="run an arq worker")
+    worker = commands.add_parser("worker", help="run the arq workers (short tasks and agent jobs)")
+    worker.add_argument(
+        "--queues",
+        choices=["all", "tasks", "jobs"],
+        default="all",
+        help="tasks: emails, deliveries, billing; jobs: agent jobs; all: both in one process",
+    )
     commands.add_parser(
         "migrate",
         help="create the database if missing, then upgrade to the latest migration",
@@ -181,11 +187,9 @@ def main(argv: list[str] | None = None) -> None:
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
         )
     elif args.command == "worker":
-        from arq import run_worker
+        from backplane.workers.run import run_workers
 
-        from backplane.workers.settings import WorkerSettings, worker_options
-
-        run_worker(WorkerSettings, **worker_options(settings))  # type: ignore[arg-type]
+        asyncio.run(run_workers(settings, queues=args.queues))
     elif args.command == "migrate":
         migrate(settings)
 

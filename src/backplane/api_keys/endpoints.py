@@ -16,12 +16,13 @@ from backplane.core.db import SessionDep
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.idempotency.service import idempotency
 
 router = APIRouter(
     prefix="/v1/api-keys",
     tags=["API keys"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit],
+    dependencies=[PlatformLimit, Depends(idempotency)],
 )
 
 

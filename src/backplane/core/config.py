@@ -106,6 +106,15 @@ class Settings(_Section):
     webhook_allow_private_targets: bool = False
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
+    # Jobs. The defaults suit production; tests shrink them to run the lifecycle in seconds.
+    agent_test_mode: bool = Field(default=False, description="Register the test agents (never in production).")
+    job_worker_concurrency: int = Field(default=10, ge=1, le=1000, description="Agent jobs one worker runs at once.")
+    job_max_attempts: int = Field(default=3, ge=1, le=10)
+    job_retry_base_seconds: float = Field(default=30.0, ge=0, description="Backoff: base * 4^(attempt-1).")
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    job_stall_seconds: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the worker is gone.")
+    job_dispatch_timeout_seconds: float = Field(default=300.0, gt=0)
+    job_sweep_interval_seconds: float = Field(default=2.0, gt=0)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
@@ -116,6 +125,12 @@ class Settings(_Section):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.production
+
+    @model_validator(mode="after")
+    def _no_test_agents_in_production(self) -> Settings:
+        if self.is_production and self.agent_test_mode:
+            raise ValueError("AGENT_TEST_MODE must not be set when ENVIRONMENT=production")
+        return self
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

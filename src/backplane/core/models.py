@@ -6,6 +6,8 @@ from backplane.billing import models as billing  # noqa: F401
 from backplane.core.db import Base
 from backplane.events import models as events  # noqa: F401
 from backplane.files import models as files  # noqa: F401
+from backplane.idempotency import models as idempotency  # noqa: F401
+from backplane.jobs import models as jobs  # noqa: F401
 from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
 

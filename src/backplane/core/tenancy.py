@@ -39,3 +39,22 @@ class TenantRepository(Generic[M]):
             raise ValueError("object belongs to another organization")
         self.session.add(obj)
         return obj
+
+
+class LivemodeRepository(TenantRepository[M]):
+    """Resources of one organization and one mode (test-mode keys see only test-mode resources),
+    addressed by their public string id (`file_…`, `job_…`)."""
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
+        super().__init__(session, organization_id)
+        self.livemode = livemode
+
+    def select(self) -> Select[M]:
+        return super().select().where(self.model.livemode.is_(self.livemode))
+
+    async def get_by_public_id(self, public_id: str, *, for_update: bool = False) -> M | None:
+        stmt = self.select().where(self.model.id == public_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        result: M | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return result

@@ -21,12 +21,13 @@ from backplane.files.models import File
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
 from backplane.files.repository import FileRepository
 from backplane.files.schemas import FileRead, UploadUrlRequest, UploadUrlResponse
+from backplane.idempotency.service import idempotency
 
 router = APIRouter(
     prefix="/v1/files",
     tags=["Files"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit],
+    dependencies=[PlatformLimit, Depends(idempotency)],
 )
 
 _UPLOAD_BODY = {

@@ -14,6 +14,7 @@ from backplane.core.db import SessionDep
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, decode_cursor, page_params, paginate
+from backplane.idempotency.service import idempotency
 from backplane.organizations import service
 from backplane.organizations.deps import OrgAdmin, OrgMember, OrgReader
 from backplane.organizations.models import Membership, Organization, Role
@@ -31,7 +32,7 @@ router = APIRouter(
     prefix="/v1/organizations",
     tags=["Organizations"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit],
+    dependencies=[PlatformLimit, Depends(idempotency)],
 )
 Pagination = Annotated[PageParams, Depends(page_params)]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+import httpx
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
+from backplane.agents import registry
 from backplane.auth.tasks import send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.billing.tasks import report_usage_task
@@ -18,6 +20,8 @@ from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
 from backplane.files.storage import LocalStorage
 from backplane.files.tasks import cleanup_pending_task
+from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
+from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
 
@@ -33,6 +37,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["leases"] = Leases(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = LocalStorage(settings.storage_dir)
+    registry.load(test_agents=settings.agent_test_mode)
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
@@ -64,6 +69,46 @@ class WorkerSettings:
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker` / `run_worker`, bound to these settings."""
     return {
+        "redis_settings": RedisSettings.from_dsn(settings.redis.url),
+        "ctx": {"settings": settings},
+    }
+
+
+# Agent jobs run on their own queue: arq recovers a job from a dead worker only after that queue's
+# longest function timeout, and a 10-minute agent must not hold up a 10-second webhook delivery.
+# Recovery of agent jobs does not wait for arq at all: heartbeats and the sweeper (jobs/runner.py).
+
+
+async def jobs_startup(ctx: dict[str, Any]) -> None:
+    await startup(ctx)
+    settings: Settings = ctx["settings"]
+    ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
+    runner = Runner(settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"])
+    ctx["runner"] = runner
+    runner.start()
+    logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
+
+
+async def jobs_shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["runner"].stop()
+    await ctx["http"].aclose()
+    await shutdown(ctx)
+
+
+def jobs_worker_options(settings: Settings) -> dict[str, Any]:
+    """`arq.Worker` keyword arguments for the agent-jobs queue."""
+    longest = max([a.time_limit_seconds for a in registry.all_agents()] + [600.0])
+    return {
+        "functions": [
+            # arq's own retry count is irrelevant: attempts are counted in PostgreSQL, and a message
+            # re-run after a crash finds its dispatch token stale and does nothing.
+            func(run_job_task, name=RUN_FUNCTION, max_tries=1000, timeout=longest + 120),
+        ],
+        "queue_name": JOBS_QUEUE,
+        "on_startup": jobs_startup,
+        "on_shutdown": jobs_shutdown,
+        "max_jobs": settings.job_worker_concurrency,
+        "keep_result": 60,
         "redis_settings": RedisSettings.from_dsn(settings.redis.url),
         "ctx": {"settings": settings},
     }

@@ -1,0 +1,1 @@
+"""`Idempotency-Key` on platform POSTs."""

@@ -1,0 +1,200 @@
+"""`Idempotency-Key` on platform POSTs: a repeat returns the first response instead of doing the work again.
+
+How it works (in the manner of Stripe's idempotent requests):
+1. `idempotency` (a router dependency, after the caller is authenticated) claims the key for the
+   organization in its own short transaction: a row with the request's fingerprint and a lock.
+   - no row (or one older than 24 hours): the request goes ahead;
+   - a finished row with the same fingerprint: its stored response is sent back (`Idempotent-Replayed: true`);
+   - a different fingerprint: 422 `IDEMPOTENCY_KEY_REUSED`;
+   - a row still locked (the first request is in flight): 409 `IDEMPOTENCY_KEY_IN_USE`.
+2. `IdempotencyMiddleware` stores the response once it is produced. A 5xx is not stored (the key is
+   released so a retry can do the work); 4xx answers are stored like successes.
+
+The fingerprint covers the method, path, query and body. Streamed uploads (multipart, raw bytes)
+are not buffered to be hashed: their fingerprint covers the content type and length instead.
+The work commits before the response is stored; should the process die in between, the lock
+expires after LOCK_SECONDS and a retry does the work again (the one case that is not exactly-once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backplane.auth.deps import Authenticated
+from backplane.core.db import unit_of_work, utcnow
+from backplane.core.errors import AppError, InvalidInput
+from backplane.idempotency.models import IdempotencyKey
+
+logger = logging.getLogger(__name__)
+
+HEADER = "idempotency-key"
+RETENTION = timedelta(hours=24)
+LOCK_SECONDS = 300
+MAX_STORED_BODY = 1024 * 1024
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as Stripe and the IETF draft expect
+_STREAMED = ("multipart/form-data", "application/octet-stream")
+_REPLAYED_HEADERS = ("content-type", "location")
+
+
+class IdempotencyKeyInUse(AppError):
+    status_code, code, title = 409, "IDEMPOTENCY_KEY_IN_USE", "Request in flight"
+    default_message = "A request with this Idempotency-Key is still being processed. Retry shortly."
+
+
+class IdempotencyKeyReused(AppError):
+    status_code, code, title = 422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused"
+    default_message = "This Idempotency-Key was used with a different request. Use a new key for a new request."
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, status_code: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status_code, self.body, self.headers = status_code, body, headers
+
+
+async def _fingerprint(request: Request) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() in _STREAMED:
+        digest.update(f"{content_type.split(';')[0]} {request.headers.get('content-length', '')}".encode())
+    else:
+        digest.update(await request.body())  # already read (and cached) for a JSON body
+    return digest.hexdigest()
+
+
+async def _claim(session: AsyncSession, organization_id: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """Our new row (None: go ahead), or the existing row for this key."""
+    now = utcnow()
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.organization_id == organization_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < now - RETENTION,
+        )
+    )
+    inserted = await session.execute(
+        insert(IdempotencyKey)
+        .values(
+            organization_id=organization_id,
+            key=key,
+            fingerprint=fingerprint,
+            locked_until=now + timedelta(seconds=LOCK_SECONDS),
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    if inserted.scalar_one_or_none() is not None:
+        return None
+    stmt = (
+        select(IdempotencyKey)
+        .where(IdempotencyKey.organization_id == organization_id, IdempotencyKey.key == key)
+        .with_for_update()
+    )
+    row = (await session.execute(stmt)).scalar_one()
+    if row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(details={"idempotency_key": key})
+    if row.response_status is not None:
+        return row
+    if row.locked_until is not None and row.locked_until > now:
+        raise IdempotencyKeyInUse(details={"idempotency_key": key})
+    row.locked_until = now + timedelta(seconds=LOCK_SECONDS)  # the first request died: take over
+    return None
+
+
+async def idempotency(request: Request, principal: Authenticated) -> None:
+    """Router dependency: claims the request's `Idempotency-Key` (POST only), or replays its first response."""
+    key = request.headers.get(HEADER)
+    if key is None or request.method != "POST" or principal.organization is None:
+        return
+    if not _KEY.match(key):
+        raise InvalidInput({"Idempotency-Key": ["Use 1 to 255 printable ASCII characters, such as a UUID."]})
+    fingerprint = await _fingerprint(request)
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with unit_of_work(sessionmaker) as session:
+        done = await _claim(session, principal.organization_id, key, fingerprint)
+        if done is not None:
+            raise IdempotentReplay(done.response_status or 200, done.response_body or b"", done.response_headers or {})
+    request.state.idempotency = (principal.organization_id, key)
+
+
+async def _store(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    claim: tuple[Any, str],
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    organization_id, key = claim
+    async with unit_of_work(sessionmaker) as session:
+        row = await session.get(IdempotencyKey, (organization_id, key), with_for_update=True)
+        if row is None:
+            return
+        if status >= 500 or len(body) > MAX_STORED_BODY:
+            await session.delete(row)  # not a result worth replaying: let a retry do the work
+            return
+        row.response_status = status
+        row.response_body = body
+        row.response_headers = headers
+        row.locked_until = None
+
+
+class IdempotencyMiddleware:
+    """Keeps the response of a request whose `Idempotency-Key` the `idempotency` dependency claimed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        headers: dict[str, str] = {}
+        chunks: list[bytes] = []
+        size = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    lowered = name.decode("latin-1").lower()
+                    if lowered in _REPLAYED_HEADERS:
+                        headers[lowered] = value.decode("latin-1")
+            elif message["type"] == "http.response.body" and size <= MAX_STORED_BODY:
+                body = message.get("body", b"")
+                size += len(body)
+                chunks.append(body)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            claim = scope.get("state", {}).get("idempotency")
+            if claim is not None:
+                try:
+                    await _store(scope["app"].state.sessionmaker, claim, status, b"".join(chunks), headers)
+                except Exception:  # the response is already sent; a retry will find the key locked, then free
+                    logger.exception("could not store the response for Idempotency-Key %s", claim[1])
+
+
+def install_idempotency(app: FastAPI) -> None:
+    async def on_replay(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IdempotentReplay)
+        headers = {**exc.headers, "Idempotent-Replayed": "true"}
+        media_type = headers.pop("content-type", None)
+        return Response(exc.body, status_code=exc.status_code, headers=headers, media_type=media_type)
+
+    app.add_exception_handler(IdempotentReplay, on_replay)
+    app.add_middleware(IdempotencyMiddleware)

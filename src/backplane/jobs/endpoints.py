@@ -1,0 +1,283 @@
+"""`/v1/jobs` and `/v1/agents`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.agents.registry import all_agents, get_agent
+from backplane.auth.deps import Reader, SettingsDep, Writer
+from backplane.auth.principal import Principal
+from backplane.billing.service import plan_of
+from backplane.core.db import SessionDep
+from backplane.core.errors import InvalidInput, MalformedBody, NotFound
+from backplane.core.limits import PlatformLimit
+from backplane.core.openapi import platform_errors
+from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.queue import QueueDep
+from backplane.core.redis import RedisDep
+from backplane.files.deps import StorageDep
+from backplane.files.receive import MULTIPART_OVERHEAD, too_large
+from backplane.idempotency.service import idempotency
+from backplane.jobs import lifecycle, service
+from backplane.jobs.models import Job, JobStatus
+from backplane.jobs.repository import JobRepository
+from backplane.jobs.schemas import (
+    MAX_FILES_PER_JOB,
+    AgentConfig,
+    AgentSummary,
+    JobBatchCreate,
+    JobBatchRead,
+    JobCreate,
+    JobOutput,
+    JobRead,
+    JobTransitionRead,
+)
+
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["Jobs"],
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit, Depends(idempotency)],
+)
+agents_router = APIRouter(
+    prefix="/v1/agents", tags=["Agents"], responses=platform_errors(401, 404, 429), dependencies=[PlatformLimit]
+)
+
+MAX_WAIT_SECONDS = 60
+
+
+async def _jobs_context(
+    request: Request,
+    principal: Reader,
+    session: SessionDep,
+    redis: RedisDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+) -> service.JobsContext:
+    plan = await plan_of(session, redis, settings, principal.organization_id)
+    return service.JobsContext(settings, redis, queue, request.app.state.sessionmaker, plan)
+
+
+JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
+
+
+def _read(job: Job) -> JobRead:
+    return JobRead.model_validate(lifecycle.job_data(job))
+
+
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["agent_id"],
+                    "properties": {
+                        "agent_id": {"type": "string", "example": "taylor"},
+                        "input_data": {"type": "string", "description": "A JSON object."},
+                        "config": {
+                            "type": "string",
+                            "description": "A JSON object.",
+                            "example": '{"extraction_type":"ocr"}',
+                        },
+                        "priority": {"type": "integer", "default": 0},
+                        "file_ids": {"type": "string", "description": "Comma-separated ids of files already uploaded."},
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": f"Up to {MAX_FILES_PER_JOB} files; each becomes a file of the organization.",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobRead,
+    summary="Create a job",
+    description="JSON `{agent_id, input_data, config, file_ids, priority}`, or multipart with the files "
+    "themselves (`files`, repeated). The job is validated against the agent's schema and the month's quota "
+    "(429 `QUOTA_EXCEEDED`), then queued; it runs as soon as the organization has a free slot "
+    "(the plan's concurrent-job limit). Send `Idempotency-Key` to make retries safe.",
+    openapi_extra=_CREATE_BODY,
+    responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
+)
+async def create_job(
+    request: Request, principal: Writer, session: SessionDep, jobs: JobsDep, storage: StorageDep
+) -> JobRead:
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        declared = request.headers.get("content-length")
+        limit = jobs.plan.max_upload_bytes * MAX_FILES_PER_JOB + MULTIPART_OVERHEAD
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large(jobs.plan.max_upload_bytes)
+        job = await service.create_from_multipart(session, jobs, storage, principal, content_type, request.stream())
+        return _read(job)
+    body = await request.body()
+    try:
+        spec = JobCreate.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise MalformedBody from None
+        raise InvalidInput(service.validation_fields(exc)) from None
+    [job] = await service.create_jobs(session, jobs, principal, [spec], batch=False)
+    return _read(job)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobBatchRead,
+    summary="Create up to 100 jobs at once",
+    description="Validated as a whole and created in one transaction: either every job is created or none "
+    "(the error names each failing job as `jobs.<index>.<field>`).",
+)
+async def create_batch(body: JobBatchCreate, principal: Writer, session: SessionDep, jobs: JobsDep) -> JobBatchRead:
+    created = await service.create_jobs(session, jobs, principal, body.jobs, batch=True)
+    return JobBatchRead(data=[_read(job) for job in created])
+
+
+@router.get("", response_model=Page[JobRead], summary="List jobs", description="Newest first.")
+async def list_jobs(
+    principal: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    job_status: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
+    agent_id: Annotated[str | None, Query(max_length=32, description="Only this agent's jobs.")] = None,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601; inclusive.")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601; exclusive.")] = None,
+) -> Page[JobRead]:
+    stmt = JobRepository(session, principal.organization_id, principal.livemode).select()
+    if job_status is not None:
+        stmt = stmt.where(Job.status == job_status)
+    if agent_id is not None:
+        stmt = stmt.where(Job.agent_id == agent_id)
+    if created_after is not None:
+        stmt = stmt.where(Job.created_at >= created_after)
+    if created_before is not None:
+        stmt = stmt.where(Job.created_at < created_before)
+    rows, cursor = await paginate(session, stmt, page, Job.created_at, Job.id)
+    return Page(data=[_read(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+async def _wait_for_final(
+    session: AsyncSession, redis: Redis, principal: Principal, job_id: str, seconds: float
+) -> Job:
+    """The job once final, or as it is after `seconds`. Woken by the job's pub/sub announcement."""
+    organization_id, livemode = principal.organization_id, principal.livemode
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(lifecycle.final_channel(job_id))  # before reading: no announcement is missed
+        job = await service.find_job(session, organization_id, livemode, job_id)
+        if lifecycle.is_final(job):
+            return job
+        await session.commit()  # hand the connection back to the pool while waiting
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            if message is not None:
+                break
+    session.expunge_all()  # read the job afresh, not from the identity map
+    return await service.find_job(session, organization_id, livemode, job_id)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobRead,
+    summary="Get a job (optionally waiting for it to finish)",
+    description="With `wait=N` (up to 60 seconds) the response comes as soon as the job reaches a final "
+    "state (completed, failed, dead_letter, cancelled), or after N seconds with the job as it is then.",
+)
+async def get_job(
+    job_id: str,
+    principal: Reader,
+    session: SessionDep,
+    redis: RedisDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a final state.")] = 0,
+) -> JobRead:
+    if wait > 0:
+        with contextlib.suppress(TimeoutError):
+            return _read(await _wait_for_final(session, redis, principal, job_id, wait))
+    return _read(await service.get_job(session, principal, job_id))
+
+
+@router.get(
+    "/{job_id}/output",
+    response_model=JobOutput,
+    summary="Get a completed job's output",
+    responses=platform_errors(409),
+)
+async def get_output(job_id: str, principal: Reader, session: SessionDep) -> JobOutput:
+    job = await service.get_job(session, principal, job_id)
+    if job.status != JobStatus.COMPLETED or job.output_data is None:
+        raise service.JobNotCompleted(
+            f"The job is {job.status}; its output exists once it is completed.", details={"status": job.status}
+        )
+    return JobOutput(
+        job_id=job.id,
+        agent_id=job.agent_id,
+        status=JobStatus(job.status),
+        content=job.output_data,
+        finished_at=job.finished_at,
+    )
+
+
+@router.get("/{job_id}/history", response_model=list[JobTransitionRead], summary="A job's status changes")
+async def get_history(job_id: str, principal: Reader, session: SessionDep) -> list[JobTransitionRead]:
+    job = await service.get_job(session, principal, job_id)
+    return [JobTransitionRead.model_validate(t, from_attributes=True) for t in await service.history(session, job)]
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobRead,
+    summary="Cancel a job",
+    description="From any non-final state. A running job is aborted at once and its partial output discarded. "
+    "409 when the job has already finished.",
+    responses=platform_errors(409),
+)
+async def cancel_job(job_id: str, principal: Writer, session: SessionDep, jobs: JobsDep) -> JobRead:
+    return _read(await service.cancel(session, jobs, principal, job_id))
+
+
+@router.post(
+    "/{job_id}/retry",
+    response_model=JobRead,
+    summary="Retry a dead-lettered job",
+    description="Queues a failed or dead-lettered job again, from its first attempt. 409 for any other status.",
+    responses=platform_errors(409),
+)
+async def retry_job(job_id: str, principal: Writer, session: SessionDep, jobs: JobsDep) -> JobRead:
+    return _read(await service.retry(session, jobs, principal, job_id))
+
+
+@agents_router.get("", response_model=list[AgentSummary], summary="List agents")
+async def list_agents(principal: Reader) -> list[AgentSummary]:
+    return [AgentSummary.model_validate(a.describe()) for a in all_agents()]
+
+
+@agents_router.get(
+    "/{agent_id}/config",
+    response_model=AgentConfig,
+    summary="An agent's input and config schemas and file limits",
+    description="Cache it: it changes only with a deploy.",
+)
+async def agent_config(agent_id: str, principal: Reader) -> AgentConfig:
+    agent = get_agent(agent_id)
+    if agent is None:
+        raise NotFound("No agent with this id.")
+    return AgentConfig.model_validate(agent.describe())

@@ -1,0 +1,218 @@
+"""Job state changes, each one atomic in PostgreSQL, and handing jobs to workers within plan limits.
+
+The jobs table is the source of truth; arq only carries "run job X with token T" messages. A job
+is handed to a worker (`dispatch`) only while its organization has a free slot (the plan's
+concurrent-job limit), best priority first, then oldest. The dispatch token fences the run: every
+later write of that run names the token, so a run that lost its job (cancelled, or declared dead
+after its worker stopped heartbeating and handed to another worker) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backplane.billing.service import plan_of
+from backplane.core.config import Settings
+from backplane.core.db import after_commit, unit_of_work, utcnow
+from backplane.events.service import record_event
+from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
+
+logger = logging.getLogger(__name__)
+
+JOBS_QUEUE = "backplane:jobs"  # agent jobs; short tasks (emails, deliveries) use DEFAULT_QUEUE
+RUN_FUNCTION = "jobs.run"
+CANCEL_CHANNEL = "backplane:jobs:cancel"
+
+
+def final_channel(job_id: str) -> str:
+    """Pub/sub channel on which a job's final state is announced (`?wait=` listens here)."""
+    return f"backplane:jobs:final:{job_id}"
+
+
+def is_final(job: Job) -> bool:
+    return job.status in FINAL_STATUSES
+
+
+def transition(session: AsyncSession, job: Job, to: JobStatus, now: datetime, reason: str | None = None) -> None:
+    """Move `job` to `to` and record the change with its time (the caller's transaction makes both atomic)."""
+    session.add(
+        JobTransition(
+            job_id=job.id,
+            from_status=job.status,
+            to_status=str(to),
+            attempt=job.attempts,
+            reason=reason[:500] if reason else None,
+            at=now,
+        )
+    )
+    job.status = str(to)
+    if to is JobStatus.QUEUED:
+        job.queued_at = now
+    if to in FINAL_STATUSES:
+        job.finished_at = now
+        job.dispatch_token = None
+        job.run_after = None
+
+
+def job_data(job: Job) -> dict[str, Any]:
+    """A job as the API shows it (and as its events carry it)."""
+    return {
+        "id": job.id,
+        "agent_id": job.agent_id,
+        "status": job.status,
+        "priority": job.priority,
+        "input_data": job.input_data,
+        "config": job.config,
+        "file_ids": job.file_ids,
+        "output_data": job.output_data,
+        "error": job.error,
+        "attempts": job.attempts,
+        "livemode": job.livemode,
+        "created_at": job.created_at,
+        "queued_at": job.queued_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def _event_data(job: Job, settings: Settings) -> dict[str, Any]:
+    data = job_data(job)
+    for stamp in ("created_at", "queued_at", "started_at", "finished_at"):
+        if data[stamp] is not None:
+            data[stamp] = data[stamp].isoformat().replace("+00:00", "Z")
+    if job.status == JobStatus.COMPLETED:
+        data["output_url"] = f"{settings.public_base_url.rstrip('/')}/v1/jobs/{job.id}/output"
+    return data
+
+
+def record_final_event(session: AsyncSession, job: Job, settings: Settings) -> None:
+    kind = "job.completed" if job.status == JobStatus.COMPLETED else "job.failed"
+    record_event(session, job.organization_id, kind, _event_data(job, settings), livemode=job.livemode)
+
+
+def announce_after_commit(session: AsyncSession, redis: Redis, job: Job) -> None:
+    job_id, status_ = job.id, job.status
+
+    async def _publish() -> None:
+        try:
+            await redis.publish(final_channel(job_id), status_)
+        except Exception:  # waiters re-read the job when their wait ends; nothing is lost
+            logger.warning("could not announce job %s as %s", job_id, status_, exc_info=True)
+
+    after_commit(session, _publish)
+
+
+def retry_delay(settings: Settings, attempt: int) -> float:
+    """Exponential backoff after failed attempt `attempt` (1-based): base, 4x base, 16x base, with 10% jitter."""
+    delay = settings.job_retry_base_seconds * (4 ** (attempt - 1))
+    return delay * (1 + random.uniform(0, 0.1))
+
+
+def fail_attempt(
+    session: AsyncSession,
+    job: Job,
+    settings: Settings,
+    now: datetime,
+    error: dict[str, Any],
+    *,
+    retryable: bool,
+) -> None:
+    """The current run failed: queue the job again after a backoff, or fail it for good."""
+    job.error = {**error, "attempt": job.attempts}
+    job.dispatch_token = None
+    job.heartbeat_at = None
+    if retryable and job.attempts < job.max_attempts:
+        job.run_after = now + timedelta(seconds=retry_delay(settings, job.attempts))
+        transition(session, job, JobStatus.QUEUED, now, reason=f"attempt {job.attempts} failed: {error['message']}")
+        return
+    transition(session, job, JobStatus.FAILED, now, reason=error["message"])
+    if retryable:  # every attempt failed: park it where `retry` can find it
+        transition(session, job, JobStatus.DEAD_LETTER, now, reason=f"{job.attempts} attempts failed")
+    record_final_event(session, job, settings)
+
+
+async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(
+        Job.organization_id == organization_id,
+        or_(
+            Job.status == JobStatus.PROCESSING,
+            (Job.status == JobStatus.QUEUED) & Job.dispatch_token.is_not(None),
+        ),
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def dispatch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    queue: ArqRedis,
+    settings: Settings,
+    organization_id: uuid.UUID,
+) -> list[str]:
+    """Hand the organization's next waiting jobs to workers, as many as it has free slots."""
+    async with unit_of_work(sessionmaker) as session:
+        # One dispatcher per organization at a time, so two never both see the same free slot.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
+        )
+        plan = await plan_of(session, redis, settings, organization_id)
+        free = plan.concurrent_jobs - await _active(session, organization_id)
+        if free <= 0:
+            return []
+        now = utcnow()
+        stmt = (
+            select(Job)
+            .where(
+                Job.organization_id == organization_id,
+                Job.status == JobStatus.QUEUED,
+                Job.dispatch_token.is_(None),
+                or_(Job.run_after.is_(None), Job.run_after <= now),
+            )
+            .order_by(Job.priority.desc(), Job.created_at, Job.id)
+            .limit(free)
+            .with_for_update(skip_locked=True)
+        )
+        jobs = list((await session.execute(stmt)).scalars())
+        handed: list[tuple[str, uuid.UUID]] = []
+        for job in jobs:
+            job.dispatch_token = uuid.uuid4()
+            job.dispatched_at = now
+            handed.append((job.id, job.dispatch_token))
+
+        async def _enqueue() -> None:
+            for job_id, token in handed:
+                try:
+                    await queue.enqueue_job(
+                        RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
+                    )
+                except Exception:  # the sweeper re-dispatches a job whose message never arrived
+                    logger.exception("could not enqueue job %s", job_id)
+
+        after_commit(session, _enqueue)
+    return [job_id for job_id, _ in handed]
+
+
+def dispatch_after_commit(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    queue: ArqRedis,
+    settings: Settings,
+    organization_id: uuid.UUID,
+) -> None:
+    async def _dispatch() -> None:
+        try:
+            await dispatch(sessionmaker, redis, queue, settings, organization_id)
+        except Exception:  # the sweeper dispatches waiting jobs on its next pass
+            logger.exception("could not dispatch jobs of organization %s", organization_id)
+
+    after_commit(session, _dispatch)

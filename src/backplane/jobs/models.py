@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backplane.core.db import Base, TimestampMixin
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # validated and counted against the quota; becomes QUEUED when committed
+    QUEUED = "queued"  # waiting for a slot (the plan's concurrent-job limit) or for a worker
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"  # failed for good (bad input), or on the way to DEAD_LETTER after its last attempt
+    DEAD_LETTER = "dead_letter"  # every attempt failed; `POST /v1/jobs/{id}/retry` runs it again
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.DEAD_LETTER, JobStatus.CANCELLED})
+
+
+class Job(TimestampMixin, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_organization_id_created_at", "organization_id", "created_at"),
+        # What the dispatcher scans: an organization's waiting jobs, best first.
+        Index(
+            "ix_jobs_waiting",
+            "organization_id",
+            text("priority DESC"),
+            "created_at",
+            postgresql_where=text("status = 'queued' AND dispatch_token IS NULL"),
+        ),
+        # Slots in use and stalled runs.
+        Index(
+            "ix_jobs_active",
+            "organization_id",
+            postgresql_where=text("status = 'processing' OR (status = 'queued' AND dispatch_token IS NOT NULL)"),
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'queued', 'processing', 'completed', 'failed', 'dead_letter', 'cancelled')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # job_…
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    livemode: Mapped[bool] = mapped_column(default=True)
+    agent_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    input_data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    file_ids: Mapped[list[str]] = mapped_column(JSONB)
+    output_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(SmallInteger, default=3)
+    created_by: Mapped[str | None] = mapped_column(String(64))  # "user:<uuid>" or "key:<prefix>"
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Scheduling. A queued job may run once `run_after` has passed; `dispatch_token` is set when it
+    # is handed to an arq worker and fences every later write of that run (a stale run's writes
+    # match no row). `heartbeat_at` is refreshed while it runs; a stale heartbeat means a dead worker.
+    run_after: Mapped[datetime | None]
+    dispatch_token: Mapped[uuid.UUID | None]
+    dispatched_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+
+class JobTransition(Base):
+    """Every status change of a job, with its time: the job's history."""
+
+    __tablename__ = "job_transitions"
+    __table_args__ = (Index("ix_job_transitions_job_id_at", "job_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime]

@@ -1,0 +1,345 @@
+"""Creating, cancelling and retrying jobs (the API side of the lifecycle)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backplane.agents.base import Agent
+from backplane.agents.registry import all_agents, get_agent
+from backplane.auth.principal import Principal
+from backplane.billing import quota
+from backplane.billing.plans import Plan
+from backplane.core.config import Settings
+from backplane.core.db import after_commit, utcnow
+from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
+from backplane.files.models import File
+from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
+from backplane.files.repository import FileRepository
+from backplane.files.service import new_file_id, storage_key
+from backplane.files.storage import Storage
+from backplane.files.types import TYPES
+from backplane.jobs import lifecycle
+from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
+from backplane.jobs.repository import JobRepository
+from backplane.jobs.schemas import MAX_FILES_PER_JOB, JobCreate
+
+_TYPE_OF_CONTENT = {t.content_type: t.name for t in TYPES.values()}
+
+
+class JobNotCompleted(AppError):
+    status_code, code, title = 409, "JOB_NOT_COMPLETED", "Job not completed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobsContext:
+    """What job operations need besides the request's session."""
+
+    settings: Settings
+    redis: Redis
+    queue: ArqRedis
+    sessionmaker: async_sessionmaker[AsyncSession]
+    plan: Plan
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def _agent_or_error(agent_id: str, field: str) -> Agent:
+    agent = get_agent(agent_id)
+    if agent is None:
+        known = ", ".join(a.id for a in all_agents())
+        raise InvalidInput({field: [f"Unknown agent {agent_id!r}; one of: {known}."]})
+    return agent
+
+
+def validation_fields(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    """pydantic's errors as the platform's `fields`: `input_data.url: [...]`."""
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"])
+        name = ".".join(part for part in (prefix, location) if part) or "body"
+        fields.setdefault(name, []).append(error["msg"])
+    return fields
+
+
+def validate_spec(agent: Agent, spec: JobCreate, prefix: str = "") -> dict[str, list[str]]:
+    """The agent's own checks of `input_data` and `config`: field errors, empty when valid."""
+    errors: dict[str, list[str]] = {}
+    for name, model, value in (
+        ("input_data", agent.input_model, spec.input_data),
+        ("config", agent.config_model, spec.config),
+    ):
+        if "\\u0000" in json.dumps(value):  # PostgreSQL's jsonb cannot store NUL
+            errors[f"{prefix}{name}"] = ["Text must not contain NUL (\\u0000) characters."]
+            continue
+        try:
+            model.model_validate(value)
+        except ValidationError as exc:
+            errors.update(validation_fields(exc, f"{prefix}{name}"))
+    if len(spec.file_ids) > agent.max_files:
+        errors[f"{prefix}file_ids"] = [f"{agent.id} takes at most {agent.max_files} files."]
+    return errors
+
+
+def _check_file(agent: Agent, file: File) -> list[str]:
+    type_name = _TYPE_OF_CONTENT.get(file.content_type)
+    if type_name not in agent.file_types:
+        accepted = ", ".join(sorted(agent.file_types)) or "no files"
+        return [f"{agent.id} does not take {file.content_type} files; it takes {accepted}."]
+    if file.size_bytes > agent.max_file_bytes:
+        return [f"{file.id} is larger than {agent.id}'s limit of {agent.max_file_bytes} bytes."]
+    return []
+
+
+async def _check_files(
+    session: AsyncSession, principal: Principal, specs: Sequence[tuple[Agent, JobCreate, str]]
+) -> dict[str, list[str]]:
+    """Every file must be a ready file of this organization and mode (else 404) that its agent takes."""
+    wanted = {file_id for _, spec, _ in specs for file_id in spec.file_ids}
+    if not wanted:
+        return {}
+    repository = FileRepository(session, principal.organization_id, principal.livemode)
+    found = {f.id: f for f in (await session.execute(repository.select().where(File.id.in_(wanted)))).scalars()}
+    errors: dict[str, list[str]] = {}
+    for agent, spec, prefix in specs:
+        for index, file_id in enumerate(spec.file_ids):
+            file = found.get(file_id)
+            if file is None or file.status != "ready":
+                raise NotFound(f"No file with id {file_id!r}.", details={"file_id": file_id})
+            problems = _check_file(agent, file)
+            if problems:
+                errors[f"{prefix}file_ids.{index}"] = problems
+    return errors
+
+
+def _creator(principal: Principal) -> str | None:
+    if principal.api_key is not None:
+        return f"key:{principal.api_key.prefix}"
+    if principal.user is not None:
+        return f"user:{principal.user.id}"
+    return None
+
+
+async def create_jobs(
+    session: AsyncSession, jobs: JobsContext, principal: Principal, specs: Sequence[JobCreate], *, batch: bool
+) -> list[Job]:
+    """Validate every job (all or none), take them from the monthly quota, and queue them."""
+    checked: list[tuple[Agent, JobCreate, str]] = []
+    errors: dict[str, list[str]] = {}
+    for index, spec in enumerate(specs):
+        prefix = f"jobs.{index}." if batch else ""
+        try:
+            agent = _agent_or_error(spec.agent_id, f"{prefix}agent_id")
+        except InvalidInput as exc:
+            errors.update(exc.fields)
+            continue
+        errors.update(validate_spec(agent, spec, prefix))
+        checked.append((agent, spec, prefix))
+    errors.update(await _check_files(session, principal, checked))
+    if errors:
+        raise InvalidInput(errors)
+
+    now = utcnow()
+    await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now, amount=len(specs))
+    try:
+        created: list[Job] = []
+        repository = JobRepository(session, principal.organization_id, principal.livemode)
+        for _, spec, _ in checked:
+            job = Job(
+                id=new_job_id(),
+                organization_id=principal.organization_id,
+                livemode=principal.livemode,
+                agent_id=spec.agent_id,
+                status=JobStatus.PENDING,
+                priority=spec.priority,
+                input_data=spec.input_data,
+                config=spec.config,
+                file_ids=spec.file_ids,
+                attempts=0,
+                max_attempts=jobs.settings.job_max_attempts,
+                created_by=_creator(principal),
+                created_at=now,
+            )
+            repository.add(job)
+            session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))
+            lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="validated; within quota")
+            created.append(job)
+        await session.flush()
+    except BaseException:
+        await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
+        raise
+    lifecycle.dispatch_after_commit(
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+    )
+    return created
+
+
+def _json_field(raw: str | None, name: str) -> dict[str, Any]:
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidInput({name: ["Must be a JSON object."]}) from None
+    if not isinstance(value, dict):
+        raise InvalidInput({name: ["Must be a JSON object."]})
+    return value
+
+
+async def create_from_multipart(
+    session: AsyncSession,
+    jobs: JobsContext,
+    storage: Storage,
+    principal: Principal,
+    content_type: str,
+    body: AsyncIterator[bytes],
+) -> Job:
+    """`multipart/form-data`: `agent_id`, `config`, `input_data`, `priority`, `file_ids`, repeated `files`.
+
+    Each uploaded file becomes a file of the organization, checked against the agent's types and
+    size; the job then runs on them (plus any `file_ids` given).
+    """
+
+    def new_file() -> tuple[str, str]:
+        file_id = new_file_id()
+        return file_id, storage_key(principal, file_id)
+
+    form = await receive_multipart(
+        content_type,
+        body,
+        storage,
+        file_fields={"files", "file"},
+        new_file=new_file,
+        limit=jobs.plan.max_upload_bytes,
+        max_files=MAX_FILES_PER_JOB,
+    )
+    try:
+        agent = _agent_or_error(form.fields.get("agent_id", ""), "agent_id")
+        priority_raw = form.fields.get("priority") or "0"
+        if not priority_raw.lstrip("-").isdigit() or not -100 <= int(priority_raw) <= 100:
+            raise InvalidInput({"priority": ["Must be an integer from -100 to 100."]})
+        listed = [f.strip() for f in (form.fields.get("file_ids") or "").split(",") if f.strip()]
+        for stored in form.files:
+            _check_stored(agent, stored)
+        spec = JobCreate(
+            agent_id=agent.id,
+            input_data=_json_field(form.fields.get("input_data"), "input_data"),
+            config=_json_field(form.fields.get("config"), "config"),
+            file_ids=[s.file_id for s in form.files] + listed,
+            priority=int(priority_raw),
+        )
+        for stored in form.files:
+            await stored.writer.commit()
+    except BaseException:
+        await form.abort()
+        raise
+    files = FileRepository(session, principal.organization_id, principal.livemode)
+    try:
+        for stored in form.files:
+            files.add(
+                File(
+                    id=stored.file_id,
+                    organization_id=principal.organization_id,
+                    livemode=principal.livemode,
+                    filename=stored.filename[:255],
+                    content_type=stored.file_type.content_type,
+                    size_bytes=stored.size,
+                    sha256=stored.sha256,
+                    status="ready",
+                    metadata_={"uploaded_with": "job"},
+                    storage_key=stored.key,
+                )
+            )
+        await session.flush()
+        [job] = await create_jobs(session, jobs, principal, [spec], batch=False)
+    except BaseException:
+        for stored in form.files:
+            await storage.delete(stored.key)
+        raise
+    return job
+
+
+def _check_stored(agent: Agent, stored: StoredFile) -> None:
+    if stored.file_type.name not in agent.file_types:
+        raise unsupported(stored.filename)
+    if stored.size > agent.max_file_bytes:
+        raise too_large(agent.max_file_bytes)
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: str, *, for_update: bool = False) -> Job:
+    return await find_job(session, principal.organization_id, principal.livemode, job_id, for_update=for_update)
+
+
+async def find_job(
+    session: AsyncSession, organization_id: uuid.UUID, livemode: bool, job_id: str, *, for_update: bool = False
+) -> Job:
+    job = await JobRepository(session, organization_id, livemode).get_by_public_id(job_id, for_update=for_update)
+    if job is None:
+        raise NotFound("No job with this id.")
+    return job
+
+
+async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal, job_id: str) -> Job:
+    """Cancel a job in any non-final state; a running job is aborted and its partial output discarded."""
+    job = await get_job(session, principal, job_id, for_update=True)
+    if job.status in FINAL_STATUSES:
+        raise Conflict(f"The job is already {job.status}.", details={"status": job.status})
+    now = utcnow()
+    was_running = job.status == JobStatus.PROCESSING
+    never_started = job.attempts == 0 and not was_running
+    job.output_data = None
+    job.heartbeat_at = None
+    lifecycle.transition(session, job, JobStatus.CANCELLED, now, reason="cancelled by the user")
+    lifecycle.announce_after_commit(session, jobs.redis, job)
+    job_ref = job.id
+
+    async def _abort_and_refund() -> None:
+        if was_running:
+            await jobs.redis.publish(lifecycle.CANCEL_CHANNEL, job_ref)
+        if never_started:  # it never used a worker: the month's quota gets it back
+            await quota.give_back(jobs.redis, principal.organization_id, now)
+
+    after_commit(session, _abort_and_refund)
+    lifecycle.dispatch_after_commit(
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+    )
+    return job
+
+
+async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, job_id: str) -> Job:
+    """Run a dead-lettered (or failed) job again from its first attempt; counts against the quota again."""
+    job = await get_job(session, principal, job_id, for_update=True)
+    if job.status not in (JobStatus.DEAD_LETTER, JobStatus.FAILED):
+        raise Conflict(
+            f"Only failed or dead-lettered jobs can be retried; this one is {job.status}.",
+            details={"status": job.status},
+        )
+    now = utcnow()
+    await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now)
+    job.attempts = 0
+    job.error = None
+    job.output_data = None
+    job.started_at = None
+    job.finished_at = None
+    lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="retried by the user")
+    lifecycle.dispatch_after_commit(
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+    )
+    return job
+
+
+async def history(session: AsyncSession, job: Job) -> list[JobTransition]:
+    stmt = select(JobTransition).where(JobTransition.job_id == job.id).order_by(JobTransition.at, JobTransition.id)
+    return list((await session.execute(stmt)).scalars())

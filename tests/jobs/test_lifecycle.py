@@ -1,0 +1,227 @@
+"""The lifecycle with a real arq worker: completion, retries, dead letters, cancellation, limits, priority."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from backplane.events.models import Event
+from tests.fixtures.auth import Account
+from tests.jobs.conftest import CreateJob, JobsWorker, until, wait_for
+
+
+async def _history(client: httpx.AsyncClient, account: Account, job_id: str) -> list[tuple[str | None, str]]:
+    response = await client.get(f"/v1/jobs/{job_id}/history", headers=account.headers)
+    assert response.status_code == 200
+    return [(t["from_status"], t["to_status"]) for t in response.json()]
+
+
+async def _events(app: FastAPI, type_: str) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as session:
+        rows = (await session.execute(select(Event).where(Event.type == type_).order_by(Event.created_at))).scalars()
+        return [row.data for row in rows]
+
+
+async def _status(client: httpx.AsyncClient, account: Account, job_id: str) -> str:
+    status: str = (await client.get(f"/v1/jobs/{job_id}", headers=account.headers)).json()["status"]
+    return status
+
+
+async def test_a_job_runs_to_completion_and_records_its_event(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker, app: FastAPI
+) -> None:
+    job = await create_job(input_data={"echo": {"hello": "world"}})
+    done = await wait_for(client, owner, job["id"])
+    assert done["status"] == "completed"
+    assert done["output_data"] == {"echo": {"hello": "world"}, "files": []}
+    assert done["attempts"] == 1
+    assert done["started_at"] <= done["finished_at"]
+    output = await client.get(f"/v1/jobs/{job['id']}/output", headers=owner.headers)
+    assert output.status_code == 200
+    assert output.json()["content"] == done["output_data"]
+    assert await _history(client, owner, job["id"]) == [
+        (None, "pending"),
+        ("pending", "queued"),
+        ("queued", "processing"),
+        ("processing", "completed"),
+    ]
+    [event] = await _events(app, "job.completed")
+    assert event["id"] == job["id"] and event["status"] == "completed"
+    assert event["output_url"].endswith(f"/v1/jobs/{job['id']}/output")
+
+
+async def test_a_failing_attempt_is_retried_with_backoff(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    job = await create_job("test-fail", input_data={"fail_times": 2})
+    done = await wait_for(client, owner, job["id"])
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 3
+    assert done["output_data"] == {"succeeded_on_attempt": 3}
+    assert done["error"] is None
+    assert [t for t in await _history(client, owner, job["id"]) if t[0] == "processing"] == [
+        ("processing", "queued"),
+        ("processing", "queued"),
+        ("processing", "completed"),
+    ]
+
+
+async def test_three_failed_attempts_end_in_the_dead_letter_queue_and_retry_runs_it_again(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker, app: FastAPI
+) -> None:
+    job = await create_job("test-fail", input_data={"message": "boom"})
+    done = await wait_for(client, owner, job["id"])
+    assert done["status"] == "dead_letter"
+    assert done["attempts"] == 3
+    assert done["error"] == {"code": "AGENT_ERROR", "message": "RuntimeError: boom (attempt 3)", "attempt": 3}
+    history = await _history(client, owner, job["id"])
+    assert history[-2:] == [("processing", "failed"), ("failed", "dead_letter")]
+    [event] = await _events(app, "job.failed")
+    assert event["id"] == job["id"] and event["error"]["message"] == "RuntimeError: boom (attempt 3)"
+
+    dead = await client.get("/v1/jobs", params={"status": "dead_letter"}, headers=owner.headers)
+    assert [j["id"] for j in dead.json()["data"]] == [job["id"]]
+    retried = await client.post(f"/v1/jobs/{job['id']}/retry", headers=owner.headers)
+    assert retried.status_code == 200
+    assert retried.json()["status"] == "queued" and retried.json()["attempts"] == 0
+    again = await wait_for(client, owner, job["id"])
+    assert again["status"] == "dead_letter" and again["attempts"] == 3
+    assert ("dead_letter", "queued") in await _history(client, owner, job["id"])
+
+
+async def test_bad_input_fails_at_once_without_retries(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    job = await create_job("test-fail", input_data={"permanent": True, "message": "unreadable file"})
+    done = await wait_for(client, owner, job["id"])
+    assert done["status"] == "failed"
+    assert done["attempts"] == 1
+    assert done["error"] == {"code": "INVALID_INPUT", "message": "unreadable file", "attempt": 1}
+
+
+async def test_a_free_organization_runs_one_job_at_a_time(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    first = await create_job("test-sleep", input_data={"seconds": 1.0})
+    second = await create_job("test-sleep", input_data={"seconds": 0})
+
+    async def first_running() -> bool:
+        return await _status(client, owner, first["id"]) == "processing"
+
+    await until(first_running)
+    await asyncio.sleep(0.5)  # several sweeps and polls: the second must still wait
+    assert await _status(client, owner, second["id"]) == "queued"
+    done_first = await wait_for(client, owner, first["id"])
+    done_second = await wait_for(client, owner, second["id"])
+    assert done_second["status"] == "completed"
+    assert done_second["started_at"] >= done_first["finished_at"]
+
+
+async def test_priority_then_age_decides_who_goes_next(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    blocker = await create_job("test-sleep", input_data={"seconds": 0.8})
+
+    async def blocker_running() -> bool:
+        return await _status(client, owner, blocker["id"]) == "processing"
+
+    await until(blocker_running)
+    low = await create_job(priority=-5)
+    old = await create_job(priority=0)
+    young = await create_job(priority=0)
+    high = await create_job(priority=10)
+    finished = [await wait_for(client, owner, j["id"]) for j in (low, old, young, high)]
+    order = [j["id"] for j in sorted(finished, key=lambda j: j["started_at"])]
+    assert order == [high["id"], old["id"], young["id"], low["id"]]
+
+
+async def test_cancelling_a_queued_job(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    blocker = await create_job("test-sleep", input_data={"seconds": 0.5})
+    waiting = await create_job()
+    cancelled = await client.post(f"/v1/jobs/{waiting['id']}/cancel", headers=owner.headers)
+    assert cancelled.json()["status"] == "cancelled"
+    await wait_for(client, owner, blocker["id"])
+    await asyncio.sleep(0.5)
+    final = (await client.get(f"/v1/jobs/{waiting['id']}", headers=owner.headers)).json()
+    assert final["status"] == "cancelled" and final["attempts"] == 0 and final["started_at"] is None
+
+
+async def test_cancelling_a_running_job_aborts_it_and_frees_the_slot(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    running = await create_job("test-sleep", input_data={"seconds": 20})
+    nxt = await create_job()
+
+    async def is_running() -> bool:
+        return await _status(client, owner, running["id"]) == "processing"
+
+    await until(is_running)
+    response = await client.post(f"/v1/jobs/{running['id']}/cancel", headers=owner.headers)
+    assert response.json()["status"] == "cancelled"
+
+    async def aborted() -> bool:
+        return running["id"] not in jobs_worker.runner.running
+
+    await until(aborted, seconds=3)  # the worker dropped it, long before its 20 s were up
+    done = await wait_for(client, owner, nxt["id"])
+    assert done["status"] == "completed"
+    final = (await client.get(f"/v1/jobs/{running['id']}", headers=owner.headers)).json()
+    assert final["status"] == "cancelled" and final["output_data"] is None
+    output = await client.get(f"/v1/jobs/{running['id']}/output", headers=owner.headers)
+    assert output.status_code == 409
+
+
+async def test_a_stalled_run_is_detected_and_the_job_runs_again(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    job = await create_job("test-sleep", input_data={"seconds": 1.0})
+
+    async def is_running() -> bool:
+        return await _status(client, owner, job["id"]) == "processing"
+
+    await until(is_running)
+    # The worker freezes (no heartbeats): its run's writes must not count once the job is taken over.
+    runner = jobs_worker.runner
+    original = runner._heartbeat
+
+    async def frozen(job_id: str, token: Any) -> bool:
+        await asyncio.sleep(3600)
+        return True
+
+    runner._heartbeat = frozen
+    try:
+
+        async def requeued() -> bool:
+            history = await _history(client, owner, job["id"])
+            return ("processing", "queued") in history
+
+        await until(requeued, seconds=10)
+    finally:
+        runner._heartbeat = original
+    done = await wait_for(client, owner, job["id"])
+    assert done["status"] == "completed"
+    assert done["attempts"] == 2
+    history = await _history(client, owner, job["id"])
+    assert history.count(("processing", "completed")) == 1
+
+
+async def test_a_worker_shutting_down_hands_its_job_back(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI, settings: Any
+) -> None:
+    worker = await JobsWorker(settings).start()
+    job = await create_job("test-sleep", input_data={"seconds": 30})
+
+    async def is_running() -> bool:
+        return await _status(client, owner, job["id"]) == "processing"
+
+    await until(is_running)
+    await worker.stop()
+    after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    assert after["status"] == "queued" and after["attempts"] == 0
+    assert (await _history(client, owner, job["id"]))[-1] == ("processing", "queued")
