@@ -33,5 +33,8 @@ async def find_key_for_authentication(
 
 
 async def touch_last_used(session: AsyncSession, api_key: ApiKey, now: datetime) -> None:
-    await session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    """Record use, never waiting: the row lock lasts as long as the request's transaction (a long
+    upload), so a concurrent request with the same key skips the write instead of queueing behind it."""
+    unlocked = select(ApiKey.id).where(ApiKey.id == api_key.id).with_for_update(skip_locked=True).scalar_subquery()
+    await session.execute(update(ApiKey).where(ApiKey.id == unlocked).values(last_used_at=now))
     api_key.last_used_at = now
