@@ -106,6 +106,13 @@ class Settings(_Section):
     webhook_allow_private_targets: bool = False
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API base (e.g. https://api.openai.com/v1); unset: agents run offline pipelines.",
+    )
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
