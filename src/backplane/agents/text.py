@@ -1,6 +1,9 @@
 """Plain-text tools the offline pipelines share: sentences, key terms, hashtags, summaries, read time.
 
-Sentence boundaries come from pysbd (rule-based, handles "Dr.", "e.g." and "$3.50"). Key terms are
+Sentence boundaries are found by a small rule set written here (a full stop, question or exclamation
+mark followed by space and a capital, a digit or a quote, unless the word before it is a known
+abbreviation or an initial): pysbd, the usual rule-based library, has been unmaintained since 2021
+and no longer compiles cleanly on current Python (invalid escape sequences). Key terms are
 term frequency minus stop words: the libraries that do more (YAKE, RAKE) need downloaded corpora or
 pull numpy and networkx, and frequency is what a hashtag needs. Ties break on first appearance, so
 the same text always gives the same terms.
@@ -15,19 +18,11 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-
-import pysbd
 
 WORDS_PER_MINUTE = 200  # a common adult silent-reading speed for non-fiction
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['\u2019-][A-Za-z0-9]+)*")
 _SPACES = re.compile(r"\s+")
 _HASHTAG_PART = re.compile(r"[A-Za-z0-9]+")
-
-
-@lru_cache(maxsize=1)
-def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
 
 
 _STOP_WORDS = frozenset(
@@ -53,12 +48,67 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "no",
+        "nos",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "fig",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "u.s",
+        "u.k",
+    ]
+)
+# A candidate boundary: end punctuation (and closing quotes/brackets), spaces, then a sentence start.
+_BOUNDARY = re.compile(r"""([.!?…]+["'\u201d\u2019)\]]*)\s+(?=["'\u201c\u2018(\[]?[A-Z0-9])""")
+
+
 def sentences(text: str) -> list[str]:
     """The sentences of `text`, each on one line without surrounding spaces."""
     text = normalize(text)
-    if not text:
-        return []
-    return [s for s in (normalize(part) for part in _segmenter().segment(text)) if s]
+    out: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.end(1)
+        before = text[start : match.start(1)].rsplit(" ", 1)[-1].lower()
+        if match.group(1).startswith(".") and (before in _ABBREVIATIONS or re.fullmatch(r"[a-z]", before)):
+            continue  # "Dr. Smith", "J. Smith": not the end of a sentence
+        out.append(text[start:end])
+        start = match.end()
+    if text[start:].strip():
+        out.append(text[start:].strip())
+    return [s for s in out if s]
 
 
 def words(text: str) -> list[str]:
@@ -137,11 +187,16 @@ def hashtag(term: str) -> str:
 
 
 def hashtags(text: str, limit: int = 3) -> list[str]:
+    """Hashtags of the text's key terms, skipping a word already in a chosen phrase ("city" after "city gardens")."""
     tags: list[str] = []
-    for term in key_terms(text, limit * 2):
+    taken: set[str] = set()
+    for term in key_terms(text, limit * 3):
         tag = hashtag(term.text)
-        if len(tag) > 1 and tag.lower() not in {t.lower() for t in tags}:
-            tags.append(tag)
+        parts = {w.lower() for w in words(term.text)}
+        if len(tag) < 2 or parts <= taken:
+            continue
+        tags.append(tag)
+        taken |= parts
         if len(tags) == limit:
             break
     return tags
