@@ -86,6 +86,9 @@ class Check:
     action: str
     earned: float = 0.0
     detail: str = ""
+    # A check that refines another ("description length" of "description present"): when both fail,
+    # the parent's recommendation covers it and carries its points.
+    parent: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -126,18 +129,7 @@ class Sam(Agent):
             )
         seo = round(sum(c.earned for c in checks if c.score == "seo"))
         gmb = round(sum(c.earned for c in checks if c.score == "gmb"))
-        recommendations = [
-            {
-                "priority": c.priority,
-                "category": c.category,
-                "action": c.action,
-                "expected_impact": _impact(c),
-            }
-            for c in sorted(
-                (c for c in checks if not c.passed),
-                key=lambda c: (_PRIORITY_ORDER[c.priority], -(c.points - c.earned), c.id),
-            )
-        ]
+        recommendations = _recommendations(checks)
         return {
             "audit_results": {
                 "business_name": input.business_name,
@@ -165,11 +157,24 @@ class Sam(Agent):
         }
 
 
-def _impact(check: Check) -> str:
-    lost = round(check.points - check.earned)
-    if check.score == "citations":
-        return f"+{lost} citation_consistency points"
-    return f"+{lost} {check.score}_score points"
+def _recommendations(checks: list[Check]) -> list[dict[str, str]]:
+    """One per failed check, highest priority first, then by the points at stake."""
+    failed = {c.id: c for c in checks if not c.passed}
+    lost = {c.id: c.points - c.earned for c in failed.values()}
+    for check in list(failed.values()):
+        if check.parent in failed:
+            lost[check.parent] += lost.pop(check.id)
+            del failed[check.id]
+    ordered = sorted(failed.values(), key=lambda c: (_PRIORITY_ORDER[c.priority], -lost[c.id], c.id))
+    return [
+        {"priority": c.priority, "category": c.category, "action": c.action, "expected_impact": _impact(c, lost[c.id])}
+        for c in ordered
+    ]
+
+
+def _impact(check: Check, lost: float) -> str:
+    name = "citation_consistency" if check.score == "citations" else f"{check.score}_score"
+    return f"+{round(lost)} {name} points"
 
 
 def _share(found: int, total: int) -> float:
@@ -197,7 +202,15 @@ def _checks(input: SamInput, site: Site) -> list[Check]:
     )
     length = len(site.title or "")
     add(
-        Check("title_length", "seo", "on_page", 5, "low", "Keep the <title> between 30 and 65 characters."),
+        Check(
+            "title_length",
+            "seo",
+            "on_page",
+            5,
+            "low",
+            "Keep the <title> between 30 and 65 characters.",
+            parent="title_present",
+        ),
         1.0 if 30 <= length <= 65 else 0.0,
         f"{length} characters",
     )
@@ -240,6 +253,7 @@ def _checks(input: SamInput, site: Site) -> list[Check]:
             5,
             "low",
             "Write the meta description in 70-160 characters so search results show it whole.",
+            parent="meta_description",
         ),
         1.0 if 70 <= len(description) <= 160 else 0.0,
         f"{len(description)} characters",
@@ -357,6 +371,7 @@ def _checks(input: SamInput, site: Site) -> list[Check]:
                 15,
                 "medium",
                 "Fill the new LocalBusiness data completely (address, telephone, openingHours, geo, url).",
+                parent="local_business_schema",
             ),
             0.0,
             "no LocalBusiness structured data",
