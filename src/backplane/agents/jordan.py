@@ -134,8 +134,7 @@ class Jordan(Agent):
         now = ctx.now() if ctx.now is not None else datetime.now(UTC)
         zone = ZoneInfo(input.timezone)
         slots = posting_slots(now, zone, count)
-        points = Scorer(material).best(sentences(material), 12) if material else []
-        tags = _hashtags(input, material, config.hashtags_per_post)
+        points, tags = await asyncio.to_thread(_analyse, input, material, config.hashtags_per_post)
         facts = bool(points)
         drafts = await _llm_posts(ctx, input, material, count)
         posts = []
@@ -181,6 +180,12 @@ async def _material(ctx: AgentContext, input: JordanInput) -> str:
             raise AgentInputError(f"{file.filename}: Jordan reads only txt and md files.")
         parts.append((await asyncio.to_thread(parse_file, file.type_name, await ctx.read_file(file))).text)
     return parse_plain("\n\n".join(p for p in parts if p.strip())).text if any(p.strip() for p in parts) else ""
+
+
+def _analyse(input: JordanInput, material: str, hashtag_count: int) -> tuple[list[str], list[str]]:
+    """The material's key sentences and the hashtags (CPU-bound on long material: run in a thread)."""
+    points = Scorer(material).best(sentences(material), 12) if material else []
+    return points, _hashtags(input, material, hashtag_count)
 
 
 def _terms(phrase: str) -> list[str]:

@@ -104,23 +104,8 @@ class Maya(Agent):
 
     async def run(self, ctx: AgentContext, input: MayaInput, config: MayaConfig) -> dict[str, Any]:
         document, source = await _load(ctx, input)
-        text = document.text
-        if word_count(text) == 0:
-            raise AgentInputError("The source has no text to repurpose.")
-        if len(text) > MAX_SOURCE_CHARS:
-            document = parse_plain(text[:MAX_SOURCE_CHARS])
-            source["truncated"] = True
-        items = sentences(document.text)
-        source.update(title=document.title, word_count=word_count(document.text), sentence_count=len(items))
-        output: dict[str, Any] = {"source": source}
-        if config.summarize_first:
-            items = Scorer(document.text).best(items, max(5, len(items) // 3))
-            output["summary"] = " ".join(items)
-        tags = hashtags(document.text, 3) if input.include_hashtags else []
-        if input.include_hashtags:
-            output["hashtags"] = tags
-        title = document.title or _topic(document.text) or truncate(items[0], 70)
-        writer = _Writer(ctx, input, document, items, title, tags)
+        # The text work is CPU-bound (up to a second on the longest sources): off the event loop.
+        output, writer = await asyncio.to_thread(_prepare, ctx, input, config, document, source)
         for name in input.target_formats:
             output[name] = await writer.write(name, config)
         if config.extract_images:
@@ -132,6 +117,28 @@ def _topic(text: str) -> str | None:
     """A title for an untitled source: its top key term ("Remote work")."""
     terms = key_terms(text, 1)
     return terms[0].text[:1].upper() + terms[0].text[1:] if terms else None
+
+
+def _prepare(
+    ctx: AgentContext, input: MayaInput, config: MayaConfig, document: Document, source: dict[str, Any]
+) -> tuple[dict[str, Any], _Writer]:
+    text = document.text
+    if word_count(text) == 0:
+        raise AgentInputError("The source has no text to repurpose.")
+    if len(text) > MAX_SOURCE_CHARS:
+        document = parse_plain(text[:MAX_SOURCE_CHARS])
+        source["truncated"] = True
+    items = sentences(document.text)
+    source.update(title=document.title, word_count=word_count(document.text), sentence_count=len(items))
+    output: dict[str, Any] = {"source": source}
+    if config.summarize_first:
+        items = Scorer(document.text).best(items, max(5, len(items) // 3))
+        output["summary"] = " ".join(items)
+    tags = hashtags(document.text, 3) if input.include_hashtags else []
+    if input.include_hashtags:
+        output["hashtags"] = tags
+    title = document.title or _topic(document.text) or truncate(items[0], 70)
+    return output, _Writer(ctx, input, document, items, title, tags)
 
 
 async def _load(ctx: AgentContext, input: MayaInput) -> tuple[Document, dict[str, Any]]:
@@ -179,11 +186,11 @@ class _Writer:
         if drafted is not None:
             return drafted | {"generated_by": "llm"}
         if name == "twitter_thread":
-            built = self.thread(config.thread_max_posts)
+            built = await asyncio.to_thread(self.thread, config.thread_max_posts)
         elif name == "linkedin_post":
-            built = self.linkedin()
+            built = await asyncio.to_thread(self.linkedin)
         else:
-            built = self.newsletter()
+            built = await asyncio.to_thread(self.newsletter)
         return built | {"generated_by": "offline"}
 
     def _say(self, text: str) -> str:
