@@ -9,7 +9,9 @@ PORT ?= 8000
 
 .PHONY: install services migrate run test lint format bench bench-uploads
 
+# Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
+	@scripts/install-system-packages.sh
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 

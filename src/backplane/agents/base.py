@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from backplane.core.config import Settings
-from backplane.core.netguard import guarded_get
+from backplane.core.netguard import BlockedTarget, guarded_get
 
 
 class AgentInputError(Exception):
@@ -26,9 +27,17 @@ class AgentInputError(Exception):
 
 
 class AgentModel(BaseModel):
-    """Base for agents' input and config models: unknown fields are ignored, as the guide's SDKs send extras."""
+    """Base for agents' input and config models: unknown fields are ignored, as the guide's SDKs send extras.
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    Each field is also accepted in camelCase (`sourceType` for `source_type`), as the guide's JS SDK
+    sends it; the schemas show the snake_case names.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+        str_strip_whitespace=True,
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +74,46 @@ class AgentContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, http_timeout: float = 15.0) -> FetchedPage:
-        """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped."""
+        """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped.
+
+        Any status is returned (the caller decides what a 404 means). A refused target (`BlockedTarget`)
+        and a transport failure (DNS, connection, timeout, too many redirects) raise `AgentInputError`,
+        so the job fails at once with a message that names the URL instead of being retried.
+        """
         allow = self.settings.webhook_allow_private_targets
-        response = await guarded_get(self.http, url, allow_private=allow, timeout=http_timeout)
+        try:
+            response = await guarded_get(self.http, url, allow_private=allow, stream=True, timeout=http_timeout)
+        except BlockedTarget as exc:
+            raise AgentInputError(f"The URL {url} cannot be fetched: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise AgentInputError(f"The page at {url} could not be fetched: {_describe(exc)}") from exc
         body = b""
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > max_bytes:
-                await response.aclose()
-                raise AgentInputError(f"The page at {url} is larger than {max_bytes} bytes.")
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise AgentInputError(f"The page at {url} is larger than {max_bytes} bytes.")
+        except httpx.HTTPError as exc:
+            raise AgentInputError(f"The page at {url} could not be read: {_describe(exc)}") from exc
+        finally:
+            await response.aclose()
         charset = response.charset_encoding or "utf-8"
+        # The request went to the checked address with the name in the Host header: put the name back.
+        final_url = response.request.url.copy_with(netloc=response.request.headers["Host"].encode("ascii"))
         return FetchedPage(
-            url=str(response.request.url),
+            url=str(final_url),
             status_code=response.status_code,
             content_type=response.headers.get("content-type", ""),
             text=body.decode(charset, errors="replace"),
         )
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "the site did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "the site refused or dropped the connection"
+    return str(exc) or type(exc).__name__
 
 
 class Agent(ABC):

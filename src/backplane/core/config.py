@@ -115,6 +115,13 @@ class Settings(_Section):
     job_stall_seconds: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the worker is gone.")
     job_dispatch_timeout_seconds: float = Field(default=300.0, gt=0)
     job_sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API base (e.g. https://api.openai.com/v1); unset: agents run offline pipelines.",
+    )
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.models import Subscription
@@ -120,7 +121,7 @@ class Runner:
         self.cancelled: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
         self._releasing: set[asyncio.Future[None]] = set()
-        self.llm: LLMCall | None = None
+        self.llm: LLMCall | None = llm.chat_completions(settings, http)  # None without LLM_BASE_URL
 
     # -- one run ------------------------------------------------------------------------------
 

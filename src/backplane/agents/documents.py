@@ -1,0 +1,285 @@
+"""Files and web pages turned into text: txt, md, docx, pdf (with OCR for scanned pages), images, HTML.
+
+Each reader keeps the structure the pipelines use: a title and sections of paragraphs under their
+headings. PDFs go through pypdf; a page without a text layer is OCR'd from its embedded images with
+Tesseract (pytesseract drives the `tesseract` binary that scripts/install-system-packages.sh
+installs). The main text of an HTML page comes from readability-lxml (the article, without menus,
+footers and sidebars). Every reader is blocking: call them through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import docx
+import lxml.html
+import pypdf
+import pytesseract
+from lxml import etree
+from markdown_it import MarkdownIt
+from PIL import Image, UnidentifiedImageError
+from pypdf.errors import PyPdfError
+from readability import Document as Readability
+
+from backplane.agents.base import AgentInputError
+from backplane.agents.text import normalize
+
+OCR_LANGUAGE = "eng"
+_MIN_PAGE_TEXT = 16  # fewer characters than this on a PDF page: treat it as scanned and OCR it
+_MIN_OCR_WIDTH = 1600  # narrower scans are upscaled first: Tesseract reads ~300 dpi text best
+_HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCK_TAGS = {"p", "li", "blockquote", "pre", "td", "dd", "figcaption"}
+
+
+@dataclass(slots=True)
+class Section:
+    heading: str | None
+    paragraphs: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Document:
+    title: str | None
+    sections: list[Section]
+    images: list[str] = field(default_factory=list)  # absolute image URLs of a web page's article
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for s in self.sections for p in s.paragraphs]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.sections: list[Section] = [Section(None)]
+
+    def heading(self, text: str) -> None:
+        text = normalize(text)
+        if text:
+            self.sections.append(Section(text))
+
+    def paragraph(self, text: str) -> None:
+        text = normalize(text)
+        if text:
+            self.sections[-1].paragraphs.append(text)
+
+    def document(self, title: str | None, images: list[str] | None = None) -> Document:
+        sections = [s for s in self.sections if s.paragraphs]
+        return Document(title=normalize(title) if title else None, sections=sections, images=images or [])
+
+
+def paragraphs_of(text: str) -> list[str]:
+    """Blank-line separated paragraphs, each joined into one line (PDF and text files wrap lines)."""
+    return [p for p in (normalize(block) for block in re.split(r"\n\s*\n", text)) if p]
+
+
+def parse_plain(text: str) -> Document:
+    """A text file: paragraphs at blank lines; a short first line without a full stop is its title."""
+    builder = _Builder()
+    paragraphs = paragraphs_of(text)
+    title = None
+    if paragraphs and len(paragraphs) > 1 and len(paragraphs[0]) <= 120 and paragraphs[0][-1] not in ".!?:":
+        title = paragraphs.pop(0)
+    for paragraph in paragraphs:
+        builder.paragraph(paragraph)
+    return builder.document(title)
+
+
+def parse_markdown(text: str) -> Document:
+    """Markdown through markdown-it: headings start sections, paragraphs and list items are paragraphs."""
+    builder = _Builder()
+    title: str | None = None
+    tokens = MarkdownIt("commonmark").parse(text)
+    for index, token in enumerate(tokens):
+        if token.type != "inline":
+            continue
+        opener = tokens[index - 1].type if index else ""
+        plain = "".join(
+            child.content if child.type in {"text", "code_inline"} else " "
+            for child in token.children or []
+            if child.type in {"text", "code_inline", "softbreak", "hardbreak"}
+        )
+        if opener == "heading_open":
+            if title is None and tokens[index - 1].tag == "h1":
+                title = normalize(plain)
+                continue
+            builder.heading(plain)
+        else:
+            builder.paragraph(plain)
+    return builder.document(title)
+
+
+def parse_docx(data: bytes) -> Document:
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises zipfile, KeyError and lxml errors for broken files
+        raise AgentInputError("The DOCX file cannot be read (damaged or not a Word document).") from exc
+    builder = _Builder()
+    title = document.core_properties.title or None
+    for paragraph in document.paragraphs:
+        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+        if style == "Title" or style.startswith("Heading"):
+            if title is None and style in {"Title", "Heading 1"}:
+                title = paragraph.text
+                continue
+            builder.heading(paragraph.text)
+        else:
+            builder.paragraph(paragraph.text)
+    for table in document.tables:
+        for row in table.rows:
+            builder.paragraph(" ".join(cell.text for cell in row.cells))
+    return builder.document(title)
+
+
+def parse_html(html: str, base_url: str) -> Document:
+    """The article of a web page (readability-lxml), its title, and its images' absolute URLs."""
+    if not html.strip():
+        raise AgentInputError(f"The page at {base_url} is empty.")
+    try:
+        readable = Readability(html, url=base_url)
+        article = lxml.html.fromstring(readable.summary(html_partial=True))
+        title = readable.short_title() or None
+    except (etree.ParserError, ValueError) as exc:
+        raise AgentInputError(f"The page at {base_url} is not readable HTML.") from exc
+    builder = _Builder()
+    for element in article.iter():
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in _HEADING_TAGS:
+            builder.heading(element.text_content())
+        elif tag in _BLOCK_TAGS and not any(
+            isinstance(a.tag, str) and a.tag in _BLOCK_TAGS for a in element.iterancestors()
+        ):
+            builder.paragraph(element.text_content())
+    if not any(s.paragraphs for s in builder.sections):
+        builder.paragraph(article.text_content())
+    images = [urljoin(base_url, src) for src in article.xpath("//img/@src") if isinstance(src, str) and src.strip()]
+    return builder.document(title, list(dict.fromkeys(images)))
+
+
+@dataclass(slots=True)
+class Page:
+    number: int  # 1-based, within its file
+    text: str
+    method: str  # "text" (the PDF's own text layer) or "ocr"
+    ocr_confidence: float | None = None  # Tesseract's mean word confidence, 0..1
+
+
+def ocr_image(image: Image.Image, language: str = OCR_LANGUAGE) -> tuple[str, float]:
+    """The text Tesseract reads in `image` (lines kept) and its mean word confidence (0..1)."""
+    image = image.convert("L")
+    if image.width < _MIN_OCR_WIDTH:
+        scale = _MIN_OCR_WIDTH / image.width
+        image = image.resize((_MIN_OCR_WIDTH, round(image.height * scale)), Image.Resampling.LANCZOS)
+    try:
+        # psm 6 reads the page as one block, so a table row ("Design 2 50.00 100.00") stays on one line.
+        data = pytesseract.image_to_data(image, lang=language, config="--psm 6", output_type=pytesseract.Output.DICT)
+    except pytesseract.TesseractNotFoundError as exc:
+        raise RuntimeError("tesseract is not installed: run scripts/install-system-packages.sh") from exc
+    except pytesseract.TesseractError as exc:
+        raise AgentInputError(f"OCR failed on the image: {exc.message}") from exc
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    confidences: list[float] = []
+    for i, word in enumerate(data["text"]):
+        word = word.strip()
+        confidence = float(data["conf"][i])
+        if not word or confidence < 0:
+            continue
+        lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(word)
+        confidences.append(confidence)
+    text = "\n".join(" ".join(ws) for _, ws in sorted(lines.items()))
+    return text, (sum(confidences) / len(confidences) / 100 if confidences else 0.0)
+
+
+def open_image(data: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise AgentInputError("The image cannot be read (damaged, unsupported or too large).") from exc
+    return image
+
+
+def read_image(data: bytes, language: str = OCR_LANGUAGE) -> list[Page]:
+    """An image file's frames (a TIFF may hold several pages), each OCR'd."""
+    image = open_image(data)
+    pages = []
+    for number in range(getattr(image, "n_frames", 1)):
+        image.seek(number)
+        text, confidence = ocr_image(image.copy(), language)
+        pages.append(Page(number + 1, text, "ocr", confidence))
+    return pages
+
+
+def pdf_reader(data: bytes) -> pypdf.PdfReader:
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise AgentInputError("The PDF is password-protected.")
+        _ = len(reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise AgentInputError("The PDF cannot be read (damaged or not a PDF).") from exc
+    return reader
+
+
+def _page_images(page: pypdf.PageObject) -> Iterable[Image.Image]:
+    try:
+        for item in page.images:
+            if item.image is not None:
+                yield item.image
+    except (PyPdfError, ValueError, KeyError, OSError, NotImplementedError):
+        return  # an image pypdf cannot decode is skipped; the page may still have others or text
+
+
+def read_pdf(
+    data: bytes | pypdf.PdfReader, *, language: str = OCR_LANGUAGE, max_pages: int | None = None
+) -> tuple[list[Page], int]:
+    """A PDF's pages (text layer, or OCR of the page's images when it has none) and its page count."""
+    reader = data if isinstance(data, pypdf.PdfReader) else pdf_reader(data)
+    total = len(reader.pages)
+    pages: list[Page] = []
+    for number, page in enumerate(reader.pages[:max_pages] if max_pages is not None else reader.pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+            raise AgentInputError(f"Page {number} of the PDF cannot be read.") from exc
+        if len(text.strip()) >= _MIN_PAGE_TEXT:
+            pages.append(Page(number, text, "text"))
+            continue
+        read = [ocr_image(image, language) for image in _page_images(page)]
+        if read:
+            confidence = sum(c for _, c in read) / len(read)
+            pages.append(Page(number, "\n\n".join(t for t, _ in read), "ocr", confidence))
+        else:
+            pages.append(Page(number, text, "text"))
+    return pages, total
+
+
+def parse_pdf(data: bytes) -> Document:
+    reader = pdf_reader(data)
+    pages, _ = read_pdf(reader)
+    builder = _Builder()
+    for page in pages:
+        for paragraph in paragraphs_of(page.text):
+            builder.paragraph(paragraph)
+    try:
+        title = reader.metadata.title if reader.metadata is not None else None
+    except (PyPdfError, ValueError, KeyError, TypeError):
+        title = None  # unreadable metadata is no reason to refuse the text
+    return builder.document(title or None)
+
+
+def parse_file(type_name: str, data: bytes) -> Document:
+    """A file of one of the types the text agents take (txt, md, docx, pdf)."""
+    if type_name == "pdf":
+        return parse_pdf(data)
+    if type_name == "docx":
+        return parse_docx(data)
+    text = data.decode("utf-8", errors="replace")
+    return parse_markdown(text) if type_name == "md" else parse_plain(text)

@@ -1,0 +1,306 @@
+"""Jordan: LinkedIn post ideas for a topic and audience, scheduled on a posting-time model and scored.
+
+Offline pipeline: the topic, the audience and any source material (text, a URL, txt/md files) give
+key terms (hashtags) and key sentences (points); each post takes one of five formats (list, question,
+how-to, lesson, contrarian take) filled with them, in the chosen tone. With an LLM configured, the
+posts' text is drafted by the LLM instead (the offline text is the fallback); hashtags, times and
+engagement always come from the models below.
+
+Posting-time model: LinkedIn posts by business audiences are read most on Tuesday, Wednesday and
+Thursday mornings, as people start their working day. Posts go at 09:00 in the audience's time zone
+(`timezone`), on successive Tuesdays, Wednesdays and Thursdays, starting with the first such slot at
+least an hour from now; 08:00 is used on a day whose 09:00 is already too close. `SLOT_WEIGHTS`
+scores any slot for the engagement model.
+
+Engagement model: a weighted score of six features, each 0..1: the post's format (a list or a
+question draws more comments than a statement), its length (900-2,000 characters does best; less
+reads as thin, more is cut behind "see more"), 3-5 hashtags, a closing question, the time slot
+(`slot_weight`), and specifics (numbers or facts from the source material). ≥ 0.85 is "high",
+≥ 0.70 "medium", below that "low".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from backplane.agents import llm
+from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel
+from backplane.agents.documents import parse_file, parse_html, parse_plain
+from backplane.agents.text import Scorer, hashtag, is_stop_word, key_terms, sentences, words
+from backplane.agents.tone import VOICES, Tone, voiced
+from backplane.files.types import AGENT_FILES
+
+PRIME_WEEKDAYS = (1, 2, 3)  # Tuesday, Wednesday, Thursday (Monday is 0)
+PRIME_HOURS = (9, 8)  # preferred first
+LEAD_TIME = timedelta(hours=1)
+_WEEKDAY_WEIGHTS = (0.75, 1.0, 1.0, 0.95, 0.7, 0.3, 0.3)
+_HOUR_WEIGHTS = {7: 0.8, 8: 1.0, 9: 1.0, 10: 0.9, 11: 0.8, 12: 0.85, 13: 0.75, 17: 0.75}
+_FORMAT_WEIGHTS = {"list": 0.9, "question": 0.9, "how_to": 0.85, "lesson": 0.8, "contrarian": 0.8}
+_FEATURE_WEIGHTS = {"format": 0.25, "length": 0.2, "hashtags": 0.15, "question": 0.15, "timing": 0.15, "specifics": 0.1}
+_UNSUPPORTED_ACTIONS = {
+    "profile_optimization": "reading a LinkedIn profile",
+    "engagement_analytics": "a LinkedIn account's analytics",
+    "dm_campaign": "sending LinkedIn messages",
+    "dm_templates": "sending LinkedIn messages",
+}
+
+
+def slot_weight(local: datetime) -> float:
+    """How good a local posting time is: weekday weight x hour weight (0.5 outside the listed hours)."""
+    return _WEEKDAY_WEIGHTS[local.weekday()] * _HOUR_WEIGHTS.get(local.hour, 0.5)
+
+
+def posting_slots(now: datetime, zone: ZoneInfo, count: int) -> list[datetime]:
+    """The next `count` prime slots (one per day, Tue-Thu 09:00, or 08:00 when 09:00 is too close), in UTC."""
+    earliest = now + LEAD_TIME
+    day = earliest.astimezone(zone).date()
+    slots: list[datetime] = []
+    while len(slots) < count:
+        if day.weekday() in PRIME_WEEKDAYS:
+            for hour in PRIME_HOURS:
+                local = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+                if local >= earliest:
+                    slots.append(local.astimezone(UTC))
+                    break
+        day += timedelta(days=1)
+    return slots
+
+
+class JordanInput(AgentModel):
+    action: Literal["content_creation", "content_calendar"] = Field(
+        default="content_creation",
+        description="content_creation: a few posts; content_calendar: a schedule of posts (default 5). "
+        "profile_optimization, engagement_analytics and DM campaigns need a LinkedIn account and are refused.",
+    )
+    content_topic: str = Field(
+        min_length=2, max_length=200, description="What the posts are about.", examples=["AI in marketing"]
+    )
+    target_audience: str = Field(default="professionals", min_length=2, max_length=200, examples=["B2B marketers"])
+    tone: Tone = Field(default=Tone.professional, examples=["thought_leadership"])
+    timezone: str = Field(
+        default="UTC",
+        description="The audience's IANA time zone; posting times are chosen in it.",
+        examples=["America/New_York"],
+    )
+    post_count: int | None = Field(default=None, ge=1, le=10, description="Posts to suggest (3, or 5 for a calendar).")
+    content: str | None = Field(
+        default=None, max_length=100_000, description="Source material (notes, an article) to draw points from."
+    )
+    url: str | None = Field(default=None, max_length=2048, description="A public page to draw points from.")
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in _UNSUPPORTED_ACTIONS:
+            raise ValueError(
+                f"action {value} needs {_UNSUPPORTED_ACTIONS[value]}, which this service has no access to; "
+                "use content_creation or content_calendar"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Paris") from None
+        return value
+
+
+class JordanConfig(AgentModel):
+    hashtags_per_post: int = Field(default=3, ge=0, le=5)
+
+
+class Jordan(Agent):
+    id = "jordan"
+    name = "Jordan - LinkedIn Growth"
+    description = (
+        "Suggests LinkedIn posts for a topic and audience, each with hashtags, an optimal posting time "
+        "(Tue-Thu mornings in the audience's time zone) and a predicted engagement band."
+    )
+    input_model = JordanInput
+    config_model = JordanConfig
+    file_types, max_file_bytes = AGENT_FILES["jordan"]
+
+    async def run(self, ctx: AgentContext, input: JordanInput, config: JordanConfig) -> dict[str, Any]:
+        material = await _material(ctx, input)
+        count = input.post_count or (5 if input.action == "content_calendar" else 3)
+        now = ctx.now() if ctx.now is not None else datetime.now(UTC)
+        zone = ZoneInfo(input.timezone)
+        slots = posting_slots(now, zone, count)
+        points, tags = await asyncio.to_thread(_analyse, input, material, config.hashtags_per_post)
+        facts = bool(points)
+        drafts = await _llm_posts(ctx, input, material, count)
+        posts = []
+        for index, slot in enumerate(slots):
+            form = FORMATS[index % len(FORMATS)]
+            own = points[index * 2 : index * 2 + 3] or points[:3]
+            offline = _write(form, input, own, index)
+            content = drafts[index] if drafts else offline
+            post_tags = _rotate(tags, index, config.hashtags_per_post)
+            score = engagement_score(form, content, post_tags, slot.astimezone(zone), facts)
+            posts.append(
+                {
+                    "content": content,
+                    "hashtags": post_tags,
+                    "optimal_posting_time": slot.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "local_posting_time": slot.astimezone(zone).isoformat(),
+                    "predicted_engagement": band(score),
+                    "engagement_score": round(score, 2),
+                    "format": form,
+                    "char_count": len(content),
+                }
+            )
+        return {
+            "action": input.action,
+            "content_topic": input.content_topic,
+            "target_audience": input.target_audience,
+            "timezone": input.timezone,
+            "suggested_posts": posts,
+            "generated_by": "llm" if drafts else "offline",
+        }
+
+
+async def _material(ctx: AgentContext, input: JordanInput) -> str:
+    parts = [input.content or ""]
+    if input.url:
+        page = await ctx.fetch(input.url)
+        if page.status_code >= 400:
+            raise AgentInputError(f"The page at {input.url} answered HTTP {page.status_code}.")
+        document = await asyncio.to_thread(parse_html, page.text, page.url)
+        parts.append(document.text)
+    for file in ctx.files:
+        if file.type_name not in Jordan.file_types:
+            raise AgentInputError(f"{file.filename}: Jordan reads only txt and md files.")
+        parts.append((await asyncio.to_thread(parse_file, file.type_name, await ctx.read_file(file))).text)
+    return parse_plain("\n\n".join(p for p in parts if p.strip())).text if any(p.strip() for p in parts) else ""
+
+
+def _analyse(input: JordanInput, material: str, hashtag_count: int) -> tuple[list[str], list[str]]:
+    """The material's key sentences and the hashtags (CPU-bound on long material: run in a thread)."""
+    points = Scorer(material).best(sentences(material), 12) if material else []
+    return points, _hashtags(input, material, hashtag_count)
+
+
+def _terms(phrase: str) -> list[str]:
+    return [w for w in words(phrase) if not is_stop_word(w)]
+
+
+def _hashtags(input: JordanInput, material: str, limit: int) -> list[str]:
+    """Topic words first, then audience words not already covered, then the material's key terms."""
+    candidates = _terms(input.content_topic)
+    topic_stems = {w.lower()[:5] for w in candidates}
+    candidates += [w for w in _terms(input.target_audience) if w.lower()[:5] not in topic_stems]
+    candidates += [t.text for t in key_terms(material, 4)] if material else []
+    tags: list[str] = []
+    for term in candidates:
+        tag = hashtag(term)
+        if len(tag) > 1 and tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
+    return tags[: max(limit + 2, limit)]
+
+
+def _rotate(tags: list[str], index: int, limit: int) -> list[str]:
+    """The leading tags for every post, the last slot rotating through the rest so posts differ."""
+    if limit == 0 or not tags:
+        return []
+    if len(tags) <= limit:
+        return list(tags)
+    head, rest = tags[: limit - 1], tags[limit - 1 :]
+    return [*head, rest[index % len(rest)]]
+
+
+FORMATS = ("list", "question", "how_to", "lesson", "contrarian")
+
+
+def _audience(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _write(form: str, input: JordanInput, points: list[str], index: int) -> str:
+    """One post in `form` about the topic for the audience, built on the material's points when there are any."""
+    topic, audience, voice = input.content_topic, input.target_audience, VOICES[input.tone]
+    fallback = [
+        f"Start with one task your team repeats every week and apply {topic} there first.",
+        f"Measure before and after: {audience} trust numbers, not promises.",
+        f"Share what did not work with {topic}, not only the wins; candour builds credibility.",
+        f"Pair {topic} with human judgment: the advantage comes from the combination.",
+        f"Teach it: explaining {topic} to a colleague is the fastest way to learn it.",
+    ]
+    fallback = fallback[index % len(fallback) :] + fallback[: index % len(fallback)]  # each post leads differently
+    items = (points + fallback)[:5]
+    if form == "list":
+        body = "\n".join(f"{n}. {item}" for n, item in enumerate(items[:5], start=1))
+        text = (
+            f"{len(items[:5])} ways {topic} is changing the work of {audience}:\n\n{body}\n\n"
+            "Which one are you seeing already?"
+        )
+    elif form == "question":
+        text = (
+            f"{_audience(audience)}: where has {topic} made a measurable difference for you so far?\n\n"
+            f"My view: {items[0]}\n\nAnd a second thought: {items[1]}\n\n"
+            f"What am I missing? I would like to hear how {audience} see it."
+        )
+    elif form == "how_to":
+        steps = "\n".join(f"Step {n}: {item}" for n, item in enumerate(items[:3], start=1))
+        text = (
+            f"How {audience} can get started with {topic} this week:\n\n{steps}\n\n"
+            f"Small, steady steps beat a big launch. {voice.call_to_action}"
+        )
+    elif form == "lesson":
+        text = (
+            f"{voice.hook.format(title=topic)}\n\n"
+            f"The lesson that keeps coming back when I work with {audience}: {items[0]}\n\n"
+            f"{voice.bullet} {items[1]}\n{voice.bullet} {items[2]}\n\n"
+            f"Have you seen the same? {voice.call_to_action}"
+        )
+    else:
+        text = (
+            f"Unpopular opinion: {topic} will not replace {audience}. "
+            f"It will replace the ones who ignore it.\n\n"
+            f"Why I think so: {items[0]}\n\nWhat it means in practice: {items[1]}\n\n"
+            "Agree or disagree? Tell me why in the comments."
+        )
+    return voiced(text, input.tone)
+
+
+def engagement_score(form: str, content: str, tags: list[str], local: datetime, specifics: bool) -> float:
+    """The engagement model of the module docstring: a weighted mean of six features in 0..1."""
+    length = len(content)
+    features = {
+        "format": _FORMAT_WEIGHTS.get(form, 0.7),
+        "length": 1.0 if 900 <= length <= 2000 else 0.8 if 500 <= length < 900 else 0.6,
+        "hashtags": 1.0 if 3 <= len(tags) <= 5 else 0.7 if tags else 0.5,
+        "question": 1.0 if "?" in content.strip().split("\n")[-1] or content.rstrip().endswith("?") else 0.6,
+        "timing": slot_weight(local),
+        "specifics": 1.0 if specifics else 0.8,
+    }
+    return sum(_FEATURE_WEIGHTS[k] * v for k, v in features.items())
+
+
+def band(score: float) -> str:
+    return "high" if score >= 0.85 else "medium" if score >= 0.7 else "low"
+
+
+async def _llm_posts(ctx: AgentContext, input: JordanInput, material: str, count: int) -> list[str] | None:
+    if ctx.llm is None:
+        return None
+    answer = await llm.draft_json(
+        ctx,
+        f"You are Jordan, a LinkedIn ghostwriter. Write in a {input.tone.value.replace('_', ' ')} tone.",
+        f'Write {count} distinct LinkedIn posts as {{"posts": ["..."]}} about "{input.content_topic}" for '
+        f"{input.target_audience}. Each 600 to 1,800 characters, no hashtags, ending with a question."
+        + (f"\n\nSource material:\n{material[:8000]}" if material else ""),
+    )
+    posts = answer.get("posts") if isinstance(answer, dict) else None
+    if not isinstance(posts, list) or len(posts) < count:
+        return None
+    if not all(isinstance(p, str) and 0 < len(p.strip()) <= 3000 for p in posts[:count]):
+        return None
+    return [p.strip() for p in posts[:count]]
