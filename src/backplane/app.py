@@ -32,6 +32,7 @@ from backplane.jobs import endpoints as jobs_endpoints
 from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
+from backplane.oauth.endpoints import router as oauth_router
 from backplane.organizations.endpoints import router as organizations_router
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,10 @@ TAGS = [
         "name": "Licensing: authentication",
         "description": "Register, tokens, email verification, password reset.",
     },
-    {"name": "Authentication", "description": "Platform sign-in and token refresh."},
+    {
+        "name": "Authentication",
+        "description": "Platform sign-in (password, or Google, Microsoft and GitHub) and token refresh.",
+    },
     {"name": "Users", "description": "The caller."},
     {
         "name": "Organizations",
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth_endpoints.licensing,
         auth_endpoints.platform,
+        oauth_router,
         organizations_router,
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id

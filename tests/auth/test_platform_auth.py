@@ -219,6 +219,7 @@ async def test_me_with_a_jwt(client):
             "livemode": True,
             "api_key_id": None,
         },
+        "identities": [],
     }
 
 
@@ -245,6 +246,7 @@ async def test_me_with_an_api_key(api, client, scopes, mode, role, livemode):
         "organization": jwt_me["organization"],
         "role": role,
         "auth": {"type": "api_key", "scopes": sorted(scopes), "livemode": livemode, "api_key_id": key["id"]},
+        "identities": [],
     }
 
 

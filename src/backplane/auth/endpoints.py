@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth import service
 from backplane.auth.deps import Authenticated, SettingsDep
+from backplane.auth.principal import Principal
 from backplane.auth.schemas import (
     AccessToken,
     EmailRequest,
+    IdentityRead,
     LoginRequest,
     LoginResponse,
     MeAuth,
@@ -217,7 +221,10 @@ async def platform_logout(
     return Message(message="Logged out. The refresh token is revoked.")
 
 
-def _me(principal: Authenticated) -> MeResponse:
+async def _me(principal: Principal, session: AsyncSession) -> MeResponse:
+    identities = []
+    if principal.user is not None and principal.api_key is None:
+        identities = [IdentityRead.model_validate(i) for i in await service.list_identities(session, principal.user)]
     return MeResponse(
         user=UserRead.model_validate(principal.user) if principal.user else None,
         organization=OrganizationBrief.model_validate(principal.organization) if principal.organization else None,
@@ -228,6 +235,7 @@ def _me(principal: Authenticated) -> MeResponse:
             livemode=principal.livemode,
             api_key_id=principal.api_key.id if principal.api_key else None,
         ),
+        identities=identities,
     )
 
 
@@ -236,12 +244,13 @@ def _me(principal: Authenticated) -> MeResponse:
     response_model=MeResponse,
     tags=["Users"],
     dependencies=[PlatformLimit],
-    summary="The caller: user, organization, role and credentials",
-    description="Works with a JWT or an API key (for a key, `user` is the user who created it).",
+    summary="The caller: user, organization, role, credentials and linked sign-in providers",
+    description="Works with a JWT or an API key (for a key, `user` is the user who created it and "
+    "`identities` is empty).",
     responses=platform_errors(401, 403),
 )
-async def read_me(principal: Authenticated) -> MeResponse:
-    return _me(principal)
+async def read_me(principal: Authenticated, session: SessionDep) -> MeResponse:
+    return await _me(principal, session)
 
 
 @platform.patch(
@@ -256,7 +265,22 @@ async def update_me(body: UserUpdate, principal: Authenticated, session: Session
     user = principal.require_user()
     user.full_name = body.full_name
     await session.flush()
-    return _me(principal)
+    return await _me(principal, session)
+
+
+@platform.delete(
+    "/users/me/identities/{identity_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["Users"],
+    dependencies=[PlatformLimit],
+    summary="Unlink a sign-in provider",
+    description="Removes a linked Google, Microsoft or GitHub account (an id from `identities` of "
+    "`GET /v1/users/me`). Refused with 409 when it is your last way to sign in: no password and no other "
+    "linked provider. Needs a signed-in user (a JWT), not an API key.",
+    responses=platform_errors(401, 403, 404, 409),
+)
+async def unlink_identity(identity_id: uuid.UUID, principal: Authenticated, session: SessionDep) -> None:
+    await service.unlink_identity(session, principal.require_user(), identity_id)
 
 
 @platform.delete(

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
@@ -41,3 +41,15 @@ class EmailToken(IdMixin, TimestampMixin, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class OAuthIdentity(IdMixin, TimestampMixin, Base):
+    """A provider account (Google, Microsoft, GitHub) linked to a user: it signs the user in."""
+
+    __tablename__ = "oauth_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255))  # the provider's stable user id (`sub`, GitHub's `id`)
+    email: Mapped[str] = mapped_column(String(320))  # as the provider last reported it

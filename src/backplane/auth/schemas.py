@@ -112,11 +112,25 @@ class MeAuth(BaseModel):
     api_key_id: uuid.UUID | None = None
 
 
+class IdentityRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    provider: Literal["google", "microsoft", "github"]
+    email: str = Field(description="The address the provider reported at the last sign-in.")
+    created_at: datetime
+
+
 class MeResponse(BaseModel):
     user: UserRead | None = Field(description="The signed-in user; for an API key, the user who created it.")
     organization: OrganizationBrief | None
     role: str | None
     auth: MeAuth
+    identities: list[IdentityRead] = Field(
+        default_factory=list,
+        description="Provider accounts (Google, Microsoft, GitHub) that sign this user in; "
+        "empty for API keys, which never see a user's sign-in methods.",
+    )
 
 
 class UserUpdate(_Body):

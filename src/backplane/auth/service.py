@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth import revocation
-from backplane.auth.models import EmailToken, EmailTokenPurpose, User
-from backplane.auth.repository import EmailTokenRepository, UserRepository
+from backplane.auth.models import EmailToken, EmailTokenPurpose, OAuthIdentity, User
+from backplane.auth.repository import EmailTokenRepository, IdentityRepository, UserRepository
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
-from backplane.core.errors import AppError, Conflict, Unauthorized
+from backplane.core.errors import AppError, Conflict, NotFound, Unauthorized
 from backplane.core.queue import enqueue_after_commit
 from backplane.core.security import (
     InvalidToken,
@@ -40,6 +40,12 @@ class InvalidEmailToken(AppError):
     default_message = "This link is invalid, has expired or was already used. Request a new one."
 
 
+class LastSignInMethod(Conflict):
+    default_message = (
+        "This is your only way to sign in. Set a password (forgot-password) or link another provider first."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedTokens:
     access: str
@@ -57,6 +63,30 @@ async def register(
     full_name: str,
     company_name: str,
 ) -> tuple[User, Organization]:
+    user = await _add_user(session, email=email, full_name=full_name, password_hash=hash_password(password))
+    organization = await create_organization(session, company_name, user)
+    await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
+    return user, organization
+
+
+async def register_external(
+    session: AsyncSession, *, email: str, full_name: str, company_name: str
+) -> tuple[User, Organization]:
+    """An account for someone an identity provider vouches for: its email is verified, it has no password
+    (the provider signs them in; forgot-password can give them one), and an organization of its own."""
+    user = await _add_user(session, email=email, full_name=full_name, password_hash=None, email_verified_at=utcnow())
+    organization = await create_organization(session, company_name, user)
+    return user, organization
+
+
+async def _add_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    full_name: str,
+    password_hash: str | None,
+    email_verified_at: datetime | None = None,
+) -> User:
     users = UserRepository(session)
     if await users.get_by_email(email) is not None:
         raise Conflict("A user with this email address already exists.")
@@ -67,15 +97,14 @@ async def register(
                     id=uuid.uuid4(),
                     email=email.lower(),
                     full_name=full_name,
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
+                    email_verified_at=email_verified_at,
                 )
             )
             await session.flush()
     except IntegrityError as exc:  # a concurrent registration with the same address won
         raise Conflict("A user with this email address already exists.") from exc
-    organization = await create_organization(session, company_name, user)
-    await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
-    return user, organization
+    return user
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
@@ -184,6 +213,23 @@ async def deactivate_user(session: AsyncSession, redis: Redis, settings: Setting
     user.is_active = False
     await session.flush()
     await revocation.revoke_all_for_user(redis, user.id, settings.auth.refresh_token_ttl_seconds)
+
+
+async def list_identities(session: AsyncSession, user: User) -> list[OAuthIdentity]:
+    return await IdentityRepository(session).list_for_user(user.id)
+
+
+async def unlink_identity(session: AsyncSession, user: User, identity_id: uuid.UUID) -> None:
+    """Remove a linked provider account, unless it is the user's last way to sign in."""
+    locked = await UserRepository(session).get_for_update(user.id)  # two unlinks at once cannot strand the user
+    identities = IdentityRepository(session)
+    identity = await identities.get_for_user(user.id, identity_id) if locked is not None else None
+    if locked is None or identity is None:
+        raise NotFound("Identity not found.")
+    if locked.password_hash is None and await identities.count_for_user(user.id) <= 1:
+        raise LastSignInMethod()
+    await identities.delete(identity)
+    await session.flush()
 
 
 async def _user_of(session: AsyncSession, claims: TokenClaims) -> User | None:

@@ -12,11 +12,13 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {
@@ -90,6 +92,65 @@ class StripeSettings(_Section):
         return self.stripe_secret_key is None
 
 
+class OAuthSettings(_Section):
+    """Sign-in with Google, Microsoft and GitHub; a provider is enabled by its client id and secret."""
+
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: SecretStr | None = None
+    microsoft_tenant: str = Field(default="common", pattern=r"^[A-Za-z0-9.-]{1,100}$")
+    github_client_id: str | None = None
+    github_client_secret: SecretStr | None = None
+    # One base URL under which every endpoint of that provider is served, at the provider's own
+    # paths (the tests' stand-in, or a proxy); unset: the provider's real hosts.
+    google_oauth_base_url: str | None = None
+    microsoft_oauth_base_url: str | None = None
+    github_oauth_base_url: str | None = None
+    oauth_redirect_allowlist: str = Field(
+        default="", description="Comma-separated frontend URLs a sign-in may end on (exact match)."
+    )
+    oauth_frontend_callback_url: str | None = Field(
+        default=None, description="Where a sign-in ends by default; unset: PUBLIC_BASE_URL + /auth/callback."
+    )
+    oauth_token_delivery: Literal["fragment", "cookie"] = "fragment"
+    oauth_state_ttl_seconds: int = Field(default=600, gt=0)
+    oauth_http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("oauth_frontend_callback_url")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        return check_frontend_url(value.strip(), "OAUTH_FRONTEND_CALLBACK_URL") if value and value.strip() else None
+
+    @field_validator("google_oauth_base_url", "microsoft_oauth_base_url", "github_oauth_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        return check_frontend_url(value.strip(), "*_OAUTH_BASE_URL").rstrip("/") if value and value.strip() else None
+
+    @field_validator("oauth_redirect_allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: str) -> str:
+        for url in _split(value):
+            check_frontend_url(url, "OAUTH_REDIRECT_ALLOWLIST")
+        return value
+
+    @property
+    def redirect_allowlist(self) -> frozenset[str]:
+        return frozenset(_split(self.oauth_redirect_allowlist))
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def check_frontend_url(url: str, source: str) -> str:
+    """An absolute http(s) URL without a fragment (the fragment is where tokens are delivered)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or "#" in url:
+        raise ValueError(f"{source}: {url!r} must be an absolute http(s) URL without a #fragment")
+    return url
+
+
 class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
@@ -128,6 +189,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
 
     @property
     def is_production(self) -> bool:
@@ -176,6 +238,10 @@ class Settings(_Section):
     def secret_key(self) -> str:
         assert self.auth.secret_key is not None  # set by the validator
         return self.auth.secret_key.get_secret_value()
+
+    @property
+    def oauth_frontend_callback_url(self) -> str:
+        return self.oauth.oauth_frontend_callback_url or f"{self.public_base_url.rstrip('/')}/auth/callback"
 
     @property
     def license_signing_pem(self) -> str:

@@ -104,6 +104,16 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
     )
 
 
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT whose signature is not ours to check (an ID token received directly from a
+    provider's token endpoint over TLS); {} when it is not a readable JWT."""
+    try:
+        claims = jwt.get_unverified_claims(token)
+    except Exception:  # python-jose raises assorted errors on garbage input
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
