@@ -19,6 +19,7 @@ from tests.jobs.conftest import CreateJob
 JOB_NOT_FOUND = "No job with this id."
 NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
 NEGATIVE = "Input should be greater than or equal to 0"
+UNKNOWN_AGENT = "Unknown agent 'nobody'; one of: jordan, maya, sam, taylor, test-fail, test-noop, test-sleep."
 TOO_MANY_FILES = "List should have at most 10 items after validation, not 11"
 
 
@@ -54,7 +55,7 @@ async def test_sdk_spellings_are_accepted(client: httpx.AsyncClient, owner: Acco
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
-        ({"agent_id": "nobody"}, {"agent_id": ["Unknown agent 'nobody'; one of: test-fail, test-noop, test-sleep."]}),
+        ({"agent_id": "nobody"}, {"agent_id": [UNKNOWN_AGENT]}),
         ({"agent_id": "test-sleep", "input_data": {"seconds": "soon"}}, {"input_data.seconds": [NOT_A_NUMBER]}),
         ({"agent_id": "test-sleep", "input_data": {"seconds": -1}}, {"input_data.seconds": [NEGATIVE]}),
         ({"agent_id": "test-noop", "priority": 101}, {"priority": ["Input should be less than or equal to 100"]}),
@@ -279,7 +280,7 @@ async def test_batch_creates_all_or_none(client: httpx.AsyncClient, owner: Accou
     assert_invalid(
         response,
         {
-            "jobs.1.agent_id": ["Unknown agent 'nobody'; one of: test-fail, test-noop, test-sleep."],
+            "jobs.1.agent_id": [UNKNOWN_AGENT],
             "jobs.2.input_data.seconds": [NOT_A_NUMBER],
         },
     )
