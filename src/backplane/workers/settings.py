@@ -16,7 +16,7 @@ from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
-from backplane.files.storage import LocalStorage
+from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
@@ -32,7 +32,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["redis_app"] = create_redis(settings)
     ctx["leases"] = Leases(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
-    ctx["storage"] = LocalStorage(settings.storage_dir)
+    ctx["storage"] = await create_storage(settings)
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
@@ -40,6 +40,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
     await close_stripe_client(ctx.get("stripe"))
+    await ctx["storage"].aclose()
 
 
 FUNCTIONS: list[Function] = [
