@@ -215,7 +215,7 @@ class S3Storage:
             digest.update(chunk)
         return digest.hexdigest()
 
-    async def uploads_before(self, before: datetime, limit: int = 1000) -> list[str]:
+    async def uploads_before(self, before: datetime) -> list[str]:
         found: list[str] = []
         start = f"{self.prefix}uploads/"
         paginator = self.client.get_paginator("list_objects_v2")
@@ -223,8 +223,6 @@ class S3Storage:
             for item in page.get("Contents", []):
                 if item["LastModified"] < before:
                     found.append(item["Key"].removeprefix(start))
-                    if len(found) >= limit:
-                        return found
         return found
 
     async def discard_upload(self, key: str) -> None:

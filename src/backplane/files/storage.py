@@ -51,7 +51,7 @@ class Storage(Protocol):
     async def take_upload(self, key: str, head_size: int) -> DirectUpload | None:
         """Move what was PUT to `presigned_put(key)`'s URL to `key`, out of the URL's reach; None if nothing was."""
 
-    async def uploads_before(self, before: datetime, limit: int = 1000) -> list[str]:
+    async def uploads_before(self, before: datetime) -> list[str]:
         """Keys whose pre-signed URL took bytes before `before` that `take_upload` never took."""
 
     async def discard_upload(self, key: str) -> None:
@@ -128,7 +128,7 @@ class LocalStorage:
     async def take_upload(self, key: str, head_size: int) -> DirectUpload | None:
         return None  # uploads arrive through the API, already checked and in place
 
-    async def uploads_before(self, before: datetime, limit: int = 1000) -> list[str]:
+    async def uploads_before(self, before: datetime) -> list[str]:
         return []
 
     async def discard_upload(self, key: str) -> None:
