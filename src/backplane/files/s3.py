@@ -7,8 +7,9 @@ the checks then run on that copy, and a PUT to the URL after confirm lands in `u
 where it never changes the file and the cleanup cron deletes it.
 
 Uploads stream with a multipart upload: memory holds one part (PART_SIZE and the chunk that
-crossed it), and an abort calls AbortMultipartUpload so that no part stays behind. Give the bucket
-an AbortIncompleteMultipartUpload lifecycle rule for uploads cut off by a crash.
+crossed it; twice that for a moment while it is handed over to be sent), and an abort calls
+AbortMultipartUpload so that no part stays behind. Give the bucket an AbortIncompleteMultipartUpload
+lifecycle rule for uploads cut off by a crash.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class _S3Writer:
             created = await self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
             self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
+        # bytes, not the bytearray: aiohttp sends bytes without warning it might block the loop.
         body = bytes(self._buffer)
         self._buffer.clear()
         sent = await self._client.upload_part(
@@ -102,12 +104,20 @@ class _S3Writer:
 
 
 class S3Storage:
-    def __init__(self, client: Any, bucket: str, prefix: str = "", part_size: int = PART_SIZE) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        part_size: int = PART_SIZE,
+        *,
+        closing: contextlib.AsyncExitStack | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = max(part_size, 5 * MB)
-        self._exit = contextlib.AsyncExitStack()
+        self._closing = closing or contextlib.AsyncExitStack()
 
     @classmethod
     async def open(cls, settings: S3Settings, *, part_size: int = PART_SIZE) -> S3Storage:
@@ -119,6 +129,7 @@ class S3Storage:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=64,  # a streaming download holds its connection until it ends
         )
         exit_stack = contextlib.AsyncExitStack()
         client = await exit_stack.enter_async_context(
@@ -133,12 +144,10 @@ class S3Storage:
                 config=config,
             )
         )
-        storage = cls(client, settings.bucket, settings.prefix, part_size)
-        storage._exit = exit_stack
-        return storage
+        return cls(client, settings.bucket, settings.prefix, part_size, closing=exit_stack)
 
     async def aclose(self) -> None:
-        await self._exit.aclose()
+        await self._closing.aclose()
 
     def object_key(self, key: str) -> str:
         return self.prefix + key
