@@ -162,3 +162,43 @@ def test_cli_refuses_to_start_in_production_without_a_signing_key(tmp_path: Path
     )
     assert result.returncode != 0
     assert "LICENSE_SIGNING_KEY is required when ENVIRONMENT=production" in result.stderr
+
+
+def test_s3_settings_are_read_from_their_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not Settings().s3.enabled
+    monkeypatch.setenv("S3_BUCKET", "acme-files")
+    monkeypatch.setenv("S3_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("S3_REGION", "eu-central-1")
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "example-secret")
+    monkeypatch.setenv("S3_PREFIX", "/backplane/files")
+    s3 = Settings().s3
+    assert s3.enabled
+    assert (s3.bucket, s3.endpoint_url, s3.region, s3.prefix) == (
+        "acme-files",
+        "http://minio:9000",
+        "eu-central-1",
+        "backplane/files/",
+    )
+    assert s3.access_key_id is not None and s3.access_key_id.get_secret_value() == "AKIAEXAMPLE"
+    assert s3.secret_access_key is not None and s3.secret_access_key.get_secret_value() == "example-secret"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"S3_ENDPOINT_URL": "http://minio:9000"}, "S3_BUCKET is required when other S3_ settings are given"),
+        ({"S3_BUCKET": "b", "S3_ACCESS_KEY_ID": "AKIA"}, "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together"),
+        (
+            {"S3_BUCKET": "b", "UPLOAD_URL_TTL_SECONDS": "604801"},
+            "UPLOAD_URL_TTL_SECONDS is at most 604800 \\(7 days\\) with S3",
+        ),
+    ],
+)
+def test_s3_settings_that_cannot_work_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()

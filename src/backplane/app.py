@@ -25,7 +25,7 @@ from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
-from backplane.files.storage import LocalStorage
+from backplane.files.storage import create_storage
 from backplane.health import endpoints as health_endpoints
 from backplane.idempotency.service import install_idempotency
 from backplane.jobs import endpoints as jobs_endpoints
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)
-        app.state.storage = LocalStorage(settings.storage_dir)
+        app.state.storage = await create_storage(settings)
         app.state.stripe = create_stripe_client(settings.stripe)
         logger.info(
             "billing mode: %s",
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.storage.aclose()
             await close_stripe_client(app.state.stripe)
             await app.state.queue.aclose(close_connection_pool=True)
             await app.state.redis.aclose()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from backplane.core.config import Settings
 from tests.files import samples
+from tests.files.conftest import BACKENDS
 from tests.fixtures.assertions import assert_error, assert_invalid, assert_not_found
 from tests.fixtures.auth import Account, Api
 
@@ -28,10 +28,10 @@ async def _upload(
     )
 
 
-def _stored(settings: Settings) -> list[Path]:
-    return samples.stored_files(settings.storage_dir)
+Stored = Callable[[], Awaitable[list[str]]]
 
 
+@BACKENDS
 @pytest.mark.parametrize(
     ("name", "make", "content_type"),
     [
@@ -69,8 +69,9 @@ async def test_upload_detects_the_type_from_the_bytes(
     assert download.headers["etag"] == f'"{body["sha256"]}"'
 
 
+@BACKENDS
 async def test_a_renamed_executable_is_refused_and_not_kept(
-    api: Api, client: httpx.AsyncClient, settings: Settings
+    api: Api, client: httpx.AsyncClient, stored: Stored
 ) -> None:
     account = await api.register()
     response = await _upload(client, account, "invoice.pdf", samples.elf())
@@ -81,7 +82,7 @@ async def test_a_renamed_executable_is_refused_and_not_kept(
         "'invoice.pdf' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, PNG, JPG, TIFF, "
         "BMP (detected from the file's content, not its name or declared type).",
     )
-    assert _stored(settings) == []
+    assert await stored() == []
 
 
 async def _chunks(total: int, chunk: int = MB) -> AsyncIterator[bytes]:
@@ -92,8 +93,9 @@ async def _chunks(total: int, chunk: int = MB) -> AsyncIterator[bytes]:
         sent += size
 
 
+@BACKENDS
 async def test_an_upload_over_the_plan_limit_is_cut_off_with_nothing_left(
-    api: Api, client: httpx.AsyncClient, settings: Settings
+    api: Api, client: httpx.AsyncClient, stored: Stored
 ) -> None:
     account = await api.register()
     boundary = "bp-boundary"
@@ -119,7 +121,7 @@ async def test_an_upload_over_the_plan_limit_is_cut_off_with_nothing_left(
         response, 413, "PAYLOAD_TOO_LARGE", "The file is larger than the 25 MB allowed here.", {"max_bytes": 25 * MB}
     )
     assert sent["bytes"] < 40 * MB  # refused before the client finished sending
-    assert _stored(settings) == []
+    assert await stored() == []
     listed = await client.get("/v1/files", headers=account.headers)
     assert listed.json()["data"] == []
 
@@ -176,7 +178,8 @@ async def test_upload_bad_input(api: Api, client: httpx.AsyncClient, raw_client:
     assert_invalid(two, {"file": ["At most 1 file(s) per request."]})
 
 
-async def test_list_get_delete_and_other_organizations(api: Api, client: httpx.AsyncClient, settings: Settings) -> None:
+@BACKENDS
+async def test_list_get_delete_and_other_organizations(api: Api, client: httpx.AsyncClient, stored: Stored) -> None:
     owner = await api.register()
     stranger = await api.register()
     ids = [(await _upload(client, owner, f"f{i}.txt", samples.text())).json()["id"] for i in range(3)]
@@ -193,7 +196,7 @@ async def test_list_get_delete_and_other_organizations(api: Api, client: httpx.A
 
     assert (await client.delete(f"/v1/files/{ids[0]}", headers=owner.headers)).status_code == 204
     assert_not_found(await client.get(f"/v1/files/{ids[0]}", headers=owner.headers), FILE_NOT_FOUND)
-    assert len(_stored(settings)) == 2
+    assert len(await stored()) == 2
 
 
 async def test_test_mode_keys_see_only_test_mode_files(api: Api, client: httpx.AsyncClient) -> None:

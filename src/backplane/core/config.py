@@ -31,6 +31,7 @@ _PLACEHOLDER_SECRETS = {
     "please-change",
 }
 MIN_SECRET_KEY_LENGTH = 32
+MAX_S3_PRESIGN_SECONDS = 7 * 86400  # SigV4's limit on X-Amz-Expires
 
 
 class Environment(StrEnum):
@@ -151,6 +152,37 @@ def check_frontend_url(url: str, source: str) -> str:
     return url
 
 
+class S3Settings(_Section):
+    """Set S3_BUCKET to keep files in an S3-compatible bucket (AWS S3, MinIO, R2, ...) instead of STORAGE_DIR.
+
+    Without S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, AWS's usual credential chain applies
+    (AWS_ACCESS_KEY_ID, an instance or task role, ...); without S3_REGION, AWS_REGION or us-east-1.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="S3_")
+
+    bucket: str | None = None
+    endpoint_url: str | None = Field(default=None, description="Another S3-compatible service (MinIO, R2, ...).")
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    prefix: str = Field(default="", description="Keys start with this, e.g. `backplane/`.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.bucket is not None
+
+    @model_validator(mode="after")
+    def _check(self) -> S3Settings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither")
+        others = (self.endpoint_url, self.region, self.access_key_id, self.prefix)
+        if self.bucket is None and any(others):
+            raise ValueError("S3_BUCKET is required when other S3_ settings are given")
+        self.prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
+        return self
+
+
 class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
@@ -190,6 +222,7 @@ class Settings(_Section):
     email: EmailSettings = Field(default_factory=EmailSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
 
     @property
     def is_production(self) -> bool:
@@ -214,6 +247,15 @@ class Settings(_Section):
                 )
         elif not key:
             self.auth.secret_key = SecretStr(_dev_secret(self.auth.secrets_dir / "secret_key"))
+        return self
+
+    @model_validator(mode="after")
+    def _check_upload_url_ttl(self) -> Settings:
+        if self.s3.enabled and self.upload_url_ttl_seconds > MAX_S3_PRESIGN_SECONDS:
+            raise ValueError(
+                f"UPLOAD_URL_TTL_SECONDS is at most {MAX_S3_PRESIGN_SECONDS} (7 days) with S3: "
+                "S3 refuses pre-signed URLs valid for longer"
+            )
         return self
 
     @model_validator(mode="after")

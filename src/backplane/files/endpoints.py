@@ -111,16 +111,23 @@ async def upload_file(
     status_code=status.HTTP_201_CREATED,
     response_model=UploadUrlResponse,
     summary="Get a pre-signed upload URL (large files)",
-    description="Then PUT the raw bytes to `upload_url` (no bearer token; it expires and works once) and "
-    "POST `/v1/files/{id}/confirm`.",
+    description="Then PUT the raw bytes to `upload_url` with the declared `Content-Type` (no bearer token; it "
+    "expires at `expires_at`) and POST `/v1/files/{id}/confirm`. With S3 storage the URL is the bucket's own "
+    "pre-signed URL: it takes exactly `size_bytes` bytes of `content_type`.",
     responses={413: {"description": "PAYLOAD_TOO_LARGE"}},
 )
 async def create_upload_url(
-    body: UploadUrlRequest, principal: Writer, session: SessionDep, redis: RedisDep, settings: SettingsDep
+    body: UploadUrlRequest,
+    principal: Writer,
+    session: SessionDep,
+    redis: RedisDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> UploadUrlResponse:
     plan = await plan_of(session, redis, settings, principal.organization_id)
     file, url = await presigned.create_upload_url(
         session,
+        storage,
         settings,
         principal,
         filename=body.filename,
@@ -135,7 +142,9 @@ async def create_upload_url(
     "/{file_id}/confirm",
     response_model=FileRead,
     summary="Confirm a pre-signed upload",
-    description="Checks the uploaded bytes against the declared size and type and makes the file ready.",
+    description="Checks the uploaded bytes against the declared size and type (detected from the bytes) and makes "
+    "the file ready; refused bytes are deleted. Once confirmed, nothing PUT to the upload URL changes the file.",
+    responses={409: {"description": "CONFLICT"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
 )
 async def confirm_upload(file_id: str, principal: Writer, session: SessionDep, storage: StorageDep) -> FileRead:
     return _read(await presigned.confirm(session, storage, principal, file_id))

@@ -1,9 +1,14 @@
-"""Pre-signed uploads: a signed, expiring, single-use URL that takes the raw bytes with a PUT.
+"""Pre-signed uploads: a signed, expiring URL that takes the raw bytes with a PUT, then `confirm`.
 
-The URL carries `expires` and an HMAC of `<file id>.<expires>` under SECRET_KEY, so it needs no
-bearer token; a Redis flag set with NX makes it work once. `confirm` then checks the bytes against
-what was declared and makes the file ready. Unconfirmed uploads are removed by the
-`files.cleanup_pending` cron.
+The storage decides where the URL points (`Storage.presigned_put`):
+- Local storage has none, so the URL is this API's own `PUT /v1/files/{id}/upload`: it carries
+  `expires` and an HMAC of `<file id>.<expires>` under SECRET_KEY, so it needs no bearer token; a
+  Redis flag set with NX makes it work once, and the bytes are checked (size, type) as they arrive.
+- S3 gives a pre-signed PUT URL to the bucket with the declared size and type in its signature.
+  `confirm` moves the bytes out of the URL's reach (`Storage.take_upload`) and checks that copy:
+  its real size and its type detected from its first bytes, as the local PUT does.
+Either way `confirm` makes the file ready once; nothing PUT later changes it. Unconfirmed uploads
+(and S3 uploads PUT after confirm) are removed by the `files.cleanup_pending` cron.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from backplane.files.receive import receive_raw, too_large, unsupported
 from backplane.files.repository import FileRepository
 from backplane.files.service import new_file_id, storage_key
 from backplane.files.storage import Storage
-from backplane.files.types import TYPES
+from backplane.files.types import HEAD_BYTES, TYPES, detect
 
 logger = logging.getLogger(__name__)
 _CONTENT_TYPES = {t.content_type: t for t in TYPES.values()}
@@ -45,6 +50,7 @@ def _signature(settings: Settings, file_id: str, expires: int) -> str:
 
 async def create_upload_url(
     session: AsyncSession,
+    storage: Storage,
     settings: Settings,
     principal: Principal,
     *,
@@ -58,6 +64,7 @@ async def create_upload_url(
     if size_bytes > plan_max:
         raise too_large(plan_max)
     file_id = new_file_id()
+    key = storage_key(principal, file_id)
     expires_at = utcnow() + timedelta(seconds=settings.upload_url_ttl_seconds)
     file = File(
         id=file_id,
@@ -67,15 +74,17 @@ async def create_upload_url(
         content_type=content_type,
         size_bytes=0,
         status="pending",
-        storage_key=storage_key(principal, file_id),
+        storage_key=key,
         expires_at=expires_at,
         declared_size_bytes=size_bytes,
     )
     FileRepository(session, principal.organization_id, principal.livemode).add(file)
     await session.flush()
-    expires = int(expires_at.timestamp())
-    base = settings.public_base_url.rstrip("/")
-    url = f"{base}/v1/files/{file_id}/upload?expires={expires}&signature={_signature(settings, file_id, expires)}"
+    url = await storage.presigned_put(key, size=size_bytes, content_type=content_type, expires_at=expires_at)
+    if url is None:
+        expires = int(expires_at.timestamp())
+        base = settings.public_base_url.rstrip("/")
+        url = f"{base}/v1/files/{file_id}/upload?expires={expires}&signature={_signature(settings, file_id, expires)}"
     return file, url
 
 
@@ -126,12 +135,27 @@ async def confirm(session: AsyncSession, storage: Storage, principal: Principal,
         raise NotFound("No file with this id.")
     if file.status == "ready":
         return file
-    if file.uploaded_at is None or not await storage.exists(file.storage_key):
+    if file.uploaded_at is None:
+        # Not PUT through this API: maybe straight to the storage's own URL (S3), unchecked so far.
+        direct = await storage.take_upload(file.storage_key, HEAD_BYTES)
+        if direct is None:
+            raise Conflict("Nothing was uploaded to this file's upload URL yet.")
+        file.size_bytes, file.sha256, file.uploaded_at = direct.size, direct.sha256, utcnow()
+        head: bytes | None = direct.head
+    elif not await storage.exists(file.storage_key):
         raise Conflict("Nothing was uploaded to this file's upload URL yet.")
+    else:
+        head = None  # checked on the way in
+    # A refusal deletes the bytes; the pending row stays until the cleanup cron removes it with its
+    # expired URL (an S3 URL still valid may take another PUT, confirmed again).
     if file.size_bytes != file.declared_size_bytes:
-        # The bytes go; the pending row stays until the cleanup cron removes it with its expired URL.
         await storage.delete(file.storage_key)
         raise SizeMismatch(file.size_bytes, file.declared_size_bytes or 0)
+    if head is not None:
+        detected = detect(head, file.filename)
+        if detected is None or detected.content_type != file.content_type:
+            await storage.delete(file.storage_key)
+            raise unsupported(file.filename)
     file.status = "ready"
     file.expires_at = None
     await session.flush()
@@ -147,7 +171,7 @@ class SizeMismatch(AppError):
 
 
 async def cleanup_pending(session: AsyncSession, storage: Storage, now: datetime, limit: int = 500) -> int:
-    """Remove pre-signed uploads never confirmed before their URL expired."""
+    """Remove pre-signed uploads never confirmed before their URL expired (a batch of at most `limit`)."""
     stmt = (
         select(File)
         .where(File.status == "pending", File.expires_at < now)
@@ -161,6 +185,24 @@ async def cleanup_pending(session: AsyncSession, storage: Storage, now: datetime
         await session.delete(file)
     await session.flush()
     return len(stale)
+
+
+async def sweep_stray_uploads(session: AsyncSession, storage: Storage, before: datetime) -> int:
+    """Delete bytes PUT to a storage's own pre-signed URL (S3) before `before` whose file is no longer
+    pending: PUT again after confirm, or after the file was deleted. The URL may take them until it
+    expires; they never reach a file, and the next run deletes them again."""
+    stray = 0
+    keys = await storage.uploads_before(before)
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
+        ids = [key.rsplit("/", 1)[-1] for key in batch]  # keys end with the file id (service.storage_key)
+        query = select(File.storage_key).where(File.id.in_(ids), File.status == "pending")
+        pending = set((await session.execute(query)).scalars())
+        for key in batch:
+            if key not in pending:
+                await storage.discard_upload(key)
+                stray += 1
+    return stray
 
 
 def public(file: File, url: str) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class UploadUrlRequest(BaseModel):
 
 
 class UploadUrlResponse(BaseModel):
-    upload_url: str = Field(description="PUT the raw bytes here, without a bearer token. Works once.")
+    upload_url: str = Field(
+        description="PUT the raw bytes here with the declared Content-Type, without a bearer token, before "
+        "`expires_at`; then confirm. Once confirmed, nothing PUT here changes the file."
+    )
     file_id: str
     expires_at: datetime

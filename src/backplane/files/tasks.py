@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from backplane.core.db import utcnow
-from backplane.files.presigned import cleanup_pending
+from backplane.files.presigned import cleanup_pending, sweep_stray_uploads
 from backplane.files.storage import Storage
 from backplane.workers.context import session_scope
 
+# Bytes younger than this are left to the next run: their file's row may not be committed yet.
+STRAY_UPLOAD_GRACE = timedelta(minutes=5)
+
 
 async def cleanup_pending_task(ctx: dict[str, Any]) -> int:
-    """Cron: remove pre-signed uploads never confirmed before their URL expired."""
+    """Cron: remove pre-signed uploads never confirmed before their URL expired, then bytes PUT to a
+    storage's own URL (S3) that reach no pending file (PUT again after confirm, or after a delete)."""
     storage: Storage = ctx["storage"]
     total = 0
     while True:
@@ -17,4 +22,6 @@ async def cleanup_pending_task(ctx: dict[str, Any]) -> int:
             removed = await cleanup_pending(session, storage, utcnow())
         total += removed
         if removed == 0:
-            return total
+            break
+    async with session_scope(ctx) as session:
+        return total + await sweep_stray_uploads(session, storage, utcnow() - STRAY_UPLOAD_GRACE)

@@ -18,7 +18,7 @@ from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
-from backplane.files.storage import LocalStorage
+from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
 from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
 from backplane.jobs.runner import Runner, run_job_task
@@ -36,7 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["redis_app"] = create_redis(settings)
     ctx["leases"] = Leases(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
-    ctx["storage"] = LocalStorage(settings.storage_dir)
+    ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
@@ -45,6 +45,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
     await close_stripe_client(ctx.get("stripe"))
+    await ctx["storage"].aclose()
 
 
 FUNCTIONS: list[Function] = [
