@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads
+.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -54,7 +54,7 @@ bench_server = set -m; mkdir -p var; \
 	if health; then echo "a server already answers on $(HOST):$(PORT); stop it or pick another PORT=" >&2; exit 1; fi; \
 	python=$$($(UV) run --no-sync python -c 'import sys; print(sys.executable)') || exit 1; \
 	storage=$$(mktemp -d -t backplane-bench-files.XXXXXX) || exit 1; \
-	RATE_LIMITS_ENABLED=false STORAGE_DIR="$$storage" "$$python" -m backplane.cli serve --host $(HOST) --port $(PORT) \
+	RATE_LIMITS_ENABLED=false AGENT_TEST_MODE=true STORAGE_DIR="$$storage" "$$python" -m backplane.cli serve --host $(HOST) --port $(PORT) \
 		>var/bench-server.log 2>&1 & \
 	server=$$!; \
 	trap 'kill -TERM -- -$$server 2>/dev/null; wait $$server 2>/dev/null; rm -rf "$$storage"' EXIT; \
@@ -72,3 +72,11 @@ bench: install services
 bench-uploads: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(UPLOADS_BENCH))
+
+JOBS_BENCH = $(UV) run python bench/jobs.py --url $(BENCH_URL) $(JOBS_BENCH_ARGS)
+
+# bench/jobs.py: no-op agent jobs through one and two `backplane worker --queues jobs` processes,
+# beside arq alone; JOBS_BENCH_ARGS passes options (e.g. --jobs 1000 --workers 1,2,4).
+bench-jobs: install services
+	$(UV) run backplane migrate
+	@$(call bench_server,$(JOBS_BENCH))

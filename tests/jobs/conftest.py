@@ -16,6 +16,7 @@ import pytest
 from arq.worker import Worker
 
 from backplane.core.config import Settings
+from backplane.workers.run import close_worker
 from backplane.workers.settings import jobs_worker_options
 from tests.fixtures.auth import Account, Api
 
@@ -61,7 +62,7 @@ class JobsWorker:
             return
         self.worker.handle_sig(signal.SIGTERM)
         await asyncio.gather(self.task, return_exceptions=True)
-        await self.worker.close()
+        await close_worker(self.worker)
         self.worker = self.task = None
 
 

@@ -208,6 +208,9 @@ class Settings(_Section):
     job_stall_seconds: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the worker is gone.")
     job_dispatch_timeout_seconds: float = Field(default=300.0, gt=0)
     job_sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    job_poll_seconds: float = Field(
+        default=0.1, gt=0, le=5, description="How often an idle jobs worker polls its arq queue (start latency)."
+    )
     llm_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible API base (e.g. https://api.openai.com/v1); unset: agents run offline pipelines.",

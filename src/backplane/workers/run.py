@@ -51,5 +51,14 @@ async def run_workers(settings: Settings, queues: str = "all") -> None:
         worker.handle_sig(signal.SIGTERM)
     await asyncio.gather(*runs, return_exceptions=True)
     for worker in workers:
-        await worker.close()
+        await close_worker(worker)
     stopping.cancel()
+
+
+async def close_worker(worker: Worker) -> None:
+    """`Worker.close` after its job tasks have ended. arq's own close gathers those tasks, and a task
+    it cancelled on shutdown would raise CancelledError there, skipping `on_shutdown` (our cleanup)."""
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    for job_id in [job_id for job_id, task in worker.tasks.items() if task.done()]:
+        del worker.tasks[job_id]
+    await worker.close()

@@ -109,6 +109,7 @@ def jobs_worker_options(settings: Settings) -> dict[str, Any]:
         "on_startup": jobs_startup,
         "on_shutdown": jobs_shutdown,
         "max_jobs": settings.job_worker_concurrency,
+        "poll_delay": settings.job_poll_seconds,
         "keep_result": 60,
         "redis_settings": RedisSettings.from_dsn(settings.redis.url),
         "ctx": {"settings": settings},
