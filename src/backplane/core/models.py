@@ -8,5 +8,6 @@ from backplane.events import models as events  # noqa: F401
 from backplane.files import models as files  # noqa: F401
 from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
+from backplane.webhooks import models as webhooks  # noqa: F401
 
 metadata = Base.metadata

@@ -93,9 +93,13 @@ async def guarded_request(
     *,
     allow_private: bool = False,
     require_https: bool = False,
+    stream: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request to `url`, connecting only to a checked address. Redirects are returned, not followed."""
+    """Send one request to `url`, connecting only to a checked address. Redirects are returned, not followed.
+
+    With `stream=True` the body is not read: the caller reads what it wants and closes the response.
+    """
     parsed = check_url(str(url), allow_private=allow_private, require_https=require_https)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     address = await resolve(parsed.host, port, allow_private=allow_private)
@@ -106,7 +110,7 @@ async def guarded_request(
         extensions["sni_hostname"] = parsed.host
     pinned = parsed.copy_with(host=address)
     request = client.build_request(method, pinned, headers=headers, extensions=extensions, **kwargs)
-    return await client.send(request, follow_redirects=False)
+    return await client.send(request, follow_redirects=False, stream=stream)
 
 
 async def guarded_get(
