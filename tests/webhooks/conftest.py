@@ -31,6 +31,7 @@ from tests.fixtures.worker import run_burst_worker
 
 @dataclass(frozen=True)
 class Received:
+    path: str
     headers: dict[str, str]
     body: bytes
 
@@ -60,11 +61,16 @@ class Receiver:
 
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
-        self.received.append(Received(headers={k.lower(): v for k, v in request.headers.items()}, body=body))
+        self.received.append(
+            Received(path=request.url.path, headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+        )
         answer = self._answers.popleft() if self._answers else Answer()
         if answer.delay:
             await asyncio.sleep(answer.delay)
         return Response(answer.body, status_code=answer.status, headers=answer.headers)
+
+    def to(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
 
     def answer(self, *answers: Answer | int) -> None:
         self._answers.extend(a if isinstance(a, Answer) else Answer(status=a) for a in answers)
@@ -123,9 +129,11 @@ async def record(settings: Settings, organization_id: str, type_: str, data: dic
 
 
 async def queued_jobs(queue: ArqRedis) -> dict[str, float]:
-    """Queued arq job ids and when they are due (epoch seconds)."""
+    """Queued `webhooks.deliver` job ids and when they are due (epoch seconds)."""
     return {
-        job_id.decode(): score / 1000 for job_id, score in await queue.zrange(DEFAULT_QUEUE, 0, -1, withscores=True)
+        job_id.decode(): score / 1000
+        for job_id, score in await queue.zrange(DEFAULT_QUEUE, 0, -1, withscores=True)
+        if job_id.startswith(b"webhooks.deliver:")
     }
 
 
