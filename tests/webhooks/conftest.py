@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 import uuid
 from collections import deque
@@ -150,6 +152,17 @@ async def dispatch_and_deliver(worker_ctx: dict[str, Any]) -> int:
     """What the worker does in its next few seconds: dispatch new events, run the due attempts."""
     await dispatch_task(worker_ctx)
     return await run_due(worker_ctx["settings"], worker_ctx["redis"])
+
+
+def bearer(key: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def verify_guide(payload: str, signature: str, secret: str) -> bool:
+    """The platform guide's `verify_webhook`, unchanged."""
+    expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    provided = signature.replace("sha256=", "")
+    return hmac.compare_digest(expected, provided)
 
 
 async def create_webhook(

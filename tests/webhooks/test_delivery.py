@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 from datetime import datetime, timedelta
@@ -32,16 +30,10 @@ from tests.webhooks.conftest import (
     queued_jobs,
     record,
     run_due,
+    verify_guide,
 )
 
 JOB = {"id": "job_3f9c2a7b1e4d5c6a7b8c9d0e", "status": "completed", "output_url": "https://x.example/o", "total": 100.0}
-
-
-def verify_guide(payload: str, signature: str, secret: str) -> bool:
-    """The platform guide's `verify_webhook`, unchanged."""
-    expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    provided = signature.replace("sha256=", "")
-    return hmac.compare_digest(expected, provided)
 
 
 async def deliveries(client: httpx.AsyncClient, account: Account, hook: dict[str, Any]) -> list[dict[str, Any]]:
@@ -313,6 +305,29 @@ async def test_deleting_a_webhook_stops_its_retries(
         event = await session.get(Event, event_id)
     assert (left, attempts) == (0, 0)
     assert event is not None  # the event outlives its deliveries
+
+
+async def test_an_unexpected_error_while_sending_is_still_a_logged_attempt(
+    api: Api,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    settings: Settings,
+    worker_ctx: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url())
+    await record(settings, account.organization_id, "job.completed", JOB)
+
+    async def broken(*args: Any, **kwargs: Any) -> httpx.Response:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("backplane.webhooks.sender.guarded_request", broken)
+    await dispatch_and_deliver(worker_ctx)
+    [sent] = await deliveries(client, account, hook)
+    assert (sent["status"], sent["attempt_count"]) == ("pending", 1)  # retried on the schedule
+    [attempt] = (await detail(client, account, hook, sent["id"]))["attempts"]
+    assert attempt["error"] == "Not sent: an internal error occurred; the attempt will be retried."
 
 
 async def test_an_endpoint_that_is_down_is_logged_not_raised(

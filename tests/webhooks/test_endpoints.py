@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import socket
 from datetime import datetime
@@ -28,7 +26,7 @@ from tests.fixtures.assertions import (
     assert_scope_forbidden,
 )
 from tests.fixtures.auth import Api
-from tests.webhooks.conftest import Answer, Receiver, create_webhook
+from tests.webhooks.conftest import Answer, Receiver, bearer, create_webhook, verify_guide
 
 WEBHOOK_NOT_FOUND = "No webhook with this id."
 READ_FIELDS = {"id", "url", "events", "description", "is_active", "livemode", "created_at", "updated_at"}
@@ -38,10 +36,6 @@ GUIDE_BODY = {
     "description": "Production webhook",
 }
 PRIVATE = "The URL points at a private, loopback or link-local address."
-
-
-def bearer(key: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key['key']}"}
 
 
 @pytest.fixture
@@ -399,13 +393,6 @@ async def test_rotate_secret(api: Api, client: httpx.AsyncClient) -> None:
 # --- test pings ---------------------------------------------------------------------------------
 
 
-def _verify_guide(payload: str, signature: str, secret: str) -> bool:
-    """The platform guide's `verify_webhook`, unchanged."""
-    expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    provided = signature.replace("sha256=", "")
-    return hmac.compare_digest(expected, provided)
-
-
 async def test_a_test_ping_is_signed_sent_and_logged(api: Api, client: httpx.AsyncClient, receiver: Receiver) -> None:
     account = await api.register()
     hook = await create_webhook(client, account, receiver.url("/webhooks/coexai"), ["job.completed"])
@@ -428,7 +415,7 @@ async def test_a_test_ping_is_signed_sent_and_logged(api: Api, client: httpx.Asy
 
     [request] = receiver.received
     body = request.body.decode()
-    assert _verify_guide(body, request.headers["x-coexai-signature"], hook["secret"])
+    assert verify_guide(body, request.headers["x-coexai-signature"], hook["secret"])
     assert Webhook(hook["secret"]).verify(request.body, request.headers) == result["payload"]
     assert request.headers["webhook-id"] == result["id"]
     assert request.headers["x-coexai-event"] == "webhook.test"

@@ -10,17 +10,13 @@ import pytest
 from backplane.core.config import Settings
 from tests.fixtures.assertions import assert_error, assert_invalid, assert_not_found
 from tests.fixtures.auth import Api
-from tests.webhooks.conftest import record
+from tests.webhooks.conftest import bearer, record
 
 EVENT_NOT_FOUND = "No event with this id."
 EVENT_TYPES = (
     "'job.completed', 'job.failed', 'subscription.created', 'subscription.updated', "
     "'subscription.cancelled', 'payment.succeeded' or 'payment.failed'"
 )
-
-
-def bearer(key: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key['key']}"}
 
 
 async def test_events_are_listed_newest_first_and_read_one_by_one(

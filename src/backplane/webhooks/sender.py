@@ -72,6 +72,11 @@ async def send(
         error = f"Could not connect: {exc or type(exc).__name__}."
     except (httpx.HTTPError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception:
+        # An attempt must end in a logged result, or its delivery would be requeued without end;
+        # the traceback goes to our log, not to the customer's delivery log.
+        logger.exception("webhook attempt to %s failed unexpectedly", url)
+        error = "Not sent: an internal error occurred; the attempt will be retried."
     duration_ms = int((time.monotonic() - started) * 1000)
     succeeded = status_code is not None and 200 <= status_code < 300
     if error is None and not succeeded:
