@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from collections import deque
@@ -38,8 +39,6 @@ class Received:
     body: bytes
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body)
 
 
@@ -71,6 +70,10 @@ class Receiver:
             await asyncio.sleep(answer.delay)
         return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
+    def reset(self) -> None:
+        self.received.clear()
+        self._answers.clear()
+
     def to(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
 
@@ -97,8 +100,7 @@ def _receiver_server() -> Iterator[Receiver]:
 
 @pytest.fixture
 def receiver(_receiver_server: Receiver) -> Receiver:
-    _receiver_server.received.clear()
-    _receiver_server._answers.clear()
+    _receiver_server.reset()
     return _receiver_server
 
 

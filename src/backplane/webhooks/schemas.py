@@ -86,7 +86,7 @@ class WebhookSecret(BaseModel):
 
 
 class WebhookCreated(WebhookRead, WebhookSecret):
-    pass
+    """A new webhook, with the secret that signs its deliveries."""
 
 
 class AttemptRead(BaseModel):
