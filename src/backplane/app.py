@@ -23,6 +23,7 @@ from backplane.core.queue import create_queue
 from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
+from backplane.events.endpoints import router as events_router
 from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
 from backplane.files.storage import create_storage
@@ -34,6 +35,7 @@ from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.oauth.endpoints import router as oauth_router
 from backplane.organizations.endpoints import router as organizations_router
+from backplane.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ TAGS = [
     {"name": "Subscriptions", "description": "Plans, checkout, seats and cancellation."},
     {"name": "Stripe webhooks", "description": "Stripe's events in, verified and applied once."},
     {"name": "Files", "description": "Uploads for the agents: streamed, size-limited, type-checked."},
+    {"name": "Webhooks", "description": "Signed event deliveries to your URLs, retried, every attempt logged."},
+    {"name": "Events", "description": "Everything that happened, delivered or not."},
     {"name": "Health", "description": "Liveness and readiness."},
 ]
 
@@ -136,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing_endpoints.licensing,
         billing_endpoints.platform,
         billing_endpoints.stripe_webhooks,
+        webhooks_router,
+        events_router,
         health_endpoints.licensing,
         health_endpoints.platform,
     ):

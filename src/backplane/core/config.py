@@ -197,6 +197,9 @@ class Settings(_Section):
         default=2592000, gt=0, description="How long a downloaded license file is valid."
     )
     webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, le=60, description="Total time one webhook delivery attempt may take."
+    )
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
     # Jobs. The defaults suit production; tests shrink them to run the lifecycle in seconds.

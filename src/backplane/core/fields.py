@@ -37,6 +37,7 @@ def _no_nul(value: str) -> str:
     return value
 
 
+NoNul = AfterValidator(_no_nul)
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 NewPassword = Annotated[str, AfterValidator(_password)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]

@@ -10,5 +10,6 @@ from backplane.idempotency import models as idempotency  # noqa: F401
 from backplane.jobs import models as jobs  # noqa: F401
 from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
+from backplane.webhooks import models as webhooks  # noqa: F401
 
 metadata = Base.metadata

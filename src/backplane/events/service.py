@@ -1,16 +1,16 @@
-"""Recording platform events; delivering them is the webhooks issue's."""
+"""Recording platform events. `backplane.webhooks.delivery` delivers them; `/v1/events` lists them."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.events.models import Event
 
-EVENT_TYPES = (
+EventType = Literal[
     "job.completed",
     "job.failed",
     "subscription.created",
@@ -18,7 +18,8 @@ EVENT_TYPES = (
     "subscription.cancelled",
     "payment.succeeded",
     "payment.failed",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 def new_event_id() -> str:

@@ -24,6 +24,8 @@ from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
 from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
+from backplane.webhooks.sender import new_client as new_webhook_client
+from backplane.webhooks.tasks import deliver_task, dispatch_task, sweep_task
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
+    ctx["webhook_http"] = new_webhook_client(settings)
     logger.info("worker started (queue %s)", DEFAULT_QUEUE)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["webhook_http"].aclose()
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
     await close_stripe_client(ctx.get("stripe"))
@@ -51,10 +55,16 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
     func(report_usage_task, name="billing.report_usage", max_tries=5),
+    # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
+    # job id again if that attempt turns out lost. The timeout covers the attempt's own deadline.
+    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=90),
 ]
 CRON_JOBS: list[CronJob] = [
     cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
     cron(cleanup_pending_task, name="files.cleanup_pending", minute={0, 15, 30, 45}, second=30, timeout=300),
+    # Every 5 s: the first attempt of an event's delivery starts within about 5 s of the event.
+    cron(dispatch_task, name="webhooks.dispatch", second=set(range(0, 60, 5)), timeout=60, run_at_startup=True),
+    cron(sweep_task, name="webhooks.sweep", second=45, timeout=60),
 ]
 
 

@@ -1,0 +1,58 @@
+"""`/v1/events`: every event of the organization, delivered or not, newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from backplane.auth.deps import Reader
+from backplane.core.db import SessionDep
+from backplane.core.errors import NotFound
+from backplane.core.limits import PlatformLimit
+from backplane.core.openapi import platform_errors
+from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.events.models import Event
+from backplane.events.repository import EventRepository
+from backplane.events.schemas import EventRead
+from backplane.events.service import EventType
+from backplane.webhooks.repository import delivery_success as delivery_success_filter
+
+router = APIRouter(
+    prefix="/v1/events",
+    tags=["Events"],
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit],
+)
+
+
+@router.get(
+    "",
+    response_model=Page[EventRead],
+    summary="List events",
+    description="Every event stays here after its webhooks are done with it, so an integration can catch "
+    "up on what it missed: `delivery_success=false` lists the events some webhook did not receive even after "
+    "its last retry (`true`: those every webhook received). A test-mode API key sees test-mode events.",
+)
+async def list_events(
+    principal: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    event_type: Annotated[EventType | None, Query(alias="type", description="Only events of this type.")] = None,
+    delivery_success: Annotated[bool | None, Query(description="Filter by webhook delivery outcome.")] = None,
+) -> Page[EventRead]:
+    stmt = EventRepository(session, principal.organization_id, principal.livemode).select()
+    if event_type is not None:
+        stmt = stmt.where(Event.type == event_type)
+    if delivery_success is not None:
+        stmt = stmt.where(delivery_success_filter(delivery_success))
+    rows, cursor = await paginate(session, stmt, page, Event.created_at, Event.id)
+    return Page(data=[EventRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.get("/{event_id}", response_model=EventRead, summary="Get an event")
+async def get_event(event_id: str, principal: Reader, session: SessionDep) -> EventRead:
+    event = await EventRepository(session, principal.organization_id, principal.livemode).get_by_public_id(event_id)
+    if event is None:
+        raise NotFound("No event with this id.")
+    return EventRead.model_validate(event)

@@ -1,0 +1,205 @@
+"""`/v1/webhooks`: endpoints (CRUD, secret), test pings, deliveries and redelivery. Admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+
+from backplane.auth.deps import Admin, SettingsDep
+from backplane.core.db import SessionDep
+from backplane.core.limits import PlatformLimit
+from backplane.core.openapi import platform_errors
+from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.queue import QueueDep
+from backplane.idempotency.service import idempotency
+from backplane.webhooks import service
+from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
+from backplane.webhooks.schemas import (
+    AttemptRead,
+    DeliveryDetail,
+    DeliveryRead,
+    DeliveryStatus,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+    WebhookSecret,
+    WebhookUpdate,
+)
+
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["Webhooks"],
+    responses=platform_errors(401, 403, 404, 422, 429),
+    dependencies=[PlatformLimit, Depends(idempotency)],
+)
+
+_SIGNING = (
+    "Each delivery is a POST of `{event, type, timestamp, webhook_id, data}` signed twice: "
+    "`X-CoExAI-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>` and the Standard "
+    "Webhooks headers `webhook-id` (the event id), `webhook-timestamp` and `webhook-signature`. A 2xx answer "
+    "within the timeout (10 s) counts as delivered; otherwise the delivery is tried again after 5 min, 30 min, "
+    "2 h and 6 h, and every attempt is logged."
+)
+
+
+def _delivery(delivery: WebhookDelivery) -> DeliveryRead:
+    return DeliveryRead(
+        id=delivery.id,
+        webhook_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        kind=delivery.kind,
+        status=delivery.status,
+        attempt_count=delivery.attempt_count,
+        max_attempts=delivery.max_attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status_code=delivery.last_status_code,
+        created_at=delivery.created_at,
+    )
+
+
+def _detail(delivery: WebhookDelivery, body: dict[str, Any], attempts: list[WebhookAttempt]) -> DeliveryDetail:
+    return DeliveryDetail(
+        **_delivery(delivery).model_dump(),
+        payload=body,
+        attempts=[AttemptRead.model_validate(a) for a in attempts],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    summary="Create a webhook",
+    description="Subscribes `url` to the listed event types. The response carries the signing `secret` "
+    "(also readable later at `GET /v1/webhooks/{id}/secret`). The URL must be http(s) and must not point at a "
+    "private, loopback or link-local address; every delivery checks the address it resolves to again. "
+    "A test-mode API key creates a test-mode webhook, which receives test-mode events only. " + _SIGNING,
+    responses=platform_errors(409),
+)
+async def create_webhook(
+    body: WebhookCreate, principal: Admin, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
+    endpoint = await service.create_endpoint(session, settings, principal, body)
+    return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret)
+
+
+@router.get("", response_model=Page[WebhookRead], summary="List webhooks", description="Newest first.")
+async def list_webhooks(
+    principal: Admin, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[WebhookRead]:
+    stmt = WebhookEndpointRepository(session, principal.organization_id, principal.livemode).select()
+    rows, cursor = await paginate(session, stmt, page, WebhookEndpoint.created_at, WebhookEndpoint.id)
+    return Page(data=[WebhookRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.get("/{webhook_id}", response_model=WebhookRead, summary="Get a webhook")
+async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookRead:
+    return WebhookRead.model_validate(await service.get_endpoint(session, principal, webhook_id))
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    summary="Change a webhook",
+    description="Only the fields given change. Disabling a webhook (`is_active: false`) also ends its "
+    "deliveries still waiting for a retry, as `failed`; they can be redelivered once it is enabled again.",
+)
+async def update_webhook(
+    webhook_id: str, body: WebhookUpdate, principal: Admin, session: SessionDep, settings: SettingsDep
+) -> WebhookRead:
+    return WebhookRead.model_validate(await service.update_endpoint(session, settings, principal, webhook_id, body))
+
+
+@router.delete(
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a webhook",
+    description="Its deliveries and their log go with it; the events stay readable at `/v1/events`.",
+)
+async def delete_webhook(webhook_id: str, principal: Admin, session: SessionDep) -> None:
+    await service.delete_endpoint(session, principal, webhook_id)
+
+
+@router.get("/{webhook_id}/secret", response_model=WebhookSecret, summary="Get a webhook's signing secret")
+async def get_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookSecret:
+    return WebhookSecret(secret=(await service.get_endpoint(session, principal, webhook_id)).secret)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookSecret,
+    summary="Rotate a webhook's signing secret",
+    description="Every attempt from now on, retries included, is signed with the new secret.",
+)
+async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookSecret:
+    return WebhookSecret(secret=(await service.rotate_secret(session, principal, webhook_id)).secret)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryDetail,
+    summary="Send a test event",
+    description="POSTs a signed `webhook.test` event to the webhook now and answers with the logged attempt: "
+    "`status` is `succeeded` when the endpoint answered 2xx, else `failed` with the status code or the error "
+    "(no answer, timed out, address refused). It is one attempt, never retried, and works on a disabled "
+    "webhook too. " + _SIGNING,
+)
+async def test_webhook(webhook_id: str, principal: Admin, session: SessionDep, settings: SettingsDep) -> DeliveryDetail:
+    delivery, body, attempt = await service.send_test(session, settings, principal, webhook_id)
+    return _detail(delivery, body, [attempt])
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=Page[DeliveryRead],
+    summary="List a webhook's deliveries",
+    description="Newest first; filter by `status` or `event_id`. A delivery's attempts are in its details.",
+)
+async def list_deliveries(
+    webhook_id: str,
+    principal: Admin,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    event_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[DeliveryRead]:
+    endpoint = await service.get_endpoint(session, principal, webhook_id)
+    stmt = WebhookDeliveryRepository(session, principal.organization_id).of_endpoint(endpoint.id)
+    if delivery_status is not None:
+        stmt = stmt.where(WebhookDelivery.status == delivery_status)
+    if event_id is not None:
+        stmt = stmt.where(WebhookDelivery.event_id == event_id)
+    rows, cursor = await paginate(session, stmt, page, WebhookDelivery.created_at, WebhookDelivery.id)
+    return Page(data=[_delivery(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.get(
+    "/{webhook_id}/deliveries/{delivery_id}",
+    response_model=DeliveryDetail,
+    summary="Get a delivery with its attempts",
+    description="The body every attempt sends, and each attempt: when, the status code, the first 2 KB of "
+    "the answer or the error, and how long it took.",
+)
+async def get_delivery(webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep) -> DeliveryDetail:
+    return _detail(*await service.get_delivery(session, principal, webhook_id, delivery_id))
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryRead,
+    summary="Redeliver an event",
+    description="Queues a new delivery (`kind: redelivery`) of the same event to this webhook: one attempt, "
+    "at once, signed anew; `webhook-id` stays the event id, so a receiver that already has the event can "
+    "tell. Use it for deliveries that failed after their last retry. 409 for a test delivery or a disabled "
+    "webhook.",
+    responses=platform_errors(409),
+)
+async def redeliver(
+    webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, queue: QueueDep
+) -> DeliveryRead:
+    return _delivery(await service.redeliver(session, queue, principal, webhook_id, delivery_id))

@@ -1,0 +1,86 @@
+"""Webhook endpoints (`wh_…`), their deliveries (`whd_…`: one event to one endpoint) and every attempt."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
+
+
+class WebhookEndpoint(TimestampMixin, Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_organization_id_created_at", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # wh_…
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    livemode: Mapped[bool]
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))  # event types, or ["*"]
+    description: Mapped[str | None] = mapped_column(String(500))
+    # `whsec_<base64>`: the HMAC key of X-CoExAI-Signature (as text) and of webhook-signature (decoded).
+    secret: Mapped[str] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+
+    def wants(self, event_type: str) -> bool:
+        return "*" in self.events or event_type in self.events
+
+
+class WebhookDelivery(TimestampMixin, Base):
+    """One event sent (or to be sent) to one endpoint, with its retry state.
+
+    kind `event`: made by the dispatcher, retried on the schedule; `redelivery`: asked for by a user,
+    one attempt; `test`: a `webhook.test` ping (no event row), one attempt.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+        CheckConstraint("kind IN ('event', 'redelivery', 'test')", name="kind_known"),
+        Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+        # The dispatcher makes at most one automatic delivery of an event to an endpoint.
+        Index(
+            "uq_webhook_deliveries_endpoint_event",
+            "endpoint_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("kind = 'event'"),
+        ),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # whd_…
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    livemode: Mapped[bool]
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempt_count: Mapped[int] = mapped_column(SmallInteger, default=0)
+    max_attempts: Mapped[int] = mapped_column(SmallInteger)
+    # When the next attempt is due (pending only); while an attempt runs, the end of its lease.
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class WebhookAttempt(IdMixin, Base):
+    """One HTTP request of a delivery and what came back (or why nothing did)."""
+
+    __tablename__ = "webhook_attempts"
+
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(SmallInteger)
+    attempted_at: Mapped[datetime]
+    succeeded: Mapped[bool]
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    response_body: Mapped[str | None] = mapped_column(Text)  # the first 2 KB, as text
+    error: Mapped[str | None] = mapped_column(String(500))  # no response: refused, timed out, blocked
+    duration_ms: Mapped[int]

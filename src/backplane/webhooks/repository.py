@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from backplane.core.tenancy import TenantRepository
+from backplane.events.models import Event
+from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+_ENDPOINT_ID = re.compile(r"wh_[0-9a-f]{24}")
+_DELIVERY_ID = re.compile(r"whd_[0-9a-f]{24}")
+
+
+class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
+    """Endpoints of one organization and one mode: a test-mode key manages test-mode endpoints only."""
+
+    model = WebhookEndpoint
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
+        super().__init__(session, organization_id)
+        self.livemode = livemode
+
+    def select(self) -> Select[WebhookEndpoint]:
+        return super().select().where(WebhookEndpoint.livemode.is_(self.livemode))
+
+    async def get_by_public_id(self, endpoint_id: str, *, for_update: bool = False) -> WebhookEndpoint | None:
+        if not _ENDPOINT_ID.fullmatch(endpoint_id):
+            return None  # names nothing (and may hold what PostgreSQL refuses, such as NUL)
+        stmt = self.select().where(WebhookEndpoint.id == endpoint_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def count(self) -> int:
+        stmt = select(func.count()).select_from(self.select().subquery())
+        return int((await self.session.execute(stmt)).scalar_one())
+
+
+class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
+    """Deliveries of one organization (an endpoint's mode is its deliveries' mode)."""
+
+    model = WebhookDelivery
+
+    def of_endpoint(self, endpoint_id: str) -> Select[WebhookDelivery]:
+        return self.select().where(WebhookDelivery.endpoint_id == endpoint_id)
+
+    async def get_of_endpoint(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
+        if not _DELIVERY_ID.fullmatch(delivery_id):
+            return None
+        stmt = self.of_endpoint(endpoint_id).where(WebhookDelivery.id == delivery_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def attempts(self, delivery_id: str) -> list[WebhookAttempt]:
+        stmt = (
+            select(WebhookAttempt)
+            .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
+            .where(WebhookDelivery.organization_id == self.organization_id, WebhookAttempt.delivery_id == delivery_id)
+            .order_by(WebhookAttempt.number)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def fail_pending_of(self, endpoint_id: str) -> None:
+        """An endpoint turned off: its deliveries still waiting for a retry end as failed."""
+        await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.organization_id == self.organization_id,
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == "pending",
+            )
+            .values(status="failed", next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# The worker's reads below start from the outbox or from a queued delivery id, before any
+# organization is known (as API-key authentication does); what they find carries its organization.
+
+
+async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:
+    stmt = select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id.in_(set(organization_ids)), WebhookEndpoint.is_active.is_(True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def lock_for_attempt(
+    session: AsyncSession, delivery_id: str
+) -> tuple[WebhookDelivery, WebhookEndpoint, Event | None] | None:
+    """The delivery (locked; None if another worker holds it), its endpoint and its event."""
+    stmt = (
+        select(WebhookDelivery, WebhookEndpoint, Event)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .outerjoin(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id == delivery_id)
+        .with_for_update(of=WebhookDelivery, skip_locked=True)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def lock_delivery(session: AsyncSession, delivery_id: str) -> WebhookDelivery | None:
+    stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, int]]:
+    """(id, attempts made) of pending deliveries whose next attempt should have run before `before`."""
+    stmt = (
+        select(WebhookDelivery.id, WebhookDelivery.attempt_count)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < before)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+def delivery_success(delivered: bool) -> ColumnElement[bool]:
+    """A filter on events: True for those every endpoint has received (at least one delivery each
+    succeeded), False for those some endpoint has not, after its delivery failed for good. Events still
+    being retried, or never sent to any endpoint, match neither."""
+    sent = aliased(WebhookDelivery)
+    succeeded = aliased(WebhookDelivery)
+    received = (
+        select(succeeded.id)
+        .where(
+            succeeded.event_id == Event.id,
+            succeeded.endpoint_id == sent.endpoint_id,
+            succeeded.status == "succeeded",
+        )
+        .exists()
+    )
+    if not delivered:
+        return select(sent.id).where(sent.event_id == Event.id, sent.status == "failed", ~received).exists()
+    any_sent = select(sent.id).where(sent.event_id == Event.id).exists()
+    missing = select(sent.id).where(sent.event_id == Event.id, ~received).exists()
+    return and_(any_sent, ~missing)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+
+from backplane.core.fields import NoNul
+from backplane.events.service import EventType
+
+Subscription = Literal[EventType, "*"]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoNul]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048), NoNul]
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+
+_EVENTS_DESCRIPTION = 'Event types to receive; `["*"]` receives every type, including ones added later.'
+_URL_EXAMPLE = "https://your-app.com/webhooks/coexai"
+_EVENTS_EXAMPLE: list[JsonValue] = ["job.completed", "job.failed", "subscription.updated"]
+
+
+def _normalize_events(events: list[str]) -> list[str]:
+    return ["*"] if "*" in events else list(dict.fromkeys(events))
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"url": _URL_EXAMPLE, "events": _EVENTS_EXAMPLE, "description": "Production webhook"}]
+        },
+    )
+
+    url: Url = Field(description="Where to POST events: http(s), publicly reachable.")
+    events: list[Subscription] = Field(min_length=1, max_length=20, description=_EVENTS_DESCRIPTION)
+    description: Description | None = None
+    is_active: bool = Field(default=True, description="A disabled webhook receives nothing.")
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, events: list[str]) -> list[str]:
+        return _normalize_events(events)
+
+
+class WebhookUpdate(BaseModel):
+    """Only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["*"]}, {"is_active": False}]})
+
+    url: Url | None = None
+    events: list[Subscription] | None = Field(default=None, min_length=1, max_length=20)
+    description: Description | None = None
+    is_active: bool | None = None
+
+    @field_validator("url", "events", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("Must not be null; leave the field out to keep it.")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, events: list[str]) -> list[str]:
+        return _normalize_events(events)
+
+
+class WebhookRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(examples=["wh_9c2e4f6a8b1d3c5e7f9a0b2c"])
+    url: str = Field(examples=[_URL_EXAMPLE])
+    events: list[str] = Field(examples=[_EVENTS_EXAMPLE])
+    description: str | None = Field(examples=["Production webhook"])
+    is_active: bool
+    livemode: bool = Field(description="Test-mode webhooks receive the events of test-mode resources only.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(
+        description="Signs every delivery: `X-CoExAI-Signature` is the hex HMAC-SHA256 of the raw body keyed with "
+        "this string; `webhook-signature` follows Standard Webhooks with it.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookCreated(WebhookRead, WebhookSecret):
+    """A new webhook, with the secret that signs its deliveries."""
+
+
+class AttemptRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int = Field(examples=[1])
+    attempted_at: datetime
+    succeeded: bool
+    status_code: int | None = Field(description="The endpoint's HTTP status; null when none came back.")
+    response_body: str | None = Field(description="The first 2 KB of the endpoint's answer.")
+    error: str | None = Field(examples=["The endpoint answered HTTP 500; only 2xx counts as delivered."])
+    duration_ms: int
+
+
+class DeliveryRead(BaseModel):
+    id: str = Field(examples=["whd_5b7d9f1a3c5e7a9b1d3f5a7c"])
+    webhook_id: str
+    event_id: str | None = Field(description="Null for `webhook.test` pings.")
+    event_type: str = Field(examples=["job.completed"])
+    kind: Literal["event", "redelivery", "test"] = Field(
+        description="`event`: sent on its own, retried at 5 min, 30 min, 2 h and 6 h; `redelivery` and "
+        "`test`: one attempt, asked for through the API."
+    )
+    status: DeliveryStatus
+    attempt_count: int
+    max_attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+
+
+class DeliveryDetail(DeliveryRead):
+    payload: dict[str, Any] = Field(description="The JSON body every attempt sends.")
+    attempts: list[AttemptRead]

@@ -1,0 +1,100 @@
+"""One HTTP attempt of a delivery: to a checked address only (`netguard`), within a total deadline,
+reading at most the first 2 KB of the answer. It never raises for anything the target does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from backplane.core.config import Settings
+from backplane.core.netguard import BlockedTarget, guarded_request
+
+logger = logging.getLogger(__name__)
+
+RESPONSE_BODY_LIMIT = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    succeeded: bool
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    duration_ms: int
+
+
+def new_client(settings: Settings) -> httpx.AsyncClient:
+    # trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests elsewhere.
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.webhook_timeout_seconds),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        trust_env=False,
+    )
+
+
+async def send(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *, settings: Settings
+) -> AttemptResult:
+    """POST `body`; a 2xx answer is success, anything else (redirects included) a failure."""
+    started = time.monotonic()
+    status_code: int | None = None
+    text: str | None = None
+    error: str | None = None
+    timeout = settings.webhook_timeout_seconds
+    try:
+        # httpx's timeout bounds each read, not the whole exchange: a target that drips one byte at a
+        # time must not hold a worker, hence the deadline around everything.
+        async with asyncio.timeout(timeout):
+            response = await guarded_request(
+                client,
+                "POST",
+                url,
+                content=body,
+                # The answer's start is kept as text: ask for it uncompressed rather than inflate it.
+                headers={**headers, "Accept-Encoding": "identity"},
+                allow_private=settings.webhook_allow_private_targets,
+                stream=True,
+            )
+            try:
+                status_code = response.status_code
+                text = await _read_start(response)
+            finally:
+                await response.aclose()
+    except BlockedTarget as exc:
+        error = f"Not sent: {exc}"
+    except (TimeoutError, httpx.TimeoutException):
+        error = f"Timed out after {timeout:g} s."
+    except httpx.ConnectError as exc:
+        error = f"Could not connect: {exc or type(exc).__name__}."
+    except (httpx.HTTPError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception:
+        # An attempt must end in a logged result, or its delivery would be requeued without end;
+        # the traceback goes to our log, not to the customer's delivery log.
+        logger.exception("webhook attempt to %s failed unexpectedly", url)
+        error = "Not sent: an internal error occurred; the attempt will be retried."
+    duration_ms = int((time.monotonic() - started) * 1000)
+    succeeded = status_code is not None and 200 <= status_code < 300
+    if error is None and not succeeded:
+        error = f"The endpoint answered HTTP {status_code}; only 2xx counts as delivered."
+    return AttemptResult(
+        succeeded=succeeded,
+        status_code=status_code,
+        response_body=text,
+        error=error[:500] if error else None,
+        duration_ms=duration_ms,
+    )
+
+
+async def _read_start(response: httpx.Response) -> str:
+    received = bytearray()
+    async for chunk in response.aiter_raw():
+        received += chunk
+        if len(received) >= RESPONSE_BODY_LIMIT:
+            break
+    # PostgreSQL text cannot hold NUL; the log keeps readable text, not the exact bytes.
+    return bytes(received[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace").replace("\x00", "\ufffd")

@@ -1,0 +1,187 @@
+"""Webhook endpoints: create, change, delete; their deliveries: read, redeliver; a test ping."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.auth.principal import Principal
+from backplane.core.config import Settings
+from backplane.core.db import utcnow
+from backplane.core.errors import Conflict, InvalidInput, NotFound
+from backplane.core.netguard import BlockedTarget, check_url
+from backplane.events.repository import EventRepository
+from backplane.webhooks import delivery as flow
+from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
+from backplane.webhooks.schemas import WebhookCreate, WebhookUpdate
+from backplane.webhooks.sender import new_client, send
+from backplane.webhooks.signing import new_secret
+
+MAX_ENDPOINTS = 20  # per organization and mode, as Stripe caps them (16)
+
+
+class WebhookLimitReached(Conflict):
+    code = "WEBHOOK_LIMIT_REACHED"
+
+
+class NotRedeliverable(Conflict):
+    code = "NOT_REDELIVERABLE"
+
+
+def new_endpoint_id() -> str:
+    return "wh_" + secrets.token_hex(12)
+
+
+def _endpoints(session: AsyncSession, principal: Principal) -> WebhookEndpointRepository:
+    return WebhookEndpointRepository(session, principal.organization_id, principal.livemode)
+
+
+def checked_url(url: str, settings: Settings, principal: Principal) -> str:
+    """Refuse at once what can never be delivered to; each delivery checks the resolved address again.
+
+    Live webhooks of a production deployment must use HTTPS, as Stripe requires.
+    """
+    try:
+        check_url(
+            url,
+            allow_private=settings.webhook_allow_private_targets,
+            require_https=settings.is_production and principal.livemode,
+        )
+    except BlockedTarget as exc:
+        raise InvalidInput({"url": [str(exc)]}) from exc
+    return url
+
+
+async def create_endpoint(
+    session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
+) -> WebhookEndpoint:
+    endpoints = _endpoints(session, principal)
+    url = checked_url(body.url, settings, principal)
+    if await endpoints.count() >= MAX_ENDPOINTS:
+        raise WebhookLimitReached(
+            f"An organization can have at most {MAX_ENDPOINTS} webhooks; delete one first.",
+            details={"limit": MAX_ENDPOINTS},
+        )
+    endpoint = WebhookEndpoint(
+        id=new_endpoint_id(),
+        organization_id=principal.organization_id,
+        livemode=principal.livemode,
+        url=url,
+        events=body.events,
+        description=body.description or None,
+        secret=new_secret(),
+        is_active=body.is_active,
+    )
+    endpoints.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: str, *, for_update: bool = False
+) -> WebhookEndpoint:
+    endpoint = await _endpoints(session, principal).get_by_public_id(endpoint_id, for_update=for_update)
+    if endpoint is None:
+        raise NotFound("No webhook with this id.")
+    return endpoint
+
+
+async def update_endpoint(
+    session: AsyncSession, settings: Settings, principal: Principal, endpoint_id: str, body: WebhookUpdate
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
+    changes = body.model_dump(exclude_unset=True)
+    if "url" in changes:
+        endpoint.url = checked_url(changes["url"], settings, principal)
+    if "events" in changes:
+        endpoint.events = changes["events"]
+    if "description" in changes:
+        endpoint.description = changes["description"] or None
+    if changes.get("is_active") is False and endpoint.is_active:
+        await WebhookDeliveryRepository(session, principal.organization_id).fail_pending_of(endpoint.id)
+    if "is_active" in changes:
+        endpoint.is_active = changes["is_active"]
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
+    """Deletes its deliveries and their attempts too; queued attempts find nothing and stop."""
+    endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
+    await session.delete(endpoint)
+    await session.flush()
+
+
+async def rotate_secret(session: AsyncSession, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
+    endpoint.secret = new_secret()
+    await session.flush()
+    return endpoint
+
+
+async def get_delivery(
+    session: AsyncSession, principal: Principal, endpoint_id: str, delivery_id: str
+) -> tuple[WebhookDelivery, dict[str, Any], list[WebhookAttempt]]:
+    """The delivery, the body its attempts send, and its attempts."""
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    deliveries = WebhookDeliveryRepository(session, principal.organization_id)
+    delivery = await deliveries.get_of_endpoint(endpoint.id, delivery_id)
+    if delivery is None:
+        raise NotFound("No delivery with this id.")
+    event = None
+    if delivery.event_id is not None:
+        event = await EventRepository(session, principal.organization_id, endpoint.livemode).get_by_public_id(
+            delivery.event_id
+        )
+    body = flow.payload_of(delivery, endpoint, event)
+    return delivery, body, await deliveries.attempts(delivery.id)
+
+
+async def redeliver(
+    session: AsyncSession, queue: ArqRedis, principal: Principal, endpoint_id: str, delivery_id: str
+) -> WebhookDelivery:
+    """A new delivery of the same event to the same endpoint: one attempt, queued at once."""
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    original = await WebhookDeliveryRepository(session, principal.organization_id).get_of_endpoint(
+        endpoint.id, delivery_id
+    )
+    if original is None:
+        raise NotFound("No delivery with this id.")
+    if original.event_id is None:
+        raise NotRedeliverable("A test delivery cannot be redelivered; send another test.")
+    if not endpoint.is_active:
+        raise NotRedeliverable("This webhook is disabled; enable it before redelivering.")
+    event = await EventRepository(session, principal.organization_id, endpoint.livemode).get_by_public_id(
+        original.event_id
+    )
+    assert event is not None  # deliveries go with their event (ON DELETE CASCADE)
+    delivery = flow.new_delivery(endpoint, kind="redelivery", event=event, now=utcnow())
+    session.add(delivery)
+    await session.flush()
+    flow.schedule(session, queue, delivery)
+    return delivery
+
+
+async def send_test(
+    session: AsyncSession, settings: Settings, principal: Principal, endpoint_id: str
+) -> tuple[WebhookDelivery, dict[str, Any], WebhookAttempt]:
+    """Send a `webhook.test` ping now and wait for the answer (at most WEBHOOK_TIMEOUT_SECONDS).
+
+    Works on a disabled webhook too, so that one can be checked before it is turned on.
+    """
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    now = utcnow()
+    delivery = flow.new_delivery(endpoint, kind="test", event=None, now=now)
+    body, headers = flow.build_request(delivery, endpoint, None, now)
+    async with new_client(settings) as client:
+        result = await send(client, endpoint.url, body, headers, settings=settings)
+    attempt = flow.apply_result(delivery, 1, result, now)
+    session.add(delivery)
+    await session.flush()  # before its attempt: without a relationship the two inserts have no set order
+    session.add(attempt)
+    await session.flush()
+    return delivery, flow.payload_of(delivery, endpoint, None), attempt

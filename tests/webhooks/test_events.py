@@ -1,0 +1,127 @@
+"""`/v1/events`: list and get, filters, pagination, modes, roles and tenancy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from backplane.core.config import Settings
+from tests.fixtures.assertions import assert_error, assert_invalid, assert_not_found
+from tests.fixtures.auth import Api
+from tests.webhooks.conftest import bearer, record
+
+EVENT_NOT_FOUND = "No event with this id."
+EVENT_TYPES = (
+    "'job.completed', 'job.failed', 'subscription.created', 'subscription.updated', "
+    "'subscription.cancelled', 'payment.succeeded' or 'payment.failed'"
+)
+
+
+async def test_events_are_listed_newest_first_and_read_one_by_one(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    account = await api.register()
+    ids = [
+        await record(settings, account.organization_id, "job.completed", {"id": f"job_{n}", "score": 0.5})
+        for n in range(3)
+    ]
+    listed = await client.get("/v1/events", headers=account.headers)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert [e["id"] for e in body["data"]] == ids[::-1]
+    assert (body["has_more"], body["next_cursor"]) == (False, None)
+    newest = body["data"][0]
+    assert set(newest) == {"id", "type", "data", "livemode", "created_at"}
+    assert (newest["type"], newest["data"], newest["livemode"]) == (
+        "job.completed",
+        {"id": "job_2", "score": 0.5},
+        True,
+    )
+
+    one = await client.get(f"/v1/events/{ids[0]}", headers=account.headers)
+    assert one.status_code == 200
+    assert one.json() == body["data"][-1]
+
+
+async def test_pagination_and_type_filter(api: Api, client: httpx.AsyncClient, settings: Settings) -> None:
+    account = await api.register()
+    for n in range(3):
+        await record(settings, account.organization_id, "job.failed", {"id": f"job_{n}"})
+    paid = await record(settings, account.organization_id, "payment.succeeded", {"invoice_id": "in_1"})
+    page = (await client.get("/v1/events", params={"limit": 3}, headers=account.headers)).json()
+    assert page["has_more"] is True
+    rest = (await client.get("/v1/events", params={"cursor": page["next_cursor"]}, headers=account.headers)).json()
+    assert len(page["data"]) + len(rest["data"]) == 4
+    assert not {e["id"] for e in page["data"]} & {e["id"] for e in rest["data"]}
+
+    only = await client.get("/v1/events", params={"type": "payment.succeeded"}, headers=account.headers)
+    assert [e["id"] for e in only.json()["data"]] == [paid]
+
+
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({"type": "job.exploded"}, {"type": [f"Input should be {EVENT_TYPES}"]}),
+        ({"limit": 0}, {"limit": ["Input should be greater than or equal to 1"]}),
+        ({"limit": 101}, {"limit": ["Input should be less than or equal to 100"]}),
+        ({"cursor": "bm90IGEgY3Vyc29y"}, {"cursor": ["Invalid cursor."]}),
+        (
+            {"delivery_success": "maybe"},
+            {"delivery_success": ["Input should be a valid boolean, unable to interpret input"]},
+        ),
+    ],
+)
+async def test_bad_parameters_are_a_422(
+    api: Api, raw_client: httpx.AsyncClient, params: dict[str, Any], fields: dict[str, list[str]]
+) -> None:
+    account = await api.register()
+    assert_invalid(await raw_client.get("/v1/events", params=params, headers=account.headers), fields)
+
+
+async def test_every_role_reads_events_but_only_its_own_organizations(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    owner = await api.register()
+    event_id = await record(settings, owner.organization_id, "job.completed", {"id": "job_1"})
+    viewer = await api.register()
+    await api.add_member(owner, viewer, "viewer")
+    as_viewer = await client.get(f"/v1/events/{event_id}", headers=viewer.in_org(owner.organization_id))
+    assert as_viewer.status_code == 200
+    read_key = await owner.create_key(scopes=["read"])
+    assert (await client.get("/v1/events", headers=bearer(read_key))).json()["data"][0]["id"] == event_id
+
+    # The viewer's own organization, and a stranger's, do not see it.
+    assert_not_found(await client.get(f"/v1/events/{event_id}", headers=viewer.headers), EVENT_NOT_FOUND)
+    stranger = await api.register()
+    assert_not_found(await client.get(f"/v1/events/{event_id}", headers=stranger.headers), EVENT_NOT_FOUND)
+    assert (await client.get("/v1/events", headers=stranger.headers)).json()["data"] == []
+
+
+@pytest.mark.parametrize("event_id", ["evt_unknown", "evt_" + "0" * 24, "x" * 500, "evt_%00"])
+async def test_unknown_ids_are_not_found(api: Api, raw_client: httpx.AsyncClient, event_id: str) -> None:
+    account = await api.register()
+    assert_not_found(await raw_client.get(f"/v1/events/{event_id}", headers=account.headers), EVENT_NOT_FOUND)
+
+
+async def test_test_mode_keys_see_test_mode_events_only(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    account = await api.register()
+    live = await record(settings, account.organization_id, "job.completed", {"id": "job_live"})
+    sandbox = await record(settings, account.organization_id, "job.completed", {"id": "job_test"}, livemode=False)
+    test_key = await account.create_key(mode="test", scopes=["read"])
+    seen = await client.get("/v1/events", headers=bearer(test_key))
+    assert [(e["id"], e["livemode"]) for e in seen.json()["data"]] == [(sandbox, False)]
+    assert_not_found(await client.get(f"/v1/events/{live}", headers=bearer(test_key)), EVENT_NOT_FOUND)
+    assert [e["id"] for e in (await client.get("/v1/events", headers=account.headers)).json()["data"]] == [live]
+
+
+async def test_no_credentials_is_a_401(client: httpx.AsyncClient) -> None:
+    assert_error(
+        await client.get("/v1/events"),
+        401,
+        "UNAUTHORIZED",
+        "Authentication credentials were not provided. Send `Authorization: Bearer <token>`.",
+    )
