@@ -138,3 +138,44 @@ async def test_a_repeat_while_the_first_request_is_in_flight_is_409(http: httpx.
     assert replay.status_code == 201
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["id"] == done.json()["id"]
+
+
+async def test_cancel_retry_concurrency_and_quota_through_real_processes(
+    http: httpx.AsyncClient, env: dict[str, str]
+) -> None:
+    with worker_process(env):
+        # Free plan: one job at a time. The second waits in QUEUED while the first runs.
+        running = (await http.post("/v1/jobs", json={"agent_id": "test-sleep", "input_data": {"seconds": 30}})).json()
+        waiting = (await http.post("/v1/jobs", json={"agent_id": "test-noop"})).json()
+        queued_then_cancelled = (await http.post("/v1/jobs", json={"agent_id": "test-noop"})).json()
+        await _until_status(http, running["id"], "processing")
+        await asyncio.sleep(1.0)
+        assert (await http.get(f"/v1/jobs/{waiting['id']}")).json()["status"] == "queued"
+
+        cancelled = await http.post(f"/v1/jobs/{queued_then_cancelled['id']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        aborted = await http.post(f"/v1/jobs/{running['id']}/cancel")  # running: aborted at once
+        assert aborted.json()["status"] == "cancelled"
+        done = (await http.get(f"/v1/jobs/{waiting['id']}", params={"wait": 30})).json()
+        assert done["status"] == "completed"
+        assert (await http.get(f"/v1/jobs/{running['id']}/output")).status_code == 409
+
+        # A deliberately failing agent: three attempts, then the dead-letter queue; retry runs it again.
+        failing = (
+            await http.post("/v1/jobs", json={"agent_id": "test-fail", "input_data": {"message": "nope"}})
+        ).json()
+        dead = (await http.get(f"/v1/jobs/{failing['id']}", params={"wait": 30})).json()
+        assert dead["status"] == "dead_letter" and dead["attempts"] == 3
+        retried = await http.post(f"/v1/jobs/{failing['id']}/retry")
+        assert retried.json()["status"] == "queued"
+        again = (await http.get(f"/v1/jobs/{failing['id']}", params={"wait": 30})).json()
+        assert again["status"] == "dead_letter" and again["attempts"] == 3
+
+        # Quota: 100 jobs a month on the free plan; 4 used (the job cancelled before it ran gave its back,
+        # the retry took one more).
+        used = 4
+        batch = await http.post("/v1/jobs/batch", json={"jobs": [{"agent_id": "test-noop"}] * (100 - used)})
+        assert batch.status_code == 201, batch.text
+        over = await http.post("/v1/jobs", json={"agent_id": "test-noop"})
+        assert over.status_code == 429
+        assert over.json()["error"]["code"] == "QUOTA_EXCEEDED"
