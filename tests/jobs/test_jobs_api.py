@@ -408,3 +408,17 @@ class TestIdempotency:
         assert second.json()["id"] == first.json()["id"]
         keys = (await client.get("/v1/api-keys", headers=owner.headers)).json()["data"]
         assert len(keys) == 1
+
+
+async def test_a_lost_quota_counter_is_rebuilt_from_postgresql(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI
+) -> None:
+    now = datetime.now(UTC)
+    for _ in range(3):
+        await create_job()
+    cancelled = await create_job()
+    await client.post(f"/v1/jobs/{cancelled['id']}/cancel", headers=owner.headers)
+    await app.state.redis.flushdb()  # Redis restarted without persistence
+    assert not await quota.is_counted(app.state.redis, owner_org(owner), now)
+    await create_job()
+    assert await quota.used(app.state.redis, owner_org(owner), now) == 4  # 3 + this one; the cancelled one is free

@@ -76,6 +76,12 @@ async def reconcile(redis: Redis, organization_id: uuid.UUID, counted: int, now:
     await redis.set(_key(organization_id, start), counted, exat=int(reset_at.timestamp()) + 86400)
 
 
+async def is_counted(redis: Redis, organization_id: uuid.UUID, now: datetime) -> bool:
+    """Whether Redis holds this month's counter (False after Redis lost it: reconcile first)."""
+    start, _ = period_bounds(now)
+    return bool(await redis.exists(_key(organization_id, start)))
+
+
 async def used(redis: Redis, organization_id: uuid.UUID, now: datetime) -> int:
     start, _ = period_bounds(now)
     return int(await redis.get(_key(organization_id, start)) or 0)

@@ -7,12 +7,13 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.agents.base import Agent
@@ -152,6 +153,10 @@ async def create_jobs(
         raise InvalidInput(errors)
 
     now = utcnow()
+    if jobs.plan.jobs_per_month is not None and not await quota.is_counted(jobs.redis, principal.organization_id, now):
+        await quota.reconcile(
+            jobs.redis, principal.organization_id, await _counted_this_month(session, principal, now), now
+        )
     await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now, amount=len(specs))
     try:
         created: list[Job] = []
@@ -184,6 +189,17 @@ async def create_jobs(
         session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
     )
     return created
+
+
+async def _counted_this_month(session: AsyncSession, principal: Principal, now: datetime) -> int:
+    """This month's jobs as the quota counts them: all created, less those cancelled before they ran."""
+    start, _ = quota.period_bounds(now)
+    stmt = select(func.count()).where(
+        Job.organization_id == principal.organization_id,
+        Job.created_at >= start,
+        ~((Job.status == JobStatus.CANCELLED) & (Job.attempts == 0)),
+    )
+    return int((await session.execute(stmt)).scalar_one())
 
 
 def _json_field(raw: str | None, name: str) -> dict[str, Any]:
