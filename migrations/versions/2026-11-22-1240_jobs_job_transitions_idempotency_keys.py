@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "idempotency_keys",
         sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("livemode", sa.Boolean(), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
@@ -35,7 +36,7 @@ def upgrade() -> None:
             name=op.f("fk_idempotency_keys_organization_id_organizations"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("organization_id", "key", name=op.f("pk_idempotency_keys")),
+        sa.PrimaryKeyConstraint("organization_id", "livemode", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"], unique=False)
     op.create_table(

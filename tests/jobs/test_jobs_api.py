@@ -422,3 +422,53 @@ async def test_a_lost_quota_counter_is_rebuilt_from_postgresql(
     assert not await quota.is_counted(app.state.redis, owner_org(owner), now)
     await create_job()
     assert await quota.used(app.state.redis, owner_org(owner), now) == 4  # 3 + this one; the cancelled one is free
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_non_finite_numbers_are_refused(client: httpx.AsyncClient, owner: Account, number: str) -> None:
+    body = f'{{"agent_id": "test-noop", "input_data": {{"echo": {number}}}}}'
+    response = await client.post(
+        "/v1/jobs", content=body, headers={**owner.headers, "Content-Type": "application/json"}
+    )
+    assert_invalid(response, {"input_data": ["Numbers must be finite (no NaN, Infinity or out-of-range values)."]})
+
+
+@pytest.mark.parametrize("priority", ["²", "--5", "9" * 5000, "1.5", "101"])
+async def test_a_bad_multipart_priority_is_refused(client: httpx.AsyncClient, owner: Account, priority: str) -> None:
+    response = await client.post(
+        "/v1/jobs",
+        data={"agent_id": "test-noop", "priority": priority},
+        files=[("files", ("a.txt", b"hello", "text/plain"))],
+        headers=owner.headers,
+    )
+    assert_invalid(response, {"priority": ["Must be an integer from -100 to 100."]})
+
+
+async def test_out_of_range_dates_in_filters_are_refused(client: httpx.AsyncClient, owner: Account) -> None:
+    response = await client.get(
+        "/v1/jobs", params={"created_after": "0001-01-01T00:00:00+14:00"}, headers=owner.headers
+    )
+    assert_invalid(response, {"created_after": ["Out of range."]})
+
+
+async def test_idempotency_keys_are_separate_per_mode(client: httpx.AsyncClient, owner: Account) -> None:
+    live = {"Authorization": f"Bearer {(await owner.create_key())['key']}", "Idempotency-Key": "same"}
+    test = {"Authorization": f"Bearer {(await owner.create_key(mode='test'))['key']}", "Idempotency-Key": "same"}
+    first = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=test)
+    second = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=live)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["livemode"] is False and second.json()["livemode"] is True
+    assert "Idempotent-Replayed" not in second.headers
+
+
+async def test_a_quota_refusal_is_not_replayed(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI
+) -> None:
+    job = await create_job()
+    await quota.reconcile(app.state.redis, owner_org(owner), 100, datetime.now(UTC))
+    headers = {**owner.headers, "Idempotency-Key": "after-quota"}
+    refused = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=headers)
+    assert refused.status_code == 429
+    await client.post(f"/v1/jobs/{job['id']}/cancel", headers=owner.headers)  # gives one back
+    accepted = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=headers)
+    assert accepted.status_code == 201, accepted.text

@@ -225,3 +225,35 @@ async def test_a_worker_shutting_down_hands_its_job_back(
     after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
     assert after["status"] == "queued" and after["attempts"] == 0
     assert (await _history(client, owner, job["id"]))[-1] == ("processing", "queued")
+
+
+def test_outputs_are_made_storable() -> None:
+    from backplane.jobs.runner import storable
+
+    assert storable({"a\x00": ["x\x00y", float("nan"), float("inf"), 1.5, {"n": None}]}) == {
+        "a": ["xy", None, None, 1.5, {"n": None}]
+    }
+
+
+async def test_a_failing_heartbeat_does_not_fail_the_attempt_or_leave_the_agent_running(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    runner = jobs_worker.runner
+    original = runner._heartbeat
+    calls = 0
+
+    async def flaky(job_id: str, token: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ConnectionError("database briefly unreachable")
+        return await original(job_id, token)
+
+    runner._heartbeat = flaky
+    try:
+        job = await create_job("test-sleep", input_data={"seconds": 1.0})
+        done = await wait_for(client, owner, job["id"])
+    finally:
+        runner._heartbeat = original
+    assert calls > 2
+    assert done["status"] == "completed" and done["attempts"] == 1

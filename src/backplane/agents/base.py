@@ -9,6 +9,7 @@ any other exception is retried with backoff by the job runner.
 
 from __future__ import annotations
 
+import codecs
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class AgentContext:
         finally:
             await response.aclose()
         charset = response.charset_encoding or "utf-8"
+        try:
+            codecs.lookup(charset)
+        except LookupError:  # a page that names an encoding nobody has: read it as UTF-8
+            charset = "utf-8"
         # The request went to the checked address with the name in the Host header: put the name back.
         final_url = response.request.url.copy_with(netloc=response.request.headers["Host"].encode("ascii"))
         return FetchedPage(

@@ -65,15 +65,30 @@ async def consume(redis: Redis, organization_id: uuid.UUID, plan: Plan, now: dat
     return int(used)
 
 
-async def give_back(redis: Redis, organization_id: uuid.UUID, now: datetime, amount: int = 1) -> None:
-    start, _ = period_bounds(now)
-    await redis.decrby(_key(organization_id, start), amount)
+# Only an existing counter is decremented: a missing one (Redis lost it) must stay missing, so
+# that the next creation rebuilds it from PostgreSQL instead of counting from -1.
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return nil
+"""
 
 
-async def reconcile(redis: Redis, organization_id: uuid.UUID, counted: int, now: datetime) -> None:
-    """Set this month's counter to the jobs PostgreSQL holds for the month."""
+async def give_back(redis: Redis, organization_id: uuid.UUID, month: datetime, amount: int = 1) -> None:
+    """Return `amount` jobs to the quota of the month containing `month` (when the job was created)."""
+    start, _ = period_bounds(month)
+    await redis.register_script(_GIVE_BACK)(keys=[_key(organization_id, start)], args=[amount])
+
+
+async def reconcile(
+    redis: Redis, organization_id: uuid.UUID, counted: int, now: datetime, *, only_if_missing: bool = False
+) -> None:
+    """Set this month's counter to the jobs PostgreSQL holds for the month.
+
+    `only_if_missing`: leave a counter that appeared meanwhile (a concurrent rebuild and its increment).
+    """
     start, reset_at = period_bounds(now)
-    await redis.set(_key(organization_id, start), counted, exat=int(reset_at.timestamp()) + 86400)
+    expire_at = int(reset_at.timestamp()) + 86400
+    await redis.set(_key(organization_id, start), counted, exat=expire_at, nx=only_if_missing)
 
 
 async def is_counted(redis: Redis, organization_id: uuid.UUID, now: datetime) -> bool:

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.billing.service import plan_of
-from backplane.core.db import SessionDep
+from backplane.core.db import SessionDep, commit
 from backplane.core.limits import PlatformLimit, ValidationLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
@@ -95,6 +95,7 @@ async def upload_file(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > plan.max_upload_bytes + MULTIPART_OVERHEAD:
         raise too_large(plan.max_upload_bytes)
+    await commit(session)  # no transaction stays open while the upload streams in (see jobs/endpoints.py)
     file = await service.upload(
         session,
         storage,

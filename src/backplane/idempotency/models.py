@@ -19,6 +19,7 @@ class IdempotencyKey(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)  # a test key never replays a live response
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
     locked_until: Mapped[datetime | None]  # set while the first request is in flight

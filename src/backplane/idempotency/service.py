@@ -7,8 +7,9 @@ How it works (in the manner of Stripe's idempotent requests):
    - a finished row with the same fingerprint: its stored response is sent back (`Idempotent-Replayed: true`);
    - a different fingerprint: 422 `IDEMPOTENCY_KEY_REUSED`;
    - a row still locked (the first request is in flight): 409 `IDEMPOTENCY_KEY_IN_USE`.
-2. `IdempotencyMiddleware` stores the response once it is produced. A 5xx is not stored (the key is
-   released so a retry can do the work); 4xx answers are stored like successes.
+2. `IdempotencyMiddleware` stores the response once it is produced. A 5xx, 409 or 429 is not stored
+   (the key is released so a retry can do the work); other 4xx answers are stored like successes.
+Keys are per organization and mode: a test-mode key never sees a live-mode response.
 
 The fingerprint covers the method, path, query and body. Streamed uploads (multipart, raw bytes)
 are not buffered to be hashed: their fingerprint covers the content type and length instead.
@@ -44,6 +45,8 @@ MAX_STORED_BODY = 1024 * 1024
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, as Stripe and the IETF draft expect
 _STREAMED = ("multipart/form-data", "application/octet-stream")
 _REPLAYED_HEADERS = ("content-type", "location")
+# Answers that say "not now" rather than "done": a retry of the same request may succeed later.
+_NOT_KEPT = frozenset({409, 429})
 
 
 class IdempotencyKeyInUse(AppError):
@@ -72,12 +75,15 @@ async def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-async def _claim(session: AsyncSession, organization_id: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
+async def _claim(
+    session: AsyncSession, organization_id: Any, livemode: bool, key: str, fingerprint: str
+) -> IdempotencyKey | None:
     """Our new row (None: go ahead), or the existing row for this key."""
     now = utcnow()
     await session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.organization_id == organization_id,
+            IdempotencyKey.livemode.is_(livemode),
             IdempotencyKey.key == key,
             IdempotencyKey.created_at < now - RETENTION,
         )
@@ -86,6 +92,7 @@ async def _claim(session: AsyncSession, organization_id: Any, key: str, fingerpr
         insert(IdempotencyKey)
         .values(
             organization_id=organization_id,
+            livemode=livemode,
             key=key,
             fingerprint=fingerprint,
             locked_until=now + timedelta(seconds=LOCK_SECONDS),
@@ -98,7 +105,11 @@ async def _claim(session: AsyncSession, organization_id: Any, key: str, fingerpr
         return None
     stmt = (
         select(IdempotencyKey)
-        .where(IdempotencyKey.organization_id == organization_id, IdempotencyKey.key == key)
+        .where(
+            IdempotencyKey.organization_id == organization_id,
+            IdempotencyKey.livemode.is_(livemode),
+            IdempotencyKey.key == key,
+        )
         .with_for_update()
     )
     row = (await session.execute(stmt)).scalar_one()
@@ -122,25 +133,24 @@ async def idempotency(request: Request, principal: Authenticated) -> None:
     fingerprint = await _fingerprint(request)
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with unit_of_work(sessionmaker) as session:
-        done = await _claim(session, principal.organization_id, key, fingerprint)
+        done = await _claim(session, principal.organization_id, principal.livemode, key, fingerprint)
         if done is not None:
             raise IdempotentReplay(done.response_status or 200, done.response_body or b"", done.response_headers or {})
-    request.state.idempotency = (principal.organization_id, key)
+    request.state.idempotency = (principal.organization_id, principal.livemode, key)
 
 
 async def _store(
     sessionmaker: async_sessionmaker[AsyncSession],
-    claim: tuple[Any, str],
+    claim: tuple[Any, bool, str],
     status: int,
     body: bytes,
     headers: dict[str, str],
 ) -> None:
-    organization_id, key = claim
     async with unit_of_work(sessionmaker) as session:
-        row = await session.get(IdempotencyKey, (organization_id, key), with_for_update=True)
+        row = await session.get(IdempotencyKey, claim, with_for_update=True)
         if row is None:
             return
-        if status >= 500 or len(body) > MAX_STORED_BODY:
+        if status >= 500 or status in _NOT_KEPT or len(body) > MAX_STORED_BODY:
             await session.delete(row)  # not a result worth replaying: let a retry do the work
             return
         row.response_status = status
@@ -186,7 +196,7 @@ class IdempotencyMiddleware:
                 try:
                     await _store(scope["app"].state.sessionmaker, claim, status, b"".join(chunks), headers)
                 except Exception:  # the response is already sent; a retry will find the key locked, then free
-                    logger.exception("could not store the response for Idempotency-Key %s", claim[1])
+                    logger.exception("could not store the response for Idempotency-Key %s", claim[2])
 
 
 def install_idempotency(app: FastAPI) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -16,7 +16,7 @@ from backplane.agents.registry import all_agents, get_agent
 from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.auth.principal import Principal
 from backplane.billing.service import plan_of
-from backplane.core.db import SessionDep
+from backplane.core.db import SessionDep, commit
 from backplane.core.errors import InvalidInput, MalformedBody, NotFound
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
@@ -67,6 +67,13 @@ async def _jobs_context(
 
 
 JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise InvalidInput({name: ["Out of range."]}) from None
 
 
 def _read(job: Job) -> JobRead:
@@ -126,6 +133,9 @@ async def create_job(
         limit = jobs.plan.max_upload_bytes * MAX_FILES_PER_JOB + MULTIPART_OVERHEAD
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large(jobs.plan.max_upload_bytes)
+        # The upload may take minutes: end the request's transaction (auth and plan reads) first, so
+        # no connection sits idle in a transaction and no row lock is held while bytes trickle in.
+        await commit(session)
         job = await service.create_from_multipart(session, jobs, storage, principal, content_type, request.stream())
         return _read(job)
     body = await request.body()
@@ -168,9 +178,9 @@ async def list_jobs(
     if agent_id is not None:
         stmt = stmt.where(Job.agent_id == agent_id)
     if created_after is not None:
-        stmt = stmt.where(Job.created_at >= created_after)
+        stmt = stmt.where(Job.created_at >= _utc(created_after, "created_after"))
     if created_before is not None:
-        stmt = stmt.where(Job.created_at < created_before)
+        stmt = stmt.where(Job.created_at < _utc(created_before, "created_before"))
     rows, cursor = await paginate(session, stmt, page, Job.created_at, Job.id)
     return Page(data=[_read(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,8 +21,10 @@ from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.agents import llm
@@ -41,6 +44,22 @@ logger = logging.getLogger(__name__)
 
 USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
 _TYPE_OF_CONTENT = {t.content_type: t.name for t in TYPES.values()}
+
+
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
+
+
+def storable(value: Any) -> Any:
+    """`value` as PostgreSQL's jsonb takes it: no NUL in strings, no NaN or infinities (null instead)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 class _Lost(Exception):
@@ -192,29 +211,54 @@ class Runner:
             await self._fail(job_id, token, {"code": "AGENT_ERROR", "message": message}, retryable=True)
             return "failed"
         finally:
+            if not task.done():  # whatever ended the supervision, the agent never runs on untracked
+                task.cancel()
             self.running.pop(job_id, None)
             self.cancelled.discard(job_id)
-        return await self._complete(job_id, token, output)
+        try:
+            return await self._complete(job_id, token, output)
+        except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
+            logger.warning("job %s output could not be stored", job_id, exc_info=True)
+            message = f"The agent's output could not be stored: {type(exc).__name__}."
+            await self._fail(job_id, token, {"code": "OUTPUT_INVALID", "message": message}, retryable=False)
+            return "failed"
 
     async def _run_agent(
         self, agent: Agent, context: AgentContext, input_data: dict[str, Any], config: dict[str, Any]
     ) -> dict[str, Any]:
-        parsed_input = agent.input_model.model_validate(input_data)
-        parsed_config = agent.config_model.model_validate(config)
+        try:
+            parsed_input = agent.input_model.model_validate(input_data)
+            parsed_config = agent.config_model.model_validate(config)
+        except ValidationError as exc:  # the agent's schema changed since the job was created
+            raise AgentInputError(f"The job's input no longer fits {agent.id}: {exc.errors()[0]['msg']}") from exc
         async with asyncio.timeout(agent.time_limit_seconds):
             output = await agent.run(context, parsed_input, parsed_config)
         if not isinstance(output, dict):
             raise TypeError(f"agent {agent.id} returned {type(output).__name__}, not an object")
-        json.dumps(output)  # refuse what cannot be stored, as a failed attempt rather than a failed commit
+        output = storable(output)
+        if len(json.dumps(output)) > MAX_OUTPUT_BYTES:
+            raise AgentInputError(f"The output is larger than {MAX_OUTPUT_BYTES // (1024 * 1024)} MB; send less input.")
         return output
 
     async def _supervise(self, job_id: str, token: uuid.UUID, task: asyncio.Task[dict[str, Any]]) -> dict[str, Any]:
-        """Heartbeat while the agent runs; abort it at once when the job stops being ours."""
+        """Heartbeat while the agent runs; abort it at once when the job stops being ours.
+
+        A heartbeat that fails (the database briefly unreachable) is retried on the next beat; once
+        none has succeeded for the stall window, the sweeper may have handed the job to another
+        worker, so this run stops rather than risk running twice at once.
+        """
+        last_beat = asyncio.get_running_loop().time()
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.settings.job_heartbeat_seconds)
             if done:
                 return task.result()
-            if not await self._heartbeat(job_id, token):
+            try:
+                owned = await self._heartbeat(job_id, token)
+                last_beat = asyncio.get_running_loop().time()
+            except Exception:
+                logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
+                owned = asyncio.get_running_loop().time() - last_beat < self.settings.job_stall_seconds
+            if not owned:
                 self.cancelled.add(job_id)
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -385,8 +429,10 @@ class Runner:
                 .with_for_update(skip_locked=True)
             )
             for job in (await session.execute(stmt)).scalars():
+                if await self.queue.exists(f"arq:job:{job.id}:{job.dispatch_token}"):
+                    continue  # still waiting in arq's queue (workers are busy): keep its place
                 lost += 1
-                job.dispatch_token = None  # its message never ran: hand it out again
+                job.dispatch_token = None  # its message was lost: hand it out again
         ready = (
             select(Job.organization_id)
             .distinct()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -36,6 +38,8 @@ from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import MAX_FILES_PER_JOB, JobCreate
 
 _TYPE_OF_CONTENT = {t.content_type: t.name for t in TYPES.values()}
+_PRIORITY = re.compile(r"-?[0-9]{1,3}")
+logger = logging.getLogger(__name__)
 
 
 class JobNotCompleted(AppError):
@@ -82,13 +86,20 @@ def validate_spec(agent: Agent, spec: JobCreate, prefix: str = "") -> dict[str, 
         ("input_data", agent.input_model, spec.input_data),
         ("config", agent.config_model, spec.config),
     ):
-        if "\\u0000" in json.dumps(value):  # PostgreSQL's jsonb cannot store NUL
+        try:
+            encoded = json.dumps(value, allow_nan=False)
+        except ValueError:
+            errors[f"{prefix}{name}"] = ["Numbers must be finite (no NaN, Infinity or out-of-range values)."]
+            continue
+        if "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store NUL
             errors[f"{prefix}{name}"] = ["Text must not contain NUL (\\u0000) characters."]
             continue
         try:
             model.model_validate(value)
         except ValidationError as exc:
             errors.update(validation_fields(exc, f"{prefix}{name}"))
+        except (ValueError, TypeError, OSError) as exc:  # a validator that failed without pydantic's wrapper
+            errors[f"{prefix}{name}"] = [f"Invalid value: {type(exc).__name__}."]
     if len(spec.file_ids) > agent.max_files:
         errors[f"{prefix}file_ids"] = [f"{agent.id} takes at most {agent.max_files} files."]
     return errors
@@ -153,10 +164,7 @@ async def create_jobs(
         raise InvalidInput(errors)
 
     now = utcnow()
-    if jobs.plan.jobs_per_month is not None and not await quota.is_counted(jobs.redis, principal.organization_id, now):
-        await quota.reconcile(
-            jobs.redis, principal.organization_id, await _counted_this_month(session, principal, now), now
-        )
+    await _ensure_counted(session, jobs, principal, now)
     await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now, amount=len(specs))
     try:
         created: list[Job] = []
@@ -189,6 +197,14 @@ async def create_jobs(
         session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
     )
     return created
+
+
+async def _ensure_counted(session: AsyncSession, jobs: JobsContext, principal: Principal, now: datetime) -> None:
+    """Rebuild the month's counter from PostgreSQL if Redis lost it (before anything creates it anew)."""
+    if jobs.plan.jobs_per_month is None or await quota.is_counted(jobs.redis, principal.organization_id, now):
+        return
+    counted = await _counted_this_month(session, principal, now)
+    await quota.reconcile(jobs.redis, principal.organization_id, counted, now, only_if_missing=True)
 
 
 async def _counted_this_month(session: AsyncSession, principal: Principal, now: datetime) -> int:
@@ -243,8 +259,8 @@ async def create_from_multipart(
     )
     try:
         agent = _agent_or_error(form.fields.get("agent_id", ""), "agent_id")
-        priority_raw = form.fields.get("priority") or "0"
-        if not priority_raw.lstrip("-").isdigit() or not -100 <= int(priority_raw) <= 100:
+        priority_raw = (form.fields.get("priority") or "0").strip()
+        if not _PRIORITY.fullmatch(priority_raw) or not -100 <= int(priority_raw) <= 100:
             raise InvalidInput({"priority": ["Must be an integer from -100 to 100."]})
         listed = [f.strip() for f in (form.fields.get("file_ids") or "").split(",") if f.strip()]
         for stored in form.files:
@@ -321,11 +337,17 @@ async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal,
     lifecycle.announce_after_commit(session, jobs.redis, job)
     job_ref = job.id
 
+    created_at = job.created_at
+    organization_id = principal.organization_id
+
     async def _abort_and_refund() -> None:
-        if was_running:
-            await jobs.redis.publish(lifecycle.CANCEL_CHANNEL, job_ref)
-        if never_started:  # it never used a worker: the month's quota gets it back
-            await quota.give_back(jobs.redis, principal.organization_id, now)
+        try:
+            if was_running:
+                await jobs.redis.publish(lifecycle.CANCEL_CHANNEL, job_ref)
+            if never_started:  # it never used a worker: the month it was created in gets it back
+                await quota.give_back(jobs.redis, organization_id, created_at)
+        except Exception:  # committed already; the heartbeat stops a running job within seconds anyway
+            logger.warning("after cancelling job %s: Redis unavailable", job_ref, exc_info=True)
 
     after_commit(session, _abort_and_refund)
     lifecycle.dispatch_after_commit(
@@ -343,6 +365,7 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
             details={"status": job.status},
         )
     now = utcnow()
+    await _ensure_counted(session, jobs, principal, now)
     await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now)
     job.attempts = 0
     job.error = None
