@@ -288,3 +288,17 @@ def test_input_accepts_the_js_sdk_spelling_and_refuses_bad_input() -> None:
     ]:
         with pytest.raises(ValidationError, match=re.escape(message)):
             MayaInput.model_validate(bad)
+
+
+async def test_a_docx_zip_bomb_is_refused_before_it_is_unpacked() -> None:
+    import io
+    import zipfile
+
+    from backplane.agents.base import AgentInputError
+    from backplane.agents.documents import parse_docx
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"<" * (300 * 1024 * 1024))  # ~300 KB packed
+    with pytest.raises(AgentInputError, match="unpacks to more than 200 MB"):
+        parse_docx(buffer.getvalue())

@@ -179,3 +179,19 @@ def test_invoice_rules_on_other_layouts() -> None:
     assert data["currency"] == "EUR"
     assert parse_amount("(12.00)") == -12
     assert parse_amount("abc") is None
+
+
+async def test_an_image_too_large_to_read_is_refused_before_ocr(make_ctx: MakeContext) -> None:
+    import io
+
+    from PIL import Image
+
+    from backplane.agents.base import AgentInputError
+    from backplane.agents.taylor import Taylor
+
+    buffer = io.BytesIO()
+    Image.new("1", (2, 40000), 1).save(buffer, format="PNG")  # a strip that upscales to gigapixels
+    ctx = make_ctx({"strip.png": buffer.getvalue()})
+    agent = Taylor()
+    with pytest.raises(AgentInputError, match="too large or too narrow to read"):
+        await agent.run(ctx, agent.input_model.model_validate({}), agent.config_model.model_validate({}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -33,6 +34,10 @@ _MIN_PAGE_TEXT = 16  # fewer characters than this on a PDF page: treat it as sca
 _MIN_OCR_WIDTH = 1600  # narrower scans are upscaled first: Tesseract reads ~300 dpi text best
 _HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCK_TAGS = {"p", "li", "blockquote", "pre", "td", "dd", "figcaption"}
+# Bounds on what one hostile file can cost (memory, CPU): checked before the work, not after.
+MAX_OCR_PIXELS = 60_000_000  # ~ an A4 page at 1200 dpi
+OCR_TIMEOUT_SECONDS = 120
+MAX_TEXT_PAGES = 300  # PDF pages maya and sam read
 
 
 @dataclass(slots=True)
@@ -116,7 +121,17 @@ def parse_markdown(text: str) -> Document:
     return builder.document(title)
 
 
+MAX_DOCX_UNPACKED = 200 * 1024 * 1024  # a zip bomb expands far beyond its upload size
+
+
 def parse_docx(data: bytes) -> Document:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AgentInputError("The DOCX file cannot be read (damaged or not a Word document).") from exc
+    if unpacked > MAX_DOCX_UNPACKED:
+        raise AgentInputError("The DOCX file unpacks to more than 200 MB; it is refused.")
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises zipfile, KeyError and lxml errors for broken files
@@ -173,17 +188,24 @@ class Page:
 
 def ocr_image(image: Image.Image, language: str = OCR_LANGUAGE) -> tuple[str, float]:
     """The text Tesseract reads in `image` (lines kept) and its mean word confidence (0..1)."""
+    if image.width * image.height > MAX_OCR_PIXELS or image.height > 50 * max(image.width, 1):
+        raise AgentInputError(f"An image of {image.width}x{image.height} pixels is too large or too narrow to read.")
     image = image.convert("L")
     if image.width < _MIN_OCR_WIDTH:
         scale = _MIN_OCR_WIDTH / image.width
         image = image.resize((_MIN_OCR_WIDTH, round(image.height * scale)), Image.Resampling.LANCZOS)
     try:
         # psm 6 reads the page as one block, so a table row ("Design 2 50.00 100.00") stays on one line.
-        data = pytesseract.image_to_data(image, lang=language, config="--psm 6", output_type=pytesseract.Output.DICT)
+        # The timeout kills Tesseract itself: a thread cannot be cancelled, a subprocess can.
+        data = pytesseract.image_to_data(
+            image, lang=language, config="--psm 6", output_type=pytesseract.Output.DICT, timeout=OCR_TIMEOUT_SECONDS
+        )
     except pytesseract.TesseractNotFoundError as exc:
         raise RuntimeError("tesseract is not installed: run scripts/install-system-packages.sh") from exc
     except pytesseract.TesseractError as exc:
         raise AgentInputError(f"OCR failed on the image: {exc.message}") from exc
+    except RuntimeError as exc:  # pytesseract's timeout
+        raise AgentInputError(f"OCR of one image took longer than {OCR_TIMEOUT_SECONDS} s.") from exc
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences: list[float] = []
     for i, word in enumerate(data["text"]):
@@ -206,11 +228,12 @@ def open_image(data: bytes) -> Image.Image:
     return image
 
 
-def read_image(data: bytes, language: str = OCR_LANGUAGE) -> list[Page]:
-    """An image file's frames (a TIFF may hold several pages), each OCR'd."""
+def read_image(data: bytes, language: str = OCR_LANGUAGE, max_pages: int | None = None) -> list[Page]:
+    """An image file's frames (a TIFF may hold several pages), each OCR'd, at most `max_pages` of them."""
     image = open_image(data)
     pages = []
-    for number in range(getattr(image, "n_frames", 1)):
+    frames = getattr(image, "n_frames", 1)
+    for number in range(min(frames, max_pages) if max_pages is not None else frames):
         image.seek(number)
         text, confidence = ocr_image(image.copy(), language)
         pages.append(Page(number + 1, text, "ocr", confidence))
@@ -261,9 +284,9 @@ def read_pdf(
     return pages, total
 
 
-def parse_pdf(data: bytes) -> Document:
+def parse_pdf(data: bytes, max_pages: int = MAX_TEXT_PAGES) -> Document:
     reader = pdf_reader(data)
-    pages, _ = read_pdf(reader)
+    pages, _ = read_pdf(reader, max_pages=max_pages)
     builder = _Builder()
     for page in pages:
         for paragraph in paragraphs_of(page.text):

@@ -126,7 +126,7 @@ class Taylor(Agent):
             if file.type_name == "pdf":
                 read, count = await asyncio.to_thread(read_pdf, content, language=language, max_pages=remaining)
             else:
-                read = await asyncio.to_thread(read_image, content, language)
+                read = await asyncio.to_thread(read_image, content, language, remaining + 1)
                 count = len(read)
             skipped = skipped or count > len(read[:remaining])
             pages += [(file.id, page) for page in read[:remaining]]
