@@ -179,3 +179,11 @@ def test_input_shapes() -> None:
     assert (camel.business_name, camel.primary_keywords) == ("A", ["bread"])
     with pytest.raises(ValidationError, match="website"):
         SamInput.model_validate({"business_name": "A", "location": "Lyon"})
+
+
+def test_absurdly_nested_json_ld_is_reported_not_crashed_on() -> None:
+    from backplane.agents.site import _json_ld_items
+
+    errors: list[str] = []
+    assert _json_ld_items("[" * 100_000 + "]" * 100_000, errors) == []
+    assert errors == ["invalid JSON-LD: nested too deeply"]

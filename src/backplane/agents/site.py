@@ -146,6 +146,9 @@ def _json_ld_items(raw: str, errors: list[str]) -> list[dict[str, Any]]:
     except json.JSONDecodeError as exc:
         errors.append(f"invalid JSON-LD: {exc.msg}")
         return []
+    except RecursionError:  # nested deeper than any real structured data
+        errors.append("invalid JSON-LD: nested too deeply")
+        return []
     items: list[dict[str, Any]] = []
     for item in _as_list(data):
         if isinstance(item, dict):
