@@ -3,15 +3,16 @@
 The server at --url must run with AGENT_TEST_MODE=true (the no-op agent) and RATE_LIMITS_ENABLED=false.
 This script:
 
-1. signs up and moves the organization to the enterprise plan through a local-mode checkout
-   (25 jobs at once, no monthly quota);
-2. measures arq alone as the baseline: --jobs no-op arq jobs enqueued on a scratch queue and run by
-   an in-process arq worker (same poll delay and concurrency as ours): jobs per second and
+1. signs up --orgs organizations and moves each to the enterprise plan through a local-mode
+   checkout (25 jobs at once each, no monthly quota), so the plan limit is not what is measured;
+2. measures arq alone as the baseline: an in-process arq worker (same poll delay, --concurrency)
+   runs while --jobs no-op arq jobs are enqueued in batches of 100: jobs per second and
    enqueue-to-start latency (arq's own enqueue and start times);
-3. for each worker count in --workers, starts that many `backplane worker --queues jobs` processes,
-   creates --jobs `test-noop` jobs through `POST /v1/jobs/batch`, waits for all of them, and reads
-   jobs per second (first queued to last finished) and enqueue-to-start latency (queued_at to
-   started_at, which includes waiting for one of the plan's 25 slots) from the jobs themselves.
+3. for each worker count in --workers, starts that many `backplane worker --queues jobs` processes
+   (each running --concurrency jobs at once), creates --jobs `test-noop` jobs through
+   `POST /v1/jobs/batch` (100 per call, round-robin over the organizations), waits for all of them,
+   and reads jobs per second (first queued to last finished) and enqueue-to-start latency
+   (queued_at to started_at) from the jobs themselves.
 
 The figures are printed beside the baseline as ratios. The jobs, user and organization stay in
 PostgreSQL.
@@ -36,7 +37,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 
 POLL_DELAY = 0.1  # JOB_POLL_SECONDS's default; the baseline polls as often
-CONCURRENCY = 25  # the enterprise plan's concurrent jobs
+PLAN_SLOTS = 25  # the enterprise plan's concurrent jobs
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -46,34 +47,40 @@ def percentile(values: list[float], p: float) -> float:
 
 def line(label: str, rate: float, latencies: list[float], baseline: tuple[float, float, float] | None) -> str:
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    text = f"{label:<28} {rate:8.1f} jobs/s   enqueue->start p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+    text = f"{label:<32} {rate:8.1f} jobs/s   enqueue->start p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
     if baseline is not None:
         base_rate, base_p50, base_p99 = baseline
         text += f"   (x{rate / base_rate:.2f} rate, x{p50 / base_p50:.2f} p50, x{p99 / base_p99:.2f} p99 of arq)"
     return text
 
 
-async def arq_baseline(redis_url: str, jobs: int) -> tuple[float, list[float]]:
+async def arq_baseline(redis_url: str, jobs: int, concurrency: int) -> tuple[float, list[float]]:
     async def noop(ctx: dict[str, Any], n: int) -> int:
         return n
 
     queue = f"bench:arq:{secrets.token_hex(4)}"
     pool: ArqRedis = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=queue)
     try:
-        started = time.perf_counter()
-        handles = [await pool.enqueue_job("noop", n) for n in range(jobs)]
         worker = Worker(
             functions=[func(noop, name="noop")],
             queue_name=queue,
             redis_pool=pool,
-            burst=True,
-            max_jobs=CONCURRENCY,
+            max_jobs=concurrency,
             poll_delay=POLL_DELAY,
             handle_signals=False,
             keep_result=120,
         )
-        await worker.main()
+        running = asyncio.create_task(worker.async_run())
+        await asyncio.sleep(1)
+        started = time.perf_counter()
+        handles = []
+        for first in range(0, jobs, 100):  # as the API creates them: batches of 100
+            handles += [await pool.enqueue_job("noop", n) for n in range(first, min(jobs, first + 100))]
+        for handle in handles:
+            await handle.result(timeout=120)
         elapsed = time.perf_counter() - started
+        worker.handle_sig(signal.SIGTERM)
+        await asyncio.gather(running, return_exceptions=True)
         latencies = []
         for handle in handles:
             result = await handle.result_info()
@@ -104,8 +111,8 @@ async def to_enterprise(client: httpx.AsyncClient) -> None:
         sys.exit(f"bench: the local checkout answered {response.status_code} (is the server in local billing mode?)")
 
 
-def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "AGENT_TEST_MODE": "true", "JOB_WORKER_CONCURRENCY": str(CONCURRENCY)}
+def start_workers(count: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "AGENT_TEST_MODE": "true", "JOB_WORKER_CONCURRENCY": str(concurrency)}
     return [
         subprocess.Popen(
             [sys.executable, "-m", "backplane.cli", "worker", "--queues", "jobs"],
@@ -128,14 +135,15 @@ def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-async def run_jobs(client: httpx.AsyncClient, jobs: int) -> tuple[float, list[float]]:
-    created: list[str] = []
-    for start in range(0, jobs, 100):
+async def run_jobs(clients: list[httpx.AsyncClient], jobs: int) -> tuple[float, list[float]]:
+    created: list[tuple[httpx.AsyncClient, str]] = []
+    for number, start in enumerate(range(0, jobs, 100)):
+        client = clients[number % len(clients)]
         batch = [{"agent_id": "test-noop", "input_data": {"echo": n}} for n in range(start, min(jobs, start + 100))]
         body = await call_json(client, "POST", "/v1/jobs/batch", 201, {"jobs": batch})
-        created.extend(job["id"] for job in body["data"])
+        created.extend((client, job["id"]) for job in body["data"])
     finished: list[dict[str, Any]] = []
-    for job_id in created:
+    for client, job_id in created:
         job = await call_json(client, "GET", f"/v1/jobs/{job_id}?wait=60", 200)
         if job["status"] != "completed":
             sys.exit(f"bench: job {job_id} ended {job['status']}: {job.get('error')}")
@@ -155,25 +163,35 @@ async def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker process counts")
+    parser.add_argument("--orgs", type=int, default=4, help="enterprise organizations sharing the jobs")
+    parser.add_argument("--concurrency", type=int, default=25, help="jobs one worker process runs at once")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
 
-    rate, latencies = await arq_baseline(args.redis_url, args.jobs)
+    rate, latencies = await arq_baseline(args.redis_url, args.jobs, args.concurrency)
     baseline = (rate, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
-    print(f"{args.jobs} no-op jobs, {CONCURRENCY} at once, poll delay {POLL_DELAY} s")
-    print(line("arq alone (baseline)", rate, latencies, None))
+    print(
+        f"{args.jobs} no-op jobs; {args.concurrency} at once per worker; {args.orgs} organizations x "
+        f"{PLAN_SLOTS} plan slots; poll delay {POLL_DELAY} s"
+    )
+    print(line("arq alone, 1 worker (baseline)", rate, latencies, None))
 
-    async with httpx.AsyncClient(base_url=args.url, timeout=90) as client:
-        await sign_up(client, "Jobs bench", "jobs")
-        await to_enterprise(client)
+    clients = [httpx.AsyncClient(base_url=args.url, timeout=90) for _ in range(args.orgs)]
+    try:
+        for number, client in enumerate(clients):
+            await sign_up(client, "Jobs bench", f"jobs{number}")
+            await to_enterprise(client)
         for count in (int(n) for n in args.workers.split(",")):
-            processes = start_workers(count)
+            processes = start_workers(count, args.concurrency)
             try:
                 await asyncio.sleep(3)  # let them connect and start polling
-                rate, latencies = await run_jobs(client, args.jobs)
+                rate, latencies = await run_jobs(clients, args.jobs)
             finally:
                 stop_workers(processes)
             print(line(f"backplane, {count} worker(s)", rate, latencies, baseline))
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 if __name__ == "__main__":
