@@ -41,7 +41,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
     ctx["webhook_http"] = new_webhook_client(settings)
-    logger.info("worker started (queue %s)", DEFAULT_QUEUE)
+    if not ctx.get("jobs_worker"):
+        logger.info("task worker started (queue %s)", DEFAULT_QUEUE)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -91,6 +92,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 
 
 async def jobs_startup(ctx: dict[str, Any]) -> None:
+    ctx["jobs_worker"] = True
     await startup(ctx)
     settings: Settings = ctx["settings"]
     ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
