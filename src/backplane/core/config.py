@@ -217,7 +217,7 @@ class Settings(_Section):
         default=5 * 86400, gt=0, description="An endpoint whose every attempt failed for this long is disabled."
     )
     webhook_endpoint_concurrency: int = Field(
-        default=5, ge=1, le=100, description="Attempts in flight to one endpoint at once, across all workers."
+        default=10, ge=1, le=100, description="Attempts in flight to one endpoint at once, across all workers."
     )
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)

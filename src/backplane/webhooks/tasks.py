@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,6 +20,7 @@ from backplane.workers.context import session_scope
 logger = logging.getLogger(__name__)
 
 LISTEN_BLOCK_SECONDS = 1  # below the Redis client's socket timeout (3 s)
+CHAIN_SECONDS = 30.0  # how long one job goes on with the waiting deliveries of its endpoint
 
 
 def _slots(ctx: dict[str, Any]) -> EndpointSlots:
@@ -35,27 +37,51 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
 
     With `endpoint_id` (every job queued by this version) the attempt first takes one of the
     endpoint's slots; when they are all taken it waits in the endpoint's waiting set instead of in
-    this worker, and the attempt that frees a slot queues it again.
+    this worker. When an attempt ends, the job hands its slot straight to the delivery that waited
+    longest and makes that attempt too (for up to CHAIN_SECONDS; after that the waiter gets a job of
+    its own), so a busy endpoint's slots never sit idle between queue polls.
     """
-    slots = _slots(ctx) if endpoint_id is not None else None
-    if slots is not None and endpoint_id is not None and not await slots.acquire(endpoint_id, delivery_id):
+    if endpoint_id is None:
+        return await _attempt(ctx, delivery_id)
+    slots = _slots(ctx)
+    if not await slots.acquire(endpoint_id, delivery_id):
         return "waiting"
-    try:
-        return await delivery.attempt(
-            ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=utcnow()
-        )
-    finally:
-        if slots is not None and endpoint_id is not None:
-            woken = await slots.release(endpoint_id, delivery_id)
-            if woken is not None:
-                # A job id of its own: the waiter's own job may not have finished yet. A duplicate
-                # does nothing (the attempt's claim in PostgreSQL is what counts).
-                await ctx["redis"].enqueue_job(
-                    delivery.DELIVER_TASK,
-                    woken,
-                    endpoint_id,
-                    _job_id=f"{delivery.DELIVER_TASK}:{woken}:woken:{secrets.token_hex(4)}",
-                )
+    started = time.monotonic()
+    current: str | None = delivery_id
+    status: str | None = None
+    while current is not None:
+        ended_well = False
+        try:
+            outcome = await _attempt(ctx, current)
+            ended_well = True
+        finally:
+            woken = await slots.release(endpoint_id, current)
+            if woken is not None and not (
+                ended_well and time.monotonic() - started < CHAIN_SECONDS and await slots.acquire(endpoint_id, woken)
+            ):
+                await _wake(ctx, woken, endpoint_id)
+                woken = None
+        if current == delivery_id:
+            status = outcome
+        current = woken
+    return status
+
+
+async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
+    return await delivery.attempt(
+        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=utcnow()
+    )
+
+
+async def _wake(ctx: dict[str, Any], delivery_id: str, endpoint_id: str) -> None:
+    """A job of its own for a waiting delivery. Its own job id too: the waiter's first job may not
+    have finished yet. A duplicate does nothing (the attempt's claim in PostgreSQL is what counts)."""
+    await ctx["redis"].enqueue_job(
+        delivery.DELIVER_TASK,
+        delivery_id,
+        endpoint_id,
+        _job_id=f"{delivery.DELIVER_TASK}:{delivery_id}:woken:{secrets.token_hex(4)}",
+    )
 
 
 async def dispatch_task(ctx: dict[str, Any]) -> int:

@@ -25,7 +25,14 @@ from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
 from backplane.webhooks.sender import new_client as new_webhook_client
-from backplane.webhooks.tasks import deliver_task, dispatch_task, start_listening, stop_listening, sweep_task
+from backplane.webhooks.tasks import (
+    CHAIN_SECONDS,
+    deliver_task,
+    dispatch_task,
+    start_listening,
+    stop_listening,
+    sweep_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +74,9 @@ FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
     func(report_usage_task, name="billing.report_usage", max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
-    # job id again if that attempt turns out lost. The timeout covers the attempt's own deadline.
-    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=90),
+    # job id again if that attempt turns out lost. The timeout covers a chain of attempts to one
+    # endpoint (CHAIN_SECONDS) and the last one's own deadline (at most 60 s).
+    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90),
 ]
 CRON_JOBS: list[CronJob] = [
     cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
