@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs
+.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -80,3 +80,14 @@ JOBS_BENCH = $(UV) run python bench/jobs.py --url $(BENCH_URL) $(JOBS_BENCH_ARGS
 bench-jobs: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(JOBS_BENCH))
+
+WEBHOOKS_BENCH = $(UV) run python bench/webhooks.py --url $(BENCH_URL) $(WEBHOOKS_BENCH_ARGS)
+
+# bench/webhooks.py: 10,000 events fanned out to two loopback receivers, then again with a third,
+# dead one beside them (deliveries per second, event-to-receipt latency, against posting with httpx
+# directly). The server and the workers reach loopback receivers only with private targets allowed.
+# WEBHOOKS_BENCH_ARGS passes options (e.g. --events 2000 --workers 2 --dead hanging).
+bench-webhooks: export WEBHOOK_ALLOW_PRIVATE_TARGETS = true
+bench-webhooks: install services
+	$(UV) run backplane migrate
+	@$(call bench_server,$(WEBHOOKS_BENCH))

@@ -202,3 +202,43 @@ def test_s3_settings_that_cannot_work_stop_start_up(
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+# Webhooks.
+
+
+def test_private_webhook_targets_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    with pytest.raises(ValidationError, match="WEBHOOK_ALLOW_PRIVATE_TARGETS must not be set when ENVIRONMENT"):
+        Settings(environment="production")
+    assert Settings(environment="development").webhook_allow_private_targets is True
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    assert Settings(environment="production").webhook_allow_private_targets is False
+
+
+def test_the_webhook_retry_schedule_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().webhook_retry_schedule_seconds == (300, 1800, 7200, 21600)  # the guide's
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE_SECONDS", " 0.5, 1,2.5 ")
+    monkeypatch.setenv("WEBHOOK_RETRY_JITTER", "0")
+    monkeypatch.setenv("WEBHOOK_DISABLE_AFTER_SECONDS", "60")
+    monkeypatch.setenv("WEBHOOK_ENDPOINT_CONCURRENCY", "3")
+    settings = Settings()
+    assert settings.webhook_retry_schedule_seconds == (0.5, 1, 2.5)
+    assert (settings.webhook_retry_jitter, settings.webhook_disable_after_seconds) == (0, 60)
+    assert settings.webhook_endpoint_concurrency == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("300,60", "positive and increasing"),
+        ("0,60", "positive and increasing"),
+        ("5 min", "comma-separated seconds"),
+        (",".join(str(n) for n in range(1, 30)), "at most 20 retries"),
+    ],
+)
+def test_a_bad_webhook_retry_schedule_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE_SECONDS", value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()

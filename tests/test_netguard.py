@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -11,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from backplane.core.netguard import BlockedTarget, check_url, guarded_get, guarded_request, is_public_address, resolve
+from backplane.core.netguard import (
+    BlockedTarget,
+    check_target,
+    check_url,
+    guarded_get,
+    guarded_request,
+    is_public_address,
+    resolve,
+)
 from tests.fixtures.http_server import LoopbackServer, serve
 
 
@@ -109,3 +118,18 @@ async def test_guarded_get_checks_every_hop(server: LoopbackServer) -> None:
             await guarded_get(
                 client, f"{server.url}/hop?to=/hop%3Fto%3D/hop%253Fto%253D/echo", allow_private=True, max_redirects=1
             )
+
+
+async def test_check_target_resolves_names_before_anything_is_sent() -> None:
+    # The machine's own name passes the syntax check and resolves (through /etc/hosts) to loopback.
+    host = socket.gethostname()
+    assert check_url(f"http://{host}/x").host == host
+    with pytest.raises(BlockedTarget, match="resolves to a private"):
+        await check_target(f"http://{host}/x")
+    assert (await check_target(f"http://{host}/x", allow_private=True)).host == host
+    # A name that does not resolve (yet) passes: every request checks it again.
+    assert (await check_target("https://no-such-host.invalid/x")).host == "no-such-host.invalid"
+    with pytest.raises(BlockedTarget, match="must use https"):
+        await check_target("http://no-such-host.invalid/x", require_https=True)
+    with pytest.raises(BlockedTarget, match="private, loopback or link-local"):
+        await check_target("http://169.254.169.254/latest/meta-data/")

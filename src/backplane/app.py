@@ -89,8 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)

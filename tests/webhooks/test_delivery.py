@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,11 +20,15 @@ from backplane.webhooks import delivery as flow
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery
 from backplane.webhooks.tasks import dispatch_task, sweep_task
 from tests.fixtures.assertions import assert_error, assert_not_found
-from tests.fixtures.auth import Account, Api
+from tests.fixtures.auth import Api
 from tests.webhooks.conftest import (
     Answer,
     Receiver,
+    at,
+    attempt_at,
     create_webhook,
+    deliveries,
+    detail,
     dispatch_and_deliver,
     queued_jobs,
     record,
@@ -33,32 +36,9 @@ from tests.webhooks.conftest import (
     verify_guide,
 )
 
+# The guide's schedule (the default of WEBHOOK_RETRY_SCHEDULE_SECONDS): after the first attempt.
+SCHEDULE = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6))
 JOB = {"id": "job_3f9c2a7b1e4d5c6a7b8c9d0e", "status": "completed", "output_url": "https://x.example/o", "total": 100.0}
-
-
-async def deliveries(client: httpx.AsyncClient, account: Account, hook: dict[str, Any]) -> list[dict[str, Any]]:
-    response = await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=account.headers)
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["data"]
-    return found
-
-
-async def detail(client: httpx.AsyncClient, account: Account, hook: dict[str, Any], delivery_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/webhooks/{hook['id']}/deliveries/{delivery_id}", headers=account.headers)
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-async def attempt_at(ctx: dict[str, Any], delivery_id: str, when: datetime) -> str | None:
-    """The worker's attempt of a delivery as if the clock read `when` (a retry hours from now)."""
-    return await flow.attempt(
-        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=when
-    )
-
-
-def at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 # --- fan-out and what is sent -------------------------------------------------------------------
@@ -71,7 +51,7 @@ async def test_an_event_reaches_each_subscribed_endpoint_once_signed(
     wants_it = await create_webhook(client, account, receiver.url("/a"), ["job.completed"])
     wants_all = await create_webhook(client, account, receiver.url("/b"), ["*"])
     await create_webhook(client, account, receiver.url("/c"), ["payment.failed"])  # another type
-    await create_webhook(client, account, receiver.url("/d"), ["*"], is_active=False)  # disabled
+    await create_webhook(client, account, receiver.url("/d"), ["*"], enabled=False)  # disabled
     test_key = await account.create_key(mode="test", scopes=["admin"])
     await create_webhook(client, {"Authorization": f"Bearer {test_key['key']}"}, receiver.url("/e"))  # test mode
     stranger = await api.register()
@@ -146,7 +126,7 @@ async def test_two_dispatchers_at_once_deliver_each_event_once(
 
     async def dispatch_batch() -> int:
         async with unit_of_work(worker_ctx["sessionmaker"]) as session:
-            return await flow.dispatch(session, worker_ctx["redis"], utcnow(), limit=10)
+            return await flow.dispatch(session, worker_ctx["redis"], settings, utcnow(), limit=10)
 
     handled = await asyncio.gather(*(dispatch_batch() for _ in range(5)))
     assert sum(handled) == 30
@@ -180,17 +160,19 @@ async def test_failed_attempts_follow_the_schedule_then_the_delivery_fails(
     assert await attempt_at(worker_ctx, sent["id"], first + timedelta(minutes=4)) is None
     assert len(receiver.received) == 1
 
-    when = first
-    for number, delay in enumerate(flow.RETRY_DELAYS, start=2):
-        when += delay
-        status = await attempt_at(worker_ctx, sent["id"], when)
+    # Each retry is due at its offset from the FIRST attempt, even when the one before ran late.
+    late = timedelta(seconds=3)
+    for number, offset in enumerate(SCHEDULE, start=2):
+        status = await attempt_at(worker_ctx, sent["id"], first + offset + late)
         assert status == ("pending" if number < 5 else "failed")
+        if number < 5:
+            [now_sent] = await deliveries(client, account, hook)
+            assert at(now_sent["next_attempt_at"]) == first + SCHEDULE[number - 1]
 
     full = await detail(client, account, hook, sent["id"])
     assert (full["status"], full["attempt_count"], full["next_attempt_at"]) == ("failed", 5, None)
     times = [at(a["attempted_at"]) for a in full["attempts"]]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert gaps == [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
+    assert [t - first for t in times] == [timedelta(0)] + [offset + late for offset in SCHEDULE]
     assert [(a["number"], a["succeeded"], a["status_code"], a["response_body"]) for a in full["attempts"]] == [
         (n, False, 503, "down") for n in range(1, 6)
     ]
@@ -203,6 +185,9 @@ async def test_failed_attempts_follow_the_schedule_then_the_delivery_fails(
     assert f"webhooks.deliver:{sent['id']}:6" not in await queued_jobs(worker_ctx["redis"])
     undelivered = await client.get("/v1/events", params={"delivery_success": "false"}, headers=account.headers)
     assert [e["id"] for e in undelivered.json()["data"]] == [event_id]
+    read = await client.get(f"/v1/events/{event_id}", headers=account.headers)
+    assert read.status_code == 200
+    assert (read.json()["type"], read.json()["data"]) == ("job.failed", {"id": "job_1", "error": "boom"})
 
 
 async def test_a_retry_that_succeeds_ends_the_delivery(
@@ -274,7 +259,7 @@ async def test_disabling_a_webhook_ends_its_pending_retries(
     [sent] = await deliveries(client, account, hook)
     assert sent["status"] == "pending"
 
-    off = await client.patch(f"/v1/webhooks/{hook['id']}", json={"is_active": False}, headers=account.headers)
+    off = await client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=account.headers)
     assert off.status_code == 200
     [ended] = await deliveries(client, account, hook)
     assert (ended["status"], ended["next_attempt_at"]) == ("failed", None)
@@ -357,10 +342,9 @@ async def test_redelivering_a_failed_delivery(
     receiver.answer(*([500] * 5))
     await dispatch_and_deliver(worker_ctx)
     [sent] = await deliveries(client, account, hook)
-    when = at(sent["last_attempt_at"])
-    for delay in flow.RETRY_DELAYS:
-        when += delay
-        await attempt_at(worker_ctx, sent["id"], when)
+    first = at(sent["last_attempt_at"])
+    for offset in SCHEDULE:
+        await attempt_at(worker_ctx, sent["id"], first + offset)
 
     response = await client.post(
         f"/v1/webhooks/{hook['id']}/deliveries/{sent['id']}/redeliver", headers=account.headers
@@ -407,7 +391,7 @@ async def test_what_cannot_be_redelivered(
     for path in (f"/v1/webhooks/{other['id']}/deliveries/{sent['id']}", f"/v1/webhooks/{hook['id']}/deliveries/whd_x"):
         assert_not_found(await client.get(path, headers=account.headers), "No delivery with this id.")
         assert_not_found(await client.post(path + "/redeliver", headers=account.headers), "No delivery with this id.")
-    await client.patch(f"/v1/webhooks/{hook['id']}", json={"is_active": False}, headers=account.headers)
+    await client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=account.headers)
     assert_error(
         await client.post(f"/v1/webhooks/{hook['id']}/deliveries/{sent['id']}/redeliver", headers=account.headers),
         409,

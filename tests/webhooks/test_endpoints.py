@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime
-from types import SimpleNamespace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from standardwebhooks.webhooks import Webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from backplane.app import create_app
 from backplane.core.config import Environment, Settings
-from backplane.core.errors import InvalidInput
 from backplane.core.netguard import is_public_address
-from backplane.webhooks.service import checked_url
 from tests.fixtures.assertions import (
     assert_error,
     assert_invalid,
@@ -26,10 +28,22 @@ from tests.fixtures.assertions import (
     assert_scope_forbidden,
 )
 from tests.fixtures.auth import Api
+from tests.fixtures.http_server import serve
 from tests.webhooks.conftest import Answer, Receiver, bearer, create_webhook, verify_guide
 
 WEBHOOK_NOT_FOUND = "No webhook with this id."
-READ_FIELDS = {"id", "url", "events", "description", "is_active", "livemode", "created_at", "updated_at"}
+READ_FIELDS = {
+    "id",
+    "url",
+    "events",
+    "description",
+    "enabled",
+    "disabled_reason",
+    "disabled_at",
+    "livemode",
+    "created_at",
+    "updated_at",
+}
 GUIDE_BODY = {
     "url": "https://your-app.com/webhooks/coexai",
     "events": ["job.completed", "job.failed", "subscription.updated"],
@@ -66,7 +80,7 @@ async def test_create_as_in_the_guide_returns_the_secret(api: Api, client: httpx
     assert created["url"] == GUIDE_BODY["url"]
     assert created["events"] == GUIDE_BODY["events"]
     assert created["description"] == "Production webhook"
-    assert created["is_active"] is True
+    assert (created["enabled"], created["disabled_reason"], created["disabled_at"]) == (True, None, None)
     assert created["livemode"] is True
     assert datetime.fromisoformat(created["created_at"]).tzinfo is not None
     assert created["secret"].startswith("whsec_")
@@ -79,8 +93,10 @@ async def test_create_as_in_the_guide_returns_the_secret(api: Api, client: httpx
     fetched = await client.get(f"/v1/webhooks/{created['id']}", headers=account.headers)
     assert fetched.status_code == 200
     assert fetched.json() == {k: v for k, v in created.items() if k != "secret"}
-    secret = await client.get(f"/v1/webhooks/{created['id']}/secret", headers=account.headers)
-    assert secret.json() == {"secret": created["secret"]}
+    # Shown once: no later read gives the secret back.
+    listed = (await client.get("/v1/webhooks", headers=account.headers)).json()["data"]
+    assert all(created["secret"] not in json.dumps(h) for h in listed)
+    assert (await client.get(f"/v1/webhooks/{created['id']}/secret", headers=account.headers)).status_code == 404
 
 
 async def test_events_are_deduplicated_and_a_wildcard_takes_all(api: Api, client: httpx.AsyncClient) -> None:
@@ -153,43 +169,75 @@ async def test_malformed_json_is_a_422(api: Api, raw_client: httpx.AsyncClient) 
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+RESOLVES_PRIVATE = "The URL resolves to a private, loopback or link-local address."
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "message"),
     [
-        "http://127.0.0.1:8000/hook",
-        "http://localhost/hook",
-        "http://10.0.0.5/hook",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]/hook",
-        "http://192.168.1.1/hook",
-        "http://metadata.internal/hook",
+        ("http://127.0.0.1:8000/hook", PRIVATE),
+        ("http://10.0.0.1/hook", PRIVATE),
+        ("http://169.254.169.254/latest/meta-data", PRIVATE),
+        ("http://[::1]/hook", PRIVATE),
+        ("http://[::ffff:10.0.0.1]/hook", PRIVATE),
+        ("http://192.168.1.1/hook", PRIVATE),
+        ("http://localhost/hook", PRIVATE),
+        ("http://metadata.internal/hook", PRIVATE),
+        # A name that is not private by its looks but resolves (here through /etc/hosts) to loopback.
+        (f"http://{socket.gethostname()}:8080/hook", RESOLVES_PRIVATE),
     ],
 )
-async def test_private_targets_are_refused(api: Api, public_client: httpx.AsyncClient, url: str) -> None:
+async def test_private_targets_are_refused(api: Api, public_client: httpx.AsyncClient, url: str, message: str) -> None:
     account = await api.register()
     response = await public_client.post("/v1/webhooks", json={"url": url, "events": ["*"]}, headers=account.headers)
-    assert_invalid(response, {"url": [PRIVATE]})
+    assert_invalid(response, {"url": [message]})
+    assert (await public_client.get("/v1/webhooks", headers=account.headers)).json()["data"] == []
+
+
+def test_the_machines_own_name_resolves_privately() -> None:
+    """What the case above relies on: the host name resolves, and only to non-public addresses."""
+    host = socket.gethostname()
+    addresses = {info[4][0] for info in socket.getaddrinfo(host, 9, type=socket.SOCK_STREAM)}
+    assert addresses and not any(is_public_address(str(a)) for a in addresses), f"{host} resolves to {addresses}"
+
+
+async def test_a_name_that_does_not_resolve_yet_is_accepted(api: Api, public_client: httpx.AsyncClient) -> None:
+    """Checked again at each delivery: DNS may be set up after the webhook."""
+    account = await api.register()
+    url = "https://hooks.not-yet.invalid/coexai"
+    response = await public_client.post("/v1/webhooks", json={"url": url, "events": ["*"]}, headers=account.headers)
+    assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize(
     ("livemode", "url", "refusal"),
     [
-        (True, "http://hooks.example.com/x", ["The URL must use https."]),
-        (True, "https://hooks.example.com/x", None),
-        (False, "http://hooks.example.com/x", None),  # test mode may point at a plain-http tunnel
+        (True, "http://hooks.example.invalid/x", ["The URL must use https."]),
+        (False, "http://hooks.example.invalid/x", ["The URL must use https."]),
+        (True, "https://hooks.example.invalid/x", None),
+        (False, "https://hooks.example.invalid/x", None),
     ],
 )
-def test_production_live_webhooks_need_https(
-    settings: Settings, livemode: bool, url: str, refusal: list[str] | None
+async def test_production_webhooks_need_https(
+    api: Api, settings: Settings, livemode: bool, url: str, refusal: list[str] | None
 ) -> None:
-    production = settings.model_copy(update={"environment": Environment.production})
-    principal = SimpleNamespace(livemode=livemode)
+    production = settings.model_copy(
+        update={"environment": Environment.production, "webhook_allow_private_targets": False}
+    )
+    application = create_app(production)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            account = await Api(http).register()
+            headers = account.headers
+            if not livemode:
+                headers = bearer(await account.create_key(mode="test", scopes=["admin"]))
+            response = await http.post("/v1/webhooks", json={"url": url, "events": ["*"]}, headers=headers)
     if refusal is None:
-        assert checked_url(url, production, principal) == url  # type: ignore[arg-type]
-        return
-    with pytest.raises(InvalidInput) as refused:
-        checked_url(url, production, principal)  # type: ignore[arg-type]
-    assert refused.value.fields == {"url": refusal}
+        assert response.status_code == 201, response.text
+        assert response.json()["livemode"] is livemode
+    else:
+        assert_invalid(response, {"url": refusal})
 
 
 async def test_an_organization_has_at_most_20_webhooks(api: Api, client: httpx.AsyncClient) -> None:
@@ -222,8 +270,8 @@ async def test_only_admins_manage_webhooks(api: Api, client: httpx.AsyncClient, 
         await client.post("/v1/webhooks", json=GUIDE_BODY, headers=headers),
         await client.get("/v1/webhooks", headers=headers),
         await client.get(f"/v1/webhooks/{hook['id']}", headers=headers),
-        await client.get(f"/v1/webhooks/{hook['id']}/secret", headers=headers),
-        await client.patch(f"/v1/webhooks/{hook['id']}", json={"is_active": False}, headers=headers),
+        await client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=headers),
+        await client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=headers),
         await client.delete(f"/v1/webhooks/{hook['id']}", headers=headers),
         await client.post(f"/v1/webhooks/{hook['id']}/test", headers=headers),
         await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers),
@@ -265,9 +313,8 @@ async def test_another_organizations_webhook_is_not_found(api: Api, client: http
     base = f"/v1/webhooks/{hook['id']}"
     for response in (
         await client.get(base, headers=stranger.headers),
-        await client.get(f"{base}/secret", headers=stranger.headers),
         await client.post(f"{base}/rotate-secret", headers=stranger.headers),
-        await client.patch(base, json={"is_active": False}, headers=stranger.headers),
+        await client.patch(base, json={"enabled": False}, headers=stranger.headers),
         await client.delete(base, headers=stranger.headers),
         await client.post(f"{base}/test", headers=stranger.headers),
         await client.get(f"{base}/deliveries", headers=stranger.headers),
@@ -277,7 +324,7 @@ async def test_another_organizations_webhook_is_not_found(api: Api, client: http
         assert_not_found(response, WEBHOOK_NOT_FOUND)
     assert (await client.get("/v1/webhooks", headers=stranger.headers)).json()["data"] == []
     still = await client.get(base, headers=owner.headers)
-    assert still.json()["is_active"] is True
+    assert still.json()["enabled"] is True
 
 
 @pytest.mark.parametrize("webhook_id", ["wh_doesnotexist", "x" * 300, "wh_%00", "1"])
@@ -328,14 +375,14 @@ async def test_update_changes_only_the_fields_given(api: Api, client: httpx.Asyn
     assert changed.status_code == 200, changed.text
     body = changed.json()
     assert body["events"] == ["payment.failed"]
-    assert (body["url"], body["description"], body["is_active"]) == ("https://a.example.com/h", "one", True)
+    assert (body["url"], body["description"], body["enabled"]) == ("https://a.example.com/h", "one", True)
     assert body["updated_at"] > hook["updated_at"]
 
     changed = await client.patch(
-        path, json={"url": "https://b.example.com/x", "description": None, "is_active": False}, headers=account.headers
+        path, json={"url": "https://b.example.com/x", "description": None, "enabled": False}, headers=account.headers
     )
     body = changed.json()
-    assert (body["url"], body["description"], body["is_active"]) == ("https://b.example.com/x", None, False)
+    assert (body["url"], body["description"], body["enabled"]) == ("https://b.example.com/x", None, False)
 
 
 @pytest.mark.parametrize(
@@ -343,9 +390,9 @@ async def test_update_changes_only_the_fields_given(api: Api, client: httpx.Asyn
     [
         ({"url": None}, {"url": ["Must not be null; leave the field out to keep it."]}),
         ({"events": None}, {"events": ["Must not be null; leave the field out to keep it."]}),
-        ({"is_active": None}, {"is_active": ["Must not be null; leave the field out to keep it."]}),
+        ({"enabled": None}, {"enabled": ["Must not be null; leave the field out to keep it."]}),
         ({"events": []}, {"events": ["List should have at least 1 item after validation, not 0"]}),
-        ({"is_active": "perhaps"}, {"is_active": ["Input should be a valid boolean, unable to interpret input"]}),
+        ({"enabled": "perhaps"}, {"enabled": ["Input should be a valid boolean, unable to interpret input"]}),
         ({"url": "gopher://x.example.com"}, {"url": ["The URL must use http or https."]}),
         ({"secret": "whsec_mine"}, {"secret": ["Extra inputs are not permitted"]}),
     ],
@@ -383,11 +430,20 @@ async def test_delete_then_it_is_gone(api: Api, client: httpx.AsyncClient) -> No
 async def test_rotate_secret(api: Api, client: httpx.AsyncClient) -> None:
     account = await api.register()
     hook = await create_webhook(client, account, "https://a.example.com/h")
+    before = datetime.now(UTC)
     rotated = await client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=account.headers)
-    assert rotated.status_code == 200
-    new = rotated.json()["secret"]
-    assert new.startswith("whsec_") and new != hook["secret"]
-    assert (await client.get(f"/v1/webhooks/{hook['id']}/secret", headers=account.headers)).json() == {"secret": new}
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    assert set(body) == {"secret", "previous_secret_expires_at"}
+    assert body["secret"].startswith("whsec_") and body["secret"] != hook["secret"]
+    Webhook(body["secret"])
+    overlap_ends = datetime.fromisoformat(body["previous_secret_expires_at"])
+    assert before + timedelta(hours=24) <= overlap_ends <= datetime.now(UTC) + timedelta(hours=24)
+    again = (await client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=account.headers)).json()
+    assert again["secret"] not in (hook["secret"], body["secret"])
+    # Neither secret is readable afterwards.
+    fetched = (await client.get(f"/v1/webhooks/{hook['id']}", headers=account.headers)).json()
+    assert "secret" not in fetched and again["secret"] not in json.dumps(fetched)
 
 
 # --- test pings ---------------------------------------------------------------------------------
@@ -435,7 +491,7 @@ async def test_a_failed_test_ping_says_why(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
     account = await api.register()
-    hook = await create_webhook(client, account, receiver.url(), is_active=False)  # works while disabled too
+    hook = await create_webhook(client, account, receiver.url(), enabled=False)  # works while disabled too
     receiver.answer(Answer(500, b"boom" * 1000))
     result = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)).json()
     assert result["status"] == "failed"
@@ -448,7 +504,9 @@ async def test_a_failed_test_ping_says_why(
     receiver.answer(Answer(302, headers={"Location": "http://127.0.0.1:1/elsewhere"}))
     redirected = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)).json()
     assert redirected["status"] == "failed"
-    assert redirected["attempts"][0]["error"] == "The endpoint answered HTTP 302; only 2xx counts as delivered."
+    assert redirected["attempts"][0]["error"] == (
+        "The endpoint answered HTTP 302, a redirect to http://127.0.0.1:1/elsewhere; redirects are not followed."
+    )
     assert len(receiver.received) == 2  # the redirect was not followed
 
 
@@ -478,14 +536,30 @@ async def test_a_slow_endpoint_times_out(api: Api, receiver: Receiver, settings:
     assert result["attempts"][0]["status_code"] is None
 
 
-async def test_a_delivery_never_reaches_a_private_address(api: Api, public_client: httpx.AsyncClient) -> None:
-    """A name that resolves to a private address passes the syntax check at creation, and is refused
-    at delivery. The machine's own name resolves to loopback or to its private address."""
-    host = socket.gethostname()
-    addresses = {info[4][0] for info in socket.getaddrinfo(host, 9, type=socket.SOCK_STREAM)}
-    assert not any(is_public_address(str(a)) for a in addresses), f"{host} resolves to {addresses}"
+async def test_a_test_ping_holds_no_transaction_while_it_waits(
+    api: Api, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """While the receiver takes its time, no connection of the API sits idle in a transaction."""
+    seen: list[int] = []
+
+    async def handle(request: Request) -> Response:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            seen.append(
+                await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
+        finally:
+            await connection.close()
+        return Response("ok")
+
     account = await api.register()
-    hook = await create_webhook(public_client, account, f"http://{host}:9/h")
-    result = (await public_client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)).json()
-    assert result["status"] == "failed"
-    assert result["attempts"][0]["error"] == "Not sent: The URL resolves to a private, loopback or link-local address."
+    with serve(Starlette(routes=[Route("/h", handle, methods=["POST"])]), name="slow-ping-receiver") as server:
+        hook = await create_webhook(client, account, f"{server.url}/h")
+        result = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)).json()
+    assert result["status"] == "succeeded", result
+    assert seen == [0]
+    listed = await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=account.headers)
+    assert [d["id"] for d in listed.json()["data"]] == [result["id"]]  # logged in the second transaction

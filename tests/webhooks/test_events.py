@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -60,10 +61,73 @@ async def test_pagination_and_type_filter(api: Api, client: httpx.AsyncClient, s
     assert [e["id"] for e in only.json()["data"]] == [paid]
 
 
+async def test_filters_by_type_and_time_combine_and_paginate(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    account = await api.register()
+    ids: list[str] = []
+    for n in range(6):
+        ids.append(await record(settings, account.organization_id, "job.failed" if n % 2 else "job.completed", {}))
+    listed = (await client.get("/v1/events", headers=account.headers)).json()["data"]
+    created = {e["id"]: e["created_at"] for e in listed}
+    stamps = [created[i] for i in ids]  # oldest first
+    assert len(set(stamps)) == 6
+
+    def ids_of(body: dict[str, Any]) -> list[str]:
+        return [e["id"] for e in body["data"]]
+
+    # Both bounds are exclusive.
+    window = {"created_after": stamps[1], "created_before": stamps[5]}
+    between = (await client.get("/v1/events", params=window, headers=account.headers)).json()
+    assert ids_of(between) == [ids[4], ids[3], ids[2]]
+    failed = (await client.get("/v1/events", params={**window, "type": "job.failed"}, headers=account.headers)).json()
+    assert ids_of(failed) == [ids[3]]
+    after = (await client.get("/v1/events", params={"created_after": stamps[3]}, headers=account.headers)).json()
+    assert ids_of(after) == [ids[5], ids[4]]
+    before = (await client.get("/v1/events", params={"created_before": stamps[1]}, headers=account.headers)).json()
+    assert ids_of(before) == [ids[0]]
+
+    # Pages of a filtered list, the filters sent again with the cursor.
+    query = {"created_after": stamps[0], "type": "job.completed", "limit": 1}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = (
+            await client.get(
+                "/v1/events", params={**query, **({"cursor": cursor} if cursor else {})}, headers=account.headers
+            )
+        ).json()
+        seen += ids_of(page)
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert seen == [ids[4], ids[2]]
+
+    # Another timezone is the same moment.
+    utc = datetime.fromisoformat(stamps[3])
+    shifted = utc.astimezone(timezone(timedelta(hours=-5))).isoformat()
+    same = (await client.get("/v1/events", params={"created_after": shifted}, headers=account.headers)).json()
+    assert ids_of(same) == [ids[5], ids[4]]
+
+
 @pytest.mark.parametrize(
     ("params", "fields"),
     [
         ({"type": "job.exploded"}, {"type": [f"Input should be {EVENT_TYPES}"]}),
+        (
+            {"created_after": "yesterday"},
+            {"created_after": ["Input should be a valid datetime or date, input is too short"]},
+        ),
+        ({"created_before": "2024-01-15T10:30:00"}, {"created_before": ["Input should have timezone info"]}),
+        ({"created_after": "0001-01-01T00:00:00+05:00"}, {"created_after": ["Datetime is out of range."]}),
+        (
+            {"created_before": "2024-13-01T00:00:00Z"},
+            {
+                "created_before": [
+                    "Input should be a valid datetime or date, month value is outside expected range of 1-12"
+                ]
+            },
+        ),
         ({"limit": 0}, {"limit": ["Input should be greater than or equal to 1"]}),
         ({"limit": 101}, {"limit": ["Input should be less than or equal to 100"]}),
         ({"cursor": "bm90IGEgY3Vyc29y"}, {"cursor": ["Invalid cursor."]}),

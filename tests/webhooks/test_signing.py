@@ -133,3 +133,30 @@ def test_the_guides_express_receiver_verifies_the_re_serialized_body() -> None:
         [node, "-e", EXPRESS_RECEIVER], input=json.dumps(forged), capture_output=True, text=True, timeout=30, check=True
     )
     assert json.loads(result.stdout)["verified"] is False
+
+
+def test_a_replaced_secret_signs_until_its_overlap_ends() -> None:
+    from backplane.webhooks.models import WebhookEndpoint
+
+    now = datetime.now(UTC)
+    endpoint = WebhookEndpoint(secret="whsec_new", previous_secret="whsec_old", previous_secret_expires_at=now)
+    assert endpoint.signing_secrets(now - timedelta(microseconds=1)) == ["whsec_new", "whsec_old"]
+    assert endpoint.signing_secrets(now) == ["whsec_new"]
+    assert WebhookEndpoint(secret="whsec_only").signing_secrets(now) == ["whsec_only"]
+
+
+def test_two_secrets_sign_both_headers() -> None:
+    old, new = new_secret(), new_secret()
+    body = encode_body(payload("job.completed", datetime.now(UTC), "wh_1", {"id": "job_1"}))
+    headers = signed_headers(
+        [new, old], body, message_id="evt_1", sent_at=datetime.now(UTC), event_type="job.completed", delivery_id="d"
+    )
+    assert headers["X-CoExAI-Signature"] == "sha256=" + hmac.new(new.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-CoExAI-Signature-Previous"] == (
+        "sha256=" + hmac.new(old.encode(), body, hashlib.sha256).hexdigest()
+    )
+    assert Webhook(old).verify(body, headers) == Webhook(new).verify(body, headers) == json.loads(body)
+    single = signed_headers(new, body, message_id="evt_1", sent_at=datetime.now(UTC), event_type="x", delivery_id="d")
+    assert "X-CoExAI-Signature-Previous" not in single
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(body, single)

@@ -7,19 +7,20 @@ names are the flat ones from the specification (DATABASE_URL, SECRET_KEY, ...).
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {
     "changeme",
@@ -196,9 +197,27 @@ class Settings(_Section):
     license_file_ttl_seconds: int = Field(
         default=2592000, gt=0, description="How long a downloaded license file is valid."
     )
-    webhook_allow_private_targets: bool = False
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks and agent fetches reach loopback and private addresses (not in production).",
+    )
     webhook_timeout_seconds: float = Field(
         default=10, gt=0, le=60, description="Total time one webhook delivery attempt may take."
+    )
+    # Webhook retries: the defaults are the platform guide's; tests shrink them to run in seconds.
+    webhook_retry_schedule_seconds: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(300, 1800, 7200, 21600),
+        description="When the retries of a failed delivery are due, in seconds after its first attempt "
+        "(comma-separated, increasing); one attempt more than there are values.",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.1, ge=0, le=1, description="A retry is due up to this fraction of its wait later, at random."
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86400, gt=0, description="An endpoint whose every attempt failed for this long is disabled."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=10, ge=1, le=100, description="Attempts in flight to one endpoint at once, across all workers."
     )
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
@@ -239,6 +258,36 @@ class Settings(_Section):
         if self.is_production and self.agent_test_mode:
             raise ValueError("AGENT_TEST_MODE must not be set when ENVIRONMENT=production")
         return self
+
+    @model_validator(mode="after")
+    def _no_private_targets_in_production(self) -> Settings:
+        if self.is_production and self.webhook_allow_private_targets:
+            raise ValueError(
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS must not be set when ENVIRONMENT=production: customer URLs "
+                "could then reach this network's own services"
+            )
+        return self
+
+    @field_validator("webhook_retry_schedule_seconds", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(float(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError(
+                    "WEBHOOK_RETRY_SCHEDULE_SECONDS: comma-separated seconds, e.g. 300,1800,7200,21600"
+                ) from None
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _check_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) > 20:
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE_SECONDS: at most 20 retries")
+        if any(v <= 0 for v in value) or any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE_SECONDS: positive and increasing, e.g. 300,1800,7200,21600")
+        return value
 
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -55,8 +56,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(engine: AsyncEngine, *, redis: Redis | None = None) -> async_sessionmaker[AsyncSession]:
+    """`redis`, when given, is each session's `info["redis"]`: what after-commit actions of domain code
+    that only gets a session use (e.g. `record_event` waking the webhook dispatcher)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"redis": redis})
 
 
 AfterCommit = Callable[[], Awaitable[Any]]

@@ -25,6 +25,10 @@ class BlockedTarget(ValueError):
     """The URL is malformed, not http(s), or resolves to an address we never connect to."""
 
 
+class Unresolvable(BlockedTarget):
+    """The host name does not resolve (now)."""
+
+
 def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -77,13 +81,31 @@ async def resolve(host: str, port: int, *, allow_private: bool = False) -> str:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise BlockedTarget(f"The host {host!r} does not resolve.") from exc
+        raise Unresolvable(f"The host {host!r} does not resolve.") from exc
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise BlockedTarget(f"The host {host!r} does not resolve.")
+        raise Unresolvable(f"The host {host!r} does not resolve.")
     if not allow_private and any(not is_public_address(a) for a in addresses):
         raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
     return addresses[0]
+
+
+async def check_target(
+    url: str, *, allow_private: bool = False, require_https: bool = False, dns_timeout: float = 3.0
+) -> httpx.URL:
+    """`check_url`, then what the host resolves to now: a name that resolves to a private, loopback or
+    link-local address is refused before anything is ever sent to it. A name that does not resolve
+    (yet), or not within `dns_timeout`, passes: every request resolves and checks it again."""
+    parsed = check_url(url, allow_private=allow_private, require_https=require_https)
+    if allow_private:
+        return parsed
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(dns_timeout):
+            await resolve(parsed.host, port)
+    except (Unresolvable, TimeoutError):
+        pass
+    return parsed
 
 
 async def guarded_request(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from backplane.auth.deps import Reader
 from backplane.core.db import SessionDep
-from backplane.core.errors import NotFound
+from backplane.core.errors import InvalidInput, NotFound
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
@@ -30,27 +32,55 @@ router = APIRouter(
     "",
     response_model=Page[EventRead],
     summary="List events",
-    description="Every event stays here after its webhooks are done with it, so an integration can catch "
-    "up on what it missed: `delivery_success=false` lists the events some webhook did not receive even after "
-    "its last retry (`true`: those every webhook received). A test-mode API key sees test-mode events.",
+    description="Newest first, with cursor pagination (`limit`, then `cursor=<next_cursor>`). Every event stays "
+    "here after its webhooks are done with it, so an integration can catch up on what it missed: filter by "
+    "`type` and by time (`created_after`, `created_before`: ISO 8601 with a timezone, both exclusive), and "
+    "`delivery_success=false` lists the events some webhook did not receive even after its last retry "
+    "(`true`: those every webhook received). The filters combine, and a cursor keeps them only if they are "
+    "sent again with it. A test-mode API key sees test-mode events.",
 )
 async def list_events(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     event_type: Annotated[EventType | None, Query(alias="type", description="Only events of this type.")] = None,
+    created_after: Annotated[
+        AwareDatetime | None,
+        Query(description="Only events created after this moment.", examples=["2024-01-15T10:30:00Z"]),
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None,
+        Query(description="Only events created before this moment.", examples=["2024-01-16T00:00:00Z"]),
+    ] = None,
     delivery_success: Annotated[bool | None, Query(description="Filter by webhook delivery outcome.")] = None,
 ) -> Page[EventRead]:
     stmt = EventRepository(session, principal.organization_id, principal.livemode).select()
     if event_type is not None:
         stmt = stmt.where(Event.type == event_type)
+    if created_after is not None:
+        stmt = stmt.where(Event.created_at > _in_utc(created_after, "created_after"))
+    if created_before is not None:
+        stmt = stmt.where(Event.created_at < _in_utc(created_before, "created_before"))
     if delivery_success is not None:
         stmt = stmt.where(delivery_success_filter(delivery_success))
     rows, cursor = await paginate(session, stmt, page, Event.created_at, Event.id)
     return Page(data=[EventRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
 
 
-@router.get("/{event_id}", response_model=EventRead, summary="Get an event")
+def _in_utc(moment: datetime, field: str) -> datetime:
+    """In UTC, as PostgreSQL compares it; a moment whose UTC form leaves Python's range is a 422."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput({field: ["Datetime is out of range."]}) from exc
+
+
+@router.get(
+    "/{event_id}",
+    response_model=EventRead,
+    summary="Get an event",
+    description="Any event of the organization (and of the key's mode), however its deliveries ended.",
+)
 async def get_event(event_id: str, principal: Reader, session: SessionDep) -> EventRead:
     event = await EventRepository(session, principal.organization_id, principal.livemode).get_by_public_id(event_id)
     if event is None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from typing import Any, Literal, get_args
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.core.db import after_commit
 from backplane.events.models import Event
+
+logger = logging.getLogger(__name__)
+
+NEW_EVENTS_KEY = "backplane:events:committed"
+_WAKE_PENDING = "events_wake_pending"
 
 EventType = Literal[
     "job.completed",
@@ -29,8 +37,38 @@ def new_event_id() -> str:
 def record_event(
     session: AsyncSession, organization_id: uuid.UUID, type_: str, data: dict[str, Any], *, livemode: bool = True
 ) -> Event:
+    """Add the event to the session's transaction (the outbox): it exists if and only if that commits.
+
+    Once it has committed, the webhooks' dispatcher is woken (see `wake_dispatcher_after_commit`).
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
     event = Event(id=new_event_id(), organization_id=organization_id, type=type_, data=data, livemode=livemode)
     session.add(event)
+    wake_dispatcher_after_commit(session)
     return event
+
+
+def wake_dispatcher_after_commit(session: AsyncSession) -> None:
+    """Once this transaction commits, push onto NEW_EVENTS_KEY, where the workers' dispatcher listens.
+
+    The Redis client comes from the session (`session.info["redis"]`, which the API's and the
+    workers' sessionmakers carry); without one nothing is pushed and the 5-second dispatch cron
+    finds the event. One push per transaction, and the list never holds more than one entry.
+    """
+    redis: Redis | None = session.info.get("redis")
+    if redis is None or session.info.get(_WAKE_PENDING):
+        return
+    session.info[_WAKE_PENDING] = True
+
+    async def _wake() -> None:
+        session.info.pop(_WAKE_PENDING, None)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(NEW_EVENTS_KEY, "1")
+                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+                await pipe.execute()
+        except Exception:  # committed already; the cron dispatches it a few seconds later
+            logger.warning("could not wake the webhook dispatcher", exc_info=True)
+
+    after_commit(session, _wake)

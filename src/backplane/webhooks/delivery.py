@@ -1,20 +1,28 @@
 """From an event in the outbox to a signed POST, with retries (the worker's side of webhooks).
 
-1. `dispatch`: every few seconds the oldest undispatched events become one delivery per endpoint that
-   subscribes to them (same organization, same mode, active); each delivery's first attempt is
-   queued once the transaction commits.
+1. `dispatch`: the oldest undispatched events become one delivery per endpoint that subscribes to
+   them (same organization, same mode, enabled); each delivery's first attempt is queued once the
+   transaction commits. It runs as soon as a transaction that recorded events commits (`listen`,
+   woken through Redis by `events.service.record_event`), and every 5 s as a cron, the safety net.
 2. `attempt`: one attempt of one delivery. A short transaction claims it (the lease keeps a duplicate
    job away while the request runs), the request is sent outside any transaction, a second
-   transaction logs the attempt and decides: delivered, retry later (queued with the delay of the
-   schedule), or failed for good.
+   transaction logs the attempt and decides: delivered, retry later (queued for its time in the
+   schedule), or failed for good. The endpoint's health follows: 410 Gone, or failing every
+   attempt for WEBHOOK_DISABLE_AFTER_SECONDS, disables it and emails the organization's owners.
 3. `sweep`: a delivery whose queued job was lost (Redis flushed, a worker killed mid-attempt) is
    queued again once it is overdue. Job ids name the delivery and the attempt number, so queueing
    twice runs once.
+
+Retries are due WEBHOOK_RETRY_SCHEDULE_SECONDS after the first attempt (5 min, 30 min, 2 h, 6 h by
+default), each a little later at random (up to WEBHOOK_RETRY_JITTER of its wait) so that retries
+after an outage do not all arrive at once. A receiver's Retry-After may push a retry later (never
+sooner, by at most RETRY_AFTER_CAP), and the retries after it move with it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,26 +37,30 @@ from backplane.core.db import unit_of_work
 from backplane.core.queue import enqueue_after_commit
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
+from backplane.webhooks import repository
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import active_endpoints_of, lock_delivery, lock_for_attempt, overdue
 from backplane.webhooks.sender import AttemptResult, send
-from backplane.webhooks.signing import TEST_EVENT, encode_body, payload, signed_headers
+from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "webhooks.deliver"
-# Waits after the 1st, 2nd, 3rd and 4th failed attempt: attempts at 0, 5 min, 30 min, 2 h and 6 h.
-RETRY_DELAYS: tuple[timedelta, ...] = (
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=6),
-)
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DISPATCH_BATCH = 100
 SWEEP_BATCH = 500
 SWEEP_GRACE = timedelta(minutes=2)  # overdue by this much before a delivery counts as lost
 EARLY_TOLERANCE = timedelta(seconds=5)  # clocks of API and worker hosts differ a little
+RETRY_AFTER_CAP = timedelta(hours=24)  # a receiver's Retry-After delays one retry by at most this
+SECRET_OVERLAP = timedelta(hours=24)  # a rotated-out secret keeps signing this long
+
+
+def retry_offsets(settings: Settings) -> tuple[timedelta, ...]:
+    """When each retry is due, after the first attempt (before jitter and Retry-After)."""
+    return tuple(timedelta(seconds=s) for s in settings.webhook_retry_schedule_seconds)
+
+
+def max_attempts(settings: Settings) -> int:
+    return len(settings.webhook_retry_schedule_seconds) + 1
 
 
 def new_delivery_id() -> str:
@@ -63,7 +75,9 @@ def attempt_lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.webhook_timeout_seconds + 30)
 
 
-def new_delivery(endpoint: WebhookEndpoint, *, kind: str, event: Event | None, now: datetime) -> WebhookDelivery:
+def new_delivery(
+    endpoint: WebhookEndpoint, settings: Settings, *, kind: str, event: Event | None, now: datetime
+) -> WebhookDelivery:
     return WebhookDelivery(
         id=new_delivery_id(),
         organization_id=endpoint.organization_id,
@@ -74,7 +88,7 @@ def new_delivery(endpoint: WebhookEndpoint, *, kind: str, event: Event | None, n
         kind=kind,
         status="pending",
         attempt_count=0,
-        max_attempts=MAX_ATTEMPTS if kind == "event" else 1,
+        max_attempts=max_attempts(settings) if kind == "event" else 1,
         next_attempt_at=now,
         created_at=now,
     )
@@ -87,6 +101,7 @@ def schedule(session: AsyncSession, queue: ArqRedis, delivery: WebhookDelivery) 
         queue,
         DELIVER_TASK,
         delivery.id,
+        delivery.endpoint_id,
         _job_id=job_id(delivery.id, delivery.attempt_count + 1),
         _defer_until=delivery.next_attempt_at,
     )
@@ -110,7 +125,7 @@ def build_request(
     so that a receiver sees retries and redeliveries of one event as one message."""
     body = encode_body(payload_of(delivery, endpoint, event))
     headers = signed_headers(
-        endpoint.secret,
+        endpoint.signing_secrets(sent_at),
         body,
         message_id=event.id if event is not None else delivery.id,
         sent_at=sent_at,
@@ -120,8 +135,29 @@ def build_request(
     return body, headers
 
 
+def next_attempt_at(
+    delivery: WebhookDelivery, number: int, result: AttemptResult, attempted_at: datetime, settings: Settings
+) -> datetime:
+    """When retry `number + 1` of a delivery is due, after attempt `number` failed at `attempted_at`.
+
+    Moves `schedule_start_at` later when the receiver's Retry-After asks for more than the schedule
+    gives, so that the retries after this one keep their spacing.
+    """
+    offsets = retry_offsets(settings)
+    if delivery.schedule_start_at is None:
+        delivery.schedule_start_at = attempted_at
+    due = delivery.schedule_start_at + offsets[number - 1]
+    if result.retry_after is not None:
+        wanted = attempted_at + min(timedelta(seconds=result.retry_after), RETRY_AFTER_CAP)
+        if wanted > due:
+            delivery.schedule_start_at += wanted - due
+            due = wanted
+    gap = offsets[number - 1] - (offsets[number - 2] if number >= 2 else timedelta(0))
+    return due + gap * (settings.webhook_retry_jitter * random.random())
+
+
 def apply_result(
-    delivery: WebhookDelivery, number: int, result: AttemptResult, attempted_at: datetime
+    delivery: WebhookDelivery, number: int, result: AttemptResult, attempted_at: datetime, settings: Settings
 ) -> WebhookAttempt:
     """Log attempt `number` and move the delivery on: delivered, due again later, or failed for good."""
     attempt = WebhookAttempt(
@@ -137,12 +173,15 @@ def apply_result(
     delivery.attempt_count = number
     delivery.last_attempt_at = attempted_at
     delivery.last_status_code = result.status_code
+    if delivery.schedule_start_at is None:
+        delivery.schedule_start_at = attempted_at
     if result.succeeded:
         delivery.status, delivery.next_attempt_at = "succeeded", None
-    elif number >= delivery.max_attempts:
+    elif number >= delivery.max_attempts or result.gone:
         delivery.status, delivery.next_attempt_at = "failed", None
     else:
-        delivery.status, delivery.next_attempt_at = "pending", attempted_at + RETRY_DELAYS[number - 1]
+        delivery.status = "pending"
+        delivery.next_attempt_at = next_attempt_at(delivery, number, result, attempted_at, settings)
     logger.info(
         "webhook delivery %s (%s) attempt %d/%d: %s%s",
         delivery.id,
@@ -155,7 +194,102 @@ def apply_result(
     return attempt
 
 
-async def dispatch(session: AsyncSession, queue: ArqRedis, now: datetime, limit: int = DISPATCH_BATCH) -> int:
+# --- the endpoint's health --------------------------------------------------------------------------
+
+
+def _gone_reason(now: datetime) -> str:
+    return f"The endpoint answered 410 Gone at {iso_timestamp(now)}."
+
+
+def _failing_reason(since: datetime, settings: Settings) -> str:
+    return (
+        f"Every attempt since {iso_timestamp(since)} failed "
+        f"(disabled after {_duration(settings.webhook_disable_after_seconds)} of failures)."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    return f"{seconds:g} s"
+
+
+def needs_health_update(
+    kind: str, failing_since: datetime | None, result: AttemptResult, now: datetime, settings: Settings
+) -> bool:
+    """Whether this attempt changes the endpoint (judged from what the claim read, to leave the
+    endpoint's row alone on the common path)."""
+    if result.gone:
+        return True
+    if kind == "test":
+        return False  # a ping neither starts nor ends a run of failures
+    if result.succeeded:
+        return failing_since is not None
+    limit = timedelta(seconds=settings.webhook_disable_after_seconds)
+    return failing_since is None or now - failing_since >= limit
+
+
+async def update_health(
+    session: AsyncSession,
+    queue: ArqRedis,
+    settings: Settings,
+    endpoint_id: str,
+    kind: str,
+    result: AttemptResult,
+    now: datetime,
+) -> str | None:
+    """Record what an attempt says about its endpoint; the reason, if this disabled it.
+
+    Call before locking the delivery: endpoint then delivery is the order the API locks them in.
+    """
+    reason: str | None = None
+    if result.gone:
+        reason = _gone_reason(now)
+    elif kind == "test":
+        return None
+    elif result.succeeded:
+        await repository.mark_healthy(session, endpoint_id)
+        return None
+    else:
+        since = await repository.mark_failing(session, endpoint_id, now)
+        if since is None or now - since < timedelta(seconds=settings.webhook_disable_after_seconds):
+            return None
+        reason = _failing_reason(since, settings)
+    endpoint = await repository.disable(session, endpoint_id, reason, now)
+    if endpoint is None:
+        return None  # disabled already (or deleted)
+    await repository.fail_pending(session, endpoint_id)
+    await notify_owners(session, queue, settings, endpoint, reason)
+    logger.warning("webhook %s disabled: %s", endpoint_id, reason)
+    return reason
+
+
+async def notify_owners(
+    session: AsyncSession, queue: ArqRedis, settings: Settings, endpoint: WebhookEndpoint, reason: str
+) -> None:
+    """Email each owner of the organization (through the `email.send` task, once this commits)."""
+    mode = "live" if endpoint.livemode else "test-mode"
+    subject = f"Webhook disabled: {endpoint.url[:100]}"
+    body = (
+        f"Backplane disabled the {mode} webhook {endpoint.id}, which posted events to\n\n"
+        f"    {endpoint.url}\n\n"
+        f"{reason} It receives no events until it is enabled again; deliveries waiting for a retry "
+        "were marked failed.\n\n"
+        "Once the endpoint answers again, enable it with\n\n"
+        f'    PATCH {settings.public_base_url.rstrip("/")}/v1/webhooks/{endpoint.id}  {{"enabled": true}}\n\n'
+        "and redeliver what it missed (GET /v1/events?delivery_success=false lists those events, and "
+        f"POST /v1/webhooks/{endpoint.id}/deliveries/<delivery id>/redeliver sends one again).\n"
+    )
+    for address in await repository.owner_emails(session, endpoint.organization_id):
+        enqueue_after_commit(session, queue, "email.send", address, subject, body)
+
+
+async def dispatch(
+    session: AsyncSession, queue: ArqRedis, settings: Settings, now: datetime, limit: int = DISPATCH_BATCH
+) -> int:
     """Turn up to `limit` undispatched events into deliveries; the number of events handled."""
     events = await claim_undispatched(session, limit)
     if not events:
@@ -168,7 +302,7 @@ async def dispatch(session: AsyncSession, queue: ArqRedis, now: datetime, limit:
                 and endpoint.livemode == event.livemode
                 and endpoint.wants(event.type)
             ):
-                delivery = new_delivery(endpoint, kind="event", event=event, now=now)
+                delivery = new_delivery(endpoint, settings, kind="event", event=event, now=now)
                 session.add(delivery)
                 schedule(session, queue, delivery)
         event.dispatched_at = now
@@ -179,10 +313,13 @@ async def dispatch(session: AsyncSession, queue: ArqRedis, now: datetime, limit:
 @dataclass(frozen=True, slots=True)
 class _Claim:
     delivery_id: str
+    endpoint_id: str
+    kind: str
     number: int
     url: str
     body: bytes
     headers: dict[str, str]
+    failing_since: datetime | None
 
 
 async def _claim(session: AsyncSession, settings: Settings, delivery_id: str, now: datetime) -> _Claim | None:
@@ -194,12 +331,21 @@ async def _claim(session: AsyncSession, settings: Settings, delivery_id: str, no
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + EARLY_TOLERANCE:
         return None  # not due: a stale job, or an attempt in progress holds the lease
-    if not endpoint.is_active:
+    if not endpoint.enabled:
         delivery.status, delivery.next_attempt_at = "failed", None
         return None
     body, headers = build_request(delivery, endpoint, event, now)
     delivery.next_attempt_at = now + attempt_lease(settings)
-    return _Claim(delivery.id, delivery.attempt_count + 1, endpoint.url, body, headers)
+    return _Claim(
+        delivery.id,
+        endpoint.id,
+        delivery.kind,
+        delivery.attempt_count + 1,
+        endpoint.url,
+        body,
+        headers,
+        endpoint.failing_since,
+    )
 
 
 async def attempt(
@@ -218,10 +364,15 @@ async def attempt(
         return None
     result = await send(client, claim.url, claim.body, claim.headers, settings=settings)
     async with unit_of_work(sessionmaker) as session:
+        disabled = None
+        if needs_health_update(claim.kind, claim.failing_since, result, now, settings):
+            disabled = await update_health(session, queue, settings, claim.endpoint_id, claim.kind, result, now)
         delivery = await lock_delivery(session, delivery_id)
         if delivery is None:
             return None  # its endpoint was deleted while the request ran
-        session.add(apply_result(delivery, claim.number, result, now))
+        session.add(apply_result(delivery, claim.number, result, now, settings))
+        if disabled is not None:
+            delivery.status, delivery.next_attempt_at = "failed", None
         if delivery.status == "pending":
             schedule(session, queue, delivery)
         await session.flush()
@@ -231,8 +382,8 @@ async def attempt(
 async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime) -> int:
     """Queue again the deliveries overdue by SWEEP_GRACE; how many were not queued any more."""
     requeued = 0
-    for delivery_id, attempts in await overdue(session, now - SWEEP_GRACE, SWEEP_BATCH):
-        if await queue.enqueue_job(DELIVER_TASK, delivery_id, _job_id=job_id(delivery_id, attempts + 1)):
+    for delivery_id, endpoint_id, attempts in await overdue(session, now - SWEEP_GRACE, SWEEP_BATCH):
+        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=job_id(delivery_id, attempts + 1)):
             requeued += 1
     if requeued:
         logger.warning("requeued %d overdue webhook deliveries", requeued)

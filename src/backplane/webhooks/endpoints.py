@@ -21,10 +21,10 @@ from backplane.webhooks.schemas import (
     DeliveryDetail,
     DeliveryRead,
     DeliveryStatus,
+    SecretRotated,
     WebhookCreate,
     WebhookCreated,
     WebhookRead,
-    WebhookSecret,
     WebhookUpdate,
 )
 
@@ -39,8 +39,17 @@ _SIGNING = (
     "Each delivery is a POST of `{event, type, timestamp, webhook_id, data}` signed twice: "
     "`X-CoExAI-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>` and the Standard "
     "Webhooks headers `webhook-id` (the event id), `webhook-timestamp` and `webhook-signature`. A 2xx answer "
-    "within the timeout (10 s) counts as delivered; otherwise the delivery is tried again after 5 min, 30 min, "
-    "2 h and 6 h, and every attempt is logged."
+    "within the timeout (10 s) counts as delivered; otherwise the delivery is tried again 5 min, 30 min, 2 h "
+    "and 6 h after its first attempt (a little later at random; later still if the answer carried "
+    "`Retry-After`), and every attempt is logged. Redirects are not followed. An answer of 410 Gone disables "
+    "the webhook at once, and so do 5 days in which every attempt failed; the organization's owners are "
+    "emailed and `disabled_reason` says why."
+)
+_ROTATION = (
+    "For 24 hours after a rotation the old secret signs too, so that receivers can switch over without "
+    "dropping a delivery: `webhook-signature` then holds two space-separated `v1,<signature>` values (the "
+    "`standardwebhooks` library accepts either), and `X-CoExAI-Signature` (always the new secret's) comes "
+    "with `X-CoExAI-Signature-Previous: sha256=<hex HMAC-SHA256 with the old secret>`."
 )
 
 
@@ -74,10 +83,11 @@ def _detail(delivery: WebhookDelivery, body: dict[str, Any], attempts: list[Webh
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
     summary="Create a webhook",
-    description="Subscribes `url` to the listed event types. The response carries the signing `secret` "
-    "(also readable later at `GET /v1/webhooks/{id}/secret`). The URL must be http(s) and must not point at a "
-    "private, loopback or link-local address; every delivery checks the address it resolves to again. "
-    "A test-mode API key creates a test-mode webhook, which receives test-mode events only. " + _SIGNING,
+    description="Subscribes `url` to the listed event types. The response carries the signing `secret`, "
+    "shown this once (`POST /v1/webhooks/{id}/rotate-secret` replaces it). The URL must be https in "
+    "production, and must neither be nor resolve to a loopback, private, link-local or metadata address; "
+    "every delivery checks the address it resolves to again, and follows no redirect. A test-mode API key "
+    "creates a test-mode webhook, which receives test-mode events only. " + _SIGNING,
     responses=platform_errors(409),
 )
 async def create_webhook(
@@ -105,8 +115,9 @@ async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep) ->
     "/{webhook_id}",
     response_model=WebhookRead,
     summary="Change a webhook",
-    description="Only the fields given change. Disabling a webhook (`is_active: false`) also ends its "
-    "deliveries still waiting for a retry, as `failed`; they can be redelivered once it is enabled again.",
+    description="Only the fields given change. Disabling a webhook (`enabled: false`) also ends its "
+    "deliveries still waiting for a retry, as `failed`; they can be redelivered once it is enabled again. "
+    "Enabling a webhook the platform disabled clears `disabled_reason`.",
 )
 async def update_webhook(
     webhook_id: str, body: WebhookUpdate, principal: Admin, session: SessionDep, settings: SettingsDep
@@ -124,19 +135,17 @@ async def delete_webhook(webhook_id: str, principal: Admin, session: SessionDep)
     await service.delete_endpoint(session, principal, webhook_id)
 
 
-@router.get("/{webhook_id}/secret", response_model=WebhookSecret, summary="Get a webhook's signing secret")
-async def get_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookSecret:
-    return WebhookSecret(secret=(await service.get_endpoint(session, principal, webhook_id)).secret)
-
-
 @router.post(
     "/{webhook_id}/rotate-secret",
-    response_model=WebhookSecret,
+    response_model=SecretRotated,
     summary="Rotate a webhook's signing secret",
-    description="Every attempt from now on, retries included, is signed with the new secret.",
+    description="Answers with a new `secret`, shown this once; it signs every request from now on, "
+    "retries included. " + _ROTATION + " Rotating again within the 24 hours ends the older secret's overlap.",
 )
-async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookSecret:
-    return WebhookSecret(secret=(await service.rotate_secret(session, principal, webhook_id)).secret)
+async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> SecretRotated:
+    endpoint = await service.rotate_secret(session, principal, webhook_id)
+    assert endpoint.previous_secret_expires_at is not None
+    return SecretRotated(secret=endpoint.secret, previous_secret_expires_at=endpoint.previous_secret_expires_at)
 
 
 @router.post(
@@ -146,10 +155,12 @@ async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: Sess
     description="POSTs a signed `webhook.test` event to the webhook now and answers with the logged attempt: "
     "`status` is `succeeded` when the endpoint answered 2xx, else `failed` with the status code or the error "
     "(no answer, timed out, address refused). It is one attempt, never retried, and works on a disabled "
-    "webhook too. " + _SIGNING,
+    "webhook too (an answer of 410 Gone disables it all the same). " + _SIGNING,
 )
-async def test_webhook(webhook_id: str, principal: Admin, session: SessionDep, settings: SettingsDep) -> DeliveryDetail:
-    delivery, body, attempt = await service.send_test(session, settings, principal, webhook_id)
+async def test_webhook(
+    webhook_id: str, principal: Admin, session: SessionDep, settings: SettingsDep, queue: QueueDep
+) -> DeliveryDetail:
+    delivery, body, attempt = await service.send_test(session, queue, settings, principal, webhook_id)
     return _detail(delivery, body, [attempt])
 
 
@@ -200,6 +211,6 @@ async def get_delivery(webhook_id: str, delivery_id: str, principal: Admin, sess
     responses=platform_errors(409),
 )
 async def redeliver(
-    webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, queue: QueueDep
+    webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, queue: QueueDep, settings: SettingsDep
 ) -> DeliveryRead:
-    return _delivery(await service.redeliver(session, queue, principal, webhook_id, delivery_id))
+    return _delivery(await service.redeliver(session, queue, settings, principal, webhook_id, delivery_id))

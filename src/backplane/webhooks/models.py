@@ -24,8 +24,22 @@ class WebhookEndpoint(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(500))
     # `whsec_<base64>`: the HMAC key of X-CoExAI-Signature (as text) and of webhook-signature (decoded).
     secret: Mapped[str] = mapped_column(String(100))
-    is_active: Mapped[bool] = mapped_column(default=True)
+    # The secret a rotation replaced: it still signs (besides `secret`) until `previous_secret_expires_at`.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Why and when the platform turned it off (410 Gone, failing for days); cleared when enabled again.
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    disabled_at: Mapped[datetime | None]
+    # The first failed attempt since the last successful one (test pings aside); None while healthy.
+    failing_since: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets that sign a request sent at `now`: the current one first."""
+        if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.events or event_type in self.events
@@ -65,6 +79,9 @@ class WebhookDelivery(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempt_count: Mapped[int] = mapped_column(SmallInteger, default=0)
     max_attempts: Mapped[int] = mapped_column(SmallInteger)
+    # Retries are due at fixed offsets from this: the first attempt's time, moved later by however much
+    # a receiver's Retry-After stretched a wait (so the waits after it keep their length).
+    schedule_start_at: Mapped[datetime | None]
     # When the next attempt is due (pending only); while an attempt runs, the end of its lease.
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]

@@ -9,8 +9,10 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from backplane.auth.models import User
 from backplane.core.tenancy import TenantRepository
 from backplane.events.models import Event
+from backplane.organizations.models import Membership, Role
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 _ENDPOINT_ID = re.compile(r"wh_[0-9a-f]{24}")
@@ -85,7 +87,7 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
 
 async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:
     stmt = select(WebhookEndpoint).where(
-        WebhookEndpoint.organization_id.in_(set(organization_ids)), WebhookEndpoint.is_active.is_(True)
+        WebhookEndpoint.organization_id.in_(set(organization_ids)), WebhookEndpoint.enabled.is_(True)
     )
     return list((await session.execute(stmt)).scalars())
 
@@ -110,15 +112,80 @@ async def lock_delivery(session: AsyncSession, delivery_id: str) -> WebhookDeliv
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, int]]:
-    """(id, attempts made) of pending deliveries whose next attempt should have run before `before`."""
+async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, str, int]]:
+    """(id, endpoint id, attempts made) of pending deliveries whose next attempt should have run before
+    `before`."""
     stmt = (
-        select(WebhookDelivery.id, WebhookDelivery.attempt_count)
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempt_count)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < before)
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
     )
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+
+
+# An endpoint's health. Plain UPDATEs: they lock the row as FOR NO KEY UPDATE, which does not hold
+# up the dispatcher inserting deliveries that reference it. `updated_at` keeps its value: it tells
+# when an admin last changed the endpoint.
+
+
+async def mark_failing(session: AsyncSession, endpoint_id: str, now: datetime) -> datetime | None:
+    """Start the endpoint's run of failures at `now` unless one is running; when it started."""
+    stmt = (
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(failing_since=func.coalesce(WebhookEndpoint.failing_since, now), updated_at=WebhookEndpoint.updated_at)
+        .returning(WebhookEndpoint.failing_since)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_healthy(session: AsyncSession, endpoint_id: str) -> None:
+    await session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+        .values(failing_since=None, updated_at=WebhookEndpoint.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def disable(session: AsyncSession, endpoint_id: str, reason: str, now: datetime) -> WebhookEndpoint | None:
+    """Turn an enabled endpoint off, saying why; the endpoint, or None if it was off (or gone) already,
+    so that only one of several concurrent attempts does it."""
+    stmt = (
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
+        .values(enabled=False, disabled_reason=reason[:500], disabled_at=now, updated_at=now)
+        .returning(WebhookEndpoint)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def fail_pending(session: AsyncSession, endpoint_id: str) -> None:
+    """The endpoint's deliveries still waiting for an attempt end as failed."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
+        .values(status="failed", next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def owner_emails(session: AsyncSession, organization_id: uuid.UUID) -> list[str]:
+    """The addresses of the organization's active owners."""
+    stmt = (
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.organization_id == organization_id,
+            Membership.role == Role.owner.value,
+            User.is_active.is_(True),
+        )
+        .order_by(Membership.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 def delivery_success(delivered: bool) -> ColumnElement[bool]:

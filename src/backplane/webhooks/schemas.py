@@ -33,7 +33,7 @@ class WebhookCreate(BaseModel):
     url: Url = Field(description="Where to POST events: http(s), publicly reachable.")
     events: list[Subscription] = Field(min_length=1, max_length=20, description=_EVENTS_DESCRIPTION)
     description: Description | None = None
-    is_active: bool = Field(default=True, description="A disabled webhook receives nothing.")
+    enabled: bool = Field(default=True, description="A disabled webhook receives nothing.")
 
     @field_validator("events")
     @classmethod
@@ -44,14 +44,17 @@ class WebhookCreate(BaseModel):
 class WebhookUpdate(BaseModel):
     """Only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["*"]}, {"is_active": False}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["*"]}, {"enabled": False}]})
 
     url: Url | None = None
     events: list[Subscription] | None = Field(default=None, min_length=1, max_length=20)
     description: Description | None = None
-    is_active: bool | None = None
+    enabled: bool | None = Field(
+        default=None,
+        description="`false` turns the webhook off; `true` turns it on again and clears `disabled_reason`.",
+    )
 
-    @field_validator("url", "events", "is_active")
+    @field_validator("url", "events", "enabled")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -71,7 +74,13 @@ class WebhookRead(BaseModel):
     url: str = Field(examples=[_URL_EXAMPLE])
     events: list[str] = Field(examples=[_EVENTS_EXAMPLE])
     description: str | None = Field(examples=["Production webhook"])
-    is_active: bool
+    enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why the platform turned the webhook off: the endpoint answered 410 Gone, or every attempt "
+        "failed for 5 days. Null while enabled or when an admin disabled it.",
+        examples=[None],
+    )
+    disabled_at: datetime | None = Field(description="When the platform turned it off; null otherwise.")
     livemode: bool = Field(description="Test-mode webhooks receive the events of test-mode resources only.")
     created_at: datetime
     updated_at: datetime
@@ -80,13 +89,22 @@ class WebhookRead(BaseModel):
 class WebhookSecret(BaseModel):
     secret: str = Field(
         description="Signs every delivery: `X-CoExAI-Signature` is the hex HMAC-SHA256 of the raw body keyed with "
-        "this string; `webhook-signature` follows Standard Webhooks with it.",
+        "this string; `webhook-signature` follows Standard Webhooks with it. Shown only here: store it now.",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     )
 
 
 class WebhookCreated(WebhookRead, WebhookSecret):
-    """A new webhook, with the secret that signs its deliveries."""
+    """A new webhook, with the secret that signs its deliveries (shown this once)."""
+
+
+class SecretRotated(WebhookSecret):
+    """The new secret (shown this once) and until when the old one still signs too."""
+
+    previous_secret_expires_at: datetime = Field(
+        description="Until then each delivery carries two signatures: `webhook-signature` holds one `v1,…` value "
+        "per secret, and `X-CoExAI-Signature` (new secret) comes with `X-CoExAI-Signature-Previous` (old secret)."
+    )
 
 
 class AttemptRead(BaseModel):

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -25,13 +27,39 @@ class AttemptResult:
     response_body: str | None
     error: str | None
     duration_ms: int
+    retry_after: float | None = None  # seconds the receiver asked us to wait (Retry-After), if any
+
+    @property
+    def gone(self) -> bool:
+        """410 Gone: the receiver says the endpoint is no more."""
+        return self.status_code == 410
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+
+    Anything else, or a time already past, is None: the header is a hint, never a reason to fail.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC without saying so
+        moment = moment.replace(tzinfo=UTC)
+    seconds = (moment - now).total_seconds()
+    return seconds if seconds > 0 else None
 
 
 def new_client(settings: Settings) -> httpx.AsyncClient:
     # trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests elsewhere.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         trust_env=False,
     )
 
@@ -44,6 +72,8 @@ async def send(
     status_code: int | None = None
     text: str | None = None
     error: str | None = None
+    retry_after: str | None = None
+    location: str | None = None
     timeout = settings.webhook_timeout_seconds
     try:
         # httpx's timeout bounds each read, not the whole exchange: a target that drips one byte at a
@@ -61,6 +91,8 @@ async def send(
             )
             try:
                 status_code = response.status_code
+                retry_after = response.headers.get("retry-after")
+                location = response.headers.get("location")
                 text = await _read_start(response)
             finally:
                 await response.aclose()
@@ -80,13 +112,18 @@ async def send(
     duration_ms = int((time.monotonic() - started) * 1000)
     succeeded = status_code is not None and 200 <= status_code < 300
     if error is None and not succeeded:
-        error = f"The endpoint answered HTTP {status_code}; only 2xx counts as delivered."
+        if status_code is not None and 300 <= status_code < 400:
+            target = f" to {location[:200]}" if location else ""
+            error = f"The endpoint answered HTTP {status_code}, a redirect{target}; redirects are not followed."
+        else:
+            error = f"The endpoint answered HTTP {status_code}; only 2xx counts as delivered."
     return AttemptResult(
         succeeded=succeeded,
         status_code=status_code,
         response_body=text,
         error=error[:500] if error else None,
         duration_ms=duration_ms,
+        retry_after=None if succeeded else parse_retry_after(retry_after, datetime.now(UTC)),
     )
 
 

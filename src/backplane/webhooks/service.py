@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.principal import Principal
 from backplane.core.config import Settings
-from backplane.core.db import utcnow
+from backplane.core.db import commit, utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound
-from backplane.core.netguard import BlockedTarget, check_url
+from backplane.core.netguard import BlockedTarget, check_target
 from backplane.events.repository import EventRepository
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -40,16 +40,12 @@ def _endpoints(session: AsyncSession, principal: Principal) -> WebhookEndpointRe
     return WebhookEndpointRepository(session, principal.organization_id, principal.livemode)
 
 
-def checked_url(url: str, settings: Settings, principal: Principal) -> str:
-    """Refuse at once what can never be delivered to; each delivery checks the resolved address again.
-
-    Live webhooks of a production deployment must use HTTPS, as Stripe requires.
-    """
+async def checked_url(url: str, settings: Settings) -> str:
+    """Refuse at once what can never be delivered to: not https in production, or a host that is, or
+    resolves to, a loopback, private, link-local or metadata address. Each attempt checks again."""
     try:
-        check_url(
-            url,
-            allow_private=settings.webhook_allow_private_targets,
-            require_https=settings.is_production and principal.livemode,
+        await check_target(
+            url, allow_private=settings.webhook_allow_private_targets, require_https=settings.is_production
         )
     except BlockedTarget as exc:
         raise InvalidInput({"url": [str(exc)]}) from exc
@@ -60,7 +56,7 @@ async def create_endpoint(
     session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
 ) -> WebhookEndpoint:
     endpoints = _endpoints(session, principal)
-    url = checked_url(body.url, settings, principal)
+    url = await checked_url(body.url, settings)
     if await endpoints.count() >= MAX_ENDPOINTS:
         raise WebhookLimitReached(
             f"An organization can have at most {MAX_ENDPOINTS} webhooks; delete one first.",
@@ -74,7 +70,7 @@ async def create_endpoint(
         events=body.events,
         description=body.description or None,
         secret=new_secret(),
-        is_active=body.is_active,
+        enabled=body.enabled,
     )
     endpoints.add(endpoint)
     await session.flush()
@@ -96,15 +92,18 @@ async def update_endpoint(
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
     if "url" in changes:
-        endpoint.url = checked_url(changes["url"], settings, principal)
+        endpoint.url = await checked_url(changes["url"], settings)
     if "events" in changes:
         endpoint.events = changes["events"]
     if "description" in changes:
         endpoint.description = changes["description"] or None
-    if changes.get("is_active") is False and endpoint.is_active:
+    if changes.get("enabled") is False and endpoint.enabled:
         await WebhookDeliveryRepository(session, principal.organization_id).fail_pending_of(endpoint.id)
-    if "is_active" in changes:
-        endpoint.is_active = changes["is_active"]
+    if changes.get("enabled") is True and not endpoint.enabled:
+        # A fresh start: the reason it was turned off, and the run of failures, are history.
+        endpoint.disabled_reason = endpoint.disabled_at = endpoint.failing_since = None
+    if "enabled" in changes:
+        endpoint.enabled = changes["enabled"]
     await session.flush()
     return endpoint
 
@@ -117,7 +116,11 @@ async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_
 
 
 async def rotate_secret(session: AsyncSession, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+    """A new secret signs from now on; the one it replaces signs too for SECRET_OVERLAP. Rotating again
+    within that time ends the older secret's overlap at once: two secrets at most sign a request."""
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = utcnow() + flow.SECRET_OVERLAP
     endpoint.secret = new_secret()
     await session.flush()
     return endpoint
@@ -142,7 +145,12 @@ async def get_delivery(
 
 
 async def redeliver(
-    session: AsyncSession, queue: ArqRedis, principal: Principal, endpoint_id: str, delivery_id: str
+    session: AsyncSession,
+    queue: ArqRedis,
+    settings: Settings,
+    principal: Principal,
+    endpoint_id: str,
+    delivery_id: str,
 ) -> WebhookDelivery:
     """A new delivery of the same event to the same endpoint: one attempt, queued at once."""
     endpoint = await get_endpoint(session, principal, endpoint_id)
@@ -153,13 +161,13 @@ async def redeliver(
         raise NotFound("No delivery with this id.")
     if original.event_id is None:
         raise NotRedeliverable("A test delivery cannot be redelivered; send another test.")
-    if not endpoint.is_active:
+    if not endpoint.enabled:
         raise NotRedeliverable("This webhook is disabled; enable it before redelivering.")
     event = await EventRepository(session, principal.organization_id, endpoint.livemode).get_by_public_id(
         original.event_id
     )
     assert event is not None  # deliveries go with their event (ON DELETE CASCADE)
-    delivery = flow.new_delivery(endpoint, kind="redelivery", event=event, now=utcnow())
+    delivery = flow.new_delivery(endpoint, settings, kind="redelivery", event=event, now=utcnow())
     session.add(delivery)
     await session.flush()
     flow.schedule(session, queue, delivery)
@@ -167,21 +175,28 @@ async def redeliver(
 
 
 async def send_test(
-    session: AsyncSession, settings: Settings, principal: Principal, endpoint_id: str
+    session: AsyncSession, queue: ArqRedis, settings: Settings, principal: Principal, endpoint_id: str
 ) -> tuple[WebhookDelivery, dict[str, Any], WebhookAttempt]:
     """Send a `webhook.test` ping now and wait for the answer (at most WEBHOOK_TIMEOUT_SECONDS).
 
-    Works on a disabled webhook too, so that one can be checked before it is turned on.
+    Works on a disabled webhook too, so that one can be checked before it is turned on. No
+    transaction stays open while the request runs: the read commits first (giving its connection
+    back to the pool), and the log is written in a second transaction. A 410 Gone answer disables
+    the webhook, as from a delivery.
     """
     endpoint = await get_endpoint(session, principal, endpoint_id)
     now = utcnow()
-    delivery = flow.new_delivery(endpoint, kind="test", event=None, now=now)
+    delivery = flow.new_delivery(endpoint, settings, kind="test", event=None, now=now)
     body, headers = flow.build_request(delivery, endpoint, None, now)
+    url, ping = endpoint.url, flow.payload_of(delivery, endpoint, None)
+    await commit(session)
     async with new_client(settings) as client:
-        result = await send(client, endpoint.url, body, headers, settings=settings)
-    attempt = flow.apply_result(delivery, 1, result, now)
+        result = await send(client, url, body, headers, settings=settings)
+    if result.gone:
+        await flow.update_health(session, queue, settings, delivery.endpoint_id, "test", result, now)
+    attempt = flow.apply_result(delivery, 1, result, now, settings)
     session.add(delivery)
     await session.flush()  # before its attempt: without a relationship the two inserts have no set order
     session.add(attempt)
     await session.flush()
-    return delivery, flow.payload_of(delivery, endpoint, None), attempt
+    return delivery, ping, attempt

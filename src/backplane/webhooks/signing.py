@@ -10,7 +10,9 @@ Headers:
   text, exactly as the platform guide verifies it;
 - `webhook-id`, `webhook-timestamp`, `webhook-signature` (Standard Webhooks, signed by the
   `standardwebhooks` library over `id.timestamp.body` with the decoded secret), so that a receiver
-  can refuse a replayed request.
+  can refuse a replayed request;
+- for 24 hours after a secret is rotated, the old secret signs too: a second `v1,…` value in
+  `webhook-signature`, and `X-CoExAI-Signature-Previous`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +31,7 @@ from standardwebhooks.webhooks import Webhook
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # as Svix does; Standard Webhooks asks for 24 to 64
 SIGNATURE_HEADER = "X-CoExAI-Signature"
+PREVIOUS_SIGNATURE_HEADER = "X-CoExAI-Signature-Previous"  # the replaced secret's, for 24 h after a rotation
 USER_AGENT = "Backplane-Webhooks/1.0"
 TEST_EVENT = "webhook.test"
 
@@ -89,16 +93,35 @@ def coexai_signature(secret: str, body: bytes) -> str:
 
 
 def signed_headers(
-    secret: str, body: bytes, *, message_id: str, sent_at: datetime, event_type: str, delivery_id: str
+    secret: str | Sequence[str],
+    body: bytes,
+    *,
+    message_id: str,
+    sent_at: datetime,
+    event_type: str,
+    delivery_id: str,
 ) -> dict[str, str]:
-    standard = Webhook(secret).sign(msg_id=message_id, timestamp=sent_at.astimezone(UTC), data=body.decode())
-    return {
+    """The headers of one request. `secret`: the current secret, or a list of it and, while a
+    rotation's overlap lasts, the one it replaced.
+
+    Standard Webhooks carries one `v1,<signature>` per secret in `webhook-signature`, space-separated,
+    and a verifier accepts any of them. The guide's `verify_webhook` compares `X-CoExAI-Signature`
+    whole, so that header holds the current secret's signature only and the old secret's goes in
+    `X-CoExAI-Signature-Previous`.
+    """
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    timestamp = sent_at.astimezone(UTC)
+    standard = " ".join(Webhook(key).sign(msg_id=message_id, timestamp=timestamp, data=body.decode()) for key in keys)
+    headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: coexai_signature(secret, body),
+        SIGNATURE_HEADER: coexai_signature(keys[0], body),
         "webhook-id": message_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": standard,
         "X-CoExAI-Event": event_type,
         "X-CoExAI-Delivery": delivery_id,
     }
+    if len(keys) > 1:
+        headers[PREVIOUS_SIGNATURE_HEADER] = coexai_signature(keys[1], body)
+    return headers

@@ -2,17 +2,85 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
+import time
 from typing import Any
 
+from redis.asyncio import Redis
+
+from backplane.core.config import Settings
 from backplane.core.db import utcnow
+from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
+from backplane.webhooks.slots import EndpointSlots
 from backplane.workers.context import session_scope
 
+logger = logging.getLogger(__name__)
 
-async def deliver_task(ctx: dict[str, Any], delivery_id: str) -> str | None:
-    """`webhooks.deliver`: one attempt of one delivery (queued by dispatch, by a retry or a redelivery)."""
+LISTEN_BLOCK_SECONDS = 1  # below the Redis client's socket timeout (3 s)
+CHAIN_SECONDS = 30.0  # how long one job goes on with the waiting deliveries of its endpoint
+
+
+def _slots(ctx: dict[str, Any]) -> EndpointSlots:
+    settings: Settings = ctx["settings"]
+    return EndpointSlots(
+        ctx["redis"],
+        limit=settings.webhook_endpoint_concurrency,
+        lease_seconds=delivery.attempt_lease(settings).total_seconds(),
+    )
+
+
+async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str | None = None) -> str | None:
+    """`webhooks.deliver`: one attempt of one delivery (queued by dispatch, by a retry or a redelivery).
+
+    With `endpoint_id` (every job queued by this version) the attempt first takes one of the
+    endpoint's slots; when they are all taken it waits in the endpoint's waiting set instead of in
+    this worker. When an attempt ends, the job hands its slot straight to the delivery that waited
+    longest and makes that attempt too (for up to CHAIN_SECONDS; after that the waiter gets a job of
+    its own), so a busy endpoint's slots never sit idle between queue polls.
+    """
+    if endpoint_id is None:
+        return await _attempt(ctx, delivery_id)
+    slots = _slots(ctx)
+    if not await slots.acquire(endpoint_id, delivery_id):
+        return "waiting"
+    started = time.monotonic()
+    current: str | None = delivery_id
+    status: str | None = None
+    while current is not None:
+        ended_well = False
+        try:
+            outcome = await _attempt(ctx, current)
+            ended_well = True
+        finally:
+            woken = await slots.release(endpoint_id, current)
+            if woken is not None and not (
+                ended_well and time.monotonic() - started < CHAIN_SECONDS and await slots.acquire(endpoint_id, woken)
+            ):
+                await _wake(ctx, woken, endpoint_id)
+                woken = None
+        if current == delivery_id:
+            status = outcome
+        current = woken
+    return status
+
+
+async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
     return await delivery.attempt(
         ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=utcnow()
+    )
+
+
+async def _wake(ctx: dict[str, Any], delivery_id: str, endpoint_id: str) -> None:
+    """A job of its own for a waiting delivery. Its own job id too: the waiter's first job may not
+    have finished yet. A duplicate does nothing (the attempt's claim in PostgreSQL is what counts)."""
+    await ctx["redis"].enqueue_job(
+        delivery.DELIVER_TASK,
+        delivery_id,
+        endpoint_id,
+        _job_id=f"{delivery.DELIVER_TASK}:{delivery_id}:woken:{secrets.token_hex(4)}",
     )
 
 
@@ -21,7 +89,7 @@ async def dispatch_task(ctx: dict[str, Any]) -> int:
     total = 0
     while True:
         async with session_scope(ctx) as session:
-            handled = await delivery.dispatch(session, ctx["redis"], utcnow())
+            handled = await delivery.dispatch(session, ctx["redis"], ctx["settings"], utcnow())
         total += handled
         if handled < delivery.DISPATCH_BATCH:
             return total
@@ -31,3 +99,49 @@ async def sweep_task(ctx: dict[str, Any]) -> int:
     """Cron `webhooks.sweep`: deliveries whose queued attempt was lost are queued again."""
     async with session_scope(ctx) as session:
         return await delivery.sweep(session, ctx["redis"], utcnow())
+
+
+async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> None:
+    """Dispatch as soon as a transaction that recorded events has committed, not at the next cron.
+
+    `record_event` pushes onto NEW_EVENTS_KEY after its transaction commits. Popping one entry and
+    deleting the rest before dispatching loses nothing: an event whose push came before the delete
+    had committed before it, so the dispatch sees it; a later push wakes the next round. Several
+    workers may listen; SKIP LOCKED keeps their dispatches apart. Runs until `stopping` is set (a
+    dispatch under way finishes first); any error is logged and the loop goes on (the cron still
+    dispatches meanwhile).
+    """
+    redis: Redis = ctx["redis_app"]
+    while not stopping.is_set():
+        try:
+            if await redis.blpop([NEW_EVENTS_KEY], timeout=LISTEN_BLOCK_SECONDS) is None:  # type: ignore[misc]
+                continue
+            await redis.delete(NEW_EVENTS_KEY)
+            await dispatch_task(ctx)
+        except Exception:
+            logger.exception("dispatching new events failed; the cron will pick them up")
+            await asyncio.sleep(1)
+
+
+def start_listening(ctx: dict[str, Any]) -> None:
+    stopping = asyncio.Event()
+    ctx["webhook_listener_task"] = (
+        asyncio.create_task(listen_for_events(ctx, stopping), name="webhooks.listen"),
+        stopping,
+    )
+
+
+async def stop_listening(ctx: dict[str, Any]) -> None:
+    """Stop the listener after its current round (at most a few seconds), else cancel it."""
+    found: tuple[asyncio.Task[None], asyncio.Event] | None = ctx.pop("webhook_listener_task", None)
+    if found is None:
+        return
+    task, stopping = found
+    stopping.set()
+    try:
+        await asyncio.wait_for(task, timeout=LISTEN_BLOCK_SECONDS + 10)
+    except TimeoutError:
+        logger.warning("the webhook listener did not stop in time; cancelled")
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise

@@ -27,6 +27,7 @@ def build_workers(settings: Settings, queues: str = "all") -> list[Worker]:
                 on_startup=WorkerSettings.on_startup,
                 on_shutdown=WorkerSettings.on_shutdown,
                 max_jobs=WorkerSettings.max_jobs,
+                poll_delay=WorkerSettings.poll_delay,
                 handle_signals=False,
                 **worker_options(settings),
             )

@@ -25,7 +25,14 @@ from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.tasks import record_ended_sessions_task
 from backplane.webhooks.sender import new_client as new_webhook_client
-from backplane.webhooks.tasks import deliver_task, dispatch_task, sweep_task
+from backplane.webhooks.tasks import (
+    CHAIN_SECONDS,
+    deliver_task,
+    dispatch_task,
+    start_listening,
+    stop_listening,
+    sweep_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +41,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
     ctx["engine"] = create_engine(settings)
-    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
     ctx["redis_app"] = create_redis(settings)
+    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])
     ctx["leases"] = Leases(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = await create_storage(settings)
@@ -46,6 +53,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await stop_listening(ctx)
     await ctx["webhook_http"].aclose()
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
@@ -53,17 +61,29 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["storage"].aclose()
 
 
+async def tasks_startup(ctx: dict[str, Any]) -> None:
+    """The short-task worker also dispatches new events the moment they commit (`webhooks.listen`).
+
+    `ctx["webhook_listener"] = False` leaves that out (tests that run dispatch themselves).
+    """
+    await startup(ctx)
+    if ctx.get("webhook_listener", True):
+        start_listening(ctx)
+
+
 FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
     func(report_usage_task, name="billing.report_usage", max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
-    # job id again if that attempt turns out lost. The timeout covers the attempt's own deadline.
-    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=90),
+    # job id again if that attempt turns out lost. The timeout covers a chain of attempts to one
+    # endpoint (CHAIN_SECONDS) and the last one's own deadline (at most 60 s).
+    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90),
 ]
 CRON_JOBS: list[CronJob] = [
     cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
     cron(cleanup_pending_task, name="files.cleanup_pending", minute={0, 15, 30, 45}, second=30, timeout=300),
-    # Every 5 s: the first attempt of an event's delivery starts within about 5 s of the event.
+    # Every 5 s, the safety net: events are dispatched the moment they commit (`webhooks.listen`),
+    # unless that wake-up was lost (Redis unreachable right then, or no worker listening).
     cron(dispatch_task, name="webhooks.dispatch", second=set(range(0, 60, 5)), timeout=60, run_at_startup=True),
     cron(sweep_task, name="webhooks.sweep", second=45, timeout=60),
 ]
@@ -72,10 +92,14 @@ CRON_JOBS: list[CronJob] = [
 class WorkerSettings:
     functions: ClassVar[list[Function]] = FUNCTIONS
     cron_jobs: ClassVar[list[CronJob]] = CRON_JOBS
-    on_startup = startup
+    on_startup = tasks_startup
     on_shutdown = shutdown
     queue_name = DEFAULT_QUEUE
-    max_jobs = 20
+    # Webhook attempts mostly wait on the network; one endpoint holds at most
+    # WEBHOOK_ENDPOINT_CONCURRENCY of these slots, however slow it is.
+    max_jobs = 50
+    # How often an idle worker looks for due jobs: a new event's first attempt waits up to this long.
+    poll_delay = 0.1
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:

@@ -1,0 +1,374 @@
+"""Webhook fan-out: `make bench-webhooks`, or `uv run python bench/webhooks.py` against a running server.
+
+The server at --url and the workers this script starts must reach loopback receivers, so both run
+with WEBHOOK_ALLOW_PRIVATE_TARGETS=true (the make target sets it); DATABASE_URL and REDIS_URL are
+the server's. This script:
+
+1. starts two healthy receivers (each its own process: records when each `webhook-id` first
+   arrived, answers 200) and a dead one (--dead refused: nothing listens on its port; --dead
+   hanging: it accepts connections and never answers, so each attempt waits for the 10 s timeout);
+2. measures the baseline: --events signed-size POSTs straight to a healthy receiver with httpx,
+   as many at once as the platform sends to one endpoint (WEBHOOK_ENDPOINT_CONCURRENCY): posts per
+   second and request latency;
+3. signs up, subscribes the two healthy receivers to `job.completed`, starts --workers
+   `backplane worker --queues tasks` processes, records --events events (as the domains do, with
+   `record_event`: a burst in transactions of --batch, or --rate events per second, one per
+   transaction) and waits until both receivers have every event:
+   deliveries per second (first event created to last delivery received) and end-to-end latency
+   (event created to received), p50 and p99;
+4. subscribes the dead receiver too and does it again with --events new events: the healthy
+   receivers' figures beside those of step 3 show what the dead one costs them.
+
+Each phase is printed beside the baseline as ratios. At the end the webhooks are deleted (their
+deliveries go with them); the events, user and organization stay in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from _api import call_json, sign_up
+from sqlalchemy import func, select
+
+EVENT_TYPE = "job.completed"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --- receivers (run as `python bench/webhooks.py --receiver PORT [--hanging]`) -----------------------
+
+
+def serve_receiver(port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    arrivals: dict[str, float] = {}
+    duplicates = 0
+
+    async def hook(request: Request) -> Response:
+        nonlocal duplicates
+        now = time.time()
+        await request.body()
+        message_id = request.headers.get("webhook-id", "")
+        if message_id in arrivals:
+            duplicates += 1
+        else:
+            arrivals[message_id] = now
+        return Response("ok")
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"arrivals": arrivals, "duplicates": duplicates})
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"]), Route("/stats", stats)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_hanging(port: int) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(65536):
+                pass  # read the request, never answer
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(hold, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> Process:
+    return Process(
+        subprocess.Popen(
+            [sys.executable, *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    )
+
+
+async def wait_for_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    sys.exit(f"bench: nothing listens on port {port}")
+
+
+async def arrivals(url: str) -> tuple[dict[str, float], int]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        body = (await http.get(f"{url}/stats")).json()
+    return body["arrivals"], body["duplicates"]
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    rate: float
+    latencies: list[float]  # seconds
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 50) * 1000
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99) * 1000
+
+
+def line(label: str, figures: Figures, unit: str, baseline: Figures | None = None) -> str:
+    text = f"{label:<44} {figures.rate:8.1f} {unit}/s   p50 {figures.p50:8.1f} ms   p99 {figures.p99:8.1f} ms"
+    if baseline is not None:
+        text += (
+            f"   (x{figures.rate / baseline.rate:.2f} rate, x{figures.p50 / baseline.p50:.1f} p50,"
+            f" x{figures.p99 / baseline.p99:.1f} p99)"
+        )
+    return text
+
+
+async def direct_baseline(url: str, posts: int, concurrency: int, body: bytes) -> Figures:
+    """httpx straight to the receiver: what one process can post there, with no platform in between."""
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(posts):
+        queue.put_nowait(n)
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as http:
+
+        async def poster() -> None:
+            while not queue.empty():
+                n = queue.get_nowait()
+                started = time.perf_counter()
+                response = await http.post(
+                    url, content=body, headers={"webhook-id": f"base_{n}", "Content-Type": "application/json"}
+                )
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(poster() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Figures(posts / elapsed, latencies)
+
+
+async def record_events(organization_id: uuid.UUID, count: int, batch: int, rate: float) -> dict[str, float]:
+    """Record `count` events as the domains do (committing wakes the dispatcher), `batch` per transaction,
+    at `rate` events per second (0: as fast as possible); id -> created (epoch seconds)."""
+    from backplane.core.config import get_settings
+    from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+    from backplane.core.redis import create_redis
+    from backplane.events.service import record_event
+
+    settings = get_settings()
+    engine, redis = create_engine(settings), create_redis(settings)
+    created: dict[str, float] = {}
+    try:
+        sessionmaker = create_sessionmaker(engine, redis=redis)
+        began = time.monotonic()
+        for start_at in range(0, count, batch):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, began + start_at / rate - time.monotonic()))
+            async with unit_of_work(sessionmaker) as session:
+                events = [
+                    record_event(session, organization_id, EVENT_TYPE, {"id": f"job_{n}", "status": "completed"})
+                    for n in range(start_at, min(count, start_at + batch))
+                ]
+                await session.flush()
+            created.update({e.id: e.created_at.timestamp() for e in events})
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    return created
+
+
+async def wait_for(urls: list[str], ids: set[str], deadline: float) -> None:
+    while True:
+        got = [set((await arrivals(url))[0]) for url in urls]
+        if all(ids <= g for g in got):
+            return
+        if time.monotonic() > deadline:
+            missing = [len(ids - g) for g in got]
+            sys.exit(f"bench: deliveries missing after the deadline: {missing}")
+        await asyncio.sleep(0.5)
+
+
+async def attempts_logged(endpoint_id: str) -> tuple[int, int]:
+    """(deliveries, attempts) logged for one endpoint."""
+    from backplane.core.config import get_settings
+    from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+    from backplane.webhooks.models import WebhookAttempt, WebhookDelivery
+
+    engine = create_engine(get_settings())
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            deliveries = await session.scalar(
+                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+            )
+            attempts = await session.scalar(
+                select(func.count())
+                .select_from(WebhookAttempt)
+                .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
+                .where(WebhookDelivery.endpoint_id == endpoint_id)
+            )
+    finally:
+        await engine.dispose()
+    return int(deliveries or 0), int(attempts or 0)
+
+
+async def phase(
+    label: str,
+    organization_id: uuid.UUID,
+    healthy: list[str],
+    args: argparse.Namespace,
+    baseline: Figures,
+) -> list[Figures]:
+    before = [set((await arrivals(url))[0]) for url in healthy]
+    created = await record_events(organization_id, args.events, 1 if args.rate else args.batch, args.rate)
+    await wait_for(healthy, set(created), time.monotonic() + args.timeout)
+    figures = []
+    for url, seen_before in zip(healthy, before, strict=True):
+        got, _ = await arrivals(url)
+        mine = {k: v for k, v in got.items() if k in created and k not in seen_before}
+        latencies = [mine[k] - created[k] for k in created]
+        span = max(mine.values()) - min(created.values())
+        figures.append(Figures(len(mine) / span, latencies))
+    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies])
+    print(line(f"{label}: all deliveries", total, "deliveries", baseline))
+    for n, f in enumerate(figures, start=1):
+        print(line(f"{label}: healthy receiver {n}", f, "deliveries", baseline))
+    return figures
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=50, help="events per recording transaction (burst)")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="events per second, one per transaction (0: a burst, as fast as possible)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="`backplane worker --queues tasks` processes")
+    parser.add_argument("--dead", choices=("refused", "hanging"), default="refused")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one phase")
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hanging", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
+    from backplane.core.config import get_settings
+    from backplane.workers.settings import WorkerSettings
+
+    ports = [free_port(), free_port()]
+    dead_port = free_port()
+    receivers = [start(__file__, "--receiver", str(port)) for port in ports]
+    if args.dead == "hanging":
+        receivers.append(start(__file__, "--receiver", str(dead_port), "--hanging"))
+    workers: list[Process] = []
+    try:
+        for port in ports + ([dead_port] if args.dead == "hanging" else []):
+            await wait_for_port(port)
+        healthy = [f"http://127.0.0.1:{port}" for port in ports]
+
+        body = b'{"event":"job.completed","type":"job.completed","timestamp":"2024-01-15T10:30:00.000Z",'
+        body += b'"webhook_id":"wh_0123456789abcdef01234567","data":{"id":"job_1","status":"completed"}}'
+        concurrency = get_settings().webhook_endpoint_concurrency  # what one endpoint gets at once
+        baseline = await direct_baseline(f"{healthy[0]}/hook", args.events, concurrency, body)
+        pace = f"{args.rate:g} events/s" if args.rate else f"a burst ({args.batch} per transaction)"
+        print(
+            f"{args.events} events, {pace}, to each receiver; {args.workers} worker process(es), "
+            f"{WorkerSettings.max_jobs} jobs at once each; dead receiver: {args.dead}"
+        )
+        print(line(f"baseline: httpx straight to a receiver, {concurrency} at once", baseline, "posts"))
+
+        async with httpx.AsyncClient(base_url=args.url, timeout=60) as client:
+            await sign_up(client, "Webhooks bench", "webhooks")
+            me = await call_json(client, "GET", "/v1/users/me", 200)
+            organization_id = uuid.UUID(me["organization"]["id"])
+            hooks = [
+                await call_json(client, "POST", "/v1/webhooks", 201, {"url": f"{url}/hook", "events": [EVENT_TYPE]})
+                for url in healthy
+            ]
+            env = {**os.environ, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+            workers = [
+                start("-m", "backplane.cli", "worker", "--queues", "tasks", env=env) for _ in range(args.workers)
+            ]
+            await asyncio.sleep(3)  # let them connect and start listening
+            try:
+                alone = await phase("2 healthy receivers", organization_id, healthy, args, baseline)
+                dead = await call_json(
+                    client,
+                    "POST",
+                    "/v1/webhooks",
+                    201,
+                    {"url": f"http://127.0.0.1:{dead_port}/hook", "events": [EVENT_TYPE]},
+                )
+                hooks.append(dead)
+                beside = await phase(f"2 healthy + 1 {args.dead}", organization_id, healthy, args, baseline)
+                deliveries, attempts = await attempts_logged(dead["id"])
+                print(f"dead receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
+                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1):
+                    print(
+                        f"healthy receiver {n} with the dead one beside it: x{b.rate / a.rate:.2f} rate, "
+                        f"x{b.p50 / a.p50:.2f} p50, x{b.p99 / a.p99:.2f} p99 of the phase without it"
+                    )
+            finally:
+                for hook in hooks:
+                    await client.delete(f"/v1/webhooks/{hook['id']}")
+    finally:
+        for process in workers + receivers:
+            process.stop()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.receiver and arguments.hanging:
+        serve_hanging(arguments.receiver)
+    elif arguments.receiver:
+        serve_receiver(arguments.receiver)
+    else:
+        asyncio.run(main(arguments))
