@@ -472,3 +472,22 @@ async def test_a_quota_refusal_is_not_replayed(
     await client.post(f"/v1/jobs/{job['id']}/cancel", headers=owner.headers)  # gives one back
     accepted = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=headers)
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_keys_older_than_a_day_are_purged_and_can_be_used_again(
+    client: httpx.AsyncClient, owner: Account, app: FastAPI
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from backplane.idempotency.models import IdempotencyKey
+    from backplane.idempotency.service import purge_expired
+
+    headers = {**owner.headers, "Idempotency-Key": "yesterday"}
+    first = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=headers)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(update(IdempotencyKey).values(created_at=IdempotencyKey.created_at - timedelta(hours=25)))
+    assert await purge_expired(app.state.sessionmaker) == 1
+    again = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] != first.json()["id"]

@@ -15,7 +15,7 @@ class _NoopInput(AgentModel):
 
 
 class _NoConfig(AgentModel):
-    pass
+    """The test agents take no options."""
 
 
 class NoopAgent(Agent):

@@ -73,7 +73,7 @@ class SamInput(AgentModel):
 
 
 class SamConfig(AgentModel):
-    pass
+    """sam has no options: everything it needs is in its input."""
 
 
 @dataclass(slots=True)

@@ -82,7 +82,7 @@ class RegisterResponse(BaseModel):
 
 
 class LoginRequest(TokenRequest):
-    pass
+    """`POST /v1/auth/login`: the same credentials as the licensing surface's `auth/token/`."""
 
 
 class PlatformTokens(BaseModel):

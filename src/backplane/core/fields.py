@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, StringConstraints
@@ -44,3 +45,21 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ShortName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_no_nul)
 ]
+
+
+def parse_json_object(raw: str | None, max_bytes: int) -> dict[str, Any]:
+    """A form field holding a JSON object (multipart has no other way to nest); empty means {}.
+
+    Raises ValueError with the message to show for the field.
+    """
+    if raw is None or raw.strip() == "":
+        return {}
+    if len(raw) > max_bytes:
+        raise ValueError(f"At most {max_bytes} bytes of JSON.")
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError("Must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ValueError("Must be a JSON object.")
+    return value

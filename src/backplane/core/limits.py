@@ -10,10 +10,8 @@ from fastapi import Depends, Path, Request
 
 from backplane.auth.deps import Authenticated
 from backplane.auth.principal import Principal
-from backplane.billing.plans import DEFAULT_PLAN
-from backplane.billing.service import plan_of
+from backplane.billing.deps import PlanDep
 from backplane.core.client_ip import client_ip
-from backplane.core.db import SessionDep
 from backplane.core.ratelimit import STATE_KEY, Limit, RateLimited, RateLimiter
 
 AUTHENTICATION = Limit("authentication", 5)
@@ -57,13 +55,10 @@ async def per_session_heartbeat(request: Request, session_id: Annotated[uuid.UUI
     await _enforce(request, f"session:{session_id}", HEARTBEAT)
 
 
-async def per_organization_plan(request: Request, principal: Authenticated, session: SessionDep) -> None:
-    """Platform tier by the organization's plan in force (billing's `plan_of`, cached in Redis)."""
+async def per_organization_plan(request: Request, principal: Authenticated, plan: PlanDep) -> None:
+    """Platform tier by the organization's plan in force (resolved once per request, cached in Redis)."""
     if not request.app.state.settings.rate_limits_enabled:
         return
-    plan = DEFAULT_PLAN
-    if principal.organization is not None:
-        plan = await plan_of(session, request.app.state.redis, request.app.state.settings, principal.organization.id)
     subject = f"org:{principal.organization.id}" if principal.organization else _caller(principal)
     await _enforce(request, subject, Limit(plan.name, plan.requests_per_minute, 60, plan.burst))
 

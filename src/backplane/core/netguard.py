@@ -14,6 +14,7 @@ check has to sit in front of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from typing import Any
@@ -100,11 +101,9 @@ async def check_target(
     if allow_private:
         return parsed
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
+    with contextlib.suppress(Unresolvable, TimeoutError):  # not resolvable yet: checked again per request
         async with asyncio.timeout(dns_timeout):
             await resolve(parsed.host, port)
-    except (Unresolvable, TimeoutError):
-        pass
     return parsed
 
 

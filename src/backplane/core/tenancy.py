@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.core.ids import is_id
+
 M = TypeVar("M", bound=Any)
 
 
@@ -43,7 +45,9 @@ class TenantRepository(Generic[M]):
 
 class LivemodeRepository(TenantRepository[M]):
     """Resources of one organization and one mode (test-mode keys see only test-mode resources),
-    addressed by their public string id (`file_…`, `job_…`)."""
+    addressed by their public string id (`file_…`, `job_…`): `id_prefix` names the type."""
+
+    id_prefix: ClassVar[str]
 
     def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
         super().__init__(session, organization_id)
@@ -53,6 +57,8 @@ class LivemodeRepository(TenantRepository[M]):
         return super().select().where(self.model.livemode.is_(self.livemode))
 
     async def get_by_public_id(self, public_id: str, *, for_update: bool = False) -> M | None:
+        if not is_id(public_id, self.id_prefix):
+            return None
         stmt = self.select().where(self.model.id == public_id)
         if for_update:
             stmt = stmt.with_for_update()

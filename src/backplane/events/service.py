@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from typing import Any, Literal, get_args
 
@@ -11,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.core.db import after_commit
+from backplane.core.ids import new_id
 from backplane.events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 def new_event_id() -> str:
-    return "evt_" + secrets.token_hex(12)
+    return new_id("evt")
 
 
 def record_event(

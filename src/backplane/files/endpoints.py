@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from backplane.auth.deps import Reader, SettingsDep, Writer
-from backplane.billing.service import plan_of
+from backplane.billing.deps import PlanDep
 from backplane.core.db import SessionDep, commit
 from backplane.core.limits import PlatformLimit, ValidationLimit
 from backplane.core.openapi import platform_errors
@@ -88,10 +88,8 @@ async def upload_file(
     principal: Writer,
     session: SessionDep,
     storage: StorageDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    plan: PlanDep,
 ) -> FileRead:
-    plan = await plan_of(session, redis, settings, principal.organization_id)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > plan.max_upload_bytes + MULTIPART_OVERHEAD:
         raise too_large(plan.max_upload_bytes)
@@ -121,11 +119,10 @@ async def create_upload_url(
     body: UploadUrlRequest,
     principal: Writer,
     session: SessionDep,
-    redis: RedisDep,
     storage: StorageDep,
     settings: SettingsDep,
+    plan: PlanDep,
 ) -> UploadUrlResponse:
-    plan = await plan_of(session, redis, settings, principal.organization_id)
     file, url = await presigned.create_upload_url(
         session,
         storage,

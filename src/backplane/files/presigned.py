@@ -33,10 +33,9 @@ from backplane.files.receive import receive_raw, too_large, unsupported
 from backplane.files.repository import FileRepository
 from backplane.files.service import new_file_id, storage_key
 from backplane.files.storage import Storage
-from backplane.files.types import HEAD_BYTES, TYPES, detect
+from backplane.files.types import BY_CONTENT_TYPE, HEAD_BYTES, detect
 
 logger = logging.getLogger(__name__)
-_CONTENT_TYPES = {t.content_type: t for t in TYPES.values()}
 
 
 class UploadUrlInvalid(Forbidden):
@@ -59,8 +58,8 @@ async def create_upload_url(
     size_bytes: int,
     plan_max: int,
 ) -> tuple[File, str]:
-    if content_type not in _CONTENT_TYPES:
-        raise InvalidInput({"content_type": [f"Not a supported type; one of {', '.join(sorted(_CONTENT_TYPES))}."]})
+    if content_type not in BY_CONTENT_TYPE:
+        raise InvalidInput({"content_type": [f"Not a supported type; one of {', '.join(sorted(BY_CONTENT_TYPE))}."]})
     if size_bytes > plan_max:
         raise too_large(plan_max)
     file_id = new_file_id()

@@ -8,3 +8,4 @@ class FileRepository(LivemodeRepository[File]):
     """Files of one organization, and of one mode: test-mode keys see only test-mode files."""
 
     model = File
+    id_prefix = "file"

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from backplane.core.fields import Name
+from backplane.core.fields import Name, parse_json_object
 
 MAX_METADATA_BYTES = 16_384
 
@@ -24,17 +23,7 @@ class FileRead(BaseModel):
 
 
 def parse_metadata(raw: str | None) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    if len(raw) > MAX_METADATA_BYTES:
-        raise ValueError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise ValueError("Must be a JSON object.") from None
-    if not isinstance(value, dict):
-        raise ValueError("Must be a JSON object.")
-    return value
+    return parse_json_object(raw, MAX_METADATA_BYTES)
 
 
 class UploadUrlRequest(BaseModel):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.principal import Principal
 from backplane.core.errors import InvalidInput, NotFound
+from backplane.core.ids import new_id
 from backplane.files.models import File
 from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
 from backplane.files.repository import FileRepository
@@ -18,7 +18,7 @@ from backplane.files.types import AGENT_FILES
 
 
 def new_file_id() -> str:
-    return "file_" + secrets.token_hex(12)
+    return new_id("file")
 
 
 def storage_key(principal: Principal, file_id: str) -> str:

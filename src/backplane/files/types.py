@@ -32,6 +32,9 @@ TYPES: dict[str, FileType] = {
     )
 }
 
+# A stored file's content type -> its type (files keep the content type their bytes were detected as).
+BY_CONTENT_TYPE: dict[str, FileType] = {t.content_type: t for t in TYPES.values()}
+
 # Agent -> (types it takes, largest file), from the guide's Supported File Types table.
 AGENT_FILES: dict[str, tuple[frozenset[str], int]] = {
     "maya": (frozenset({"pdf", "docx", "txt", "md", "mp3", "mp4"}), 100 * MB),

@@ -173,16 +173,19 @@ class IdempotencyMiddleware:
         headers: dict[str, str] = {}
         chunks: list[bytes] = []
         size = 0
+        claimed = False
 
         async def capture(message: Message) -> None:
-            nonlocal status, size
+            nonlocal status, size, claimed
             if message["type"] == "http.response.start":
+                # Only a request whose key the dependency claimed keeps a copy of its response.
+                claimed = scope.get("state", {}).get("idempotency") is not None
                 status = message["status"]
                 for name, value in message.get("headers", []):
                     lowered = name.decode("latin-1").lower()
                     if lowered in _REPLAYED_HEADERS:
                         headers[lowered] = value.decode("latin-1")
-            elif message["type"] == "http.response.body" and size <= MAX_STORED_BODY:
+            elif message["type"] == "http.response.body" and claimed and size <= MAX_STORED_BODY:
                 body = message.get("body", b"")
                 size += len(body)
                 chunks.append(body)
@@ -208,3 +211,15 @@ def install_idempotency(app: FastAPI) -> None:
 
     app.add_exception_handler(IdempotentReplay, on_replay)
     app.add_middleware(IdempotencyMiddleware)
+
+
+async def purge_expired(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Delete keys older than the 24 hours they are kept for; the number deleted."""
+    async with unit_of_work(sessionmaker) as session:
+        result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - RETENTION))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def purge_expired_task(ctx: dict[str, Any]) -> int:
+    """`idempotency.purge` (hourly cron)."""
+    return await purge_expired(ctx["sessionmaker"])

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.agents.registry import all_agents, get_agent
 from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.auth.principal import Principal
-from backplane.billing.service import plan_of
+from backplane.billing.deps import PlanDep
 from backplane.core.db import SessionDep, commit
 from backplane.core.errors import InvalidInput, MalformedBody, NotFound
 from backplane.core.limits import PlatformLimit
@@ -57,12 +57,11 @@ MAX_WAIT_SECONDS = 60
 async def _jobs_context(
     request: Request,
     principal: Reader,
-    session: SessionDep,
     redis: RedisDep,
     queue: QueueDep,
     settings: SettingsDep,
+    plan: PlanDep,
 ) -> service.JobsContext:
-    plan = await plan_of(session, redis, settings, principal.organization_id)
     return service.JobsContext(settings, redis, queue, request.app.state.sessionmaker, plan)
 
 

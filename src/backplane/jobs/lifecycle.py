@@ -20,9 +20,11 @@ from redis.asyncio import Redis
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
 from backplane.core.config import Settings
 from backplane.core.db import after_commit, unit_of_work, utcnow
+from backplane.core.queue import enqueue_after_commit
 from backplane.events.service import record_event
 from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
 
@@ -157,14 +159,18 @@ async def dispatch(
     queue: ArqRedis,
     settings: Settings,
     organization_id: uuid.UUID,
+    plan: Plan | None = None,
 ) -> list[str]:
-    """Hand the organization's next waiting jobs to workers, as many as it has free slots."""
+    """Hand the organization's next waiting jobs to workers, as many as it has free slots.
+
+    `plan`: the organization's plan when the caller has it already (a request); else it is looked up.
+    """
     async with unit_of_work(sessionmaker) as session:
         # One dispatcher per organization at a time, so two never both see the same free slot.
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
         )
-        plan = await plan_of(session, redis, settings, organization_id)
+        plan = plan or await plan_of(session, redis, settings, organization_id)
         free = plan.concurrent_jobs - await _active(session, organization_id)
         if free <= 0:
             return []
@@ -188,16 +194,10 @@ async def dispatch(
             job.dispatched_at = now
             handed.append((job.id, job.dispatch_token))
 
-        async def _enqueue() -> None:
-            for job_id, token in handed:
-                try:
-                    await queue.enqueue_job(
-                        RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
-                    )
-                except Exception:  # the sweeper re-dispatches a job whose message never arrived
-                    logger.exception("could not enqueue job %s", job_id)
-
-        after_commit(session, _enqueue)
+        for job_id, token in handed:  # a message that never arrives: the sweeper re-dispatches the job
+            enqueue_after_commit(
+                session, queue, RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
+            )
     return [job_id for job_id, _ in handed]
 
 
@@ -208,10 +208,11 @@ def dispatch_after_commit(
     queue: ArqRedis,
     settings: Settings,
     organization_id: uuid.UUID,
+    plan: Plan | None = None,
 ) -> None:
     async def _dispatch() -> None:
         try:
-            await dispatch(sessionmaker, redis, queue, settings, organization_id)
+            await dispatch(sessionmaker, redis, queue, settings, organization_id, plan)
         except Exception:  # the sweeper dispatches waiting jobs on its next pass
             logger.exception("could not dispatch jobs of organization %s", organization_id)
 

@@ -8,3 +8,4 @@ class JobRepository(LivemodeRepository[Job]):
     """Jobs of one organization, and of one mode: test-mode keys see only test-mode jobs."""
 
     model = Job
+    id_prefix = "job"

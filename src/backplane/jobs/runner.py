@@ -30,20 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
-from backplane.billing.models import Subscription
+from backplane.billing.repository import SubscriptionRepository
 from backplane.core.config import Settings
-from backplane.core.db import after_commit, unit_of_work, utcnow
-from backplane.core.queue import DEFAULT_QUEUE
+from backplane.core.db import unit_of_work, utcnow
+from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
 from backplane.files.models import File
+from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
-from backplane.files.types import TYPES
+from backplane.files.types import BY_CONTENT_TYPE
 from backplane.jobs import lifecycle
 from backplane.jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
 USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
-_TYPE_OF_CONTENT = {t.content_type: t.name for t in TYPES.values()}
 
 
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
@@ -87,11 +87,10 @@ async def _owned(session: AsyncSession, job_id: str, token: uuid.UUID) -> Job | 
 async def _files(session: AsyncSession, job: Job) -> list[AgentFile]:
     if not job.file_ids:
         return []
-    stmt = select(File).where(
-        File.organization_id == job.organization_id,
-        File.livemode.is_(job.livemode),
-        File.id.in_(job.file_ids),
-        File.status == "ready",
+    stmt = (
+        FileRepository(session, job.organization_id, job.livemode)
+        .select()
+        .where(File.id.in_(job.file_ids), File.status == "ready")
     )
     found = {f.id: f for f in (await session.execute(stmt)).scalars()}
     missing = [f for f in job.file_ids if f not in found]
@@ -102,7 +101,7 @@ async def _files(session: AsyncSession, job: Job) -> list[AgentFile]:
             id=f.id,
             filename=f.filename,
             content_type=f.content_type,
-            type_name=_TYPE_OF_CONTENT.get(f.content_type, ""),
+            type_name=(kind.name if (kind := BY_CONTENT_TYPE.get(f.content_type)) else ""),
             size_bytes=f.size_bytes,
             storage_key=f.storage_key,
         )
@@ -293,30 +292,22 @@ class Runner:
         return "completed"
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
-        customer = (
-            await session.execute(
-                select(Subscription.stripe_customer_id).where(Subscription.organization_id == job.organization_id)
-            )
-        ).scalar_one_or_none()
-        organization_id, job_id = str(job.organization_id), job.id
-
-        async def _enqueue() -> None:
-            try:
-                await self.queue.enqueue_job(
-                    "billing.report_usage",
-                    organization_id=organization_id,
-                    customer_id=customer,
-                    event_name=USAGE_EVENT,
-                    value=1,
-                    identifier=job_id,  # stable: Stripe bills a job once however often this runs
-                    livemode=True,
-                    _job_id=f"usage:{job_id}",
-                    _queue_name=DEFAULT_QUEUE,
-                )
-            except Exception:
-                logger.exception("could not enqueue the usage report of job %s", job_id)
-
-        after_commit(session, _enqueue)
+        if self.settings.stripe.local_mode:
+            return  # no Stripe to report to (the task would only log that)
+        subscription = await SubscriptionRepository(session).get_for_organization(job.organization_id)
+        enqueue_after_commit(
+            session,
+            self.queue,
+            "billing.report_usage",
+            organization_id=str(job.organization_id),
+            customer_id=subscription.stripe_customer_id if subscription else None,
+            event_name=USAGE_EVENT,
+            value=1,
+            identifier=job.id,  # stable: Stripe bills a job once however often this runs
+            livemode=True,
+            _job_id=f"usage:{job.id}",
+            _queue_name=DEFAULT_QUEUE,
+        )
 
     async def _fail(self, job_id: str, token: uuid.UUID, error: dict[str, Any], *, retryable: bool) -> None:
         async with unit_of_work(self.sessionmaker) as session:

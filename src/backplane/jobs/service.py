@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -26,18 +25,19 @@ from backplane.billing.plans import Plan
 from backplane.core.config import Settings
 from backplane.core.db import after_commit, utcnow
 from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
+from backplane.core.fields import parse_json_object
+from backplane.core.ids import new_id
 from backplane.files.models import File
 from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
 from backplane.files.repository import FileRepository
 from backplane.files.service import new_file_id, storage_key
 from backplane.files.storage import Storage
-from backplane.files.types import TYPES
+from backplane.files.types import BY_CONTENT_TYPE
 from backplane.jobs import lifecycle
 from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import MAX_FILES_PER_JOB, JobCreate
 
-_TYPE_OF_CONTENT = {t.content_type: t.name for t in TYPES.values()}
 _PRIORITY = re.compile(r"-?[0-9]{1,3}")
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class JobsContext:
 
 
 def new_job_id() -> str:
-    return "job_" + secrets.token_hex(12)
+    return new_id("job")
 
 
 def _agent_or_error(agent_id: str, field: str) -> Agent:
@@ -106,7 +106,8 @@ def validate_spec(agent: Agent, spec: JobCreate, prefix: str = "") -> dict[str, 
 
 
 def _check_file(agent: Agent, file: File) -> list[str]:
-    type_name = _TYPE_OF_CONTENT.get(file.content_type)
+    file_type = BY_CONTENT_TYPE.get(file.content_type)
+    type_name = file_type.name if file_type else None
     if type_name not in agent.file_types:
         accepted = ", ".join(sorted(agent.file_types)) or "no files"
         return [f"{agent.id} does not take {file.content_type} files; it takes {accepted}."]
@@ -194,7 +195,7 @@ async def create_jobs(
         await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
         raise
     lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
     )
     return created
 
@@ -218,16 +219,14 @@ async def _counted_this_month(session: AsyncSession, principal: Principal, now: 
     return int((await session.execute(stmt)).scalar_one())
 
 
+MAX_FORM_JSON_BYTES = 1024 * 1024  # input_data or config sent as a multipart field
+
+
 def _json_field(raw: str | None, name: str) -> dict[str, Any]:
-    if raw is None or raw.strip() == "":
-        return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidInput({name: ["Must be a JSON object."]}) from None
-    if not isinstance(value, dict):
-        raise InvalidInput({name: ["Must be a JSON object."]})
-    return value
+        return parse_json_object(raw, MAX_FORM_JSON_BYTES)
+    except ValueError as exc:
+        raise InvalidInput({name: [str(exc)]}) from None
 
 
 async def create_from_multipart(
@@ -351,7 +350,7 @@ async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal,
 
     after_commit(session, _abort_and_refund)
     lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
     )
     return job
 
@@ -374,7 +373,7 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
     job.finished_at = None
     lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="retried by the user")
     lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id
+        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
     )
     return job
 

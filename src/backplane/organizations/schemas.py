@@ -17,7 +17,7 @@ class OrganizationCreate(BaseModel):
 
 
 class OrganizationUpdate(OrganizationCreate):
-    pass
+    """A rename: the same field as at creation."""
 
 
 class OrganizationRead(BaseModel):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work
+from backplane.core.ids import new_id
 from backplane.core.queue import enqueue_after_commit
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
@@ -64,7 +64,7 @@ def max_attempts(settings: Settings) -> int:
 
 
 def new_delivery_id() -> str:
-    return "whd_" + secrets.token_hex(12)
+    return new_id("whd")
 
 
 def job_id(delivery_id: str, number: int) -> str:

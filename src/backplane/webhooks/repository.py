@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -10,34 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backplane.auth.models import User
-from backplane.core.tenancy import TenantRepository
+from backplane.core.ids import is_id
+from backplane.core.tenancy import LivemodeRepository, TenantRepository
 from backplane.events.models import Event
 from backplane.organizations.models import Membership, Role
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-_ENDPOINT_ID = re.compile(r"wh_[0-9a-f]{24}")
-_DELIVERY_ID = re.compile(r"whd_[0-9a-f]{24}")
 
-
-class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
+class WebhookEndpointRepository(LivemodeRepository[WebhookEndpoint]):
     """Endpoints of one organization and one mode: a test-mode key manages test-mode endpoints only."""
 
     model = WebhookEndpoint
-
-    def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
-        super().__init__(session, organization_id)
-        self.livemode = livemode
-
-    def select(self) -> Select[WebhookEndpoint]:
-        return super().select().where(WebhookEndpoint.livemode.is_(self.livemode))
-
-    async def get_by_public_id(self, endpoint_id: str, *, for_update: bool = False) -> WebhookEndpoint | None:
-        if not _ENDPOINT_ID.fullmatch(endpoint_id):
-            return None  # names nothing (and may hold what PostgreSQL refuses, such as NUL)
-        stmt = self.select().where(WebhookEndpoint.id == endpoint_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    id_prefix = "wh"
 
     async def count(self) -> int:
         stmt = select(func.count()).select_from(self.select().subquery())
@@ -53,7 +36,7 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
         return self.select().where(WebhookDelivery.endpoint_id == endpoint_id)
 
     async def get_of_endpoint(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
-        if not _DELIVERY_ID.fullmatch(delivery_id):
+        if not is_id(delivery_id, "whd"):
             return None
         stmt = self.of_endpoint(endpoint_id).where(WebhookDelivery.id == delivery_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
@@ -66,19 +49,6 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
             .order_by(WebhookAttempt.number)
         )
         return list((await self.session.execute(stmt)).scalars())
-
-    async def fail_pending_of(self, endpoint_id: str) -> None:
-        """An endpoint turned off: its deliveries still waiting for a retry end as failed."""
-        await self.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.organization_id == self.organization_id,
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.status == "pending",
-            )
-            .values(status="failed", next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        )
 
 
 # The worker's reads below start from the outbox or from a queued delivery id, before any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -12,11 +11,12 @@ from backplane.auth.principal import Principal
 from backplane.core.config import Settings
 from backplane.core.db import commit, utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound
+from backplane.core.ids import new_id
 from backplane.core.netguard import BlockedTarget, check_target
 from backplane.events.repository import EventRepository
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
+from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository, fail_pending
 from backplane.webhooks.schemas import WebhookCreate, WebhookUpdate
 from backplane.webhooks.sender import new_client, send
 from backplane.webhooks.signing import new_secret
@@ -33,7 +33,7 @@ class NotRedeliverable(Conflict):
 
 
 def new_endpoint_id() -> str:
-    return "wh_" + secrets.token_hex(12)
+    return new_id("wh")
 
 
 def _endpoints(session: AsyncSession, principal: Principal) -> WebhookEndpointRepository:
@@ -98,7 +98,7 @@ async def update_endpoint(
     if "description" in changes:
         endpoint.description = changes["description"] or None
     if changes.get("enabled") is False and endpoint.enabled:
-        await WebhookDeliveryRepository(session, principal.organization_id).fail_pending_of(endpoint.id)
+        await fail_pending(session, endpoint.id)  # the endpoint was found within the organization
     if changes.get("enabled") is True and not endpoint.enabled:
         # A fresh start: the reason it was turned off, and the run of failures, are history.
         endpoint.disabled_reason = endpoint.disabled_at = endpoint.failing_since = None

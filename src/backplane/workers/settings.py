@@ -20,6 +20,7 @@ from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
 from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
+from backplane.idempotency.service import purge_expired_task
 from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
 from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
@@ -86,6 +87,7 @@ CRON_JOBS: list[CronJob] = [
     # unless that wake-up was lost (Redis unreachable right then, or no worker listening).
     cron(dispatch_task, name="webhooks.dispatch", second=set(range(0, 60, 5)), timeout=60, run_at_startup=True),
     cron(sweep_task, name="webhooks.sweep", second=45, timeout=60),
+    cron(purge_expired_task, name="idempotency.purge", minute=7, second=15, timeout=300),
 ]
 
 
