@@ -90,8 +90,8 @@ async def test_a_job_whose_agent_rejects_its_input_says_why(client: httpx.AsyncC
     )
     assert response.status_code == 422
     fields = response.json()["error"]["details"]["fields"]
-    assert fields["input_data.location"] == ["Field required"]
-    assert fields["input_data.website"] == ["Field required"]
+    assert fields["input_data.location"] == ["This field is required."]
+    assert fields["input_data.website"] == ["This field is required."]
 
 
 async def test_an_agent_fetch_of_a_private_address_fails_the_job_without_retries(

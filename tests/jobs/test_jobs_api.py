@@ -61,7 +61,7 @@ async def test_sdk_spellings_are_accepted(client: httpx.AsyncClient, owner: Acco
         ({"agent_id": "test-noop", "priority": 101}, {"priority": ["Input should be less than or equal to 100"]}),
         ({"agent_id": "test-noop", "input_data": [1, 2]}, {"input_data": ["Input should be an object"]}),
         ({"agent_id": "test-noop", "surprise": 1}, {"surprise": ["Extra inputs are not permitted"]}),
-        ({}, {"agent_id": ["Field required"]}),
+        ({}, {"agent_id": ["This field is required."]}),
         ({"agent_id": "test-noop", "file_ids": ["f"] * 11}, {"file_ids": [TOO_MANY_FILES]}),
     ],
 )  # fmt: skip
@@ -76,7 +76,12 @@ async def test_malformed_json_is_refused(client: httpx.AsyncClient, owner: Accou
     response = await client.post(
         "/v1/jobs", content=b'{"agent_id": ', headers={**owner.headers, "Content-Type": "application/json"}
     )
-    assert_error(response, 422, "VALIDATION_ERROR", "The request body is not valid JSON.")
+    assert_error(
+        response,
+        422,
+        "VALIDATION_ERROR",
+        "The request body is not valid JSON: EOF while parsing a value at line 1 column 13.",
+    )
 
 
 async def test_nul_in_input_is_a_validation_error_not_a_500(raw_client: httpx.AsyncClient, api: Api) -> None:

@@ -153,9 +153,9 @@ def render(request: Request, error: AppError) -> JSONResponse:
     return JSONResponse(payload, status_code=error.status_code, headers=headers)
 
 
-def _field_name(loc: Sequence[str | int]) -> str:
+def _field_name(loc: Sequence[str | int], *, request_level: bool = True) -> str:
     parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+    if request_level and parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     return ".".join(str(p) for p in parts) or NON_FIELD
 
@@ -175,10 +175,18 @@ def validation_error(exc: RequestValidationError) -> AppError:
             return MalformedBody(f"The request body is not valid JSON: {reason}.")
     if any(err["loc"] and err["loc"][0] == "path" for err in errors):
         return NotFound()  # a malformed id names nothing, exactly like an unknown one
+    return InvalidInput(field_errors(errors))
+
+
+def field_errors(errors: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, list[str]]:
+    """pydantic's errors as the platform's `fields` (`input_data.url: [...]`), under `prefix` if given."""
     fields: dict[str, list[str]] = {}
     for err in errors:
-        fields.setdefault(_field_name(err["loc"]), []).append(_message(err))
-    return InvalidInput(fields)
+        name = _field_name(err["loc"], request_level=not prefix)  # a nested model's field may be "query"
+        if prefix:
+            name = prefix if name == NON_FIELD else f"{prefix}.{name}"
+        fields.setdefault(name, []).append(_message(err))
+    return fields
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.auth.principal import Principal
 from backplane.billing.deps import PlanDep
 from backplane.core.db import SessionDep, commit
-from backplane.core.errors import InvalidInput, MalformedBody, NotFound
+from backplane.core.errors import InvalidInput, NotFound, validation_error
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
@@ -140,10 +141,8 @@ async def create_job(
     body = await request.body()
     try:
         spec = JobCreate.model_validate_json(body)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise MalformedBody from None
-        raise InvalidInput(service.validation_fields(exc)) from None
+    except ValidationError as exc:  # rendered exactly as FastAPI's own body validation is
+        raise validation_error(RequestValidationError(exc.errors(include_url=False))) from None
     [job] = await service.create_jobs(session, jobs, principal, [spec], batch=False)
     return _read(job)
 

@@ -24,7 +24,7 @@ from backplane.billing import quota
 from backplane.billing.plans import Plan
 from backplane.core.config import Settings
 from backplane.core.db import after_commit, utcnow
-from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
+from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound, field_errors
 from backplane.core.fields import parse_json_object
 from backplane.core.ids import new_id
 from backplane.files.models import File
@@ -69,16 +69,6 @@ def _agent_or_error(agent_id: str, field: str) -> Agent:
     return agent
 
 
-def validation_fields(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
-    """pydantic's errors as the platform's `fields`: `input_data.url: [...]`."""
-    fields: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"])
-        name = ".".join(part for part in (prefix, location) if part) or "body"
-        fields.setdefault(name, []).append(error["msg"])
-    return fields
-
-
 def validate_spec(agent: Agent, spec: JobCreate, prefix: str = "") -> dict[str, list[str]]:
     """The agent's own checks of `input_data` and `config`: field errors, empty when valid."""
     errors: dict[str, list[str]] = {}
@@ -97,7 +87,7 @@ def validate_spec(agent: Agent, spec: JobCreate, prefix: str = "") -> dict[str, 
         try:
             model.model_validate(value)
         except ValidationError as exc:
-            errors.update(validation_fields(exc, f"{prefix}{name}"))
+            errors.update(field_errors(exc.errors(), f"{prefix}{name}"))
         except (ValueError, TypeError, OSError) as exc:  # a validator that failed without pydantic's wrapper
             errors[f"{prefix}{name}"] = [f"Invalid value: {type(exc).__name__}."]
     if len(spec.file_ids) > agent.max_files:
