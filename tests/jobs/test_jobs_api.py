@@ -259,7 +259,7 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient, owner: Acco
     assert await ids(agent_id="test-sleep") == [sleep["id"]]
     assert await ids(status="cancelled") == [noop[0]["id"]]
     assert await ids(status="queued", agent_id="test-noop") == [noop[2]["id"], noop[1]["id"]]
-    assert await ids(created_after=sleep["created_at"]) == [sleep["id"]]
+    assert await ids(created_after=noop[2]["created_at"]) == [sleep["id"]]  # both bounds exclusive
     assert await ids(created_before=noop[1]["created_at"]) == [noop[0]["id"]]
     first = (await client.get("/v1/jobs", params={"limit": 3}, headers=owner.headers)).json()
     assert first["has_more"] is True
@@ -453,7 +453,7 @@ async def test_out_of_range_dates_in_filters_are_refused(client: httpx.AsyncClie
     response = await client.get(
         "/v1/jobs", params={"created_after": "0001-01-01T00:00:00+14:00"}, headers=owner.headers
     )
-    assert_invalid(response, {"created_after": ["Out of range."]})
+    assert_invalid(response, {"created_after": ["Datetime is out of range."]})
 
 
 async def test_idempotency_keys_are_separate_per_mode(client: httpx.AsyncClient, owner: Account) -> None:

@@ -33,7 +33,6 @@ class NoopAgent(Agent):
 
 class _SleepInput(AgentModel):
     seconds: float = Field(default=1.0, ge=0, le=3600)
-    marker: str | None = None  # written to Redis when the run starts, so tests can see it running
 
 
 class SleepAgent(Agent):
@@ -46,7 +45,7 @@ class SleepAgent(Agent):
 
     async def run(self, ctx: AgentContext, input: _SleepInput, config: _NoConfig) -> dict[str, Any]:
         await asyncio.sleep(input.seconds)
-        return {"slept": input.seconds, "marker": input.marker}
+        return {"slept": input.seconds}
 
 
 class _FailInput(AgentModel):

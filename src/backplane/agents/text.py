@@ -188,11 +188,6 @@ class Scorer:
         return [items[i] for i in sorted(chosen)]
 
 
-def summarize(items: list[str], text: str, count: int) -> list[str]:
-    """The `count` sentences of `items` that best represent `text`, in their original order."""
-    return Scorer(text).best(items, count)
-
-
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     """`text` cut at a word boundary so that it (with the ellipsis) fits in `limit` characters."""
     if len(text) <= limit:

@@ -153,3 +153,18 @@ async def guarded_get(
         await response.aclose()
         current = check_url(str(httpx.URL(str(current)).join(location)), allow_private=allow_private)
     raise BlockedTarget(f"More than {max_redirects} redirects.")
+
+
+def customer_client(timeout: float, *, max_connections: int = 100) -> httpx.AsyncClient:
+    """The HTTP client for customer-chosen URLs (webhook deliveries, agent fetches).
+
+    trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests
+    elsewhere (the proxy, not us, would then resolve and reach the target). Redirects are never
+    followed implicitly (see `guarded_get`).
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        trust_env=False,
+        follow_redirects=False,
+    )

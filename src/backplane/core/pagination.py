@@ -86,3 +86,26 @@ async def paginate(
         last = rows[-1][0]
         next_cursor = encode_cursor(last.created_at, last.id)
     return rows, next_cursor
+
+
+def created_between(
+    stmt: Select[*Ts],
+    created_at: InstrumentedAttribute[datetime],
+    after: datetime | None,
+    before: datetime | None,
+) -> Select[*Ts]:
+    """The `created_after` / `created_before` filters of list endpoints: both exclusive, in UTC.
+
+    A moment whose UTC form leaves Python's range is a 422, never a 500.
+    """
+    for name, moment, compare in (
+        ("created_after", after, created_at.__gt__),
+        ("created_before", before, created_at.__lt__),
+    ):
+        if moment is None:
+            continue
+        try:
+            stmt = stmt.where(compare(moment.astimezone(UTC)))
+        except OverflowError as exc:
+            raise InvalidInput({name: ["Datetime is out of range."]}) from exc
+    return stmt

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -10,10 +9,10 @@ from pydantic import AwareDatetime
 
 from backplane.auth.deps import Reader
 from backplane.core.db import SessionDep
-from backplane.core.errors import InvalidInput, NotFound
+from backplane.core.errors import NotFound
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
-from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
 from backplane.events.models import Event
 from backplane.events.repository import EventRepository
 from backplane.events.schemas import EventRead
@@ -57,22 +56,11 @@ async def list_events(
     stmt = EventRepository(session, principal.organization_id, principal.livemode).select()
     if event_type is not None:
         stmt = stmt.where(Event.type == event_type)
-    if created_after is not None:
-        stmt = stmt.where(Event.created_at > _in_utc(created_after, "created_after"))
-    if created_before is not None:
-        stmt = stmt.where(Event.created_at < _in_utc(created_before, "created_before"))
+    stmt = created_between(stmt, Event.created_at, created_after, created_before)
     if delivery_success is not None:
         stmt = stmt.where(delivery_success_filter(delivery_success))
     rows, cursor = await paginate(session, stmt, page, Event.created_at, Event.id)
     return Page(data=[EventRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
-
-
-def _in_utc(moment: datetime, field: str) -> datetime:
-    """In UTC, as PostgreSQL compares it; a moment whose UTC form leaves Python's range is a 422."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise InvalidInput({field: ["Datetime is out of range."]}) from exc
 
 
 @router.get(

@@ -28,13 +28,13 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from backplane.billing.plans import MB
 from backplane.core.config import S3Settings
 from backplane.core.db import utcnow
 from backplane.files.storage import DirectUpload, StorageWriter
 
 logger = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 PART_SIZE = 8 * MB  # S3's minimum is 5 MB for every part but the last
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,10 +17,10 @@ from backplane.auth.deps import Reader, SettingsDep, Writer
 from backplane.auth.principal import Principal
 from backplane.billing.deps import PlanDep
 from backplane.core.db import SessionDep, commit
-from backplane.core.errors import InvalidInput, NotFound, validation_error
+from backplane.core.errors import NotFound, validation_error
 from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
-from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
 from backplane.core.queue import QueueDep
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
@@ -67,13 +66,6 @@ async def _jobs_context(
 
 
 JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    try:
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except OverflowError:
-        raise InvalidInput({name: ["Out of range."]}) from None
 
 
 def _read(job: Job) -> JobRead:
@@ -167,18 +159,19 @@ async def list_jobs(
     page: Annotated[PageParams, Depends(page_params)],
     job_status: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
     agent_id: Annotated[str | None, Query(max_length=32, description="Only this agent's jobs.")] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601; inclusive.")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601; exclusive.")] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="Only jobs created after this moment (ISO 8601 with a timezone).")
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(description="Only jobs created before this moment (ISO 8601 with a timezone).")
+    ] = None,
 ) -> Page[JobRead]:
     stmt = JobRepository(session, principal.organization_id, principal.livemode).select()
     if job_status is not None:
         stmt = stmt.where(Job.status == job_status)
     if agent_id is not None:
         stmt = stmt.where(Job.agent_id == agent_id)
-    if created_after is not None:
-        stmt = stmt.where(Job.created_at >= _utc(created_after, "created_after"))
-    if created_before is not None:
-        stmt = stmt.where(Job.created_at < _utc(created_before, "created_before"))
+    stmt = created_between(stmt, Job.created_at, created_after, created_before)
     rows, cursor = await paginate(session, stmt, page, Job.created_at, Job.id)
     return Page(data=[_read(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
 

@@ -13,7 +13,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from backplane.core.config import Settings
-from backplane.core.netguard import BlockedTarget, guarded_request
+from backplane.core.db import utcnow
+from backplane.core.netguard import BlockedTarget, customer_client, guarded_request
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +57,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def new_client(settings: Settings) -> httpx.AsyncClient:
-    # trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests elsewhere.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        trust_env=False,
-    )
+    return customer_client(settings.webhook_timeout_seconds)
 
 
 async def send(
@@ -123,7 +119,7 @@ async def send(
         response_body=text,
         error=error[:500] if error else None,
         duration_ms=duration_ms,
-        retry_after=None if succeeded else parse_retry_after(retry_after, datetime.now(UTC)),
+        retry_after=None if succeeded else parse_retry_after(retry_after, utcnow()),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import httpx
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
@@ -16,6 +15,7 @@ from backplane.billing.stripe_client import close_stripe_client, create_stripe_c
 from backplane.billing.tasks import report_usage_task
 from backplane.core.config import Settings, get_settings
 from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.netguard import customer_client
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.redis import create_redis
 from backplane.files.storage import create_storage
@@ -121,7 +121,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     ctx["jobs_worker"] = True
     await startup(ctx)
     settings: Settings = ctx["settings"]
-    ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(15.0), follow_redirects=False)
+    ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
     runner = Runner(settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"])
     ctx["runner"] = runner
     runner.start()
