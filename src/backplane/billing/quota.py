@@ -8,9 +8,11 @@ hands out a fresh quota mid-month for long.
 from __future__ import annotations
 
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from backplane.billing.plans import Plan
 from backplane.core.errors import AppError
@@ -24,6 +26,17 @@ used = redis.call('INCRBY', KEYS[1], amount)
 redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[3]))
 return {1, used}
 """
+
+
+_SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+
+
+def _script(redis: Redis, source: str) -> AsyncScript:
+    """The script registered once per client (registering hashes the source; this is the job path)."""
+    scripts = _SCRIPTS.setdefault(redis, {})
+    if source not in scripts:
+        scripts[source] = redis.register_script(source)
+    return scripts[source]
 
 
 class QuotaExceeded(AppError):
@@ -48,7 +61,7 @@ async def consume(redis: Redis, organization_id: uuid.UUID, plan: Plan, now: dat
     if plan.jobs_per_month is None:
         return 0
     start, reset_at = period_bounds(now)
-    allowed, used = await redis.register_script(_CONSUME)(
+    allowed, used = await _script(redis, _CONSUME)(
         keys=[_key(organization_id, start)], args=[plan.jobs_per_month, amount, int(reset_at.timestamp()) + 86400]
     )
     if not int(allowed):
@@ -76,7 +89,7 @@ return nil
 async def give_back(redis: Redis, organization_id: uuid.UUID, month: datetime, amount: int = 1) -> None:
     """Return `amount` jobs to the quota of the month containing `month` (when the job was created)."""
     start, _ = period_bounds(month)
-    await redis.register_script(_GIVE_BACK)(keys=[_key(organization_id, start)], args=[amount])
+    await _script(redis, _GIVE_BACK)(keys=[_key(organization_id, start)], args=[amount])
 
 
 async def reconcile(

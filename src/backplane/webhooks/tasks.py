@@ -24,12 +24,16 @@ CHAIN_SECONDS = 30.0  # how long one job goes on with the waiting deliveries of 
 
 
 def _slots(ctx: dict[str, Any]) -> EndpointSlots:
-    settings: Settings = ctx["settings"]
-    return EndpointSlots(
-        ctx["redis"],
-        limit=settings.webhook_endpoint_concurrency,
-        lease_seconds=delivery.attempt_lease(settings).total_seconds(),
-    )
+    """Built once per worker (its scripts registered once), on the first delivery."""
+    slots: EndpointSlots | None = ctx.get("webhook_slots")
+    if slots is None:
+        settings: Settings = ctx["settings"]
+        slots = ctx["webhook_slots"] = EndpointSlots(
+            ctx["redis"],
+            limit=settings.webhook_endpoint_concurrency,
+            lease_seconds=delivery.attempt_lease(settings).total_seconds(),
+        )
+    return slots
 
 
 async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str | None = None) -> str | None:
