@@ -56,7 +56,6 @@ MAX_WAIT_SECONDS = 60
 
 async def _jobs_context(
     request: Request,
-    principal: Reader,
     redis: RedisDep,
     queue: QueueDep,
     settings: SettingsDep,
@@ -158,7 +157,9 @@ async def list_jobs(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     job_status: Annotated[JobStatus | None, Query(alias="status", description="Only jobs in this status.")] = None,
-    agent_id: Annotated[str | None, Query(max_length=32, description="Only this agent's jobs.")] = None,
+    agent_id: Annotated[
+        str | None, Query(max_length=32, pattern=r"^[a-z0-9-]+$", description="Only this agent's jobs.")
+    ] = None,
     created_after: Annotated[
         AwareDatetime | None, Query(description="Only jobs created after this moment (ISO 8601 with a timezone).")
     ] = None,

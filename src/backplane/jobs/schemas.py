@@ -51,7 +51,9 @@ class JobCreate(BaseModel):
         validation_alias=AliasChoices("file_ids", "fileIds"),
         description="Ready files of this organization (`file_…`).",
     )
-    priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first among queued jobs.")
+    priority: int = Field(
+        default=0, ge=-100, le=100, strict=True, description="Higher runs first among queued jobs (-100 to 100)."
+    )
 
 
 class JobBatchCreate(BaseModel):

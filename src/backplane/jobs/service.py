@@ -26,7 +26,7 @@ from backplane.core.config import Settings
 from backplane.core.db import after_commit, utcnow
 from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound, field_errors
 from backplane.core.fields import parse_json_object
-from backplane.core.ids import new_id
+from backplane.core.ids import is_id, new_id
 from backplane.files.models import File
 from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
 from backplane.files.repository import FileRepository
@@ -113,6 +113,9 @@ async def _check_files(
     wanted = {file_id for _, spec, _ in specs for file_id in spec.file_ids}
     if not wanted:
         return {}
+    for file_id in sorted(wanted):
+        if not is_id(file_id, "file"):  # names no file (and may hold what PostgreSQL refuses, such as NUL)
+            raise NotFound(f"No file with id {file_id!r}.", details={"file_id": file_id})
     repository = FileRepository(session, principal.organization_id, principal.livemode)
     found = {f.id: f for f in (await session.execute(repository.select().where(File.id.in_(wanted)))).scalars()}
     errors: dict[str, list[str]] = {}
@@ -247,20 +250,25 @@ async def create_from_multipart(
         max_files=MAX_FILES_PER_JOB,
     )
     try:
-        agent = _agent_or_error(form.fields.get("agent_id", ""), "agent_id")
+        if not form.fields.get("agent_id"):
+            raise InvalidInput({"agent_id": ["This field is required."]})
+        agent = _agent_or_error(form.fields["agent_id"], "agent_id")
         priority_raw = (form.fields.get("priority") or "0").strip()
         if not _PRIORITY.fullmatch(priority_raw) or not -100 <= int(priority_raw) <= 100:
             raise InvalidInput({"priority": ["Must be an integer from -100 to 100."]})
         listed = [f.strip() for f in (form.fields.get("file_ids") or "").split(",") if f.strip()]
         for stored in form.files:
             _check_stored(agent, stored)
-        spec = JobCreate(
-            agent_id=agent.id,
-            input_data=_json_field(form.fields.get("input_data"), "input_data"),
-            config=_json_field(form.fields.get("config"), "config"),
-            file_ids=[s.file_id for s in form.files] + listed,
-            priority=int(priority_raw),
-        )
+        try:
+            spec = JobCreate(
+                agent_id=agent.id,
+                input_data=_json_field(form.fields.get("input_data"), "input_data"),
+                config=_json_field(form.fields.get("config"), "config"),
+                file_ids=[s.file_id for s in form.files] + listed,
+                priority=int(priority_raw),
+            )
+        except ValidationError as exc:  # e.g. more than 10 files, uploaded and listed together
+            raise InvalidInput(field_errors(exc.errors())) from None
         for stored in form.files:
             await stored.writer.commit()
     except BaseException:

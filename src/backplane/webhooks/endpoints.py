@@ -176,7 +176,7 @@ async def list_deliveries(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    event_id: Annotated[str | None, Query(max_length=64)] = None,
+    event_id: Annotated[str | None, Query(max_length=64, pattern=r"^evt_[0-9a-f]+$")] = None,
 ) -> Page[DeliveryRead]:
     endpoint = await service.get_endpoint(session, principal, webhook_id)
     stmt = WebhookDeliveryRepository(session, principal.organization_id).of_endpoint(endpoint.id)
