@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from backplane.core.crypto import derive_key, parse_keys
+
 _PLACEHOLDER_SECRETS = {
     "changeme",
     "change-me",
@@ -197,6 +199,11 @@ class Settings(_Section):
     license_file_ttl_seconds: int = Field(
         default=2592000, gt=0, description="How long a downloaded license file is valid."
     )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys for secrets at rest, newest first (the first encrypts, all "
+        "decrypt); unset: derived from SECRET_KEY (not in production).",
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description="Let webhooks and agent fetches reach loopback and private addresses (not in production).",
@@ -330,6 +337,24 @@ class Settings(_Section):
             load_signing_key(pem, source=f"{path} (delete it to generate a new development key)")
         self.license_signing_key = SecretStr(pem)
         return self
+
+    @model_validator(mode="after")
+    def _check_encryption_keys(self) -> Settings:
+        value = self.encryption_keys.get_secret_value().strip() if self.encryption_keys else ""
+        if value:
+            parse_keys(value)
+        elif self.is_production:
+            raise ValueError(
+                "ENCRYPTION_KEYS is required when ENVIRONMENT=production: one or more Fernet keys, comma-separated "
+                "(`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+            )
+        return self
+
+    @property
+    def encryption_key_ring(self) -> list[bytes]:
+        """ENCRYPTION_KEYS, newest first; in development and tests one key derived from SECRET_KEY."""
+        value = self.encryption_keys.get_secret_value().strip() if self.encryption_keys else ""
+        return parse_keys(value) if value else [derive_key(self.secret_key)]
 
     @property
     def secret_key(self) -> str:
