@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from backplane.core.config import AuthSettings, Settings
@@ -43,6 +44,7 @@ def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, w
 
 def test_production_accepts_a_strong_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_KEY", "x" * 20 + "0123456789abcdefghijklmnop")
+    monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())
     assert Settings(environment="production").secret_key.startswith("xxxx")
 
 
