@@ -44,7 +44,6 @@ def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, w
 
 def test_production_accepts_a_strong_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_KEY", "x" * 20 + "0123456789abcdefghijklmnop")
-    monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())
     assert Settings(environment="production").secret_key.startswith("xxxx")
 
 
@@ -96,6 +95,7 @@ def _production_signing_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """A complete production configuration has a license signing key; tests about its absence remove it."""
     pem = _pem()
     monkeypatch.setenv("LICENSE_SIGNING_KEY", pem)
+    monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())  # likewise
     return pem
 
 
