@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.app import create_app
 from backplane.core.config import AuthSettings, DatabaseSettings, EmailSettings, Environment, RedisSettings, Settings
-from backplane.core.models import metadata
+from backplane.models import metadata
 from tests.fixtures import database
 from tests.fixtures.auth import Api
 from tests.fixtures.smtp import Mailbox, start_smtp
@@ -95,8 +95,8 @@ async def raw_client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def api(client: httpx.AsyncClient) -> Api:
-    return Api(client)
+def api(client: httpx.AsyncClient, app: object) -> Api:
+    return Api(client, app.state.queue)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table
 
 from backplane.cli import _alembic_config
-from backplane.core.models import metadata
+from backplane.models import metadata
 from tests.fixtures import database
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backplane import __version__
+from backplane.access.openapi import install_access_openapi
 from backplane.agents import registry as agents
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
@@ -16,6 +17,7 @@ from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
+from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
@@ -34,7 +36,9 @@ from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.oauth.endpoints import router as oauth_router
+from backplane.organizations.endpoints import invitations_router
 from backplane.organizations.endpoints import router as organizations_router
+from backplane.staff.endpoints import router as staff_router
 from backplane.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = create_redis(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.queue = create_queue(settings.redis.url)
+        app.state.encryptor = Encryptor(settings.encryption_key_ring)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)
@@ -125,11 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     install_openapi(app)
+    install_access_openapi(app)
     for router in (
         auth_endpoints.licensing,
         auth_endpoints.platform,
         oauth_router,
         organizations_router,
+        invitations_router,
+        staff_router,
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
         files_router,

@@ -1,4 +1,4 @@
-"""`backplane serve | worker | migrate | license verify FILE`."""
+"""`backplane serve | worker | migrate | license verify FILE | staff grant|revoke EMAIL | licenses issue`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,6 +152,70 @@ def _add_license_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
 
 
+def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    staff = commands.add_parser("staff", help="mark users as platform staff (the operator's people)")
+    actions = staff.add_subparsers(dest="staff_command", required=True)
+    for name, text in (("grant", "make an existing user staff"), ("revoke", "make a staff user an ordinary user")):
+        action = actions.add_parser(name, help=text, description=f"{text.capitalize()}; exit 1 for an unknown email.")
+        action.add_argument("email")
+    licenses = commands.add_parser("licenses", help="issue licenses as platform staff")
+    license_actions = licenses.add_subparsers(dest="licenses_command", required=True)
+    issue = license_actions.add_parser(
+        "issue",
+        help="issue a license to an organization and print it as JSON",
+        description="Prints the new license in the shape GET /api/v1/licenses/{id}/ returns; recorded as a staff "
+        "action.",
+    )
+    issue.add_argument("--organization", required=True, metavar="ORG_ID", type=_uuid)
+    issue.add_argument("--tier", required=True, choices=["free", "pro", "enterprise"])
+    issue.add_argument("--seats", required=True, type=int, metavar="N")
+    issue.add_argument("--expires", type=_aware_datetime, metavar="ISO8601", help="default: never expires")
+    issue.add_argument("--test", action="store_true", help="a test-mode license (livemode false)")
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an organization id (a UUID): {value!r}") from None
+
+
+def _aware_datetime(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {value}Z or {value}+00:00")
+    return moment
+
+
+def _run_operator_command(args: argparse.Namespace, settings: Settings) -> int:
+    from backplane.core.errors import InvalidInput
+    from backplane.staff import commands
+
+    try:
+        if args.command == "staff":
+            print(asyncio.run(commands.set_staff(settings, args.email, args.staff_command == "grant")))
+        else:
+            issued = asyncio.run(
+                commands.issue_license(settings, args.organization, args.tier, args.seats, args.expires, args.test)
+            )
+            print(json.dumps(issued, indent=2))
+    except commands.CommandFailed as exc:
+        print(f"backplane: {exc}", file=sys.stderr)
+        return 1
+    except InvalidInput as exc:
+        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
+        print(f"backplane: {problems}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"backplane: {problems}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         help="create the database if missing, then upgrade to the latest migration",
     )
     _add_license_commands(commands)
+    _add_staff_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -192,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run_workers(settings, queues=args.queues))
     elif args.command == "migrate":
         migrate(settings)
+    elif args.command in ("staff", "licenses"):
+        logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
+        sys.exit(_run_operator_command(args, settings))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.billing.models import Subscription
 from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
@@ -97,6 +97,13 @@ async def plan_of(session: AsyncSession, redis: Redis, settings: Settings, organ
     plan = effective_plan(subscription, settings, utcnow())
     await redis.set(_plan_cache_key(organization_id), plan.name, ex=PLAN_CACHE_SECONDS)
     return plan
+
+
+async def has_paid_subscription(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    """Whether a paid plan is live (or past due) for the organization: it must be cancelled before the
+    organization can be deleted, or Stripe would go on charging for it."""
+    subscription = await current(session, organization_id)
+    return subscription is not None and subscription.plan != PlanName.free and subscription.status in LIVE_STATUSES
 
 
 async def current(session: AsyncSession, organization_id: uuid.UUID) -> Subscription | None:
@@ -355,7 +362,7 @@ async def apply_state(
 async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> None:
     """The subscription's license: created with its first live state, then kept at its tier and seats;
     deactivated when the subscription ends."""
-    licenses = LicenseRepository(session, subscription.organization_id)
+    licenses = LicenseRepository(session, subscription.organization_id, subscription.livemode)
     license_ = await licenses.get(subscription.license_id, for_update=True) if subscription.license_id else None
     live = subscription.status in LIVE_STATUSES
     if license_ is None:

@@ -194,6 +194,13 @@ class Settings(_Section):
         default="", description="Comma-separated CIDRs whose X-Forwarded-For is believed (e.g. your load balancer)."
     )
     seat_lease_ttl_seconds: int = Field(default=360, gt=0)
+    free_license_seats: int = Field(
+        default=1, ge=0, le=1000, description="Seats of the free license a new organization gets; 0: none."
+    )
+    max_organizations_per_user: int = Field(
+        default=10, ge=1, le=10_000, description="Organizations one user may own or belong to."
+    )
+    invitation_ttl_hours: int = Field(default=72, gt=0, le=24 * 90, description="How long an invitation is valid.")
     license_key_prefix: str = Field(default="PROD", pattern=r"^[A-Z]{2,8}$")
     license_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key, PEM (PKCS#8).")
     license_file_ttl_seconds: int = Field(

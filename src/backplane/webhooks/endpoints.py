@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
-from backplane.auth.deps import Admin, SettingsDep
+from backplane.access.requirements import Admin, Idempotent
+from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
-from backplane.core.limits import PlatformLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.queue import QueueDep
-from backplane.idempotency.service import idempotency
 from backplane.webhooks import service
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
@@ -32,7 +32,7 @@ router = APIRouter(
     prefix="/v1/webhooks",
     tags=["Webhooks"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 
 _SIGNING = (

@@ -7,7 +7,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.core.config import Settings
 from backplane.core.db import commit, utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound
