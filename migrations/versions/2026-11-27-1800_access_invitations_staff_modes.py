@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("role IN ('viewer', 'member', 'admin', 'owner')", name=op.f("ck_invitations_role_known")),
-        sa.CheckConstraint(
-            "status IN ('pending', 'accepted', 'revoked')", name=op.f("ck_invitations_status_known")
-        ),
+        sa.CheckConstraint("status IN ('pending', 'accepted', 'revoked')", name=op.f("ck_invitations_status_known")),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
