@@ -54,6 +54,7 @@ def settings(database_url: str, smtp: tuple[Mailbox, int], tmp_path: os.PathLike
         email=EmailSettings(smtp_host="127.0.0.1", smtp_port=smtp[1], email_from="Backplane <no-reply@example.com>"),
         storage_dir=tmp_path,
         rate_limits_enabled=False,  # on in tests/test_rate_limits.py, which is about them
+        free_license_seats=0,  # organizations start without licenses; tests/access/ tests the free one
     )
 
 
@@ -96,7 +97,7 @@ async def raw_client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def api(client: httpx.AsyncClient, app: object) -> Api:
-    return Api(client, app.state.queue)  # type: ignore[attr-defined]
+    return Api(client, app.state.queue, app.state.settings)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -12,6 +12,12 @@ from backplane.staff import commands
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Here organizations get the free license, as by default."""
+    return settings.model_copy(update={"free_license_seats": 1})
+
+
+@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(settings.database.url)
     yield engine

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.principal import Principal, key_principal, user_principal
 from backplane.api_keys.models import is_api_key
 from backplane.api_keys.repository import find_key_for_authentication, touch_last_used
-from backplane.auth import revocation
+from backplane.auth.revocation import is_revoked
 from backplane.core.client_ip import client_ip
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep, utcnow
@@ -63,7 +63,7 @@ async def authenticate_jwt(
     except InvalidToken as exc:
         expired = "expired" in str(exc).lower()
         raise Unauthorized("Access token has expired." if expired else "Access token is invalid.") from exc
-    if await revocation.is_revoked(redis, claims):
+    if await is_revoked(redis, claims):
         raise Unauthorized("Access token has been revoked.")
     try:
         user_id = uuid.UUID(claims.subject)

@@ -361,8 +361,10 @@ async def apply_state(
 
 async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> None:
     """The subscription's license: created with its first live state, then kept at its tier and seats;
-    deactivated when the subscription ends."""
-    licenses = LicenseRepository(session, subscription.organization_id, subscription.livemode)
+    deactivated when the subscription ends. It is a live license in our sense (billing is for live-mode
+    callers only), whatever Stripe's own mode: a purchase made with Stripe's test keys, or in local
+    billing mode, is still the organization's purchase in this deployment."""
+    licenses = LicenseRepository(session, subscription.organization_id, True)
     license_ = await licenses.get(subscription.license_id, for_update=True) if subscription.license_id else None
     live = subscription.status in LIVE_STATUSES
     if license_ is None:
@@ -373,7 +375,7 @@ async def _sync_license(session: AsyncSession, settings: Settings, subscription:
             subscription.organization_id,
             LicenseCreate(tier=subscription.plan, seats=subscription.seats),
             prefix=settings.license_key_prefix,
-            livemode=subscription.livemode,
+            livemode=True,
         )
         subscription.license_id = license_.id
     else:
