@@ -15,6 +15,7 @@ from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+from backplane.core.body_limit import install_body_limit
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_idempotency(app)
     app.add_middleware(RateLimitHeadersMiddleware)
+    install_body_limit(app, settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     install_openapi(app)

@@ -190,6 +190,11 @@ class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
     rate_limits_enabled: bool = True
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body any route reads, except streamed uploads (which have the plan's limit).",
+    )
     trusted_proxies: str = Field(
         default="", description="Comma-separated CIDRs whose X-Forwarded-For is believed (e.g. your load balancer)."
     )
