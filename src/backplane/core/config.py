@@ -44,7 +44,8 @@ class Environment(StrEnum):
 
 
 class _Section(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: `VAR=` (what a compose file's `${VAR:-}` passes) is the same as no VAR at all.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
 
 class DatabaseSettings(_Section):
