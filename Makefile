@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks
+.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -91,3 +91,10 @@ bench-webhooks: export WEBHOOK_ALLOW_PRIVATE_TARGETS = true
 bench-webhooks: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(WEBHOOKS_BENCH))
+
+BODY_LIMIT_BENCH = $(UV) run python bench/body_limit.py --url $(BENCH_URL) --pid $$server $(BODY_LIMIT_BENCH_ARGS)
+
+# bench/body_limit.py: a 20 MB body to the token endpoint, declared and chunked: time to the 413
+# against a two-byte request's, what the server took of it, and its memory growth.
+bench-body-limit: install services
+	@$(call bench_server,$(BODY_LIMIT_BENCH))

@@ -96,6 +96,7 @@ def _production_signing_key(monkeypatch: pytest.MonkeyPatch) -> str:
     pem = _pem()
     monkeypatch.setenv("LICENSE_SIGNING_KEY", pem)
     monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())  # likewise
+    monkeypatch.setenv("BILLING_MODE", "local")  # likewise (no STRIPE_SECRET_KEY here)
     return pem
 
 

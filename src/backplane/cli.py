@@ -26,8 +26,8 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        messages = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
-        sys.exit(f"backplane: invalid configuration: {messages}")
+        problems = [line for err in exc.errors() for line in str(err["msg"]).removeprefix("Value error, ").splitlines()]
+        sys.exit("backplane: invalid configuration:\n" + "\n".join(f"  {problem}" for problem in problems))
 
 
 def _alembic_config(database_url: str):  # type: ignore[no-untyped-def]
@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             workers=args.workers,
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
+            server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
         )
     elif args.command == "worker":
         from backplane.workers.run import run_workers

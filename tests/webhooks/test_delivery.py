@@ -446,7 +446,9 @@ async def test_a_subscription_bought_in_local_billing_mode_is_delivered(
         headers=owner.headers,
     )
     assert checkout.status_code == 200, checkout.text
-    completed = await client.get(checkout.json()["checkout_url"].replace("http://testserver", ""))
+    completed = await client.post(
+        checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
+    )
     assert completed.status_code == 303
     await dispatch_and_deliver(worker_ctx)
     [request] = receiver.received

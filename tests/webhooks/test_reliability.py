@@ -567,7 +567,10 @@ async def test_events_are_delivered_without_waiting_for_the_cron(
             headers=owner.headers,
         )
         assert checkout.status_code == 200, checkout.text
-        assert (await client.get(checkout.json()["checkout_url"].replace("http://testserver", ""))).status_code == 303
+        completed = await client.post(
+            checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
+        )
+        assert completed.status_code == 303
         await eventually(lambda: len(receiver.to("/sandbox")) == 1, "the subscription event")
         # ... and by a worker-side transaction.
         event_id = await record(settings, owner.organization_id, "job.completed", JOB, wake=True)

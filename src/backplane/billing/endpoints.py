@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Annotated
 
 import stripe
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backplane.access.requirements import LiveOwner, LiveReader, Public
 from backplane.billing import service, webhooks
@@ -87,9 +88,9 @@ async def current_subscription(principal: LiveReader, session: SessionDep, setti
     response_model=CheckoutResponse,
     dependencies=[LicenseOperationsLimit],
     summary="Start a checkout (owner)",
-    description="Returns Stripe Checkout's URL, or in local billing mode (no STRIPE_SECRET_KEY) a URL on this "
-    "service that completes the purchase when opened. The subscription and its license are created when the "
-    "checkout completes.",
+    description="Returns Stripe Checkout's URL, or in local billing mode a URL on this service: POST to it with the "
+    "same credentials to complete the purchase (opening it shows a confirmation page). The subscription and its "
+    "license are created when the checkout completes.",
     responses=licensing_errors(409, 502),
 )
 async def checkout(
@@ -154,21 +155,46 @@ async def cancel_subscription(
     return subscription_read(subscription, settings)
 
 
+LocalCheckoutId = Annotated[str, Path(max_length=64, pattern=r"^cs_local_[0-9a-f]{32}$")]
+_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+
 @licensing.get(
     "/local-checkout/{session_id}/",
-    summary="Complete a local-mode checkout (no Stripe account needed)",
+    summary="See a local-mode checkout (no Stripe account needed)",
+    description="A page that shows what the checkout buys and how to complete it; opening it completes nothing.",
+    response_class=HTMLResponse,
+    responses=licensing_errors(404),
+    dependencies=[Public("local billing mode: a page that shows the checkout and changes nothing")],
+)
+async def show_local_checkout(session_id: LocalCheckoutId, redis: RedisDep, settings: SettingsDep) -> HTMLResponse:
+    pending = await service.local_checkout(redis, session_id)
+    url = f"{settings.public_base_url.rstrip('/')}/api/v1/subscriptions/local-checkout/{session_id}/"
+    plan, seats = str(pending["plan"]).capitalize(), int(pending["seats"])
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Confirm the purchase</title>
+<style>body {{ font-family: sans-serif; max-width: 42rem; margin: 3rem auto; }}</style></head>
+<body><h1>Confirm the purchase</h1>
+<p>{escape(plan)} plan, {seats} seats. Local billing mode: no payment is taken.</p>
+<p>Opening this page completes nothing. The account that started the checkout completes it with its own
+access token:</p>
+<pre>curl -X POST {escape(url)} -H "Authorization: Bearer ACCESS_TOKEN"</pre>
+</body></html>
+"""
+    return HTMLResponse(page, headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+@licensing.post(
+    "/local-checkout/{session_id}/",
+    summary="Complete a local-mode checkout (the account that started it)",
     response_class=RedirectResponse,
     status_code=303,
-    responses={303: {"description": "Redirect to the checkout's success_url."}, **licensing_errors(404)},
-    dependencies=[Public("local billing mode: the unguessable checkout session id is the credential")],
+    responses={303: {"description": "Redirect to the checkout's success_url."}, **licensing_errors(401, 403, 404)},
 )
 async def complete_local_checkout(
-    session_id: Annotated[str, Path(max_length=64, pattern=r"^cs_local_[0-9a-f]{32}$")],
-    session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    session_id: LocalCheckoutId, principal: LiveOwner, session: SessionDep, redis: RedisDep, settings: SettingsDep
 ) -> RedirectResponse:
-    success_url = await service.complete_local_checkout(session, redis, settings, session_id)
+    success_url = await service.complete_local_checkout(session, redis, settings, principal, session_id)
     return RedirectResponse(success_url, status_code=303)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from backplane.access.requirements import Idempotent, Public, Reader, Writer
 from backplane.billing.deps import PlanDep, PlatformLimit
+from backplane.core.body_limit import streams_body
 from backplane.core.db import SessionDep, commit
 from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
@@ -83,6 +84,7 @@ def _read(file: File) -> FileRead:
     openapi_extra=_UPLOAD_BODY,
     responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
 )
+@streams_body("multipart/form-data")
 async def upload_file(
     request: Request,
     principal: Writer,
@@ -203,6 +205,7 @@ signed_uploads = APIRouter(prefix="/v1/files", tags=["Files"], dependencies=[Val
     responses=platform_errors(403, 409, 422),
     dependencies=[Public("the signed URL is the credential")],
 )
+@streams_body()  # raw bytes of any type, limited to the size the URL was signed for
 async def put_upload(
     file_id: str,
     request: Request,

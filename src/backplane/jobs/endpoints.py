@@ -16,6 +16,7 @@ from backplane.access.principal import Principal
 from backplane.access.requirements import Idempotent, Reader, Writer
 from backplane.agents.registry import all_agents, get_agent
 from backplane.billing.deps import PlanDep, PlatformLimit
+from backplane.core.body_limit import streams_body
 from backplane.core.db import SessionDep, commit
 from backplane.core.deps import SettingsDep
 from backplane.core.errors import NotFound, validation_error
@@ -114,6 +115,7 @@ _CREATE_BODY = {
     openapi_extra=_CREATE_BODY,
     responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
 )
+@streams_body("multipart/form-data")  # JSON bodies keep the service-wide cap
 async def create_job(
     request: Request, principal: Writer, session: SessionDep, jobs: JobsDep, storage: StorageDep
 ) -> JobRead:
