@@ -16,6 +16,7 @@ from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
+from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.encryptor = Encryptor(settings.encryption_key_ring)
         agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
         app.state.redis = create_redis(settings)

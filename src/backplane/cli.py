@@ -1,4 +1,4 @@
-"""`backplane serve | worker | migrate | license verify FILE`."""
+"""`backplane serve | worker | migrate | license verify FILE | secrets rotate`."""
 
 from __future__ import annotations
 
@@ -150,6 +150,46 @@ def _add_license_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
 
 
+def rotate_secrets(settings: Settings) -> int:
+    """`backplane secrets rotate`: every stored webhook signing secret encrypted again with the newest of
+    ENCRYPTION_KEYS, in one transaction (0), or nothing changed when one cannot be decrypted (1)."""
+    from backplane.core.crypto import Encryptor
+    from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+    from backplane.webhooks.service import UnreadableSecret, reencrypt_secrets
+
+    async def _rotate() -> int:
+        engine = create_engine(settings)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await reencrypt_secrets(session, Encryptor(settings.encryption_key_ring))
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(_rotate())
+    except UnreadableSecret as exc:
+        print(
+            f"backplane: cannot decrypt the signing secret of webhook {exc.endpoint_id} with ENCRYPTION_KEYS; "
+            "nothing was changed (put the key it was encrypted with back in the list)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{count} webhook endpoint{'' if count == 1 else 's'} re-encrypted with the newest encryption key")
+    return 0
+
+
+def _add_secrets_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    secrets_ = commands.add_parser("secrets", help="manage secrets stored encrypted (ENCRYPTION_KEYS)")
+    actions = secrets_.add_subparsers(dest="secrets_command", required=True)
+    actions.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first of ENCRYPTION_KEYS",
+        description="After putting a new key first in ENCRYPTION_KEYS (the old one second) and restarting "
+        "the service, re-encrypt every stored webhook signing secret with the new key; then the old key "
+        "can be removed. All or nothing; safe to run again.",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         help="create the database if missing, then upgrade to the latest migration",
     )
     _add_license_commands(commands)
+    _add_secrets_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -192,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run_workers(settings, queues=args.queues))
     elif args.command == "migrate":
         migrate(settings)
+    elif args.command == "secrets":
+        sys.exit(rotate_secrets(settings))
 
 
 if __name__ == "__main__":

@@ -276,7 +276,7 @@ async def detail(client: httpx.AsyncClient, account: Account, hook: dict[str, An
 async def attempt_at(ctx: dict[str, Any], delivery_id: str, when: datetime) -> str | None:
     """The worker's attempt of a delivery as if the clock read `when` (a retry hours from now)."""
     return await flow.attempt(
-        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=when
+        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], ctx["encryptor"], delivery_id, now=when
     )
 
 
