@@ -19,9 +19,18 @@ from standardwebhooks.webhooks import Webhook
 from backplane.app import create_app
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
-from backplane.core.db import create_engine
+from backplane.core.db import create_engine, utcnow
 from tests.fixtures.auth import Api
-from tests.webhooks.conftest import Receiver, create_webhook, dispatch_and_deliver, record, verify_guide, worker_context
+from tests.webhooks.conftest import (
+    Receiver,
+    attempt_at,
+    create_webhook,
+    deliveries,
+    dispatch_and_deliver,
+    record,
+    verify_guide,
+    worker_context,
+)
 
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 JOB = {"id": "job_3f9c2a7b1e4d5c6a7b8c9d0e", "status": "completed"}
@@ -166,3 +175,21 @@ async def test_secrets_rotate_refuses_a_secret_no_key_can_read_and_changes_nothi
     )
     assert await stored_row(settings, hook["id"]) == before
     assert readable_with(before, OLD_KEY) == {hook["secret"]}
+
+
+async def test_a_delivery_whose_secret_no_key_reads_waits_for_the_key_unsent_and_uncounted(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url())
+    await record(settings, account.organization_id, "job.completed", JOB)
+    async with worker_context(with_keys(settings, NEW_KEY)) as ctx:  # OLD_KEY dropped too early
+        await dispatch_and_deliver(ctx)
+    assert receiver.received == []
+    [waiting] = await deliveries(client, account, hook)
+    assert (waiting["status"], waiting["attempt_count"]) == ("pending", 0)
+
+    async with worker_context(with_keys(settings, NEW_KEY, OLD_KEY)) as ctx:  # the key is back
+        assert await attempt_at(ctx, waiting["id"], utcnow()) == "succeeded"
+    [request] = receiver.received
+    assert verify_guide(request.body.decode(), request.headers["x-coexai-signature"], hook["secret"])
