@@ -27,8 +27,13 @@ run: migrate
 	$(UV) run backplane worker & \
 	$(UV) run backplane serve --host $(HOST) --port $(PORT)
 
+# The suite runs in TEST_WORKERS parallel processes (pytest-xdist; 2, the cores of the CI machine),
+# each with its own database and Redis database index (see tests/conftest.py); worksteal hands the
+# long tests (e2e, real workers) around so that neither process idles at the end. TEST_WORKERS=0
+# runs it serially in one process; PYTEST_ARGS passes more options (e.g. PYTEST_ARGS="tests/webhooks -x").
+TEST_WORKERS ?= 2
 test: install services
-	$(UV) run pytest
+	$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check src tests migrations bench

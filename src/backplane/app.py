@@ -93,12 +93,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.encryptor = Encryptor(settings.encryption_key_ring)
         agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
         app.state.redis = create_redis(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.queue = create_queue(settings.redis.url)
-        app.state.encryptor = Encryptor(settings.encryption_key_ring)
         app.state.leases = Leases(app.state.redis)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)

@@ -1,4 +1,5 @@
-"""`backplane serve | worker | migrate | license verify FILE | staff grant|revoke EMAIL | licenses issue`."""
+"""`backplane serve | worker | migrate | license verify FILE | secrets rotate | staff grant|revoke EMAIL |
+licenses issue`."""
 
 from __future__ import annotations
 
@@ -216,6 +217,51 @@ def _run_operator_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def rotate_secrets(settings: Settings) -> int:
+    """`backplane secrets rotate`: every stored webhook signing secret (and stored Idempotency-Key response)
+    encrypted again with the newest of ENCRYPTION_KEYS, in one transaction (0), or nothing changed when a
+    signing secret cannot be decrypted (1)."""
+    from backplane.core.crypto import Encryptor
+    from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+    from backplane.idempotency.service import reencrypt_responses
+    from backplane.webhooks.service import UnreadableSecret, reencrypt_secrets
+
+    async def _rotate() -> int:
+        engine = create_engine(settings)
+        encryptor = Encryptor(settings.encryption_key_ring)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                count = await reencrypt_secrets(session, encryptor)
+                await reencrypt_responses(session, encryptor)  # kept 24 hours; nothing to refuse over
+                return count
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(_rotate())
+    except UnreadableSecret as exc:
+        print(
+            f"backplane: cannot decrypt the signing secret of webhook {exc.endpoint_id} with ENCRYPTION_KEYS; "
+            "nothing was changed (put the key it was encrypted with back in the list)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{count} webhook endpoint{'' if count == 1 else 's'} re-encrypted with the newest encryption key")
+    return 0
+
+
+def _add_secrets_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    secrets_ = commands.add_parser("secrets", help="manage secrets stored encrypted (ENCRYPTION_KEYS)")
+    actions = secrets_.add_subparsers(dest="secrets_command", required=True)
+    actions.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first of ENCRYPTION_KEYS",
+        description="After putting a new key first in ENCRYPTION_KEYS (the old one second) and restarting "
+        "the service, re-encrypt every stored webhook signing secret with the new key; then the old key "
+        "can be removed. All or nothing; safe to run again.",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     _add_license_commands(commands)
     _add_staff_commands(commands)
+    _add_secrets_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -263,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command in ("staff", "licenses"):
         logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
         sys.exit(_run_operator_command(args, settings))
+    elif args.command == "secrets":
+        sys.exit(rotate_secrets(settings))
 
 
 if __name__ == "__main__":

@@ -442,14 +442,14 @@ class Settings(_Section):
 
 
 def _dev_secret(path: Path) -> str:
-    """A development secret generated once and kept on disk, so restarts keep tokens valid."""
+    """A development secret generated once and kept on disk, so restarts keep tokens valid.
+
+    Published like the signing key below: processes starting at once (an API and a worker, parallel
+    test processes) never read a half-written secret, and all end up with the same one.
+    """
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    return _publish_once(path, secrets.token_urlsafe(48).encode()).strip()
 
 
 def load_signing_key(pem: str, *, source: str = "the license signing key") -> Ed25519PrivateKey:
@@ -469,25 +469,28 @@ def load_signing_key(pem: str, *, source: str = "the license signing key") -> Ed
 
 
 def _dev_signing_key(path: Path) -> str:
-    """A development signing key generated once and kept on disk, so issued files stay verifiable.
-
-    Written to a temporary file and hard-linked into place: concurrent first starts never read a
-    half-written key, and the first one to finish wins.
-    """
+    """A development signing key generated once and kept on disk, so issued files stay verifiable;
+    concurrent first starts all get the same one (`_publish_once`)."""
     if path.exists():
         return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    return _publish_once(path, pem)
+
+
+def _publish_once(path: Path, content: bytes) -> str:
+    """Write `content` to `path` unless it exists, atomically: to a temporary file hard-linked into place,
+    so that concurrent writers never expose half a file and the first to finish wins. What `path` holds."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
+            handle.write(content)
         os.link(draft, path)
     except FileExistsError:
-        pass  # another process got there first; use its key
+        pass  # another process got there first; use its content
     finally:
         draft.unlink(missing_ok=True)
     return path.read_text()

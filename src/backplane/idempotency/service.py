@@ -226,6 +226,25 @@ def install_idempotency(app: FastAPI) -> None:
     app.add_middleware(IdempotencyMiddleware)
 
 
+async def reencrypt_responses(session: AsyncSession, encryptor: Encryptor) -> int:
+    """Stored responses encrypted again with the newest key (`backplane secrets rotate`); how many. One no
+    key reads any more (its key was retired) is deleted: its request is done again if retried."""
+    count = 0
+    rows = await session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.response_body.is_not(None)).with_for_update()
+    )
+    for row in rows.scalars():
+        assert row.response_body is not None
+        try:
+            row.response_body = encryptor.rotate(row.response_body)
+        except DecryptionFailed:
+            await session.delete(row)
+            continue
+        count += 1
+    await session.flush()
+    return count
+
+
 async def purge_expired(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     """Delete keys older than the 24 hours they are kept for; the number deleted."""
     async with unit_of_work(sessionmaker) as session:
