@@ -379,3 +379,24 @@ async def test_a_customer_cannot_issue_a_license_to_another_organization(api, cl
         headers=bearer(test_key),
     )
     licensing_error(refused, 403, "Forbidden", "Only platform staff may issue licenses to another organization.")
+
+
+async def test_secrets_rotate_moves_stored_responses_to_the_newest_key(api, client, settings, db):
+    from cryptography.fernet import Fernet
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from backplane.core.crypto import Encryptor
+    from backplane.core.db import unit_of_work
+    from backplane.idempotency.service import reencrypt_responses
+
+    owner = await api.register()
+    created = await client.post("/v1/api-keys", json={"name": "ci"}, headers={**owner.headers, "Idempotency-Key": "r1"})
+    new_key = Fernet.generate_key()
+    ring = Encryptor([new_key, *settings.encryption_key_ring])
+    async with unit_of_work(async_sessionmaker(db)) as session:
+        assert await reencrypt_responses(session, ring) == 1
+    async with db.begin() as connection:
+        from sqlalchemy import text
+
+        [(body,)] = list(await connection.execute(text("SELECT response_body FROM idempotency_keys")))
+    assert Encryptor([new_key]).decrypt(bytes(body)) == created.content
