@@ -127,10 +127,8 @@ async def test_license_operations_are_100_a_minute_per_caller(
 async def test_heartbeat_is_20_a_minute_per_session(
     limited: httpx.AsyncClient, unlimited_account: Account, client: httpx.AsyncClient
 ) -> None:
-    created = await client.post(
-        "/api/v1/licenses/", json={"tier": "pro", "seats": 2}, headers=unlimited_account.headers
-    )
-    key = created.json()["key_string"]
+    assert unlimited_account.api is not None
+    key = (await unlimited_account.api.issue_license(unlimited_account, seats=2))["key_string"]
     sessions = []
     for hardware in ("a", "b"):
         acquired = await client.post(

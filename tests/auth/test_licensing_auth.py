@@ -81,6 +81,7 @@ async def test_register_returns_the_user_its_organization_and_a_message(client):
             "email": "dev@example.com",
             "full_name": "Developer",
             "email_verified": False,
+            "is_staff": False,
             "created_at": body["user"]["created_at"],
         },
         "organization": {"id": org_id, "name": "My Company", "slug": "my-company"},

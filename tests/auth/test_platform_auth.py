@@ -224,15 +224,16 @@ async def test_me_with_a_jwt(client):
 
 
 @pytest.mark.parametrize(
-    ("scopes", "mode", "role", "livemode"),
+    ("scopes", "mode", "role", "effective", "livemode"),
     [
-        (["read"], "live", "viewer", True),
-        (["read", "write"], "live", "member", True),
-        (["read", "write", "admin"], "live", "admin", True),
-        (["read", "write"], "test", "member", False),
+        (["read"], "live", "viewer", ["read"], True),
+        (["read", "write"], "live", "member", ["read", "write"], True),
+        # an owner's key with `admin` acts as the owner (owner-only actions included)
+        (["read", "write", "admin"], "live", "owner", ["admin", "owner", "read", "write"], True),
+        (["read", "write"], "test", "member", ["read", "write"], False),
     ],
 )
-async def test_me_with_an_api_key(api, client, scopes, mode, role, livemode):
+async def test_me_with_an_api_key(api, client, scopes, mode, role, effective, livemode):
     account = await api.register("dev@example.com")
     key = await account.create_key(scopes=scopes, mode=mode)
     assert key["key"].startswith(f"coexai_{mode}_")
@@ -245,7 +246,7 @@ async def test_me_with_an_api_key(api, client, scopes, mode, role, livemode):
         "user": jwt_me["user"],  # the user who created the key
         "organization": jwt_me["organization"],
         "role": role,
-        "auth": {"type": "api_key", "scopes": sorted(scopes), "livemode": livemode, "api_key_id": key["id"]},
+        "auth": {"type": "api_key", "scopes": effective, "livemode": livemode, "api_key_id": key["id"]},
         "identities": [],
     }
 
