@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
 from backplane.access.requirements import Authenticated, Public, SignedInUser
+from backplane.api_keys.models import is_api_key
 from backplane.auth import service
 from backplane.auth.limits import AuthenticationLimit
 from backplane.auth.schemas import (
@@ -118,15 +120,39 @@ async def refresh_token(
     return AccessToken(access=tokens.access)
 
 
+LOGOUT_DESCRIPTION = (
+    "Revokes the refresh token and every access token obtained with it (at sign-in or by refreshing). "
+    "Send the access token you hold in `Authorization: Bearer` as well to have it revoked even if it came "
+    "from another sign-in of yours; an expired one is ignored, another user's or an invalid one answers 401 "
+    "and nothing is revoked."
+)
+
+
+def _sent_access_token(request: Request) -> str | None:
+    """The JWT in `Authorization: Bearer`, if any: logout revokes it too (an API key is not revoked here).
+
+    Read from the request rather than declared as a security scheme: logout works without it.
+    """
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and not is_api_key(token) else None
+
+
+SentAccessToken = Annotated[str | None, Depends(_sent_access_token)]
+
+
 @licensing.post(
     "/logout/",
     response_model=Message,
-    summary="Revoke a refresh token",
+    summary="Revoke a refresh token and its access tokens",
+    description=LOGOUT_DESCRIPTION,
     responses=licensing_errors(401),
     dependencies=[Public("the refresh token in the body is the credential")],
 )
-async def logout(body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> Message:
-    await service.logout(session, redis, settings, body.refresh)
+async def logout(
+    body: RefreshRequest, access: SentAccessToken, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> Message:
+    await service.logout(session, redis, settings, body.refresh, access)
     return Message(message="Logged out. The refresh token is revoked.")
 
 
@@ -217,17 +243,19 @@ async def platform_refresh(
 @platform.post(
     "/auth/logout",
     response_model=Message,
-    summary="Revoke a refresh token",
+    summary="Revoke a refresh token and its access tokens",
+    description=LOGOUT_DESCRIPTION,
     responses=platform_errors(401),
     dependencies=[Public("the refresh token in the body is the credential"), AuthenticationLimit],
 )
 async def platform_logout(
     body: PlatformRefreshRequest,
+    access: SentAccessToken,
     session: SessionDep,
     redis: RedisDep,
     settings: SettingsDep,
 ) -> Message:
-    await service.logout(session, redis, settings, body.refresh_token)
+    await service.logout(session, redis, settings, body.refresh_token, access)
     return Message(message="Logged out. The refresh token is revoked.")
 
 

@@ -21,6 +21,7 @@ from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, NotFound, Unauthorized
 from backplane.core.queue import enqueue_after_commit
 from backplane.core.security import (
+    ExpiredToken,
     InvalidToken,
     TokenClaims,
     create_token,
@@ -35,6 +36,7 @@ from backplane.organizations.repository import MembershipRepository
 from backplane.organizations.service import found_organization
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
+ACCESS_INVALID = "Access token is invalid."
 
 
 class InvalidEmailToken(AppError):
@@ -117,30 +119,38 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 
 
 def issue_tokens(user: User, settings: Settings) -> IssuedTokens:
+    """A new sign-in: a refresh token, and an access token of the same sign-in (`sid`)."""
+    refresh, refresh_claims = create_token(
+        str(user.id),
+        "refresh",
+        settings.auth.refresh_token_ttl_seconds,
+        settings.secret_key,
+        issuer=settings.token_issuer,
+    )
+    return IssuedTokens(
+        access=_access_token(user, settings, refresh_claims),
+        refresh=refresh,
+        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
+    )
+
+
+def _access_token(user: User, settings: Settings, refresh: TokenClaims) -> str:
     access, _ = create_token(
         str(user.id),
         "access",
         settings.auth.access_token_ttl_seconds,
         settings.secret_key,
+        issuer=settings.token_issuer,
+        session_id=refresh.session_id or refresh.jti,
     )
-    refresh, _ = create_token(
-        str(user.id),
-        "refresh",
-        settings.auth.refresh_token_ttl_seconds,
-        settings.secret_key,
-    )
-    return IssuedTokens(
-        access=access,
-        refresh=refresh,
-        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
-    )
+    return access
 
 
 async def check_refresh_token(
     session: AsyncSession, redis: Redis, settings: Settings, token: str
 ) -> tuple[User, TokenClaims]:
     try:
-        claims = decode_token(token, "refresh", settings.secret_key)
+        claims = decode_token(token, "refresh", settings.secret_key, issuer=settings.token_issuer)
     except InvalidToken as exc:
         raise Unauthorized("Refresh token is invalid or expired. Sign in again.") from exc
     if await revocation.is_revoked(redis, claims):
@@ -152,23 +162,37 @@ async def check_refresh_token(
 
 
 async def refresh_access(session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str) -> IssuedTokens:
-    user, _ = await check_refresh_token(session, redis, settings, refresh_token)
-    access, _ = create_token(
-        str(user.id),
-        "access",
-        settings.auth.access_token_ttl_seconds,
-        settings.secret_key,
-    )
+    user, claims = await check_refresh_token(session, redis, settings, refresh_token)
     return IssuedTokens(
-        access=access,
+        access=_access_token(user, settings, claims),
         refresh=refresh_token,
         access_ttl_seconds=settings.auth.access_token_ttl_seconds,
     )
 
 
-async def logout(session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str) -> None:
-    _, claims = await check_refresh_token(session, redis, settings, refresh_token)
-    await revocation.revoke_token(redis, claims)
+async def logout(
+    session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str, access_token: str | None = None
+) -> None:
+    """Revoke the refresh token, with every access token of its sign-in, and `access_token` (the one the
+    caller sent) if it is another of the same user's. An expired `access_token` is dead already and
+    ignored; one that is not the user's, or not valid, refuses the logout before anything is revoked."""
+    user, claims = await check_refresh_token(session, redis, settings, refresh_token)
+    access = _access_claims_to_revoke(settings, access_token, user) if access_token else None
+    await revocation.revoke_token(redis, claims, outlived_by_seconds=settings.auth.access_token_ttl_seconds)
+    if access is not None:
+        await revocation.revoke_token(redis, access)
+
+
+def _access_claims_to_revoke(settings: Settings, token: str, user: User) -> TokenClaims | None:
+    try:
+        claims = decode_token(token, "access", settings.secret_key, issuer=settings.token_issuer)
+    except ExpiredToken:
+        return None
+    except InvalidToken as exc:
+        raise Unauthorized(ACCESS_INVALID) from exc
+    if claims.subject != str(user.id):
+        raise Unauthorized(ACCESS_INVALID)
+    return claims
 
 
 async def verify_email(session: AsyncSession, token: str) -> User:

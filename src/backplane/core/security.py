@@ -1,7 +1,9 @@
 """Cryptographic primitives: the only module that touches python-jose and the password hasher.
 
 JWTs are HS256 only (pinned on decode, so `alg: none` and RS/HS confusion are refused) and must
-carry `exp`, `iat`, `sub`, `jti` and `type`.
+carry `exp`, `iat`, `sub`, `jti`, `type`, `iss` (this deployment's PUBLIC_BASE_URL) and `aud`
+(`backplane`), so a token another service or deployment signed with a shared secret is refused.
+Tokens of one sign-in share `sid`, the refresh token's `jti`: revoking it revokes them all.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jose import JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 ALGORITHM = "HS256"
+AUDIENCE = "backplane"
 TokenType = Literal["access", "refresh"]
 
 _password_hash = PasswordHash((Argon2Hasher(),))
@@ -30,6 +33,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged, expired or of the wrong type."""
 
 
+class ExpiredToken(InvalidToken):
+    """The token was valid but its `exp` has passed."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     subject: str
@@ -37,6 +44,7 @@ class TokenClaims:
     jti: str
     issued_at: float
     expires_at: float
+    session_id: str | None = None  # `sid`: the refresh token's jti (absent from tokens issued before it existed)
 
 
 def hash_password(password: str) -> str:
@@ -53,39 +61,59 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-def create_token(subject: str, token_type: TokenType, ttl_seconds: int, secret: str) -> tuple[str, TokenClaims]:
+def create_token(
+    subject: str,
+    token_type: TokenType,
+    ttl_seconds: int,
+    secret: str,
+    *,
+    issuer: str,
+    session_id: str | None = None,
+) -> tuple[str, TokenClaims]:
+    """A signed token; a refresh token starts a sign-in (its jti is its `sid`), an access token joins one."""
     now = time.time()
+    jti = uuid.uuid4().hex
     claims = TokenClaims(
         subject=subject,
         token_type=token_type,
-        jti=uuid.uuid4().hex,
+        jti=jti,
         issued_at=now,  # sub-second, so a token issued just after a revocation cut-off stays valid
         expires_at=now + ttl_seconds,
+        session_id=session_id or (jti if token_type == "refresh" else None),
     )
     payload: dict[str, Any] = {
+        "iss": issuer,
+        "aud": AUDIENCE,
         "sub": subject,
         "type": token_type,
         "jti": claims.jti,
         "iat": claims.issued_at,
         "exp": int(claims.expires_at),
     }
+    if claims.session_id is not None:
+        payload["sid"] = claims.session_id
     return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
 
 
-def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClaims:
+def decode_token(token: str, expected_type: TokenType, secret: str, *, issuer: str) -> TokenClaims:
     try:
         payload = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
             options={
                 "require_exp": True,
                 "require_iat": True,
                 "require_sub": True,
                 "require_jti": True,
-                "verify_aud": False,
+                "require_iss": True,
+                "require_aud": True,
             },
         )
+    except ExpiredSignatureError as exc:
+        raise ExpiredToken(str(exc)) from exc
     except JWTError as exc:
         raise InvalidToken(str(exc)) from exc
     except Exception as exc:  # python-jose raises assorted errors on garbage input
@@ -93,7 +121,7 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
     token_type = payload.get("type")
     if token_type != expected_type:
         raise InvalidToken(f"expected a {expected_type} token")
-    if not all(isinstance(payload.get(k), str) for k in ("sub", "jti")):
+    if not all(isinstance(payload.get(k), str) for k in ("sub", "jti")) or not isinstance(payload.get("sid", ""), str):
         raise InvalidToken("malformed claims")
     return TokenClaims(
         subject=payload["sub"],
@@ -101,6 +129,7 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
         jti=payload["jti"],
         issued_at=float(payload["iat"]),
         expires_at=float(payload["exp"]),
+        session_id=payload.get("sid"),
     )
 
 
