@@ -67,7 +67,7 @@ async def register(
     full_name: str,
     company_name: str,
 ) -> tuple[User, Organization]:
-    user = await _add_user(session, email=email, full_name=full_name, password_hash=hash_password(password))
+    user = await _add_user(session, email=email, full_name=full_name, password_hash=await hash_password(password))
     organization = await found_organization(session, settings, company_name, user)
     await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
     return user, organization
@@ -113,7 +113,7 @@ async def _add_user(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await UserRepository(session).get_by_email(email)
-    if not verify_password(password, user.password_hash if user else None) or user is None or not user.is_active:
+    if not await verify_password(password, user.password_hash if user else None) or user is None or not user.is_active:
         raise Unauthorized(BAD_CREDENTIALS)
     return user
 
@@ -221,7 +221,7 @@ async def reset_password(
     new_password: str,
 ) -> None:
     _, user = await _consume_token(session, token, EmailTokenPurpose.reset_password)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password(new_password)
     # Receiving the mail proves the address, as a verification link would.
     user.email_verified_at = user.email_verified_at or utcnow()
     await EmailTokenRepository(session).use_all_for_user(user.id, EmailTokenPurpose.reset_password, utcnow())

@@ -8,10 +8,14 @@ Tokens of one sign-in share `sid`, the refresh token's `jti`: revoking it revoke
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import os
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,9 +28,14 @@ AUDIENCE = "backplane"
 TokenType = Literal["access", "refresh"]
 
 _password_hash = PasswordHash((Argon2Hasher(),))
-# Verified against when the account does not exist, so a wrong email costs the same time as a
-# wrong password and response times do not reveal which accounts exist.
-_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+# Argon2 takes a few hundred milliseconds of CPU and 64 MiB per hash by design. argon2-cffi releases
+# the GIL, so in threads it leaves the event loop free; a small fixed pool (half the cores, at most 4)
+# bounds how much CPU and memory a burst of sign-ins can take, and extra sign-ins queue for a thread.
+# A plain executor rather than an anyio CapacityLimiter: it belongs to no event loop, so one module-level
+# pool serves every loop that uses it (the API's, each test's).
+HASH_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
 
 
 class InvalidToken(Exception):
@@ -47,18 +56,33 @@ class TokenClaims:
     session_id: str | None = None  # `sid`: the refresh token's jti (absent from tokens issued before it existed)
 
 
-def hash_password(password: str) -> str:
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, _hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, _verify, password, password_hash)
+
+
+def _hash(password: str) -> str:
     return _password_hash.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def _verify(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
-        _password_hash.verify(password, _DUMMY_HASH)
+        _password_hash.verify(password, _dummy_hash())
         return False
     try:
         return _password_hash.verify(password, password_hash)
     except Exception:  # a corrupt stored hash is a failed login, not a 500
         return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong email costs the same time as a
+    wrong password and response times do not reveal which accounts exist. Made on first use, not at import."""
+    return _password_hash.hash(secrets.token_urlsafe(16))
 
 
 def create_token(
