@@ -94,7 +94,8 @@ async def test_a_wrong_password_is_verified_off_the_event_loop_too(
 
     for email in (account.email, "nobody@example.com"):  # an unknown account verifies a dummy hash
         gate.close()
-        sign_in = asyncio.create_task(client.post("/api/v1/auth/token/", json={"email": email, "password": "Wrong-123"}))
+        wrong = {"email": email, "password": "Wrong-123"}
+        sign_in = asyncio.create_task(client.post("/api/v1/auth/token/", json=wrong))
         assert await asyncio.to_thread(gate.started.wait, GATE_SECONDS)
         health = await client.get("/api/v1/health/")
         gate.events.append("health answered")

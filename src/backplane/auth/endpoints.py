@@ -36,6 +36,7 @@ from backplane.auth.schemas import (
     UserRead,
     UserUpdate,
 )
+from backplane.auth.throttle import SignInThrottleDep
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
@@ -51,6 +52,11 @@ licensing = APIRouter(
 )
 platform = APIRouter(prefix="/v1", tags=["Authentication"], responses=platform_errors(422, 429))
 
+SIGN_IN_DESCRIPTION = (
+    "Limited per client (5 a minute per IPv4 address or IPv6 /64) and per account: after 10 failed attempts "
+    "in 15 minutes an address answers 429 with `Retry-After` (one more attempt every 90 seconds), except "
+    "from a network the account signed in from in the last 30 days."
+)
 FORGOT_MESSAGE = "If an account exists for this email address, a password reset link has been sent."
 
 
@@ -95,11 +101,14 @@ async def register(
     "/token/",
     response_model=TokenPair,
     summary="Obtain an access and refresh token pair",
+    description=SIGN_IN_DESCRIPTION,
     responses=licensing_errors(401),
     dependencies=[Public("signing in: the email and password are the credentials")],
 )
-async def obtain_token(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    user = await service.authenticate(session, body.email, body.password)
+async def obtain_token(
+    body: TokenRequest, session: SessionDep, settings: SettingsDep, throttle: SignInThrottleDep
+) -> TokenPair:
+    user = await service.sign_in(session, throttle, body.email, body.password)
     tokens = service.issue_tokens(user, settings)
     return TokenPair(access=tokens.access, refresh=tokens.refresh)
 
@@ -171,11 +180,13 @@ async def verify_email(token: Annotated[str, Query(min_length=1, max_length=256)
     "/forgot-password/",
     response_model=Message,
     summary="Mail a password reset link",
-    description="Always answers 200 with the same message, whether or not the account exists.",
+    description="Always answers 200 with the same message, whether or not the account exists, after the same "
+    "work (the link is made by the worker). At most 3 account mails an hour reach one address; beyond that "
+    "none is sent and the answer is the same.",
     dependencies=[Public("anyone may ask; the answer never says whether the address has an account")],
 )
-async def forgot_password(body: EmailRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep) -> Message:
-    await service.forgot_password(session, queue, settings, body.email)
+async def forgot_password(body: EmailRequest, queue: QueueDep) -> Message:
+    await service.forgot_password(queue, body.email)
     return Message(message=FORGOT_MESSAGE)
 
 
@@ -211,11 +222,14 @@ async def reset_password(
     "/auth/login",
     response_model=LoginResponse,
     summary="Sign in",
+    description=SIGN_IN_DESCRIPTION,
     responses=platform_errors(401),
     dependencies=[Public("signing in: the email and password are the credentials"), AuthenticationLimit],
 )
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
-    user = await service.authenticate(session, body.email, body.password)
+async def login(
+    body: LoginRequest, session: SessionDep, settings: SettingsDep, throttle: SignInThrottleDep
+) -> LoginResponse:
+    user = await service.sign_in(session, throttle, body.email, body.password)
     return LoginResponse(
         user=UserRead.model_validate(user),
         tokens=_platform_tokens(service.issue_tokens(user, settings)),
