@@ -1,7 +1,7 @@
 """Sign-in and account-mail throttling: the auth policy on top of the GCRA limiter (core/ratelimit.py).
 
 Sign-in (`POST /api/v1/auth/token/`, `POST /v1/auth/login`), besides the per-client limit of every
-authentication route (5 a minute per IPv4 address or IPv6 /64, core/limits.py):
+authentication route (5 a minute per IPv4 address or IPv6 /64, auth/limits.py):
 
 - Failed attempts per email address: 10 per 15 minutes, refilled one every 90 seconds. It is a rate,
   not a lockout: whoever keeps failing is let through again as time passes, and a successful sign-in
