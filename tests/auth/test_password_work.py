@@ -55,11 +55,13 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> GatedHasher:
 
 
 async def _seat_session(client: httpx.AsyncClient, account: Account) -> str:
-    created = await client.post("/api/v1/licenses/", json={"tier": "pro", "seats": 1}, headers=account.headers)
-    assert created.status_code == 201, created.text
+    # The free license every new organization gets (FREE_LICENSE_SEATS).
+    listed = await client.get("/api/v1/licenses/", headers=account.headers)
+    assert listed.status_code == 200, listed.text
+    [free] = listed.json()["licenses"]
     acquired = await client.post(
         "/api/v1/licenses/acquire/",
-        json={"license_key": created.json()["key_string"], "hardware_id": "machine-1"},
+        json={"license_key": free["key_string"], "hardware_id": "machine-1"},
         headers=account.headers,
     )
     assert acquired.status_code == 200, acquired.text

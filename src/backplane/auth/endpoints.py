@@ -36,7 +36,7 @@ from backplane.auth.schemas import (
     UserRead,
     UserUpdate,
 )
-from backplane.auth.throttle import SignInThrottleDep
+from backplane.auth.throttle import LimiterDep, SignInThrottleDep
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
@@ -79,12 +79,13 @@ def _platform_tokens(tokens: service.IssuedTokens) -> PlatformTokens:
     dependencies=[Public("anyone may sign up")],
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep
+    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep, limiter: LimiterDep
 ) -> RegisterResponse:
     user, organization = await service.register(
         session,
         queue,
         settings,
+        limiter,
         email=body.email,
         password=body.password,
         full_name=body.full_name,

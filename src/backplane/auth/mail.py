@@ -1,8 +1,9 @@
-"""Account mail: verification and password-reset links, made and sent by the worker (`auth.mail_link`).
+"""Account mail: verification and password-reset links, at most 3 an hour per recipient (auth/throttle.py).
 
-The request only queues `auth.mail_link` with the purpose and the address, whether or not an account
-exists, so forgot-password does the same work and takes the same time for every address; the worker
-looks the account up, applies the per-recipient limit (auth/throttle.py) and makes the token.
+Forgot-password only queues `auth.mail_link` with the address, whether or not an account exists, so it
+does the same work and takes the same time for every address; the worker looks the account up and
+makes the token. Registration mails its verification link itself: the account was just created and
+the answer says so anyway.
 
 The only text of the requester's choosing in a mail is their name, reduced to plain words (see
 `greeting_name`): a name is chosen at registration by whoever registers, possibly with someone else's
@@ -75,6 +76,16 @@ async def mail_link(
     if not await may_mail(limiter, settings, user.email):
         return False
     await _mail_token(session, queue, settings, user, purpose)
+    return True
+
+
+async def mail_verification(
+    session: AsyncSession, queue: ArqRedis, limiter: RateLimiter, settings: Settings, user: User
+) -> bool:
+    """The verification link of a new account, unless its address has had its share of mail this hour."""
+    if not await may_mail(limiter, settings, user.email):
+        return False
+    await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
     return True
 
 

@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.api_keys.models import RevokedReason
 from backplane.api_keys.repository import revoke_created_by
 from backplane.auth import revocation
-from backplane.auth.mail import MAIL_LINK_TASK
+from backplane.auth.mail import MAIL_LINK_TASK, mail_verification
 from backplane.auth.models import EmailToken, EmailTokenPurpose, OAuthIdentity, User
 from backplane.auth.repository import EmailTokenRepository, IdentityRepository, UserRepository
 from backplane.auth.throttle import SignInThrottle
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, NotFound, Unauthorized
-from backplane.core.queue import enqueue_after_commit
+from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import (
     ExpiredToken,
     InvalidToken,
@@ -62,6 +62,7 @@ async def register(
     session: AsyncSession,
     queue: ArqRedis,
     settings: Settings,
+    limiter: RateLimiter,
     *,
     email: str,
     password: str,
@@ -70,7 +71,7 @@ async def register(
 ) -> tuple[User, Organization]:
     user = await _add_user(session, email=email, full_name=full_name, password_hash=await hash_password(password))
     organization = await found_organization(session, settings, company_name, user)
-    enqueue_after_commit(session, queue, MAIL_LINK_TASK, EmailTokenPurpose.verify_email.value, user.email)
+    await mail_verification(session, queue, limiter, settings, user)
     return user, organization
 
 

@@ -109,6 +109,14 @@ def sign_in_throttle(request: Request) -> SignInThrottle:
 SignInThrottleDep = Annotated[SignInThrottle, Depends(sign_in_throttle)]
 
 
+def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
+
+
 async def may_mail(limiter: RateLimiter, settings: Settings, address: str) -> bool:
     """Count one account mail to `address`; False (send nothing) when it has had its share this hour."""
     if not settings.rate_limits_enabled:
