@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import math
 import secrets
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -107,7 +108,11 @@ async def main(args: argparse.Namespace) -> None:
         await call_json(client, "POST", "/api/v1/auth/register/", 201, register)
         tokens = await call_json(client, "POST", "/api/v1/auth/token/", 200, credentials)
         client.headers["Authorization"] = f"Bearer {tokens['access']}"
-        license_ = await call_json(client, "POST", "/api/v1/licenses/", 201, {"tier": "pro", "seats": 1})
+        # The free license a new organization gets (FREE_LICENSE_SEATS, at least 1 for this bench).
+        listed = await call_json(client, "GET", "/api/v1/licenses/", 200)
+        if not listed["licenses"]:
+            sys.exit("bench: the new organization has no free license (FREE_LICENSE_SEATS=0?)")
+        license_ = listed["licenses"][0]
         seat = await call_json(
             client,
             "POST",
