@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit
+.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -103,3 +103,11 @@ BODY_LIMIT_BENCH = $(UV) run python bench/body_limit.py --url $(BENCH_URL) --pid
 # against a two-byte request's, what the server took of it, and its memory growth.
 bench-body-limit: install services
 	@$(call bench_server,$(BODY_LIMIT_BENCH))
+
+LOGIN_BENCH = $(UV) run python bench/login_burst.py --url $(BENCH_URL) $(LOGIN_BENCH_ARGS)
+
+# bench/login_burst.py: seat heartbeat p99 on one API process while 20 password sign-ins are in flight,
+# against its p99 with none, as a ratio; LOGIN_BENCH_ARGS passes options (e.g. --logins 50 --heartbeats 500).
+bench-login: install services
+	$(UV) run backplane migrate
+	@$(call bench_server,$(LOGIN_BENCH))

@@ -53,11 +53,22 @@ def test_production_requires_a_secret_key() -> None:
         Settings(environment="production")
 
 
-@pytest.mark.parametrize("weak", ["changeme", "short-key", "secret"])
-def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, weak: str) -> None:
+SHORT_KEY = "SECRET_KEY is too short: it must be at least 32 bytes"
+
+
+@pytest.mark.parametrize("weak", ["changeme", "short-key", "secret", "x" * 31])
+@pytest.mark.parametrize("environment", ["production", "development", "test"])
+def test_every_environment_refuses_a_secret_key_under_32_bytes(
+    monkeypatch: pytest.MonkeyPatch, weak: str, environment: str
+) -> None:
     monkeypatch.setenv("SECRET_KEY", weak)
-    with pytest.raises(ValidationError, match="SECRET_KEY is too weak for production"):
-        Settings(environment="production")
+    with pytest.raises(ValidationError, match=SHORT_KEY):
+        Settings(environment=environment)
+
+
+def test_a_secret_key_is_measured_in_bytes_not_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "é" * 16)  # 16 characters, 32 bytes in UTF-8
+    assert Settings().secret_key == "é" * 16
 
 
 def test_production_accepts_a_strong_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,6 +105,22 @@ def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "SECRET_KEY is required when ENVIRONMENT=production" in result.stderr
+
+
+def test_cli_refuses_to_start_with_a_short_secret_key_in_development(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ENVIRONMENT"}
+    env["SECRET_KEY"] = "too-short"
+    result = subprocess.run(
+        [sys.executable, "-m", "backplane.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert SHORT_KEY in result.stderr
+    assert "too-short" not in result.stderr  # the key itself is never printed
 
 
 # License signing key (LICENSE_SIGNING_KEY).

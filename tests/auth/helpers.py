@@ -42,10 +42,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# What the test settings' tokens carry: `iss` is PUBLIC_BASE_URL, `aud` the service's name.
+ISSUER = "http://testserver"
+AUDIENCE = "backplane"
+
+
 def claims_for(user_id: str, token_type: str = "access", *, ttl: int = 900, **overrides: Any) -> dict[str, Any]:
     """The claims the service itself puts in a token; `overrides` set (or, with None, drop) some."""
     now = int(time.time())
     claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
         "sub": user_id,
         "jti": uuid.uuid4().hex,
         "iat": now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from jose import jwt
 
 from tests.auth.helpers import (
+    ACCESS_INVALID,
     ACCESS_REVOKED,
     BAD_CREDENTIALS,
     FIELD_REQUIRED,
@@ -312,8 +314,11 @@ async def test_token_returns_an_access_and_a_refresh_token(api, client, settings
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"access", "refresh"}
-    access = jwt.decode(body["access"], settings.secret_key, algorithms=["HS256"])
-    refresh = jwt.decode(body["refresh"], settings.secret_key, algorithms=["HS256"])
+    issued = {"algorithms": ["HS256"], "issuer": "http://testserver", "audience": "backplane"}
+    access = jwt.decode(body["access"], settings.secret_key, **issued)
+    refresh = jwt.decode(body["refresh"], settings.secret_key, **issued)
+    assert access["iss"] == refresh["iss"] == "http://testserver"  # PUBLIC_BASE_URL
+    assert access["aud"] == refresh["aud"] == "backplane"
     assert access["type"] == "access"
     assert refresh["type"] == "refresh"
     assert access["sub"] == refresh["sub"] == account.user_id
@@ -444,6 +449,69 @@ async def test_logout_revokes_that_refresh_token_only(api, client):
     assert still_valid.status_code == 200, still_valid.text
 
 
+async def test_logout_revokes_the_access_token_sent_in_authorization(api, client):
+    account = await api.register("dev@example.com")
+    other_session = await login(client, "dev@example.com")
+
+    response = await client.post(LOGOUT, json={"refresh": account.refresh}, headers=account.headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": LOGGED_OUT}
+    me = await client.get(ME, headers=account.headers)
+    assert_platform_error(me, 401, "UNAUTHORIZED", ACCESS_REVOKED)
+    still_valid = await client.get(ME, headers=bearer(other_session["access"]))
+    assert still_valid.status_code == 200, still_valid.text
+
+
+async def test_logout_revokes_every_access_token_of_that_sign_in(api, client):
+    # Access tokens refreshed from the logged-out refresh token die with it, even those the
+    # client no longer holds or did not send.
+    account = await api.register("dev@example.com")
+    refreshed = await client.post(REFRESH, json={"refresh": account.refresh})
+    assert refreshed.status_code == 200, refreshed.text
+    other_session = await login(client, "dev@example.com")
+
+    response = await client.post(LOGOUT, json={"refresh": account.refresh})
+
+    assert response.status_code == 200, response.text
+    for access in (account.access, refreshed.json()["access"]):
+        me = await client.get(ME, headers=bearer(access))
+        assert_platform_error(me, 401, "UNAUTHORIZED", ACCESS_REVOKED)
+    still_valid = await client.get(ME, headers=bearer(other_session["access"]))
+    assert still_valid.status_code == 200, still_valid.text
+
+
+async def test_logout_with_another_users_access_token_revokes_nothing(api, client):
+    account = await api.register("dev@example.com")
+    stranger = await api.register("stranger@example.com")
+
+    response = await client.post(LOGOUT, json={"refresh": account.refresh}, headers=stranger.headers)
+
+    assert_licensing_error(response, 401, "Unauthorized", ACCESS_INVALID)
+    assert (await client.get(ME, headers=stranger.headers)).status_code == 200
+    assert (await client.post(REFRESH, json={"refresh": account.refresh})).status_code == 200
+
+
+async def test_logout_with_a_forged_access_token_is_a_401(api, client):
+    account = await api.register("dev@example.com")
+
+    response = await client.post(LOGOUT, json={"refresh": account.refresh}, headers=bearer("not-a-token"))
+
+    assert_licensing_error(response, 401, "Unauthorized", ACCESS_INVALID)
+    assert (await client.post(REFRESH, json={"refresh": account.refresh})).status_code == 200
+
+
+async def test_logout_with_an_expired_access_token_still_logs_out(api, client, settings):
+    account = await api.register("dev@example.com")
+    expired = forge(claims_for(account.user_id, iat=int(time.time()) - 1000, ttl=-100), settings.secret_key)
+
+    response = await client.post(LOGOUT, json={"refresh": account.refresh}, headers=bearer(expired))
+
+    assert response.status_code == 200, response.text
+    revoked = await client.post(REFRESH, json={"refresh": account.refresh})
+    assert_licensing_error(revoked, 401, "Unauthorized", REFRESH_REVOKED)
+
+
 async def test_logout_twice_is_a_401(api, client):
     account = await api.register()
     first = await client.post(LOGOUT, json={"refresh": account.refresh})
@@ -485,7 +553,7 @@ async def test_forgot_password_answers_the_same_for_known_and_unknown_emails(api
 
     assert known.status_code == unknown.status_code == 200
     assert known.json() == unknown.json() == {"message": FORGOT_MESSAGE}
-    assert await run_tasks() == 1
+    assert await run_tasks() == 3  # a link task for each address, and one mail
     [message] = mailbox.messages
     assert message["To"] == "dev@example.com"
     assert message["Subject"] == "Reset your password"

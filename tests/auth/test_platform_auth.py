@@ -9,6 +9,8 @@ import pytest
 from jose import jwt
 
 from tests.auth.helpers import (
+    ACCESS_INVALID,
+    ACCESS_REVOKED,
     BAD_CREDENTIALS,
     FIELD_REQUIRED,
     INVALID_EMAIL,
@@ -66,8 +68,9 @@ async def test_login_returns_the_user_and_a_bearer_token_pair(client, settings):
             "expires_in": 900,
         },
     }
-    access = jwt.decode(tokens["access_token"], settings.secret_key, algorithms=["HS256"])
-    refresh = jwt.decode(tokens["refresh_token"], settings.secret_key, algorithms=["HS256"])
+    issued = {"algorithms": ["HS256"], "issuer": "http://testserver", "audience": "backplane"}
+    access = jwt.decode(tokens["access_token"], settings.secret_key, **issued)
+    refresh = jwt.decode(tokens["refresh_token"], settings.secret_key, **issued)
     assert (access["type"], refresh["type"]) == ("access", "refresh")
     assert access["sub"] == refresh["sub"] == registered["user"]["id"]
     me = await client.get(ME, headers=bearer(tokens["access_token"]))
@@ -197,6 +200,39 @@ async def test_logout_revokes_the_refresh_token(client):
     assert_platform_error(again, 401, "UNAUTHORIZED", REFRESH_REVOKED)
     still_valid = await client.post(REFRESH, json={"refresh_token": other["refresh_token"]})
     assert still_valid.status_code == 200, still_valid.text
+
+
+async def test_logout_revokes_the_access_tokens_of_that_sign_in(client):
+    await registered_user(client)
+    tokens = await login(client)
+    other = await login(client)
+    refreshed = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+
+    response = await client.post(
+        LOGOUT, json={"refresh_token": tokens["refresh_token"]}, headers=bearer(tokens["access_token"])
+    )
+
+    assert response.status_code == 200, response.text
+    for access in (tokens["access_token"], refreshed.json()["tokens"]["access_token"]):
+        me = await client.get(ME, headers=bearer(access))
+        assert_platform_error(me, 401, "UNAUTHORIZED", ACCESS_REVOKED)
+    assert (await client.get(ME, headers=bearer(other["access_token"]))).status_code == 200
+
+
+async def test_logout_with_another_users_access_token_is_a_401(client):
+    await registered_user(client)
+    await registered_user(client, "stranger@example.com")
+    tokens = await login(client)
+    stranger = await login(client, "stranger@example.com")
+
+    response = await client.post(
+        LOGOUT, json={"refresh_token": tokens["refresh_token"]}, headers=bearer(stranger["access_token"])
+    )
+
+    assert_platform_error(response, 401, "UNAUTHORIZED", ACCESS_INVALID)
+    assert (await client.get(ME, headers=bearer(stranger["access_token"]))).status_code == 200
+    assert (await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})).status_code == 200
 
 
 # --- /v1/users/me ------------------------------------------------------------------------------

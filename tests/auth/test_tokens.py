@@ -171,12 +171,40 @@ async def test_a_token_with_another_algorithm_is_a_401_even_with_the_right_secre
     await rejects(bearer(token), ACCESS_INVALID)
 
 
-@pytest.mark.parametrize("claim", ["jti", "sub", "iat", "exp", "type"])
+@pytest.mark.parametrize("claim", ["jti", "sub", "iat", "exp", "type", "iss", "aud"])
 async def test_a_token_missing_a_required_claim_is_a_401(api, rejects, settings, claim):
     account = await api.register()
     token = forge(claims_for(account.user_id, **{claim: None}), settings.secret_key)
 
     await rejects(bearer(token), ACCESS_INVALID)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iss": "https://another-service.example.com"},
+        {"iss": "http://testserver/"},
+        {"aud": "another-service"},
+        {"aud": ["another-service"]},
+        {"aud": 42},
+    ],
+)
+async def test_a_token_for_another_issuer_or_audience_is_a_401(api, rejects, settings, claims):
+    # Signed with the right secret (another deployment sharing it, or a token minted for another
+    # service), but not issued by this service for this service.
+    account = await api.register()
+    token = forge(claims_for(account.user_id, **claims), settings.secret_key)
+
+    await rejects(bearer(token), ACCESS_INVALID)
+
+
+async def test_a_token_naming_this_service_among_several_audiences_is_accepted(api, surface, settings):
+    account = await api.register()
+    token = forge(claims_for(account.user_id, aud=["another-service", "backplane"]), settings.secret_key)
+
+    response = await surface.get(bearer(token))
+
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("token_type", ["refresh", "api_key", "", "ACCESS"])

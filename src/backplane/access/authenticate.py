@@ -59,7 +59,7 @@ async def authenticate_jwt(
     session: AsyncSession, redis: Redis, settings: Settings, token: str, organization_header: str | None
 ) -> Principal:
     try:
-        claims = decode_token(token, "access", settings.secret_key)
+        claims = decode_token(token, "access", settings.secret_key, issuer=settings.token_issuer)
     except InvalidToken as exc:
         expired = "expired" in str(exc).lower()
         raise Unauthorized("Access token has expired." if expired else "Access token is invalid.") from exc

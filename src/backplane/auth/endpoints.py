@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
 from backplane.access.requirements import Authenticated, Public, SignedInUser
+from backplane.api_keys.models import is_api_key
 from backplane.auth import service
 from backplane.auth.limits import AuthenticationLimit
 from backplane.auth.schemas import (
@@ -34,6 +36,7 @@ from backplane.auth.schemas import (
     UserRead,
     UserUpdate,
 )
+from backplane.auth.throttle import LimiterDep, SignInThrottleDep
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
@@ -49,6 +52,11 @@ licensing = APIRouter(
 )
 platform = APIRouter(prefix="/v1", tags=["Authentication"], responses=platform_errors(422, 429))
 
+SIGN_IN_DESCRIPTION = (
+    "Limited per client (5 a minute per IPv4 address or IPv6 /64) and per account: after 10 failed attempts "
+    "in 15 minutes an address answers 429 with `Retry-After` (one more attempt every 90 seconds), except "
+    "from a network the account signed in from in the last 30 days."
+)
 FORGOT_MESSAGE = "If an account exists for this email address, a password reset link has been sent."
 
 
@@ -71,12 +79,13 @@ def _platform_tokens(tokens: service.IssuedTokens) -> PlatformTokens:
     dependencies=[Public("anyone may sign up")],
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep
+    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep, limiter: LimiterDep
 ) -> RegisterResponse:
     user, organization = await service.register(
         session,
         queue,
         settings,
+        limiter,
         email=body.email,
         password=body.password,
         full_name=body.full_name,
@@ -93,11 +102,14 @@ async def register(
     "/token/",
     response_model=TokenPair,
     summary="Obtain an access and refresh token pair",
+    description=SIGN_IN_DESCRIPTION,
     responses=licensing_errors(401),
     dependencies=[Public("signing in: the email and password are the credentials")],
 )
-async def obtain_token(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    user = await service.authenticate(session, body.email, body.password)
+async def obtain_token(
+    body: TokenRequest, session: SessionDep, settings: SettingsDep, throttle: SignInThrottleDep
+) -> TokenPair:
+    user = await service.sign_in(session, throttle, body.email, body.password)
     tokens = service.issue_tokens(user, settings)
     return TokenPair(access=tokens.access, refresh=tokens.refresh)
 
@@ -118,15 +130,39 @@ async def refresh_token(
     return AccessToken(access=tokens.access)
 
 
+LOGOUT_DESCRIPTION = (
+    "Revokes the refresh token and every access token obtained with it (at sign-in or by refreshing). "
+    "Send the access token you hold in `Authorization: Bearer` as well to have it revoked even if it came "
+    "from another sign-in of yours; an expired one is ignored, another user's or an invalid one answers 401 "
+    "and nothing is revoked."
+)
+
+
+def _sent_access_token(request: Request) -> str | None:
+    """The JWT in `Authorization: Bearer`, if any: logout revokes it too (an API key is not revoked here).
+
+    Read from the request rather than declared as a security scheme: logout works without it.
+    """
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and not is_api_key(token) else None
+
+
+SentAccessToken = Annotated[str | None, Depends(_sent_access_token)]
+
+
 @licensing.post(
     "/logout/",
     response_model=Message,
-    summary="Revoke a refresh token",
+    summary="Revoke a refresh token and its access tokens",
+    description=LOGOUT_DESCRIPTION,
     responses=licensing_errors(401),
     dependencies=[Public("the refresh token in the body is the credential")],
 )
-async def logout(body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> Message:
-    await service.logout(session, redis, settings, body.refresh)
+async def logout(
+    body: RefreshRequest, access: SentAccessToken, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> Message:
+    await service.logout(session, redis, settings, body.refresh, access)
     return Message(message="Logged out. The refresh token is revoked.")
 
 
@@ -145,11 +181,13 @@ async def verify_email(token: Annotated[str, Query(min_length=1, max_length=256)
     "/forgot-password/",
     response_model=Message,
     summary="Mail a password reset link",
-    description="Always answers 200 with the same message, whether or not the account exists.",
+    description="Always answers 200 with the same message, whether or not the account exists, after the same "
+    "work (the link is made by the worker). At most 3 account mails an hour reach one address; beyond that "
+    "none is sent and the answer is the same.",
     dependencies=[Public("anyone may ask; the answer never says whether the address has an account")],
 )
-async def forgot_password(body: EmailRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep) -> Message:
-    await service.forgot_password(session, queue, settings, body.email)
+async def forgot_password(body: EmailRequest, queue: QueueDep) -> Message:
+    await service.forgot_password(queue, body.email)
     return Message(message=FORGOT_MESSAGE)
 
 
@@ -185,11 +223,14 @@ async def reset_password(
     "/auth/login",
     response_model=LoginResponse,
     summary="Sign in",
+    description=SIGN_IN_DESCRIPTION,
     responses=platform_errors(401),
     dependencies=[Public("signing in: the email and password are the credentials"), AuthenticationLimit],
 )
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
-    user = await service.authenticate(session, body.email, body.password)
+async def login(
+    body: LoginRequest, session: SessionDep, settings: SettingsDep, throttle: SignInThrottleDep
+) -> LoginResponse:
+    user = await service.sign_in(session, throttle, body.email, body.password)
     return LoginResponse(
         user=UserRead.model_validate(user),
         tokens=_platform_tokens(service.issue_tokens(user, settings)),
@@ -217,17 +258,19 @@ async def platform_refresh(
 @platform.post(
     "/auth/logout",
     response_model=Message,
-    summary="Revoke a refresh token",
+    summary="Revoke a refresh token and its access tokens",
+    description=LOGOUT_DESCRIPTION,
     responses=platform_errors(401),
     dependencies=[Public("the refresh token in the body is the credential"), AuthenticationLimit],
 )
 async def platform_logout(
     body: PlatformRefreshRequest,
+    access: SentAccessToken,
     session: SessionDep,
     redis: RedisDep,
     settings: SettingsDep,
 ) -> Message:
-    await service.logout(session, redis, settings, body.refresh_token)
+    await service.logout(session, redis, settings, body.refresh_token, access)
     return Message(message="Logged out. The refresh token is revoked.")
 
 

@@ -3,6 +3,8 @@
 Refresh tokens are not rotated (the licensing guide's client keeps one for its whole 7 days), so
 they are revoked instead: one token by its `jti` (logout), or every token of a user issued before
 a cut-off (password reset, deactivation). Both keys expire with the longest token they can affect.
+An access token is revoked by its own `jti` or by its sign-in's (`sid`, the refresh token's jti), so
+logging out one refresh token also ends every access token refreshed from it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ def _cutoff_key(user_id: uuid.UUID | str) -> str:
     return f"auth:revoked-before:{user_id}"
 
 
-async def revoke_token(redis: Redis, claims: TokenClaims) -> None:
-    ttl = max(1, int(claims.expires_at - time.time()) + 1)
+async def revoke_token(redis: Redis, claims: TokenClaims, *, outlived_by_seconds: int = 0) -> None:
+    """Deny `claims`' jti until it expires, plus `outlived_by_seconds`: for a refresh token, the access
+    token TTL, since an access token refreshed from it just before its expiry outlives it by that much."""
+    ttl = max(1, int(claims.expires_at - time.time()) + 1 + outlived_by_seconds)
     await redis.set(_jti_key(claims.jti), "1", ex=ttl)
 
 
@@ -33,5 +37,9 @@ async def revoke_all_for_user(redis: Redis, user_id: uuid.UUID, longest_ttl_seco
 
 
 async def is_revoked(redis: Redis, claims: TokenClaims) -> bool:
-    denied, cutoff = await redis.mget(_jti_key(claims.jti), _cutoff_key(claims.subject))
-    return denied is not None or (cutoff is not None and claims.issued_at <= float(cutoff))
+    session = claims.session_id if claims.session_id not in (None, claims.jti) else None
+    keys = [_jti_key(claims.jti), _cutoff_key(claims.subject)] + ([_jti_key(session)] if session else [])
+    denied, cutoff, *session_denied = await redis.mget(keys)
+    if denied is not None or any(v is not None for v in session_denied):
+        return True
+    return cutoff is not None and claims.issued_at <= float(cutoff)

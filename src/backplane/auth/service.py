@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -14,19 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.api_keys.models import RevokedReason
 from backplane.api_keys.repository import revoke_created_by
 from backplane.auth import revocation
+from backplane.auth.mail import MAIL_LINK_TASK, mail_verification
 from backplane.auth.models import EmailToken, EmailTokenPurpose, OAuthIdentity, User
 from backplane.auth.repository import EmailTokenRepository, IdentityRepository, UserRepository
+from backplane.auth.throttle import SignInThrottle
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, NotFound, Unauthorized
-from backplane.core.queue import enqueue_after_commit
+from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import (
+    ExpiredToken,
     InvalidToken,
     TokenClaims,
     create_token,
     decode_token,
     hash_password,
-    random_token,
     sha256_hex,
     verify_password,
 )
@@ -35,6 +37,7 @@ from backplane.organizations.repository import MembershipRepository
 from backplane.organizations.service import found_organization
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
+ACCESS_INVALID = "Access token is invalid."
 
 
 class InvalidEmailToken(AppError):
@@ -59,15 +62,16 @@ async def register(
     session: AsyncSession,
     queue: ArqRedis,
     settings: Settings,
+    limiter: RateLimiter,
     *,
     email: str,
     password: str,
     full_name: str,
     company_name: str,
 ) -> tuple[User, Organization]:
-    user = await _add_user(session, email=email, full_name=full_name, password_hash=hash_password(password))
+    user = await _add_user(session, email=email, full_name=full_name, password_hash=await hash_password(password))
     organization = await found_organization(session, settings, company_name, user)
-    await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
+    await mail_verification(session, queue, limiter, settings, user)
     return user, organization
 
 
@@ -109,38 +113,59 @@ async def _add_user(
     return user
 
 
+async def sign_in(session: AsyncSession, throttle: SignInThrottle, email: str, password: str) -> User:
+    """`authenticate`, counted per account (auth/throttle.py): refused with 429 before the password is
+    even checked once the account has had too many failures; a success does not count."""
+    attempt = await throttle.attempt(email)
+    user = await authenticate(session, email, password)
+    await throttle.succeeded(attempt)
+    return user
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await UserRepository(session).get_by_email(email)
-    if not verify_password(password, user.password_hash if user else None) or user is None or not user.is_active:
+    # Nothing was written, so end the read and give its connection back to the pool before the hash is
+    # verified (behind other sign-ins in the hashing pool, perhaps for seconds): a burst of sign-ins must
+    # not hold every pooled connection while other requests wait for one. `user` stays readable, detached.
+    await session.close()
+    if not await verify_password(password, user.password_hash if user else None) or user is None or not user.is_active:
         raise Unauthorized(BAD_CREDENTIALS)
     return user
 
 
 def issue_tokens(user: User, settings: Settings) -> IssuedTokens:
+    """A new sign-in: a refresh token, and an access token of the same sign-in (`sid`)."""
+    refresh, refresh_claims = create_token(
+        str(user.id),
+        "refresh",
+        settings.auth.refresh_token_ttl_seconds,
+        settings.secret_key,
+        issuer=settings.token_issuer,
+    )
+    return IssuedTokens(
+        access=_access_token(user, settings, refresh_claims),
+        refresh=refresh,
+        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
+    )
+
+
+def _access_token(user: User, settings: Settings, refresh: TokenClaims) -> str:
     access, _ = create_token(
         str(user.id),
         "access",
         settings.auth.access_token_ttl_seconds,
         settings.secret_key,
+        issuer=settings.token_issuer,
+        session_id=refresh.session_id or refresh.jti,
     )
-    refresh, _ = create_token(
-        str(user.id),
-        "refresh",
-        settings.auth.refresh_token_ttl_seconds,
-        settings.secret_key,
-    )
-    return IssuedTokens(
-        access=access,
-        refresh=refresh,
-        access_ttl_seconds=settings.auth.access_token_ttl_seconds,
-    )
+    return access
 
 
 async def check_refresh_token(
     session: AsyncSession, redis: Redis, settings: Settings, token: str
 ) -> tuple[User, TokenClaims]:
     try:
-        claims = decode_token(token, "refresh", settings.secret_key)
+        claims = decode_token(token, "refresh", settings.secret_key, issuer=settings.token_issuer)
     except InvalidToken as exc:
         raise Unauthorized("Refresh token is invalid or expired. Sign in again.") from exc
     if await revocation.is_revoked(redis, claims):
@@ -152,23 +177,37 @@ async def check_refresh_token(
 
 
 async def refresh_access(session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str) -> IssuedTokens:
-    user, _ = await check_refresh_token(session, redis, settings, refresh_token)
-    access, _ = create_token(
-        str(user.id),
-        "access",
-        settings.auth.access_token_ttl_seconds,
-        settings.secret_key,
-    )
+    user, claims = await check_refresh_token(session, redis, settings, refresh_token)
     return IssuedTokens(
-        access=access,
+        access=_access_token(user, settings, claims),
         refresh=refresh_token,
         access_ttl_seconds=settings.auth.access_token_ttl_seconds,
     )
 
 
-async def logout(session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str) -> None:
-    _, claims = await check_refresh_token(session, redis, settings, refresh_token)
-    await revocation.revoke_token(redis, claims)
+async def logout(
+    session: AsyncSession, redis: Redis, settings: Settings, refresh_token: str, access_token: str | None = None
+) -> None:
+    """Revoke the refresh token, with every access token of its sign-in, and `access_token` (the one the
+    caller sent) if it is another of the same user's. An expired `access_token` is dead already and
+    ignored; one that is not the user's, or not valid, refuses the logout before anything is revoked."""
+    user, claims = await check_refresh_token(session, redis, settings, refresh_token)
+    access = _access_claims_to_revoke(settings, access_token, user) if access_token else None
+    await revocation.revoke_token(redis, claims, outlived_by_seconds=settings.auth.access_token_ttl_seconds)
+    if access is not None:
+        await revocation.revoke_token(redis, access)
+
+
+def _access_claims_to_revoke(settings: Settings, token: str, user: User) -> TokenClaims | None:
+    try:
+        claims = decode_token(token, "access", settings.secret_key, issuer=settings.token_issuer)
+    except ExpiredToken:
+        return None
+    except InvalidToken as exc:
+        raise Unauthorized(ACCESS_INVALID) from exc
+    if claims.subject != str(user.id):
+        raise Unauthorized(ACCESS_INVALID)
+    return claims
 
 
 async def verify_email(session: AsyncSession, token: str) -> User:
@@ -179,10 +218,10 @@ async def verify_email(session: AsyncSession, token: str) -> User:
     return user
 
 
-async def forgot_password(session: AsyncSession, queue: ArqRedis, settings: Settings, email: str) -> None:
-    user = await UserRepository(session).get_by_email(email)
-    if user is not None and user.is_active:
-        await _mail_token(session, queue, settings, user, EmailTokenPurpose.reset_password)
+async def forgot_password(queue: ArqRedis, email: str) -> None:
+    """Queue the reset mail for `email`, account or not: the request does the same work either way, and
+    the worker decides whether anyone gets a mail (auth/mail.py)."""
+    await queue.enqueue_job(MAIL_LINK_TASK, EmailTokenPurpose.reset_password.value, email)
 
 
 async def check_reset_token(session: AsyncSession, token: str) -> None:
@@ -196,8 +235,10 @@ async def reset_password(
     token: str,
     new_password: str,
 ) -> None:
+    # Hashed before the token is looked up and locked, so no connection or row lock is held meanwhile.
+    password_hash = await hash_password(new_password)
     _, user = await _consume_token(session, token, EmailTokenPurpose.reset_password)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = password_hash
     # Receiving the mail proves the address, as a verification link would.
     user.email_verified_at = user.email_verified_at or utcnow()
     await EmailTokenRepository(session).use_all_for_user(user.id, EmailTokenPurpose.reset_password, utcnow())
@@ -258,43 +299,3 @@ async def _consume_token(session: AsyncSession, token: str, purpose: EmailTokenP
     email_token, user = await _usable_token(session, token, purpose)
     email_token.used_at = utcnow()
     return email_token, user
-
-
-async def _mail_token(
-    session: AsyncSession,
-    queue: ArqRedis,
-    settings: Settings,
-    user: User,
-    purpose: EmailTokenPurpose,
-) -> None:
-    token = random_token()
-    ttl = (
-        settings.auth.email_token_ttl_seconds
-        if purpose is EmailTokenPurpose.verify_email
-        else settings.auth.password_reset_ttl_seconds
-    )
-    EmailTokenRepository(session).add(
-        EmailToken(
-            user_id=user.id,
-            purpose=purpose,
-            token_hash=sha256_hex(token),
-            expires_at=utcnow() + timedelta(seconds=ttl),
-        )
-    )
-    await session.flush()
-    base = settings.public_base_url.rstrip("/")
-    if purpose is EmailTokenPurpose.verify_email:
-        subject = "Verify your email address"
-        body = (
-            f"Hello {user.full_name},\n\nConfirm your email address by opening this link:\n\n"
-            f"{base}/api/v1/auth/verify-email/?token={token}\n\nThe link is valid for {ttl // 3600} hours."
-        )
-    else:
-        subject = "Reset your password"
-        body = (
-            f"Hello {user.full_name},\n\nSomeone asked to reset the password of this account. To choose a new "
-            f"password, open:\n\n{base}/api/v1/auth/reset-password/?token={token}\n\nor send "
-            f'POST {base}/api/v1/auth/reset-password/ with {{"token": "{token}", "new_password": "..."}}.\n\n'
-            f"The link is valid for {max(1, ttl // 60)} minutes. If you did not ask for this, ignore this email."
-        )
-    enqueue_after_commit(session, queue, "email.send", user.email, subject, body)

@@ -35,3 +35,20 @@ def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str | Non
             except ValueError:
                 return peer
     return hops[0] if hops else peer
+
+
+def client_network(address: str) -> str:
+    """Whom a per-client limit counts: an IPv4 address, or an IPv6 client's /64.
+
+    An IPv6 subscriber is given at least a /64 and can use any address in it, so limiting by full
+    address would give one client 2**64 budgets. An IPv4-mapped IPv6 address counts as its IPv4.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -24,15 +24,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backplane.core.crypto import derive_key, parse_keys
 
-_PLACEHOLDER_SECRETS = {
-    "changeme",
-    "change-me",
-    "secret",
-    "dev",
-    "development",
-    "test",
-    "please-change",
-}
 MIN_SECRET_KEY_LENGTH = 32
 MAX_S3_PRESIGN_SECONDS = 7 * 86400  # SigV4's limit on X-Amz-Expires
 
@@ -342,16 +333,18 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _check_secret_key(self) -> Settings:
         key = self.auth.secret_key.get_secret_value() if self.auth.secret_key else None
-        if self.is_production:
-            if not key:
-                raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
-            if len(key) < MIN_SECRET_KEY_LENGTH or key.lower() in _PLACEHOLDER_SECRETS:
-                raise ValueError(
-                    f"SECRET_KEY is too weak for production: use at least {MIN_SECRET_KEY_LENGTH} "
-                    "random characters (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-                )
-        elif not key:
-            self.auth.secret_key = SecretStr(_dev_secret(self.auth.secrets_dir / "secret_key"))
+        if not key and self.is_production:
+            raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
+        if not key:
+            key = _dev_secret(self.auth.secrets_dir / "secret_key")
+            self.auth.secret_key = SecretStr(key)
+        # In every environment: HS256 with a shorter key can be brute-forced from one token.
+        if len(key.encode()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY is too short: it must be at least {MIN_SECRET_KEY_LENGTH} bytes of random text "
+                "(for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or unset outside "
+                "production to have one generated"
+            )
         return self
 
     @model_validator(mode="after")
@@ -430,6 +423,11 @@ class Settings(_Section):
     def secret_key(self) -> str:
         assert self.auth.secret_key is not None  # set by the validator
         return self.auth.secret_key.get_secret_value()
+
+    @property
+    def token_issuer(self) -> str:
+        """The `iss` of the JWTs this deployment issues and accepts: PUBLIC_BASE_URL."""
+        return self.public_base_url.rstrip("/")
 
     @property
     def oauth_frontend_callback_url(self) -> str:

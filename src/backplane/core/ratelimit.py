@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backplane.core.client_ip import client_ip
+from backplane.core.client_ip import client_ip, client_network
 from backplane.core.errors import AppError
 
 # KEYS: the subject's key; ARGV: emission interval ms (period / rate), capacity (burst)
@@ -39,6 +39,23 @@ end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
 local remaining = math.floor((now + tolerance - new_tat) / interval)
 return {1, remaining, new_tat - now, 0, now}
+"""
+
+
+# Gives back one request a hit took (the caller decided it should not count): moves the subject's
+# theoretical arrival time back one interval, never before now. KEYS: the key; ARGV: interval ms.
+_REFUND = """
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local new_tat = tat - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+end
+return 1
 """
 
 
@@ -105,10 +122,11 @@ class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._script = redis.register_script(_GCRA)
+        self._refund = redis.register_script(_REFUND)
 
     async def hit(self, subject: str, limit: Limit) -> Decision:
         interval_ms = limit.period_seconds * 1000 / limit.rate
-        key = f"rl:{limit.name}:{subject}"
+        key = _key(subject, limit)
         allowed, remaining, reset_ms, retry_ms, now_ms = await self._script(
             keys=[key], args=[interval_ms, limit.capacity]
         )
@@ -120,6 +138,14 @@ class RateLimiter:
             retry_after_ms=math.ceil(float(retry_ms)),
             now_ms=int(now_ms),
         )
+
+    async def refund(self, subject: str, limit: Limit) -> None:
+        """Give back the request an allowed `hit` counted, e.g. a sign-in that turned out to succeed."""
+        await self._refund(keys=[_key(subject, limit)], args=[limit.period_seconds * 1000 / limit.rate])
+
+
+def _key(subject: str, limit: Limit) -> str:
+    return f"rl:{limit.name}:{subject}"
 
 
 STATE_KEY = "ratelimit"
@@ -141,7 +167,7 @@ def per_ip(limit: Limit) -> Callable[[Request], Awaitable[None]]:
     """A dependency limiting each client address (behind TRUSTED_PROXIES: the forwarded one)."""
 
     async def dependency(request: Request) -> None:
-        ip = client_ip(request, request.app.state.trusted_proxies) or "unknown"
+        ip = client_network(client_ip(request, request.app.state.trusted_proxies) or "unknown")
         await enforce(request, f"ip:{ip}", limit)
 
     return dependency

@@ -1,33 +1,49 @@
 """Cryptographic primitives: the only module that touches python-jose and the password hasher.
 
 JWTs are HS256 only (pinned on decode, so `alg: none` and RS/HS confusion are refused) and must
-carry `exp`, `iat`, `sub`, `jti` and `type`.
+carry `exp`, `iat`, `sub`, `jti`, `type`, `iss` (this deployment's PUBLIC_BASE_URL) and `aud`
+(`backplane`), so a token another service or deployment signed with a shared secret is refused.
+Tokens of one sign-in share `sid`, the refresh token's `jti`: revoking it revokes them all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import os
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jose import JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 ALGORITHM = "HS256"
+AUDIENCE = "backplane"
 TokenType = Literal["access", "refresh"]
 
 _password_hash = PasswordHash((Argon2Hasher(),))
-# Verified against when the account does not exist, so a wrong email costs the same time as a
-# wrong password and response times do not reveal which accounts exist.
-_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+# Argon2 takes a few hundred milliseconds of CPU and 64 MiB per hash by design. argon2-cffi releases
+# the GIL, so in threads it leaves the event loop free; a small fixed pool (half the cores, at most 4)
+# bounds how much CPU and memory a burst of sign-ins can take, and extra sign-ins queue for a thread.
+# A plain executor rather than an anyio CapacityLimiter: it belongs to no event loop, so one module-level
+# pool serves every loop that uses it (the API's, each test's).
+HASH_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
 
 
 class InvalidToken(Exception):
     """The token is malformed, forged, expired or of the wrong type."""
+
+
+class ExpiredToken(InvalidToken):
+    """The token was valid but its `exp` has passed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +53,24 @@ class TokenClaims:
     jti: str
     issued_at: float
     expires_at: float
+    session_id: str | None = None  # `sid`: the refresh token's jti (absent from tokens issued before it existed)
 
 
-def hash_password(password: str) -> str:
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, _hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, _verify, password, password_hash)
+
+
+def _hash(password: str) -> str:
     return _password_hash.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def _verify(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
-        _password_hash.verify(password, _DUMMY_HASH)
+        _password_hash.verify(password, _dummy_hash())
         return False
     try:
         return _password_hash.verify(password, password_hash)
@@ -53,39 +78,66 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-def create_token(subject: str, token_type: TokenType, ttl_seconds: int, secret: str) -> tuple[str, TokenClaims]:
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong email costs the same time as a
+    wrong password and response times do not reveal which accounts exist. Made on first use, not at import."""
+    return _password_hash.hash(secrets.token_urlsafe(16))
+
+
+def create_token(
+    subject: str,
+    token_type: TokenType,
+    ttl_seconds: int,
+    secret: str,
+    *,
+    issuer: str,
+    session_id: str | None = None,
+) -> tuple[str, TokenClaims]:
+    """A signed token; a refresh token starts a sign-in (its jti is its `sid`), an access token joins one."""
     now = time.time()
+    jti = uuid.uuid4().hex
     claims = TokenClaims(
         subject=subject,
         token_type=token_type,
-        jti=uuid.uuid4().hex,
+        jti=jti,
         issued_at=now,  # sub-second, so a token issued just after a revocation cut-off stays valid
         expires_at=now + ttl_seconds,
+        session_id=session_id or (jti if token_type == "refresh" else None),
     )
     payload: dict[str, Any] = {
+        "iss": issuer,
+        "aud": AUDIENCE,
         "sub": subject,
         "type": token_type,
         "jti": claims.jti,
         "iat": claims.issued_at,
         "exp": int(claims.expires_at),
     }
+    if claims.session_id is not None:
+        payload["sid"] = claims.session_id
     return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
 
 
-def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClaims:
+def decode_token(token: str, expected_type: TokenType, secret: str, *, issuer: str) -> TokenClaims:
     try:
         payload = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
             options={
                 "require_exp": True,
                 "require_iat": True,
                 "require_sub": True,
                 "require_jti": True,
-                "verify_aud": False,
+                "require_iss": True,
+                "require_aud": True,
             },
         )
+    except ExpiredSignatureError as exc:
+        raise ExpiredToken(str(exc)) from exc
     except JWTError as exc:
         raise InvalidToken(str(exc)) from exc
     except Exception as exc:  # python-jose raises assorted errors on garbage input
@@ -93,7 +145,7 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
     token_type = payload.get("type")
     if token_type != expected_type:
         raise InvalidToken(f"expected a {expected_type} token")
-    if not all(isinstance(payload.get(k), str) for k in ("sub", "jti")):
+    if not all(isinstance(payload.get(k), str) for k in ("sub", "jti")) or not isinstance(payload.get("sid", ""), str):
         raise InvalidToken("malformed claims")
     return TokenClaims(
         subject=payload["sub"],
@@ -101,6 +153,7 @@ def decode_token(token: str, expected_type: TokenType, secret: str) -> TokenClai
         jti=payload["jti"],
         issued_at=float(payload["iat"]),
         expires_at=float(payload["exp"]),
+        session_id=payload.get("sid"),
     )
 
 

@@ -10,7 +10,8 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from backplane.agents import registry
-from backplane.auth.tasks import send_email_task
+from backplane.auth.mail import MAIL_LINK_TASK
+from backplane.auth.tasks import mail_link_task, send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.billing.tasks import report_usage_task
 from backplane.core.config import Settings, get_settings
@@ -18,6 +19,7 @@ from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.netguard import customer_client
 from backplane.core.queue import DEFAULT_QUEUE
+from backplane.core.ratelimit import RateLimiter
 from backplane.core.redis import create_redis
 from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
@@ -47,6 +49,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["redis_app"] = create_redis(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])
     ctx["leases"] = Leases(ctx["redis_app"])
+    ctx["limiter"] = RateLimiter(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
@@ -76,6 +79,7 @@ async def tasks_startup(ctx: dict[str, Any]) -> None:
 
 FUNCTIONS: list[Function] = [
     func(send_email_task, name="email.send", max_tries=5, timeout=30),
+    func(mail_link_task, name=MAIL_LINK_TASK, max_tries=5, timeout=30),
     func(report_usage_task, name="billing.report_usage", max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
     # job id again if that attempt turns out lost. The timeout covers a chain of attempts to one
