@@ -55,10 +55,8 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> GatedHasher:
 
 
 async def _seat_session(client: httpx.AsyncClient, account: Account) -> str:
-    # The free license every new organization gets (FREE_LICENSE_SEATS).
-    listed = await client.get("/api/v1/licenses/", headers=account.headers)
-    assert listed.status_code == 200, listed.text
-    [free] = listed.json()["licenses"]
+    assert account.api is not None
+    free = await account.api.issue_license(account, seats=1)
     acquired = await client.post(
         "/api/v1/licenses/acquire/",
         json={"license_key": free["key_string"], "hardware_id": "machine-1"},

@@ -205,3 +205,39 @@ async def test_accepting_twice_concurrently_makes_one_membership(api, client):
         *(client.post(f"/v1/invitations/{token}/accept", headers=invitee.headers) for _ in range(3))
     )
     assert sorted(a.status_code for a in answers) == [201, 404, 404]
+
+
+async def test_the_invitation_mail_carries_only_a_plain_organization_name(api, client):
+    owner = await api.register(company="Visit evil.example now")
+    await api.invite(owner, "someone@example.com", "member")
+    [mail] = [m for m in await queued_mail(api.queue, "someone@example.com") if "invited" in m.subject]
+    assert "evil.example" not in mail.body
+    assert mail.body.startswith("You have been invited to join an organization on Backplane as member.")
+    plain = await api.register(company="Acme Robotics")
+    await api.invite(plain, "other@example.com", "viewer")
+    [mail] = [m for m in await queued_mail(api.queue, "other@example.com") if "invited" in m.subject]
+    assert mail.body.startswith("You have been invited to join Acme Robotics on Backplane as viewer.")
+
+
+async def test_invitation_mail_to_one_address_is_throttled_but_answers_the_same(api, settings):
+    from httpx import ASGITransport, AsyncClient
+
+    from backplane.app import create_app
+    from tests.fixtures.auth import Api
+
+    app = create_app(settings.model_copy(update={"rate_limits_enabled": True}))
+    transport = ASGITransport(app=app)
+    async with app.router.lifespan_context(app), AsyncClient(transport=transport, base_url="http://testserver") as http:
+        limited = Api(http, app.state.queue, app.state.settings)
+        owner = await limited.register()
+        statuses = []
+        for _ in range(5):
+            response = await http.post(
+                f"/v1/organizations/{owner.organization_id}/members",
+                json={"email": "target@example.com"},
+                headers=owner.headers,
+            )
+            statuses.append(response.status_code)
+        mailed = [m for m in await queued_mail(app.state.queue, "target@example.com") if "invited" in m.subject]
+    assert statuses == [201] * 5
+    assert len(mailed) == 3

@@ -18,6 +18,7 @@ from backplane.access.requirements import (
     SignedInUser,
 )
 from backplane.auth.models import User
+from backplane.auth.throttle import LimiterDep
 from backplane.billing.deps import PlatformLimit
 from backplane.billing.service import has_paid_subscription
 from backplane.core.db import SessionDep, utcnow
@@ -152,16 +153,23 @@ async def list_members(principal: OrgReader, session: SessionDep, page: Paginati
     description="Answers 201 with a pending invitation, the same whether or not the address has an account, and "
     "emails the address a single-use link valid INVITATION_TTL_HOURS (default 72). The invitee accepts with "
     "`POST /v1/invitations/{token}/accept` while signed in with that address, verified. Admins invite; only an "
-    "owner invites an owner. 409 when someone with that address is already a member.",
+    "owner invites an owner. 409 when someone with that address is already a member. At most 3 account "
+    "mails an hour reach one address: past that the invitation is made but not mailed.",
     responses=platform_errors(409),
 )
 async def invite_member(
-    body: InvitationCreate, principal: OrgAdmin, session: SessionDep, queue: QueueDep, settings: SettingsDep
+    body: InvitationCreate,
+    principal: OrgAdmin,
+    session: SessionDep,
+    queue: QueueDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
 ) -> InvitationRead:
     assert principal.role is not None
     invitation = await invitations.invite(
         session,
         queue,
+        limiter,
         settings,
         principal.require_organization(),
         principal.role,

@@ -14,12 +14,15 @@ from datetime import timedelta
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.auth.mail import greeting_name
 from backplane.auth.models import User
+from backplane.auth.throttle import may_mail
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import Conflict, Forbidden, NotFound
 from backplane.core.ids import new_id
 from backplane.core.queue import enqueue_after_commit
+from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import random_token, sha256_hex
 from backplane.organizations.models import Invitation, InvitationStatus, Membership, Organization, Role
 from backplane.organizations.repository import InvitationRepository, MembershipRepository, find_invitation_by_token
@@ -32,6 +35,7 @@ INVITATION_GONE = "This invitation is unknown, was already used, was revoked or 
 async def invite(
     session: AsyncSession,
     queue: ArqRedis,
+    limiter: RateLimiter,
     settings: Settings,
     organization: Organization,
     acting_role: Role,
@@ -57,9 +61,13 @@ async def invite(
         )
     )
     await session.flush()
+    if not await may_mail(limiter, settings, email):  # the answer stays the same; no mail to a flooded address
+        return invitation
     base = settings.public_base_url.rstrip("/")
+    # The organization's name is the inviter's text: only a plain name goes into the mail.
+    name = greeting_name(organization.name)
     body = (
-        f"You have been invited to join {organization.name[:100]} on Backplane as {role}.\n\n"
+        f"You have been invited to join {name or 'an organization'} on Backplane as {role}.\n\n"
         f"Sign in (or sign up) with this email address, verify it, then accept the invitation:\n\n"
         f"POST {base}/v1/invitations/{token}/accept\n\n"
         f"The invitation is valid for {settings.invitation_ttl_hours} hours and works once. "
