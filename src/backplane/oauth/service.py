@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.api_keys.models import RevokedReason
+from backplane.api_keys.repository import revoke_created_by
 from backplane.auth import revocation
 from backplane.auth import service as auth_service
 from backplane.auth.models import OAuthIdentity, User
@@ -86,9 +88,11 @@ def _check_active(user: User | None) -> None:
 async def _take_over_unverified(session: AsyncSession, redis: Redis, settings: Settings, user: User) -> None:
     """The provider proves the address; the account's owner never did. Whoever set its password may not be
     the address's owner (an account "pre-hijacked" before its owner arrived), so the password stops
-    working and every token issued so far is revoked. The owner can choose a password with forgot-password."""
+    working, every token issued so far is revoked, and so is every API key the account made (whoever made them
+    keeps nothing). The owner can choose a password with forgot-password."""
     user.email_verified_at = utcnow()
     user.password_hash = None
+    await revoke_created_by(session, user.id, RevokedReason.creator_deactivated, utcnow())
     await revocation.revoke_all_for_user(redis, user.id, settings.auth.refresh_token_ttl_seconds)
 
 
