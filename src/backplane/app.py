@@ -93,9 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = create_redis(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.queue = create_queue(settings.redis.url)
-        app.state.leases = Leases(
-            app.state.redis, restore=LeaseRestorer(app.state.sessionmaker, settings.seat_lease_ttl_seconds)
-        )
+        app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)
         app.state.stripe = create_stripe_client(settings.stripe)

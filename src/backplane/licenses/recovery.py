@@ -19,8 +19,10 @@ import secrets
 import uuid
 from collections import defaultdict
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from backplane.core.config import Settings
 from backplane.licenses.leases import Leases, OpenSession, SeatsRestoring
 from backplane.licenses.models import License
 from backplane.licenses.repository import open_sessions
@@ -33,11 +35,15 @@ WAIT_SECONDS = 5.0  # how long a seat request waits for another process's restor
 
 
 class LeaseRestorer:
-    """The `restore` callback of `Leases`: rebuilds them once from PostgreSQL."""
+    """The `restore` callback of `Leases`: rebuilds them once from PostgreSQL.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ttl_seconds: int) -> None:
-        self.sessionmaker = sessionmaker
-        self.ttl_seconds = ttl_seconds
+    It reads through a connection of its own, not the process's pool: the seat requests waiting for
+    the restore each hold a pooled connection, and may hold them all.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ttl_seconds = settings.seat_lease_ttl_seconds
 
     async def __call__(self, leases: Leases) -> None:
         token = secrets.token_hex(8)
@@ -52,8 +58,16 @@ class LeaseRestorer:
                 await leases.redis.delete(LOCK)
 
     async def _restore(self, leases: Leases) -> None:
-        async with self.sessionmaker() as session:
-            rows = await open_sessions(session)
+        engine = create_async_engine(
+            self.settings.database.url,
+            poolclass=NullPool,
+            connect_args={"timeout": self.settings.database.connect_timeout_seconds},
+        )
+        try:
+            async with AsyncSession(engine) as session:
+                rows = await open_sessions(session)
+        finally:
+            await engine.dispose()
         licenses: dict[uuid.UUID, License] = {}
         sessions: defaultdict[uuid.UUID, list[OpenSession]] = defaultdict(list)
         for license_, row in rows:

@@ -17,7 +17,7 @@ from arq.worker import Worker
 
 from backplane.agents import registry
 from backplane.core.config import Settings
-from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.db import create_engine
 from backplane.core.redis import create_redis
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
@@ -86,9 +86,7 @@ async def run_workers(
     workers = build_workers(settings, queues, stores)
     engine = create_engine(settings)
     redis = create_redis(settings)
-    leases = Leases(
-        redis, restore=LeaseRestorer(create_sessionmaker(engine, redis=redis), settings.seat_lease_ttl_seconds)
-    )
+    leases = Leases(redis, restore=LeaseRestorer(settings))
 
     async def restore_leases() -> None:
         if not await leases.restored():

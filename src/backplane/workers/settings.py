@@ -50,9 +50,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["redis_app"] = create_redis(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])
-    ctx["leases"] = Leases(
-        ctx["redis_app"], restore=LeaseRestorer(ctx["sessionmaker"], settings.seat_lease_ttl_seconds)
-    )
+    ctx["leases"] = Leases(ctx["redis_app"], restore=LeaseRestorer(settings))
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
