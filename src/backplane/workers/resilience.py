@@ -21,12 +21,11 @@ from arq.worker import Worker
 
 logger = logging.getLogger(__name__)
 
-REDIS_DOWN: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
+# What redis-py raises when Redis is unreachable. Python's own ConnectionError and TimeoutError are
+# left out of `Stores.noticed`: an SMTP server or an agent's deadline raises them too.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Around arq's poll, which talks to nothing but Redis.
+REDIS_DOWN: tuple[type[Exception], ...] = (*REDIS_ERRORS, ConnectionError, TimeoutError)
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -99,7 +98,7 @@ class Stores:
         if isinstance(error, DATABASE_DOWN):
             self.database.lost(error)
             return True
-        if isinstance(error, REDIS_DOWN):
+        if isinstance(error, REDIS_ERRORS):
             self.redis.lost(error)
             return True
         return False
