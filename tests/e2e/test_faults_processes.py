@@ -16,12 +16,13 @@ import asyncpg
 import httpx
 import pytest
 
+from backplane.core.config import Settings
 from tests.e2e.guide_clients import CoditectClient, LicenseSessionManager
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.net import free_port
 from tests.fixtures.processes import backplane_processes, worker_process
 from tests.fixtures.stores import PostgresCluster, RedisServer
-from tests.webhooks.conftest import Receiver
+from tests.webhooks.conftest import Answer, Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -220,3 +221,47 @@ async def _counts(database_url: str) -> dict[str, Any]:
         "events_per_job": dict(Counter(row["job_id"] for row in events)),
         "sessions": {str(row["id"]): row["end_reason"] for row in sessions},
     }
+
+
+async def test_a_worker_killed_mid_delivery_leaves_the_event_processed_once_at_the_receiver(
+    settings: Settings, receiver: Receiver
+) -> None:
+    env = {
+        "DATABASE_URL": settings.database.url,
+        "REDIS_URL": settings.redis.url,
+        "SECRET_KEY": settings.secret_key,
+        "STORAGE_DIR": str(settings.storage_dir),
+        "AGENT_TEST_MODE": "true",
+        "RATE_LIMITS_ENABLED": "false",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "WEBHOOK_TIMEOUT_SECONDS": "1",  # an attempt's claim lasts this plus 30 s
+        "RECOVERY_SECONDS": "3",
+    }
+    receiver.answer(Answer(delay=0.8))  # the first request is still being answered when the worker dies
+    with backplane_processes(env, worker=False) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            http.headers.update(await _account(http, "killed-mid-delivery@example.com"))
+            hook = await http.post("/v1/webhooks", json={"url": receiver.url(), "events": ["job.completed"]})
+            assert hook.status_code == 201, hook.text
+            with worker_process(env) as doomed:
+                [job_id] = await _create_jobs(http, 1)
+
+                async def requested() -> bool:
+                    return len(receiver.received) == 1
+
+                await _until(requested, 30, "the first attempt under way")
+                doomed.send_signal(signal.SIGKILL)
+                doomed.wait(timeout=10)
+            event_id = receiver.received[0].headers["webhook-id"]
+
+            with worker_process(env):
+
+                async def delivered() -> bool:
+                    found = await http.get(f"/v1/webhooks/{hook.json()['id']}/deliveries")
+                    return [d["status"] for d in found.json()["data"]] == ["succeeded"]
+
+                await _until(delivered, 90, "the delivery sent again")
+
+    assert receiver.processed == [event_id]  # acted on once, deduplicated by webhook-id
+    assert [r.headers["webhook-id"] for r in receiver.received] == [event_id, event_id]  # sent twice: at least once
+    assert receiver.received[0].json()["data"]["id"] == job_id

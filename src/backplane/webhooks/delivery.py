@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
@@ -386,17 +388,26 @@ def sweep_grace(settings: Settings) -> timedelta:
 
 
 async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: timedelta) -> int:
-    """Queue again the deliveries overdue by `grace` that Redis lost; how many were requeued."""
+    """Queue again the deliveries overdue by `grace` that Redis lost; how many were requeued.
+
+    Overdue means past the claim of any attempt under way too, so a job arq still shows in progress
+    belongs to a worker that died mid-attempt: arq would run it again only once its own lock expires
+    (minutes), so the delivery gets a job of its own id now (the claim keeps the two apart).
+    """
     found = await overdue(session, now - grace, SWEEP_BATCH)
     async with queue.pipeline(transaction=False) as pipe:
-        for delivery_id, endpoint_id, _ in found:
+        for delivery_id, endpoint_id, attempts in found:
             pipe.zscore(waiting_key(endpoint_id), delivery_id)
-        waiting = await pipe.execute()
+            pipe.exists(in_progress_key_prefix + job_id(delivery_id, attempts + 1))
+        known = await pipe.execute()
     requeued = 0
-    for (delivery_id, endpoint_id, attempts), score in zip(found, waiting, strict=True):
-        if score is not None:
+    for (delivery_id, endpoint_id, attempts), waiting, stuck in zip(found, known[::2], known[1::2], strict=True):
+        if waiting is not None:
             continue  # waiting for a slot of its endpoint: the attempt that frees one wakes it
-        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=job_id(delivery_id, attempts + 1)):
+        queued_as = job_id(delivery_id, attempts + 1)
+        if stuck:
+            queued_as += f":swept:{secrets.token_hex(4)}"
+        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=queued_as):
             requeued += 1
     if requeued:
         logger.warning("requeued %d webhook deliveries whose job was lost", requeued)
