@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks
+.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -27,8 +27,13 @@ run: migrate
 	$(UV) run backplane worker & \
 	$(UV) run backplane serve --host $(HOST) --port $(PORT)
 
+# The suite runs in TEST_WORKERS parallel processes (pytest-xdist; 2, the cores of the CI machine),
+# each with its own database and Redis database index (see tests/conftest.py); worksteal hands the
+# long tests (e2e, real workers) around so that neither process idles at the end. TEST_WORKERS=0
+# runs it serially in one process; PYTEST_ARGS passes more options (e.g. PYTEST_ARGS="tests/webhooks -x").
+TEST_WORKERS ?= 2
 test: install services
-	$(UV) run pytest
+	$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check src tests migrations bench
@@ -91,3 +96,10 @@ bench-webhooks: export WEBHOOK_ALLOW_PRIVATE_TARGETS = true
 bench-webhooks: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(WEBHOOKS_BENCH))
+
+BODY_LIMIT_BENCH = $(UV) run python bench/body_limit.py --url $(BENCH_URL) --pid $$server $(BODY_LIMIT_BENCH_ARGS)
+
+# bench/body_limit.py: a 20 MB body to the token endpoint, declared and chunked: time to the 413
+# against a two-byte request's, what the server took of it, and its memory growth.
+bench-body-limit: install services
+	@$(call bench_server,$(BODY_LIMIT_BENCH))

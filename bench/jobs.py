@@ -106,7 +106,7 @@ async def to_enterprise(client: httpx.AsyncClient) -> None:
             "cancel_url": "http://127.0.0.1/cancel",
         },
     )
-    response = await client.get(checkout["checkout_url"])
+    response = await client.post(checkout["checkout_url"])  # the account that started it completes it
     if response.status_code != 303:
         sys.exit(f"bench: the local checkout answered {response.status_code} (is the server in local billing mode?)")
 

@@ -3,7 +3,8 @@
 Against the server at --url (whose process id is --pid, to read its memory from /proc):
 
 1. registers a fresh user (owner of a fresh organization) and buys the enterprise plan through the
-   local-mode checkout (no STRIPE_SECRET_KEY), so the organization may upload up to 500 MB;
+   local-mode checkout (no STRIPE_SECRET_KEY; completed by the same account with a POST), so the
+   organization may upload up to 500 MB;
 2. uploads a --small-mb text file (the per-request overhead), then a --size-mb one (default 200),
    each as a multipart body streamed from a generator (the client never holds the file), and
    downloads both back, checking each byte count and sha256 against what was sent;
@@ -238,9 +239,9 @@ class Bench:
         path = urlsplit(url).path
         if "/local-checkout/" not in path:
             sys.exit(f"bench: checkout URL {url} is not local billing mode's (STRIPE_SECRET_KEY is set)")
-        completed = await self.client.get(path)
+        completed = await self.client.post(path)  # the account that started it completes it
         if completed.status_code != 303:
-            sys.exit(f"bench: GET {path} answered {completed.status_code}: {completed.text[:300]}")
+            sys.exit(f"bench: POST {path} answered {completed.status_code}: {completed.text[:300]}")
         current = await self._json("GET", "/api/v1/subscriptions/current/", 200)
         if current["plan"] != "enterprise":
             sys.exit(f"bench: after checkout the plan is {current['plan']!r}, not enterprise")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -11,18 +12,40 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.app import create_app
 from backplane.core.config import AuthSettings, DatabaseSettings, EmailSettings, Environment, RedisSettings, Settings
-from backplane.core.models import metadata
+from backplane.models import metadata
 from tests.fixtures import database
 from tests.fixtures.auth import Api
 from tests.fixtures.smtp import Mailbox, start_smtp
 from tests.fixtures.worker import run_burst_worker
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def worker_redis_url(base_url: str, worker: str | None) -> str:
+    """The Redis database of this test process. Every test flushes its database, so parallel test
+    processes (pytest-xdist workers gw0, gw1, ...) each get their own: the base index minus the worker
+    number (15, 14, ... from the default base 15); a serial run uses the base index itself."""
+    if not worker:
+        return base_url
+    number = int(worker.removeprefix("gw"))
+    parts = urlsplit(base_url)
+    base_index = int(parts.path.strip("/") or 0)
+    if number > base_index:
+        raise pytest.UsageError(
+            f"TEST_REDIS_URL {base_url}: test worker {worker} would need Redis database {base_index - number}; "
+            "use a higher base index or fewer workers (-n)"
+        )
+    return urlunsplit(parts._replace(path=f"/{base_index - number}"))
+
+
+TEST_REDIS_URL = worker_redis_url(
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), os.environ.get("PYTEST_XDIST_WORKER")
+)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    """A database of its own per test process (session), so parallel workers never share one."""
     url = database.new_database_url()
     database.create_and_migrate(url)
     yield url
@@ -54,6 +77,7 @@ def settings(database_url: str, smtp: tuple[Mailbox, int], tmp_path: os.PathLike
         email=EmailSettings(smtp_host="127.0.0.1", smtp_port=smtp[1], email_from="Backplane <no-reply@example.com>"),
         storage_dir=tmp_path,
         rate_limits_enabled=False,  # on in tests/test_rate_limits.py, which is about them
+        free_license_seats=0,  # organizations start without licenses; tests/access/ tests the free one
     )
 
 
@@ -95,8 +119,8 @@ async def raw_client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def api(client: httpx.AsyncClient) -> Api:
-    return Api(client)
+def api(client: httpx.AsyncClient, app: object) -> Api:
+    return Api(client, app.state.queue, app.state.settings)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

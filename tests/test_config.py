@@ -4,6 +4,8 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,22 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
     stored = tmp_path / ".secrets" / "secret_key"
     assert stored.read_text() == first.secret_key
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
+def test_processes_starting_at_once_share_one_development_secret(tmp_path: Path) -> None:
+    """An API and a worker (or parallel test processes) generating the secret at the same moment."""
+    for attempt in range(10):  # a race: tried several times over
+        secrets_dir = tmp_path / str(attempt)
+        start = threading.Barrier(8)
+
+        def first_start(directory: Path = secrets_dir, barrier: threading.Barrier = start) -> str:
+            barrier.wait()
+            return Settings(auth=AuthSettings(secrets_dir=directory)).secret_key
+
+        with ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(lambda _: first_start(), range(8)))
+        assert keys == {(secrets_dir / "secret_key").read_text()}
+        assert len(keys.pop()) >= 48
 
 
 def test_production_requires_a_secret_key() -> None:
@@ -96,6 +114,7 @@ def _production_signing_key(monkeypatch: pytest.MonkeyPatch) -> str:
     pem = _pem()
     monkeypatch.setenv("LICENSE_SIGNING_KEY", pem)
     monkeypatch.setenv("ENCRYPTION_KEYS", Fernet.generate_key().decode())  # likewise
+    monkeypatch.setenv("BILLING_MODE", "local")  # likewise (no STRIPE_SECRET_KEY here)
     return pem
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from cryptography.fernet import Fernet
 from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy.engine import make_url
 
-from backplane.cli import _alembic_config
-from backplane.core.models import metadata
+from backplane.cli import _alembic_config, create_database_if_missing
+from backplane.core.config import get_settings
+from backplane.core.crypto import Encryptor
+from backplane.models import metadata
 from tests.fixtures import database
 
 
@@ -57,3 +65,64 @@ def test_alembic_check_and_downgrade_round_trip(scratch_database: str) -> None:
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     command.check(config)
+
+
+BEFORE_ENCRYPTION = "f859f3328e8a"  # the revision before webhook secrets were encrypted
+
+
+@pytest.fixture
+def encryption_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[bytes]:
+    """ENCRYPTION_KEYS as the migration reads it: from the environment, through get_settings()."""
+    key = Fernet.generate_key()
+    monkeypatch.setenv("ENCRYPTION_KEYS", key.decode())
+    get_settings.cache_clear()
+    yield key
+    get_settings.cache_clear()
+
+
+def _sql(database_url: str, statement: str) -> list[tuple[Any, ...]]:
+    async def _run() -> list[tuple[Any, ...]]:
+        url = make_url(database_url)
+        connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
+        try:
+            return [tuple(row) for row in await connection.fetch(statement)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(_run())
+
+
+def test_the_migration_encrypts_stored_webhook_secrets_and_its_downgrade_decrypts_them(
+    scratch_database: str, encryption_key: bytes
+) -> None:
+    config = _alembic_config(scratch_database)
+    config.attributes["configure_logging"] = False
+    asyncio.run(create_database_if_missing(scratch_database))
+    command.upgrade(config, BEFORE_ENCRYPTION)
+    organization = uuid.uuid4()
+    _sql(scratch_database, f"INSERT INTO organizations (id, name, slug) VALUES ('{organization}', 'Co', 'co')")
+    _sql(
+        scratch_database,
+        "INSERT INTO webhook_endpoints (id, organization_id, livemode, url, events, secret, previous_secret, "
+        f"previous_secret_expires_at, enabled) VALUES ('wh_a', '{organization}', true, 'https://a.example/h', "
+        "'{*}', 'whsec_current', 'whsec_previous', now() + interval '1 hour', true), "
+        f"('wh_b', '{organization}', false, 'https://b.example/h', '{{*}}', 'whsec_only', NULL, NULL, true)",
+    )
+
+    command.upgrade(config, "head")
+    rows = _sql(
+        scratch_database,
+        "SELECT id, secret_encrypted, previous_secret_encrypted FROM webhook_endpoints ORDER BY id",
+    )
+    encryptor = Encryptor([encryption_key])
+    assert [(id_, encryptor.decrypt_text(s), p and encryptor.decrypt_text(p)) for id_, s, p in rows] == [
+        ("wh_a", "whsec_current", "whsec_previous"),
+        ("wh_b", "whsec_only", None),
+    ]
+    assert all("whsec_" not in str(value) for row in rows for value in row)
+
+    command.downgrade(config, BEFORE_ENCRYPTION)
+    assert _sql(scratch_database, "SELECT id, secret, previous_secret FROM webhook_endpoints ORDER BY id") == [
+        ("wh_a", "whsec_current", "whsec_previous"),
+        ("wh_b", "whsec_only", None),
+    ]

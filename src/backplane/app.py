@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backplane import __version__
+from backplane.access.openapi import install_access_openapi
 from backplane.agents import registry as agents
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+from backplane.core.body_limit import install_body_limit
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
+from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
@@ -23,6 +26,7 @@ from backplane.core.queue import create_queue
 from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
+from backplane.core.security_headers import SecurityHeadersMiddleware
 from backplane.events.endpoints import router as events_router
 from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
@@ -35,7 +39,9 @@ from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
 from backplane.oauth.endpoints import router as oauth_router
+from backplane.organizations.endpoints import invitations_router
 from backplane.organizations.endpoints import router as organizations_router
+from backplane.staff.endpoints import router as staff_router
 from backplane.webhooks.endpoints import router as webhooks_router
 
 logger = logging.getLogger(__name__)
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.encryptor = Encryptor(settings.encryption_key_ring)
         agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
         app.state.redis = create_redis(settings)
@@ -99,9 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stripe = create_stripe_client(settings.stripe)
         logger.info(
             "billing mode: %s",
-            "local (no STRIPE_SECRET_KEY: checkout completes on this service)"
-            if app.state.stripe is None
-            else "stripe",
+            "local (checkouts complete on this service, without payment)" if app.state.stripe is None else "stripe",
         )
         app.state.trusted_proxies = parse_networks(settings.trusted_proxies.split(","))
         logger.info("backplane %s started (environment=%s)", __version__, settings.environment)
@@ -120,17 +125,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_public_enabled else None,
+        redoc_url="/redoc" if settings.docs_public_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )
     install_idempotency(app)
     app.add_middleware(RateLimitHeadersMiddleware)
+    install_body_limit(app, settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_base_url.startswith("https://"))
     install_error_handlers(app)
     install_openapi(app)
+    install_access_openapi(app)
     for router in (
         auth_endpoints.licensing,
         auth_endpoints.platform,
         oauth_router,
         organizations_router,
+        invitations_router,
+        staff_router,
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
         files_router,

@@ -1,4 +1,5 @@
-"""`backplane serve | worker | migrate | license verify FILE`."""
+"""`backplane serve | worker | migrate | license verify FILE | secrets rotate | staff grant|revoke EMAIL |
+licenses issue`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +27,8 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        messages = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
-        sys.exit(f"backplane: invalid configuration: {messages}")
+        problems = [line for err in exc.errors() for line in str(err["msg"]).removeprefix("Value error, ").splitlines()]
+        sys.exit("backplane: invalid configuration:\n" + "\n".join(f"  {problem}" for problem in problems))
 
 
 def _alembic_config(database_url: str):  # type: ignore[no-untyped-def]
@@ -150,6 +153,115 @@ def _add_license_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
 
 
+def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    staff = commands.add_parser("staff", help="mark users as platform staff (the operator's people)")
+    actions = staff.add_subparsers(dest="staff_command", required=True)
+    for name, text in (("grant", "make an existing user staff"), ("revoke", "make a staff user an ordinary user")):
+        action = actions.add_parser(name, help=text, description=f"{text.capitalize()}; exit 1 for an unknown email.")
+        action.add_argument("email")
+    licenses = commands.add_parser("licenses", help="issue licenses as platform staff")
+    license_actions = licenses.add_subparsers(dest="licenses_command", required=True)
+    issue = license_actions.add_parser(
+        "issue",
+        help="issue a license to an organization and print it as JSON",
+        description="Prints the new license in the shape GET /api/v1/licenses/{id}/ returns; recorded as a staff "
+        "action.",
+    )
+    issue.add_argument("--organization", required=True, metavar="ORG_ID", type=_uuid)
+    issue.add_argument("--tier", required=True, choices=["free", "pro", "enterprise"])
+    issue.add_argument("--seats", required=True, type=int, metavar="N")
+    issue.add_argument("--expires", type=_aware_datetime, metavar="ISO8601", help="default: never expires")
+    issue.add_argument("--test", action="store_true", help="a test-mode license (livemode false)")
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an organization id (a UUID): {value!r}") from None
+
+
+def _aware_datetime(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {value}Z or {value}+00:00")
+    return moment
+
+
+def _run_operator_command(args: argparse.Namespace, settings: Settings) -> int:
+    from backplane.core.errors import InvalidInput
+    from backplane.staff import commands
+
+    try:
+        if args.command == "staff":
+            print(asyncio.run(commands.set_staff(settings, args.email, args.staff_command == "grant")))
+        else:
+            issued = asyncio.run(
+                commands.issue_license(settings, args.organization, args.tier, args.seats, args.expires, args.test)
+            )
+            print(json.dumps(issued, indent=2))
+    except commands.CommandFailed as exc:
+        print(f"backplane: {exc}", file=sys.stderr)
+        return 1
+    except InvalidInput as exc:
+        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
+        print(f"backplane: {problems}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"backplane: {problems}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def rotate_secrets(settings: Settings) -> int:
+    """`backplane secrets rotate`: every stored webhook signing secret (and stored Idempotency-Key response)
+    encrypted again with the newest of ENCRYPTION_KEYS, in one transaction (0), or nothing changed when a
+    signing secret cannot be decrypted (1)."""
+    from backplane.core.crypto import Encryptor
+    from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+    from backplane.idempotency.service import reencrypt_responses
+    from backplane.webhooks.service import UnreadableSecret, reencrypt_secrets
+
+    async def _rotate() -> int:
+        engine = create_engine(settings)
+        encryptor = Encryptor(settings.encryption_key_ring)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                count = await reencrypt_secrets(session, encryptor)
+                await reencrypt_responses(session, encryptor)  # kept 24 hours; nothing to refuse over
+                return count
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(_rotate())
+    except UnreadableSecret as exc:
+        print(
+            f"backplane: cannot decrypt the signing secret of webhook {exc.endpoint_id} with ENCRYPTION_KEYS; "
+            "nothing was changed (put the key it was encrypted with back in the list)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{count} webhook endpoint{'' if count == 1 else 's'} re-encrypted with the newest encryption key")
+    return 0
+
+
+def _add_secrets_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    secrets_ = commands.add_parser("secrets", help="manage secrets stored encrypted (ENCRYPTION_KEYS)")
+    actions = secrets_.add_subparsers(dest="secrets_command", required=True)
+    actions.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first of ENCRYPTION_KEYS",
+        description="After putting a new key first in ENCRYPTION_KEYS (the old one second) and restarting "
+        "the service, re-encrypt every stored webhook signing secret with the new key; then the old key "
+        "can be removed. All or nothing; safe to run again.",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         help="create the database if missing, then upgrade to the latest migration",
     )
     _add_license_commands(commands)
+    _add_staff_commands(commands)
+    _add_secrets_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -192,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             workers=args.workers,
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
+            server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
         )
     elif args.command == "worker":
         from backplane.workers.run import run_workers
@@ -202,6 +317,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(status)
     elif args.command == "migrate":
         migrate(settings)
+    elif args.command in ("staff", "licenses"):
+        logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
+        sys.exit(_run_operator_command(args, settings))
+    elif args.command == "secrets":
+        sys.exit(rotate_secrets(settings))
 
 
 if __name__ == "__main__":

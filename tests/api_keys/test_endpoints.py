@@ -30,6 +30,7 @@ READ_FIELDS = {
     "expires_at",
     "last_used_at",
     "revoked_at",
+    "revoked_reason",
     "created_at",
     "created_by_id",
 }

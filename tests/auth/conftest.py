@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from backplane.auth.deps import Authenticated
+from backplane.access.requirements import Authenticated
 from backplane.core.config import Settings
 
 LICENSING_PROBE = "/api/v1/auth-tests/whoami/"

@@ -43,7 +43,7 @@ async def _buy(client: httpx.AsyncClient, owner: Account, **overrides: Any) -> d
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    completed = await client.get(body["checkout_url"].replace("http://testserver", ""))
+    completed = await client.post(body["checkout_url"].replace("http://testserver", ""), headers=owner.headers)
     assert completed.status_code == 303
     assert completed.headers["location"] == CHECKOUT["success_url"]
     return body
@@ -94,7 +94,7 @@ async def test_local_checkout_creates_the_subscription_and_its_license(
     assert platform["id"] == current["id"]
 
     # The URL works once.
-    again = await client.get(body["checkout_url"].replace("http://testserver", ""))
+    again = await client.post(body["checkout_url"].replace("http://testserver", ""), headers=owner.headers)
     assert again.status_code == 404
     assert [t for t, _ in await _events(settings, owner.organization_id)] == ["subscription.created"]
 
@@ -125,7 +125,7 @@ async def test_seats_and_cancellation_follow_to_the_license(
     )
 
 
-async def test_only_owners_and_admins_buy(api: Api, client: httpx.AsyncClient) -> None:
+async def test_only_owners_buy(api: Api, client: httpx.AsyncClient) -> None:
     owner = await api.register("boss@example.com")
     member = await api.register("staff@example.com")
     await api.add_member(owner, member, "member")
@@ -133,13 +133,18 @@ async def test_only_owners_and_admins_buy(api: Api, client: httpx.AsyncClient) -
         "/api/v1/subscriptions/checkout/", json=CHECKOUT, headers=member.in_org(owner.organization_id)
     )
     assert_licensing_error(
-        response, 403, "Forbidden", "Your role 'member' does not allow this action; it requires 'admin'."
+        response, 403, "Forbidden", "Your role 'member' does not allow this action; it requires 'owner'."
     )
     key = await owner.create_key(scopes=["read", "write"])
     keyed = await client.post(
         "/api/v1/subscriptions/checkout/", json=CHECKOUT, headers={"Authorization": f"Bearer {key['key']}"}
     )
-    assert_licensing_error(keyed, 403, "Forbidden", "This API key lacks the 'admin' scope.")
+    assert_licensing_error(
+        keyed,
+        403,
+        "Forbidden",
+        "This action needs the organization's owner: a key with the 'admin' scope created by a current owner.",
+    )
 
 
 async def test_checkout_bad_input(api: Api, client: httpx.AsyncClient) -> None:
@@ -159,11 +164,56 @@ async def test_checkout_bad_input(api: Api, client: httpx.AsyncClient) -> None:
     await _buy(client, owner)
     twice = await client.post("/api/v1/subscriptions/checkout/", json=CHECKOUT, headers=owner.headers)
     assert twice.status_code == 409
-    forged = await client.get("/api/v1/subscriptions/local-checkout/cs_local_" + "0" * 32 + "/")
-    assert_licensing_error(
-        forged, 404, "Not found", "This checkout session does not exist, has expired or was already completed."
-    )
+    forged = "/api/v1/subscriptions/local-checkout/cs_local_" + "0" * 32 + "/"
+    for answer in (await client.get(forged), await client.post(forged, headers=owner.headers)):
+        assert_licensing_error(answer, 404, "Not found", GONE)
     assert (await client.get("/api/v1/subscriptions/local-checkout/../../etc/")).status_code == 404
+
+
+GONE = "This checkout session does not exist, has expired or was already completed."
+
+
+async def test_the_checkout_url_alone_completes_nothing(api: Api, client: httpx.AsyncClient) -> None:
+    owner = await api.register("opener@example.com")
+    started = await client.post("/api/v1/subscriptions/checkout/", json=CHECKOUT, headers=owner.headers)
+    path = started.json()["checkout_url"].replace("http://testserver", "")
+
+    page = await client.get(path)  # a confirmation page, nothing more
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert "Pro" in page.text and "5 seats" in page.text and f"curl -X POST http://testserver{path}" in page.text
+    assert (await client.get(path)).status_code == 200  # opening it again changes nothing either
+    current = (await client.get("/api/v1/subscriptions/current/", headers=owner.headers)).json()
+    assert current["plan"] == "free" and current["license_id"] is None
+
+    anonymous = await client.post(path)
+    assert anonymous.status_code == 401
+
+    stranger = await api.register("stranger@example.com")
+    assert_licensing_error(await client.post(path, headers=stranger.headers), 404, "Not found", GONE)
+
+    colleague = await api.register("colleague@example.com")
+    await api.add_member(owner, colleague, "owner")
+    assert_licensing_error(
+        await client.post(path, headers=colleague.in_org(owner.organization_id)),
+        403,
+        "Forbidden",
+        "Only the account that started this checkout can complete it.",
+    )
+    key = await owner.create_key(scopes=["read", "write", "admin"])
+    assert_licensing_error(
+        await client.post(path, headers={"Authorization": f"Bearer {key['key']}"}),
+        403,
+        "Forbidden",
+        "Only the account that started this checkout can complete it.",
+    )
+
+    completed = await client.post(path, headers=owner.headers)
+    assert completed.status_code == 303 and completed.headers["location"] == CHECKOUT["success_url"]
+    current = (await client.get("/api/v1/subscriptions/current/", headers=owner.headers)).json()
+    assert current["plan"] == "pro"
+    assert_licensing_error(await client.get(path), 404, "Not found", GONE)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -128,13 +129,28 @@ def _ci_validate(base_url: str, key: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", VALIDATE_LICENSE_SH], env=env, capture_output=True, text=True, timeout=30)
 
 
-def _license_flow(base_url: str) -> None:
+def _issue(settings: Settings, organization_id: str, tier: str, seats: int) -> dict[str, object]:
+    """The operator issues a license from a shell (customers cannot issue live licenses)."""
+    env = {**os.environ, "ENVIRONMENT": "test", "DATABASE_URL": settings.database.url}
+    args = ["licenses", "issue", "--organization", organization_id, "--tier", tier, "--seats", str(seats)]
+    done = subprocess.run(
+        [sys.executable, "-m", "backplane.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    issued: dict[str, object] = json.loads(done.stdout)
+    return issued
+
+
+def _license_flow(base_url: str, settings: Settings) -> None:
     client = CoditectClient(base_url=base_url)
     client.login("dev@example.com", "SecurePass123!")
-    created = client._request("POST", "/api/v1/licenses/", json={"tier": "pro", "seats": 2})
-    key, license_id = created["key_string"], created["id"]
+    organization_id = client._request("GET", "/v1/users/me")["organization"]["id"]
+    [free] = client.list_licenses(tier="free")["licenses"]  # the free plan's license, from registration
+    assert (free["seats"], free["livemode"]) == (1, True)
+    created = _issue(settings, organization_id, "pro", 2)
+    key, license_id = str(created["key_string"]), str(created["id"])
 
-    licenses = client.list_licenses(is_active=True)
+    licenses = client.list_licenses(is_active=True, tier="pro")
     assert licenses["count"] == 1 and licenses["licenses"][0]["key_string"] == key
     assert client.list_licenses(tier="enterprise")["count"] == 0
     assert client.get_license(license_id)["seats"] == 2
@@ -182,11 +198,11 @@ def _license_flow(base_url: str) -> None:
         client.heartbeat(session["session_id"])
     assert caught.value.response.status_code == 404
 
-    full = client._request("POST", "/api/v1/licenses/", json={"tier": "pro", "seats": 1})
-    client.acquire_seat(full["key_string"], "someone-else")
+    full = _issue(settings, organization_id, "pro", 1)
+    client.acquire_seat(str(full["key_string"]), "someone-else")
     assert get_hardware_id() != "someone-else"
     with pytest.raises(LicenseError, match="No seats available"):
-        initialize_license(client, full["key_string"])
+        initialize_license(client, str(full["key_string"]))
 
 
 async def _concurrent_acquires(base_url: str) -> None:
@@ -194,10 +210,13 @@ async def _concurrent_acquires(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         login = await http.post("/api/v1/auth/token/", json={"email": "dev@example.com", "password": "SecurePass123!"})
         jwt = {"Authorization": f"Bearer {login.json()['access']}"}
-        # An API key, not the 2-second access token this server issues: 200 requests may outlast it.
-        key = await http.post("/v1/api-keys", json={"name": "burst", "scopes": ["read", "write", "admin"]}, headers=jwt)
+        # An API key, not the 2-second access token this server issues: 200 requests may outlast it. A
+        # test-mode key, as a CI pipeline would use, issues itself a 5-seat test license.
+        body = {"name": "burst", "mode": "test", "scopes": ["read", "write", "admin"]}
+        key = await http.post("/v1/api-keys", json=body, headers=jwt)
         bearer = {"Authorization": f"Bearer {key.json()['key']}"}
         created = await http.post("/api/v1/licenses/", json={"tier": "pro", "seats": 5}, headers=bearer)
+        assert created.status_code == 201, created.text
         key = created.json()["key_string"]
         responses = await asyncio.gather(
             *(
@@ -211,8 +230,8 @@ async def _concurrent_acquires(base_url: str) -> None:
     assert statuses.count(200) == 5 and statuses.count(409) == 195, sorted(set(statuses))
 
 
-async def test_guides_clients_against_real_processes(server: str, mailbox: Mailbox) -> None:
+async def test_guides_clients_against_real_processes(server: str, mailbox: Mailbox, settings: Settings) -> None:
     await asyncio.to_thread(_licensing_guide_flow, server, mailbox)
     await asyncio.to_thread(_platform_flow, server)
-    await asyncio.to_thread(_license_flow, server)
+    await asyncio.to_thread(_license_flow, server, settings)
     await _concurrent_acquires(server)

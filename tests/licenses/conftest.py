@@ -15,12 +15,9 @@ from tests.fixtures.auth import Account, Api
 
 
 async def create_license(account: Account, **body: Any) -> dict[str, Any]:
-    body.setdefault("tier", "pro")
-    body.setdefault("seats", 5)
-    response = await account.client.post("/api/v1/licenses/", json=body, headers=account.headers)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
+    """A live license of `account`'s organization, issued by platform staff."""
+    assert account.api is not None
+    return await account.api.issue_license(account, **body)
 
 
 async def acquire(account: Account, key: str, hardware_id: str = "machine-1", **extra: Any) -> httpx.Response:

@@ -70,6 +70,7 @@ async def test_download_is_an_attachment_with_the_licenses_payload(owner: Accoun
         "seats": 7,
         "expiry": expiry.isoformat().replace("+00:00", "Z"),
         "organization": owner.organization_id,
+        "livemode": True,
     }
     assert before <= issued_at <= datetime.now(UTC)
     assert payload["issued_at"].endswith("Z") and payload["expires_at"].endswith("Z")

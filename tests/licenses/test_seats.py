@@ -72,7 +72,8 @@ async def test_an_unheartbeated_lease_frees_its_seat_and_is_recorded_as_expired(
     short_lease_app: FastAPI,
     sql,  # type: ignore[no-untyped-def]
 ) -> None:
-    owner = await Api(short_lease_client).register("short@example.com")
+    state = short_lease_app.state
+    owner = await Api(short_lease_client, state.queue, state.settings).register("short@example.com")
     license_ = await create_license(owner, seats=1)
     first = (await acquire(owner, license_["key_string"], "machine-a")).json()
     assert_licensing_error(
@@ -137,11 +138,10 @@ async def test_acquire_refuses_unusable_licenses_with_403(owner: Account, client
         "Forbidden",
         "This license is suspended. Contact your administrator.",
     )
-    await client.patch(
-        f"/api/v1/licenses/{license_['id']}/", json={"suspended": False, "is_active": False}, headers=owner.headers
-    )
+    await client.patch(f"/api/v1/licenses/{license_['id']}/", json={"suspended": False}, headers=owner.headers)
+    await sql("UPDATE licenses SET is_active = false WHERE id = :id", id=license_["id"])  # its subscription ended
     assert_licensing_error(await acquire(owner, license_["key_string"]), 403, "Forbidden", "This license is inactive.")
-    await client.patch(f"/api/v1/licenses/{license_['id']}/", json={"is_active": True}, headers=owner.headers)
+    await sql("UPDATE licenses SET is_active = true WHERE id = :id", id=license_["id"])
     await sql("UPDATE licenses SET expiry_date = now() - interval '1 hour' WHERE id = :id", id=license_["id"])
     expired = await acquire(owner, license_["key_string"])
     assert expired.status_code == 403 and expired.json()["detail"].startswith("This license expired on ")

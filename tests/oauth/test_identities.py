@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -118,7 +117,7 @@ async def test_another_users_identity_is_not_found(api: Api, browser: Browser, p
     assert len(await identities(browser, headers)) == 2
 
 
-@pytest.mark.parametrize("identity_id", [str(uuid.uuid4()), "not-a-uuid", "1"])
+@pytest.mark.parametrize("identity_id", ["7d3f5c1e-2b4a-4c6d-8e9f-0a1b2c3d4e5f", "not-a-uuid", "1"])
 async def test_an_unknown_or_malformed_identity_id_is_not_found(
     browser: Browser, provider: StandInProvider, identity_id: str
 ) -> None:

@@ -260,8 +260,10 @@ async def test_linking_an_unverified_local_account_takes_it_from_whoever_set_its
     api: Api, browser: Browser, provider: StandInProvider, settings: Settings
 ) -> None:
     """Someone registered with Ada's address before she did (they could never verify it). When Ada signs in
-    with a provider that vouches for the address, the account is hers: their password and tokens stop working."""
+    with a provider that vouches for the address, the account is hers: their password, tokens and API keys stop
+    working."""
     squatter = await api.register("ada@example.com")
+    planted = await squatter.create_key(scopes=["read", "write", "admin"])
 
     tokens = fragment(await browser.sign_in("google"))
 
@@ -273,6 +275,8 @@ async def test_linking_an_unverified_local_account_takes_it_from_whoever_set_its
     assert (await browser.app.get("/v1/users/me", headers=squatter.headers)).status_code == 401
     refreshed = await browser.app.post("/v1/auth/refresh", json={"refresh_token": squatter.refresh})
     assert refreshed.status_code == 401
+    with_key = await browser.app.get("/v1/users/me", headers={"Authorization": f"Bearer {planted['key']}"})
+    assert_error(with_key, 401, "UNAUTHORIZED", "This API key has been revoked.")
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

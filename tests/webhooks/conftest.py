@@ -36,6 +36,7 @@ from backplane.workers.run import close_worker
 from backplane.workers.settings import WorkerSettings, worker_options
 from tests.fixtures.auth import Account
 from tests.fixtures.http_server import LoopbackServer
+from tests.fixtures.net import refused_port
 from tests.fixtures.worker import run_burst_worker
 
 
@@ -120,6 +121,14 @@ def _receiver_server() -> Iterator[Receiver]:
     receiver.start()
     yield receiver
     receiver.stop()
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port where connections are refused, held for the test so that no parallel test
+    process starts listening on it meanwhile."""
+    with refused_port() as port:
+        yield port
 
 
 @pytest.fixture
@@ -276,7 +285,7 @@ async def detail(client: httpx.AsyncClient, account: Account, hook: dict[str, An
 async def attempt_at(ctx: dict[str, Any], delivery_id: str, when: datetime) -> str | None:
     """The worker's attempt of a delivery as if the clock read `when` (a retry hours from now)."""
     return await flow.attempt(
-        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=when
+        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], ctx["encryptor"], delivery_id, now=when
     )
 
 

@@ -318,12 +318,10 @@ async def test_an_unexpected_error_while_sending_is_still_a_logged_attempt(
 
 
 async def test_an_endpoint_that_is_down_is_logged_not_raised(
-    api: Api, client: httpx.AsyncClient, settings: Settings, worker_ctx: dict[str, Any]
+    api: Api, client: httpx.AsyncClient, settings: Settings, worker_ctx: dict[str, Any], dead_port: int
 ) -> None:
-    from tests.fixtures.net import free_port
-
     account = await api.register()
-    hook = await create_webhook(client, account, f"http://127.0.0.1:{free_port()}/h")
+    hook = await create_webhook(client, account, f"http://127.0.0.1:{dead_port}/h")
     await record(settings, account.organization_id, "job.completed", JOB)
     await dispatch_and_deliver(worker_ctx)
     [sent] = await deliveries(client, account, hook)
@@ -448,7 +446,9 @@ async def test_a_subscription_bought_in_local_billing_mode_is_delivered(
         headers=owner.headers,
     )
     assert checkout.status_code == 200, checkout.text
-    completed = await client.get(checkout.json()["checkout_url"].replace("http://testserver", ""))
+    completed = await client.post(
+        checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
+    )
     assert completed.status_code == 303
     await dispatch_and_deliver(worker_ctx)
     [request] = receiver.received

@@ -66,7 +66,7 @@ def test_a_subscription_event_reaches_a_webhook_through_the_worker(server: str, 
         )
         assert checkout.status_code == 200, checkout.text
         parts = urlsplit(checkout.json()["checkout_url"])
-        assert http.get(f"{parts.path}?{parts.query}").status_code == 303
+        assert http.post(f"{parts.path}?{parts.query}", headers=jwt).status_code == 303
 
         deadline = time.monotonic() + 30  # the dispatch cron runs every 5 s
         while not receiver.received:

@@ -510,11 +510,9 @@ async def test_a_failed_test_ping_says_why(
     assert len(receiver.received) == 2  # the redirect was not followed
 
 
-async def test_a_test_ping_to_nothing_listening(api: Api, client: httpx.AsyncClient) -> None:
-    from tests.fixtures.net import free_port
-
+async def test_a_test_ping_to_nothing_listening(api: Api, client: httpx.AsyncClient, dead_port: int) -> None:
     account = await api.register()
-    hook = await create_webhook(client, account, f"http://127.0.0.1:{free_port()}/h")
+    hook = await create_webhook(client, account, f"http://127.0.0.1:{dead_port}/h")
     result = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)).json()
     assert result["status"] == "failed"
     assert result["last_status_code"] is None

@@ -33,7 +33,6 @@ from backplane.webhooks.signing import new_secret
 from backplane.webhooks.tasks import dispatch_task
 from tests.fixtures.auth import Account, Api
 from tests.fixtures.http_server import serve
-from tests.fixtures.net import free_port
 from tests.fixtures.smtp import Mailbox
 from tests.webhooks.conftest import (
     Answer,
@@ -380,7 +379,7 @@ async def test_a_success_ends_the_run_of_failures_and_the_period_is_a_setting(
 
 
 async def test_receivers_that_fail_on_purpose(
-    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings, dead_port: int
 ) -> None:
     """Retries on a schedule in seconds: 500s then a timeout then success; a redirect to a private
     address (never followed); a port where nothing listens. Each event reaches the deduplicating
@@ -391,7 +390,7 @@ async def test_receivers_that_fail_on_purpose(
     account = await api.register()
     flaky = await create_webhook(client, account, receiver.url("/flaky"))
     redirecting = await create_webhook(client, account, receiver.url("/redirect"))
-    refused = await create_webhook(client, account, f"http://127.0.0.1:{free_port()}/nobody")
+    refused = await create_webhook(client, account, f"http://127.0.0.1:{dead_port}/nobody")
     receiver.answer_on("/flaky", Answer(500, b"boom"), Answer(500, b"boom"), Answer(200, delay=2), 200)
     private = receiver.url("/private-target")
     receiver.answer_on("/redirect", *[Answer(302, headers={"Location": private})] * 5)
@@ -472,7 +471,7 @@ class SlowReceiver:
 
 
 async def test_a_slow_and_a_dead_receiver_never_delay_the_others(
-    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings, dead_port: int
 ) -> None:
     """A worker with 4 slots, at most 2 per endpoint: the slow endpoint holds 2, its other deliveries
     wait outside the worker, and the healthy endpoint gets everything meanwhile."""
@@ -481,7 +480,7 @@ async def test_a_slow_and_a_dead_receiver_never_delay_the_others(
     account = await api.register()
     with serve(Starlette(routes=[Route("/slow", slow.handle, methods=["POST"])]), name="slow-receiver") as server:
         slow_hook = await create_webhook(client, account, f"{server.url}/slow")
-        dead_hook = await create_webhook(client, account, f"http://127.0.0.1:{free_port()}/dead")
+        dead_hook = await create_webhook(client, account, f"http://127.0.0.1:{dead_port}/dead")
         await create_webhook(client, account, receiver.url("/healthy"))
         try:
             async with running_worker(patient, max_jobs=4):
@@ -567,7 +566,10 @@ async def test_events_are_delivered_without_waiting_for_the_cron(
             headers=owner.headers,
         )
         assert checkout.status_code == 200, checkout.text
-        assert (await client.get(checkout.json()["checkout_url"].replace("http://testserver", ""))).status_code == 303
+        completed = await client.post(
+            checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
+        )
+        assert completed.status_code == 303
         await eventually(lambda: len(receiver.to("/sandbox")) == 1, "the subscription event")
         # ... and by a worker-side transaction.
         event_id = await record(settings, owner.organization_id, "job.completed", JOB, wake=True)

@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from backplane.core.crypto import Encryptor
 from backplane.webhooks.signing import encode_body, new_secret, payload, signed_headers
 
 AWKWARD: dict[str, Any] = {
@@ -138,11 +140,16 @@ def test_the_guides_express_receiver_verifies_the_re_serialized_body() -> None:
 def test_a_replaced_secret_signs_until_its_overlap_ends() -> None:
     from backplane.webhooks.models import WebhookEndpoint
 
+    encryptor = Encryptor([Fernet.generate_key()])
     now = datetime.now(UTC)
-    endpoint = WebhookEndpoint(secret="whsec_new", previous_secret="whsec_old", previous_secret_expires_at=now)
-    assert endpoint.signing_secrets(now - timedelta(microseconds=1)) == ["whsec_new", "whsec_old"]
-    assert endpoint.signing_secrets(now) == ["whsec_new"]
-    assert WebhookEndpoint(secret="whsec_only").signing_secrets(now) == ["whsec_only"]
+    endpoint = WebhookEndpoint()
+    endpoint.set_secret("whsec_old", encryptor)
+    endpoint.set_secret("whsec_new", encryptor, previous_expires_at=now)
+    assert endpoint.signing_secrets(encryptor, now - timedelta(microseconds=1)) == ["whsec_new", "whsec_old"]
+    assert endpoint.signing_secrets(encryptor, now) == ["whsec_new"]
+    only = WebhookEndpoint()
+    only.set_secret("whsec_only", encryptor)
+    assert only.signing_secrets(encryptor, now) == ["whsec_only"]
 
 
 def test_two_secrets_sign_both_headers() -> None:

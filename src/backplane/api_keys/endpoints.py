@@ -7,22 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from backplane.access.requirements import Admin, Idempotent
 from backplane.api_keys import service
 from backplane.api_keys.models import ApiKey
 from backplane.api_keys.repository import ApiKeyRepository
 from backplane.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from backplane.auth.deps import Admin
+from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
-from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
-from backplane.idempotency.service import idempotency
 
 router = APIRouter(
     prefix="/v1/api-keys",
     tags=["API keys"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 
 

@@ -9,6 +9,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.db import Base, IdMixin, TimestampMixin
 
+LIVE_PREFIX = "coexai_live_"
+TEST_PREFIX = "coexai_test_"
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith((LIVE_PREFIX, TEST_PREFIX))
+
+
+class RevokedReason:
+    """Why a key stopped working: revoked by an admin, or taken along by its creator."""
+
+    revoked = "revoked"
+    creator_left = "creator_left"  # left or was removed from the organization
+    creator_deactivated = "creator_deactivated"
+
 
 class ApiKey(IdMixin, TimestampMixin, Base):
     __tablename__ = "api_keys"
@@ -25,6 +40,7 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def mode(self) -> str:

@@ -63,6 +63,10 @@ class ApiKeyRead(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    revoked_reason: Literal["revoked", "creator_left", "creator_deactivated"] | None = Field(
+        description="Why the key stopped working: revoked by an admin, or its creator left the organization "
+        "(or was removed) or was deactivated, taking their keys with them."
+    )
     created_at: datetime
     created_by_id: uuid.UUID | None
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.access.principal import Principal
+from backplane.access.requirements import Authenticated, Public, SignedInUser
 from backplane.auth import service
-from backplane.auth.deps import Authenticated, SettingsDep
-from backplane.auth.principal import Principal
+from backplane.auth.limits import AuthenticationLimit
 from backplane.auth.schemas import (
     AccessToken,
     EmailRequest,
@@ -33,8 +34,9 @@ from backplane.auth.schemas import (
     UserRead,
     UserUpdate,
 )
+from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
-from backplane.core.limits import AuthenticationLimit, PlatformLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors, platform_errors
 from backplane.core.queue import QueueDep
 from backplane.core.redis import RedisDep
@@ -66,6 +68,7 @@ def _platform_tokens(tokens: service.IssuedTokens) -> PlatformTokens:
     description="Creates the user and an organization named `company_name` that the user owns, and "
     "mails a verification link. A taken email address answers 409.",
     responses=licensing_errors(409),
+    dependencies=[Public("anyone may sign up")],
 )
 async def register(
     body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep
@@ -91,6 +94,7 @@ async def register(
     response_model=TokenPair,
     summary="Obtain an access and refresh token pair",
     responses=licensing_errors(401),
+    dependencies=[Public("signing in: the email and password are the credentials")],
 )
 async def obtain_token(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
     user = await service.authenticate(session, body.email, body.password)
@@ -105,6 +109,7 @@ async def obtain_token(body: TokenRequest, session: SessionDep, settings: Settin
     description="Refresh tokens are not rotated: the same one works until it expires or is revoked "
     "(logout, password reset, deactivation).",
     responses=licensing_errors(401),
+    dependencies=[Public("the refresh token in the body is the credential")],
 )
 async def refresh_token(
     body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep
@@ -118,6 +123,7 @@ async def refresh_token(
     response_model=Message,
     summary="Revoke a refresh token",
     responses=licensing_errors(401),
+    dependencies=[Public("the refresh token in the body is the credential")],
 )
 async def logout(body: RefreshRequest, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> Message:
     await service.logout(session, redis, settings, body.refresh)
@@ -128,6 +134,7 @@ async def logout(body: RefreshRequest, session: SessionDep, redis: RedisDep, set
     "/verify-email/",
     response_model=Message,
     summary="Confirm an email address from the mailed link",
+    dependencies=[Public("the mailed single-use token is the credential")],
 )
 async def verify_email(token: Annotated[str, Query(min_length=1, max_length=256)], session: SessionDep) -> Message:
     await service.verify_email(session, token)
@@ -139,6 +146,7 @@ async def verify_email(token: Annotated[str, Query(min_length=1, max_length=256)
     response_model=Message,
     summary="Mail a password reset link",
     description="Always answers 200 with the same message, whether or not the account exists.",
+    dependencies=[Public("anyone may ask; the answer never says whether the address has an account")],
 )
 async def forgot_password(body: EmailRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep) -> Message:
     await service.forgot_password(session, queue, settings, body.email)
@@ -149,6 +157,7 @@ async def forgot_password(body: EmailRequest, session: SessionDep, queue: QueueD
     "/reset-password/",
     response_model=Message,
     summary="Check a password reset link before using it",
+    dependencies=[Public("the mailed single-use token is the credential")],
 )
 async def check_reset_link(token: Annotated[str, Query(min_length=1, max_length=256)], session: SessionDep) -> Message:
     await service.check_reset_token(session, token)
@@ -160,6 +169,7 @@ async def check_reset_link(token: Annotated[str, Query(min_length=1, max_length=
     response_model=Message,
     summary="Choose a new password with a reset token",
     description="Also signs the account out everywhere: every refresh token issued before now is revoked.",
+    dependencies=[Public("the mailed single-use token is the credential")],
 )
 async def reset_password(
     body: ResetPasswordRequest,
@@ -176,7 +186,7 @@ async def reset_password(
     response_model=LoginResponse,
     summary="Sign in",
     responses=platform_errors(401),
-    dependencies=[AuthenticationLimit],
+    dependencies=[Public("signing in: the email and password are the credentials"), AuthenticationLimit],
 )
 async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginResponse:
     user = await service.authenticate(session, body.email, body.password)
@@ -192,7 +202,7 @@ async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) 
     summary="Get a new access token",
     description="Returns a new access token; the refresh token is returned unchanged (not rotated).",
     responses=platform_errors(401),
-    dependencies=[AuthenticationLimit],
+    dependencies=[Public("the refresh token in the body is the credential"), AuthenticationLimit],
 )
 async def platform_refresh(
     body: PlatformRefreshRequest,
@@ -209,7 +219,7 @@ async def platform_refresh(
     response_model=Message,
     summary="Revoke a refresh token",
     responses=platform_errors(401),
-    dependencies=[AuthenticationLimit],
+    dependencies=[Public("the refresh token in the body is the credential"), AuthenticationLimit],
 )
 async def platform_logout(
     body: PlatformRefreshRequest,
@@ -261,7 +271,7 @@ async def read_me(principal: Authenticated, session: SessionDep) -> MeResponse:
     summary="Update your profile",
     responses=platform_errors(401, 403),
 )
-async def update_me(body: UserUpdate, principal: Authenticated, session: SessionDep) -> MeResponse:
+async def update_me(body: UserUpdate, principal: SignedInUser, session: SessionDep) -> MeResponse:
     user = principal.require_user()
     user.full_name = body.full_name
     await session.flush()
@@ -279,7 +289,7 @@ async def update_me(body: UserUpdate, principal: Authenticated, session: Session
     "linked provider. Needs a signed-in user (a JWT), not an API key.",
     responses=platform_errors(401, 403, 404, 409),
 )
-async def unlink_identity(identity_id: uuid.UUID, principal: Authenticated, session: SessionDep) -> None:
+async def unlink_identity(identity_id: uuid.UUID, principal: SignedInUser, session: SessionDep) -> None:
     await service.unlink_identity(session, principal.require_user(), identity_id)
 
 
@@ -293,5 +303,5 @@ async def unlink_identity(identity_id: uuid.UUID, principal: Authenticated, sess
     "Refused with 409 while you are the only owner of an organization that has other members.",
     responses=platform_errors(401, 403, 409),
 )
-async def deactivate_me(principal: Authenticated, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> None:
+async def deactivate_me(principal: SignedInUser, session: SessionDep, redis: RedisDep, settings: SettingsDep) -> None:
     await service.deactivate_user(session, redis, settings, principal.require_user())

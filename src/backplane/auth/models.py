@@ -19,6 +19,8 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    # The operator's people (`backplane staff grant EMAIL`): may issue and change any license.
+    is_staff: Mapped[bool] = mapped_column(default=False, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
 
     @property

@@ -69,6 +69,7 @@ class UserRead(BaseModel):
     email: str
     full_name: str
     email_verified: bool
+    is_staff: bool = Field(default=False, description="Platform staff: the operator's people.")
     created_at: datetime
 
 

@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.api_keys.models import RevokedReason
+from backplane.api_keys.repository import revoke_created_by
 from backplane.auth import revocation
 from backplane.auth.models import EmailToken, EmailTokenPurpose, OAuthIdentity, User
 from backplane.auth.repository import EmailTokenRepository, IdentityRepository, UserRepository
@@ -30,7 +32,7 @@ from backplane.core.security import (
 )
 from backplane.organizations.models import Organization
 from backplane.organizations.repository import MembershipRepository
-from backplane.organizations.service import create_organization
+from backplane.organizations.service import found_organization
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
 
@@ -64,18 +66,18 @@ async def register(
     company_name: str,
 ) -> tuple[User, Organization]:
     user = await _add_user(session, email=email, full_name=full_name, password_hash=hash_password(password))
-    organization = await create_organization(session, company_name, user)
+    organization = await found_organization(session, settings, company_name, user)
     await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
     return user, organization
 
 
 async def register_external(
-    session: AsyncSession, *, email: str, full_name: str, company_name: str
+    session: AsyncSession, settings: Settings, *, email: str, full_name: str, company_name: str
 ) -> tuple[User, Organization]:
     """An account for someone an identity provider vouches for: its email is verified, it has no password
     (the provider signs them in; forgot-password can give them one), and an organization of its own."""
     user = await _add_user(session, email=email, full_name=full_name, password_hash=None, email_verified_at=utcnow())
-    organization = await create_organization(session, company_name, user)
+    organization = await found_organization(session, settings, company_name, user)
     return user, organization
 
 
@@ -211,6 +213,8 @@ async def deactivate_user(session: AsyncSession, redis: Redis, settings: Setting
             details={"organization_ids": [str(o) for o in stranded]},
         )
     user.is_active = False
+    # Their API keys go with them, in every organization (each shows why it stopped).
+    await revoke_created_by(session, user.id, RevokedReason.creator_deactivated, utcnow())
     await session.flush()
     await revocation.revoke_all_for_user(redis, user.id, settings.auth.refresh_token_ttl_seconds)
 

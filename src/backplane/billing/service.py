@@ -20,14 +20,14 @@ import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.billing.models import Subscription
 from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.schemas import subscription_read
 from backplane.core.config import Settings
 from backplane.core.db import after_commit, utcnow
-from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound
+from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from backplane.events.service import record_event
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import LicenseCreate
@@ -99,6 +99,13 @@ async def plan_of(session: AsyncSession, redis: Redis, settings: Settings, organ
     return plan
 
 
+async def has_paid_subscription(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    """Whether a paid plan is live (or past due) for the organization: it must be cancelled before the
+    organization can be deleted, or Stripe would go on charging for it."""
+    subscription = await current(session, organization_id)
+    return subscription is not None and subscription.plan != PlanName.free and subscription.status in LIVE_STATUSES
+
+
 async def current(session: AsyncSession, organization_id: uuid.UUID) -> Subscription | None:
     return await SubscriptionRepository(session).get_for_organization(organization_id)
 
@@ -149,7 +156,13 @@ async def create_checkout(
     metadata = {"organization_id": str(organization.id), "plan": str(plan.name), "seats": str(seats)}
     if client is None:
         session_id = "cs_local_" + secrets.token_hex(16)
-        pending = {**metadata, "price_id": price_id, "success_url": success_url, "cancel_url": cancel_url}
+        pending = {
+            **metadata,
+            "price_id": price_id,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "started_by": principal.caller_id,
+        }
         await redis.set(f"billing:local-checkout:{session_id}", json.dumps(pending), ex=LOCAL_CHECKOUT_TTL_SECONDS)
         base = settings.public_base_url.rstrip("/")
         return f"{base}/api/v1/subscriptions/local-checkout/{session_id}/", session_id
@@ -179,12 +192,33 @@ async def create_checkout(
     return str(checkout.url), checkout.id
 
 
-async def complete_local_checkout(session: AsyncSession, redis: Redis, settings: Settings, session_id: str) -> str:
-    """Local billing mode: opening the checkout URL completes the purchase. Returns the success URL."""
-    raw = await redis.getdel(f"billing:local-checkout:{session_id}")
+_LOCAL_CHECKOUT_GONE = "This checkout session does not exist, has expired or was already completed."
+
+
+async def local_checkout(redis: Redis, session_id: str) -> dict[str, Any]:
+    """A pending local-mode checkout (to show it), or 404."""
+    raw = await redis.get(f"billing:local-checkout:{session_id}")
     if raw is None:
-        raise NotFound("This checkout session does not exist, has expired or was already completed.")
-    pending = json.loads(raw)
+        raise NotFound(_LOCAL_CHECKOUT_GONE)
+    pending: dict[str, Any] = json.loads(raw)
+    return pending
+
+
+async def complete_local_checkout(
+    session: AsyncSession, redis: Redis, settings: Settings, principal: Principal, session_id: str
+) -> str:
+    """Local billing mode: the caller who started the checkout completes it. Returns the success URL.
+
+    Knowing the URL is not enough: it is in browser histories and referrers, and it buys.
+    """
+    key = f"billing:local-checkout:{session_id}"
+    pending = await local_checkout(redis, session_id)
+    if pending["organization_id"] != str(principal.organization_id):
+        raise NotFound(_LOCAL_CHECKOUT_GONE)  # another organization's checkout is not there for this caller
+    if pending.get("started_by") != principal.caller_id:
+        raise Forbidden("Only the account that started this checkout can complete it.")
+    if await redis.getdel(key) is None:  # completed meanwhile by a concurrent request
+        raise NotFound(_LOCAL_CHECKOUT_GONE)
     now = utcnow()
     state = SubscriptionState(
         plan=pending["plan"],
@@ -354,8 +388,10 @@ async def apply_state(
 
 async def _sync_license(session: AsyncSession, settings: Settings, subscription: Subscription) -> None:
     """The subscription's license: created with its first live state, then kept at its tier and seats;
-    deactivated when the subscription ends."""
-    licenses = LicenseRepository(session, subscription.organization_id)
+    deactivated when the subscription ends. It is a live license in our sense (billing is for live-mode
+    callers only), whatever Stripe's own mode: a purchase made with Stripe's test keys, or in local
+    billing mode, is still the organization's purchase in this deployment."""
+    licenses = LicenseRepository(session, subscription.organization_id, True)
     license_ = await licenses.get(subscription.license_id, for_update=True) if subscription.license_id else None
     live = subscription.status in LIVE_STATUSES
     if license_ is None:
@@ -366,7 +402,7 @@ async def _sync_license(session: AsyncSession, settings: Settings, subscription:
             subscription.organization_id,
             LicenseCreate(tier=subscription.plan, seats=subscription.seats),
             prefix=settings.license_key_prefix,
-            livemode=subscription.livemode,
+            livemode=True,
         )
         subscription.license_id = license_.id
     else:

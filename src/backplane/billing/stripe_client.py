@@ -9,8 +9,8 @@ from backplane.core.config import StripeSettings
 
 
 def create_stripe_client(settings: StripeSettings) -> stripe.StripeClient | None:
-    """None in local billing mode (no STRIPE_SECRET_KEY)."""
-    if settings.stripe_secret_key is None:
+    """None in local billing mode."""
+    if settings.local_mode or settings.stripe_secret_key is None:
         return None
     base_addresses: BaseAddresses = {}
     if settings.stripe_api_base:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backplane.core.crypto import derive_key, parse_keys
@@ -44,7 +44,8 @@ class Environment(StrEnum):
 
 
 class _Section(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: `VAR=` (what a compose file's `${VAR:-}` passes) is the same as no VAR at all.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
 
 class DatabaseSettings(_Section):
@@ -76,13 +77,24 @@ class EmailSettings(_Section):
     smtp_port: int = 587
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_tls: bool | None = Field(
+        default=None,
+        # SMTP_STARTTLS is the name this setting had before; it is still read.
+        validation_alias=AliasChoices("smtp_tls", "smtp_starttls"),
+        description="Unset: STARTTLS whenever the server offers it; true: STARTTLS required; false: never.",
+    )
     email_from: str = "Backplane <no-reply@backplane.local>"
 
 
-class StripeSettings(_Section):
-    """Unset STRIPE_SECRET_KEY: local billing mode (checkout completes on this service)."""
+class BillingMode(StrEnum):
+    stripe = "stripe"
+    local = "local"  # checkouts complete on this service, without payment (development, demos)
 
+
+class StripeSettings(_Section):
+    """BILLING_MODE, or else: Stripe with STRIPE_SECRET_KEY, local billing mode without it."""
+
+    billing_mode: BillingMode | None = None
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None  # another host for the stripe library (tests' stand-in)
@@ -92,8 +104,20 @@ class StripeSettings(_Section):
     past_due_grace_seconds: int = Field(default=7 * 86400, ge=0)
 
     @property
+    def mode(self) -> BillingMode:
+        if self.billing_mode is not None:
+            return self.billing_mode
+        return BillingMode.stripe if self.stripe_secret_key is not None else BillingMode.local
+
+    @property
     def local_mode(self) -> bool:
-        return self.stripe_secret_key is None
+        return self.mode is BillingMode.local
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> StripeSettings:
+        if self.billing_mode is BillingMode.stripe and self.stripe_secret_key is None:
+            raise ValueError("BILLING_MODE=stripe needs STRIPE_SECRET_KEY")
+        return self
 
 
 class OAuthSettings(_Section):
@@ -190,10 +214,25 @@ class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
     rate_limits_enabled: bool = True
+    docs_public: bool | None = Field(
+        default=None, description="Serve /docs, /redoc and /openapi.json; unset: everywhere but production."
+    )
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body any route reads, except streamed uploads (which have the plan's limit).",
+    )
     trusted_proxies: str = Field(
         default="", description="Comma-separated CIDRs whose X-Forwarded-For is believed (e.g. your load balancer)."
     )
     seat_lease_ttl_seconds: int = Field(default=360, gt=0)
+    free_license_seats: int = Field(
+        default=1, ge=0, le=1000, description="Seats of the free license a new organization gets; 0: none."
+    )
+    max_organizations_per_user: int = Field(
+        default=10, ge=1, le=10_000, description="Organizations one user may own or belong to."
+    )
+    invitation_ttl_hours: int = Field(default=72, gt=0, le=24 * 90, description="How long an invitation is valid.")
     license_key_prefix: str = Field(default="PROD", pattern=r"^[A-Z]{2,8}$")
     license_signing_key: SecretStr | None = Field(default=None, description="Ed25519 private key, PEM (PKCS#8).")
     license_file_ttl_seconds: int = Field(
@@ -266,6 +305,10 @@ class Settings(_Section):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.production
+
+    @property
+    def docs_public_enabled(self) -> bool:
+        return self.docs_public if self.docs_public is not None else not self.is_production
 
     @model_validator(mode="after")
     def _no_test_agents_in_production(self) -> Settings:
@@ -357,6 +400,33 @@ class Settings(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _production_defaults(self) -> Settings:
+        """Production refuses what only tests and development want, naming each problem on its own line.
+
+        Last of the production checks, so that each earlier one still reports its own problem first.
+        """
+        if not self.is_production:
+            return self
+        problems = []
+        if self.stripe.billing_mode is None and self.stripe.local_mode:
+            problems.append(
+                "BILLING_MODE=local must be set explicitly when ENVIRONMENT=production without STRIPE_SECRET_KEY "
+                "(in local billing mode checkouts complete on this service, without payment)"
+            )
+        hooks = {
+            "STRIPE_API_BASE": self.stripe.stripe_api_base,
+            "GOOGLE_OAUTH_BASE_URL": self.oauth.google_oauth_base_url,
+            "MICROSOFT_OAUTH_BASE_URL": self.oauth.microsoft_oauth_base_url,
+            "GITHUB_OAUTH_BASE_URL": self.oauth.github_oauth_base_url,
+        }
+        for name, url in hooks.items():
+            if url and urlsplit(url).scheme != "https":
+                problems.append(f"{name} must be an https URL when ENVIRONMENT=production, not {url!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
     @property
     def encryption_key_ring(self) -> list[bytes]:
         """ENCRYPTION_KEYS, newest first; in development and tests one key derived from SECRET_KEY."""
@@ -379,14 +449,14 @@ class Settings(_Section):
 
 
 def _dev_secret(path: Path) -> str:
-    """A development secret generated once and kept on disk, so restarts keep tokens valid."""
+    """A development secret generated once and kept on disk, so restarts keep tokens valid.
+
+    Published like the signing key below: processes starting at once (an API and a worker, parallel
+    test processes) never read a half-written secret, and all end up with the same one.
+    """
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    return _publish_once(path, secrets.token_urlsafe(48).encode()).strip()
 
 
 def load_signing_key(pem: str, *, source: str = "the license signing key") -> Ed25519PrivateKey:
@@ -406,25 +476,28 @@ def load_signing_key(pem: str, *, source: str = "the license signing key") -> Ed
 
 
 def _dev_signing_key(path: Path) -> str:
-    """A development signing key generated once and kept on disk, so issued files stay verifiable.
-
-    Written to a temporary file and hard-linked into place: concurrent first starts never read a
-    half-written key, and the first one to finish wins.
-    """
+    """A development signing key generated once and kept on disk, so issued files stay verifiable;
+    concurrent first starts all get the same one (`_publish_once`)."""
     if path.exists():
         return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    return _publish_once(path, pem)
+
+
+def _publish_once(path: Path, content: bytes) -> str:
+    """Write `content` to `path` unless it exists, atomically: to a temporary file hard-linked into place,
+    so that concurrent writers never expose half a file and the first to finish wins. What `path` holds."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
+            handle.write(content)
         os.link(draft, path)
     except FileExistsError:
-        pass  # another process got there first; use its key
+        pass  # another process got there first; use its content
     finally:
         draft.unlink(missing_ok=True)
     return path.read_text()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from typing import Annotated
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from fastapi import Depends, Request
 
-__all__ = ["DecryptionFailed", "Encryptor", "derive_key", "parse_keys"]
+__all__ = ["DecryptionFailed", "Encryptor", "EncryptorDep", "derive_key", "parse_keys"]
 
 _DERIVATION_INFO = b"backplane encryption key v1"
 
@@ -67,9 +69,20 @@ class Encryptor:
     def decrypt_text(self, token: str) -> str:
         return self.decrypt(token.encode("ascii")).decode()
 
+    def rotate_text(self, token: str) -> str:
+        return self.rotate(token.encode("ascii")).decode("ascii")
+
     def rotate(self, token: bytes) -> bytes:
         """The same plaintext under the newest key (for re-encrypting after a key is added)."""
         try:
             return self._ring.rotate(token)
         except InvalidToken:
             raise DecryptionFailed("not encrypted with any of ENCRYPTION_KEYS") from None
+
+
+def _encryptor(request: Request) -> Encryptor:
+    encryptor: Encryptor = request.app.state.encryptor  # built once, in the app's lifespan
+    return encryptor
+
+
+EncryptorDep = Annotated[Encryptor, Depends(_encryptor)]

@@ -27,6 +27,6 @@ async def send_email(settings: EmailSettings, to: str, subject: str, body: str) 
         port=settings.smtp_port,
         username=settings.smtp_user,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        start_tls=settings.smtp_starttls,
+        start_tls=settings.smtp_tls,  # None: STARTTLS when the server offers it; True: required
         timeout=10,
     )

@@ -9,13 +9,16 @@ per subject holding its theoretical arrival time, so every API process shares it
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from fastapi import Request
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backplane.core.client_ip import client_ip
 from backplane.core.errors import AppError
 
 # KEYS: the subject's key; ARGV: emission interval ms (period / rate), capacity (burst)
@@ -120,6 +123,28 @@ class RateLimiter:
 
 
 STATE_KEY = "ratelimit"
+
+
+async def enforce(request: Request, subject: str, limit: Limit) -> None:
+    """Count one request of `subject` against `limit`; 429 (RateLimited) past it. Every limited
+    route goes through here, so its headers are set and RATE_LIMITS_ENABLED is honoured once."""
+    if not request.app.state.settings.rate_limits_enabled:
+        return
+    limiter: RateLimiter = request.app.state.limiter
+    decision = await limiter.hit(subject, limit)
+    request.scope.setdefault("state", {})[STATE_KEY] = decision
+    if not decision.allowed:
+        raise RateLimited(decision)
+
+
+def per_ip(limit: Limit) -> Callable[[Request], Awaitable[None]]:
+    """A dependency limiting each client address (behind TRUSTED_PROXIES: the forwarded one)."""
+
+    async def dependency(request: Request) -> None:
+        ip = client_ip(request, request.app.state.trusted_proxies) or "unknown"
+        await enforce(request, f"ip:{ip}", limit)
+
+    return dependency
 
 
 class RateLimitHeadersMiddleware:

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
-from backplane.auth.deps import Reader
+from backplane.access.requirements import Reader
+from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.errors import NotFound
-from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
 from backplane.events.models import Event

@@ -8,10 +8,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from backplane.auth.deps import Reader, SettingsDep, Writer
-from backplane.billing.deps import PlanDep
+from backplane.access.requirements import Idempotent, Public, Reader, Writer
+from backplane.billing.deps import PlanDep, PlatformLimit
+from backplane.core.body_limit import streams_body
 from backplane.core.db import SessionDep, commit
-from backplane.core.limits import PlatformLimit, ValidationLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.redis import RedisDep
@@ -21,13 +22,13 @@ from backplane.files.models import File
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
 from backplane.files.repository import FileRepository
 from backplane.files.schemas import FileRead, UploadUrlRequest, UploadUrlResponse
-from backplane.idempotency.service import idempotency
+from backplane.licenses.limits import ValidationLimit
 
 router = APIRouter(
     prefix="/v1/files",
     tags=["Files"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 
 _UPLOAD_BODY = {
@@ -83,6 +84,7 @@ def _read(file: File) -> FileRead:
     openapi_extra=_UPLOAD_BODY,
     responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
 )
+@streams_body("multipart/form-data")
 async def upload_file(
     request: Request,
     principal: Writer,
@@ -201,7 +203,9 @@ signed_uploads = APIRouter(prefix="/v1/files", tags=["Files"], dependencies=[Val
     response_model=FileRead,
     summary="Upload the bytes to a pre-signed URL",
     responses=platform_errors(403, 409, 422),
+    dependencies=[Public("the signed URL is the credential")],
 )
+@streams_body()  # raw bytes of any type, limited to the size the URL was signed for
 async def put_upload(
     file_id: str,
     request: Request,

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound

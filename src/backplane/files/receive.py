@@ -18,7 +18,8 @@ from backplane.core.errors import AppError, InvalidInput, PayloadTooLarge
 from backplane.files.storage import Storage, StorageWriter
 from backplane.files.types import HEAD_BYTES, FileType, detect
 
-MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELD_BYTES = 64 * 1024  # each text field
+MAX_FORM_FIELDS = 16  # text fields per form; file parts are counted by `max_files`
 MULTIPART_OVERHEAD = 64 * 1024  # headers, boundaries and small fields around the file part
 
 
@@ -169,6 +170,7 @@ async def receive_multipart(
     sink: _Sink | None = None
     name = filename = ""
     value = bytearray()
+    fields_seen = 0
     try:
         async for chunk in body:
             try:
@@ -185,7 +187,13 @@ async def receive_multipart(
                         _, params = parse_options_header(raw)
                         name = params.get(b"name", b"").decode("utf-8", "replace")
                         filename = params.get(b"filename", b"").decode("utf-8", "replace")
-                elif kind == "headers" and name in file_fields:
+                elif kind == "headers" and name not in file_fields:
+                    fields_seen += 1
+                    if fields_seen > MAX_FORM_FIELDS:
+                        raise InvalidInput(
+                            {"non_field_errors": [f"At most {MAX_FORM_FIELDS} form fields per request."]}
+                        )
+                elif kind == "headers":
                     if len(form._writers) >= max_files:
                         raise InvalidInput({name: [f"At most {max_files} file(s) per request."]})
                     file_id, key = new_file()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.core.errors import InvalidInput, NotFound
 from backplane.core.ids import new_id
 from backplane.files.models import File

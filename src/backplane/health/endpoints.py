@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from backplane import __version__
+from backplane.access.requirements import Public
 from backplane.core.errors import ServiceUnavailable, render
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -57,7 +58,9 @@ async def _ready_response(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@licensing.get("/", response_model=Health, summary="Liveness")
+@licensing.get(
+    "/", response_model=Health, summary="Liveness", dependencies=[Public("load balancers and uptime checks")]
+)
 async def licensing_health() -> Health:
     return Health(status="ok", version=__version__)
 
@@ -67,6 +70,7 @@ async def licensing_health() -> Health:
     response_model=Readiness,
     summary="Readiness: PostgreSQL and Redis reachable",
     responses={503: {"description": "A dependency is down; the body says which."}},
+    dependencies=[Public("load balancers and orchestrators")],
 )
 async def licensing_ready(request: Request) -> JSONResponse:
     return await _ready_response(request)
@@ -77,6 +81,7 @@ async def licensing_ready(request: Request) -> JSONResponse:
     response_model=Readiness,
     summary="Health: PostgreSQL and Redis reachable",
     responses={503: {"description": "A dependency is down; `error.details.checks` says which."}},
+    dependencies=[Public("load balancers and uptime checks")],
 )
 async def platform_health(request: Request) -> JSONResponse:
     return await _ready_response(request)

@@ -11,7 +11,9 @@ from backplane.core.db import Base
 
 
 class IdempotencyKey(Base):
-    """The first response to a platform POST made with `Idempotency-Key`, kept 24 hours per organization."""
+    """The first response to a platform POST made with `Idempotency-Key`, kept 24 hours per caller.
+
+    `response_body` is encrypted (`core.crypto`): a response may carry a secret shown once."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
@@ -20,6 +22,7 @@ class IdempotencyKey(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
     livemode: Mapped[bool] = mapped_column(primary_key=True)  # a test key never replays a live response
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)  # `key:<id>` or `user:<id>`
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
     locked_until: Mapped[datetime | None]  # set while the first request is in flight

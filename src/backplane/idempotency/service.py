@@ -1,15 +1,19 @@
 """`Idempotency-Key` on platform POSTs: a repeat returns the first response instead of doing the work again.
 
 How it works (in the manner of Stripe's idempotent requests):
-1. `idempotency` (a router dependency, after the caller is authenticated) claims the key for the
-   organization in its own short transaction: a row with the request's fingerprint and a lock.
+1. The route's access requirement (`access.requirements`), once the caller passed it, calls
+   `claim_for`, which claims the key for that caller in its own short transaction: a row with the
+   request's fingerprint and a lock. A key is the caller's own (the API key, or the user, within one
+   organization and mode): the same key from another caller is that caller's fresh request, and is
+   authorized as such before anything is replayed.
    - no row (or one older than 24 hours): the request goes ahead;
    - a finished row with the same fingerprint: its stored response is sent back (`Idempotent-Replayed: true`);
    - a different fingerprint: 422 `IDEMPOTENCY_KEY_REUSED`;
    - a row still locked (the first request is in flight): 409 `IDEMPOTENCY_KEY_IN_USE`.
 2. `IdempotencyMiddleware` stores the response once it is produced. A 5xx, 409 or 429 is not stored
    (the key is released so a retry can do the work); other 4xx answers are stored like successes.
-Keys are per organization and mode: a test-mode key never sees a live-mode response.
+A test-mode key never sees a live-mode response. Stored responses are encrypted at rest
+(`core.crypto`, ENCRYPTION_KEYS): some carry a secret shown once (a new API key, a webhook secret).
 
 The fingerprint covers the method, path, query and body. Streamed uploads (multipart, raw bytes)
 are not buffered to be hashed: their fingerprint covers the content type and length instead.
@@ -31,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backplane.auth.deps import Authenticated
+from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.errors import AppError, InvalidInput
 from backplane.idempotency.models import IdempotencyKey
@@ -75,24 +79,26 @@ async def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-async def _claim(
-    session: AsyncSession, organization_id: Any, livemode: bool, key: str, fingerprint: str
-) -> IdempotencyKey | None:
+Claim = tuple[Any, bool, str, str]  # organization id, livemode, caller, key: the row's primary key
+
+
+async def _claim(session: AsyncSession, claim: Claim, fingerprint: str) -> IdempotencyKey | None:
     """Our new row (None: go ahead), or the existing row for this key."""
+    organization_id, livemode, caller, key = claim
     now = utcnow()
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.organization_id == organization_id,
-            IdempotencyKey.livemode.is_(livemode),
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < now - RETENTION,
-        )
+    this_key = (
+        IdempotencyKey.organization_id == organization_id,
+        IdempotencyKey.livemode.is_(livemode),
+        IdempotencyKey.caller == caller,
+        IdempotencyKey.key == key,
     )
+    await session.execute(delete(IdempotencyKey).where(*this_key, IdempotencyKey.created_at < now - RETENTION))
     inserted = await session.execute(
         insert(IdempotencyKey)
         .values(
             organization_id=organization_id,
             livemode=livemode,
+            caller=caller,
             key=key,
             fingerprint=fingerprint,
             locked_until=now + timedelta(seconds=LOCK_SECONDS),
@@ -103,15 +109,7 @@ async def _claim(
     )
     if inserted.scalar_one_or_none() is not None:
         return None
-    stmt = (
-        select(IdempotencyKey)
-        .where(
-            IdempotencyKey.organization_id == organization_id,
-            IdempotencyKey.livemode.is_(livemode),
-            IdempotencyKey.key == key,
-        )
-        .with_for_update()
-    )
+    stmt = select(IdempotencyKey).where(*this_key).with_for_update()
     row = (await session.execute(stmt)).scalar_one()
     if row.fingerprint != fingerprint:
         raise IdempotencyKeyReused(details={"idempotency_key": key})
@@ -123,25 +121,39 @@ async def _claim(
     return None
 
 
-async def idempotency(request: Request, principal: Authenticated) -> None:
-    """Router dependency: claims the request's `Idempotency-Key` (POST only), or replays its first response."""
+async def claim_for(request: Request, organization_id: Any, livemode: bool, caller: str) -> None:
+    """Claim the request's `Idempotency-Key` (POST only) for this caller, or replay its first response.
+
+    Called by the route's access requirement once the caller passed it, never before."""
     key = request.headers.get(HEADER)
-    if key is None or request.method != "POST" or principal.organization is None:
+    if key is None or request.method != "POST" or organization_id is None:
         return
     if not _KEY.match(key):
         raise InvalidInput({"Idempotency-Key": ["Use 1 to 255 printable ASCII characters, such as a UUID."]})
     fingerprint = await _fingerprint(request)
+    claim: Claim = (organization_id, livemode, caller, key)
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    encryptor: Encryptor = request.app.state.encryptor
     async with unit_of_work(sessionmaker) as session:
-        done = await _claim(session, principal.organization_id, principal.livemode, key, fingerprint)
+        done = await _claim(session, claim, fingerprint)
         if done is not None:
-            raise IdempotentReplay(done.response_status or 200, done.response_body or b"", done.response_headers or {})
-    request.state.idempotency = (principal.organization_id, principal.livemode, key)
+            try:
+                body = encryptor.decrypt(done.response_body) if done.response_body else b""
+            except DecryptionFailed:  # its key was retired: the first response is gone, do the work again
+                logger.warning("a stored response for Idempotency-Key %s could not be decrypted; redoing", key)
+                await session.delete(done)
+                await session.flush()
+                done = await _claim(session, claim, fingerprint)
+                assert done is None
+            else:
+                raise IdempotentReplay(done.response_status or 200, body, done.response_headers or {})
+    request.state.idempotency = claim
 
 
 async def _store(
     sessionmaker: async_sessionmaker[AsyncSession],
-    claim: tuple[Any, bool, str],
+    encryptor: Encryptor,
+    claim: Claim,
     status: int,
     body: bytes,
     headers: dict[str, str],
@@ -154,7 +166,7 @@ async def _store(
             await session.delete(row)  # not a result worth replaying: let a retry do the work
             return
         row.response_status = status
-        row.response_body = body
+        row.response_body = encryptor.encrypt(body)
         row.response_headers = headers
         row.locked_until = None
 
@@ -197,9 +209,10 @@ class IdempotencyMiddleware:
             claim = scope.get("state", {}).get("idempotency")
             if claim is not None:
                 try:
-                    await _store(scope["app"].state.sessionmaker, claim, status, b"".join(chunks), headers)
+                    state = scope["app"].state
+                    await _store(state.sessionmaker, state.encryptor, claim, status, b"".join(chunks), headers)
                 except Exception:  # the response is already sent; a retry will find the key locked, then free
-                    logger.exception("could not store the response for Idempotency-Key %s", claim[2])
+                    logger.exception("could not store the response for Idempotency-Key %s", claim[3])
 
 
 def install_idempotency(app: FastAPI) -> None:
@@ -211,6 +224,25 @@ def install_idempotency(app: FastAPI) -> None:
 
     app.add_exception_handler(IdempotentReplay, on_replay)
     app.add_middleware(IdempotencyMiddleware)
+
+
+async def reencrypt_responses(session: AsyncSession, encryptor: Encryptor) -> int:
+    """Stored responses encrypted again with the newest key (`backplane secrets rotate`); how many. One no
+    key reads any more (its key was retired) is deleted: its request is done again if retried."""
+    count = 0
+    rows = await session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.response_body.is_not(None)).with_for_update()
+    )
+    for row in rows.scalars():
+        assert row.response_body is not None
+        try:
+            row.response_body = encryptor.rotate(row.response_body)
+        except DecryptionFailed:
+            await session.delete(row)
+            continue
+        count += 1
+    await session.flush()
+    return count
 
 
 async def purge_expired(sessionmaker: async_sessionmaker[AsyncSession]) -> int:

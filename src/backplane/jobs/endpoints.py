@@ -12,20 +12,20 @@ from pydantic import AwareDatetime, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.access.principal import Principal
+from backplane.access.requirements import Idempotent, Reader, Writer
 from backplane.agents.registry import all_agents, get_agent
-from backplane.auth.deps import Reader, SettingsDep, Writer
-from backplane.auth.principal import Principal
-from backplane.billing.deps import PlanDep
+from backplane.billing.deps import PlanDep, PlatformLimit
+from backplane.core.body_limit import streams_body
 from backplane.core.db import SessionDep, commit
+from backplane.core.deps import SettingsDep
 from backplane.core.errors import NotFound, validation_error
-from backplane.core.limits import PlatformLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
 from backplane.core.queue import QueueDep
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
-from backplane.idempotency.service import idempotency
 from backplane.jobs import lifecycle, service
 from backplane.jobs.models import Job, JobStatus
 from backplane.jobs.repository import JobRepository
@@ -45,7 +45,7 @@ router = APIRouter(
     prefix="/v1/jobs",
     tags=["Jobs"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 agents_router = APIRouter(
     prefix="/v1/agents", tags=["Agents"], responses=platform_errors(401, 404, 429), dependencies=[PlatformLimit]
@@ -115,6 +115,7 @@ _CREATE_BODY = {
     openapi_extra=_CREATE_BODY,
     responses={413: {"description": "PAYLOAD_TOO_LARGE"}, 415: {"description": "UNSUPPORTED_FILE_TYPE"}},
 )
+@streams_body("multipart/form-data")  # JSON bodies keep the service-wide cap
 async def create_job(
     request: Request, principal: Writer, session: SessionDep, jobs: JobsDep, storage: StorageDep
 ) -> JobRead:

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backplane.access.principal import Principal
 from backplane.agents.base import Agent
 from backplane.agents.registry import all_agents, get_agent
-from backplane.auth.principal import Principal
 from backplane.billing import quota
 from backplane.billing.plans import Plan
 from backplane.core.config import Settings

@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from backplane.auth.deps import Admin, Reader, SettingsDep, Writer
+from backplane.access.requirements import Admin, AdminOrStaff, Public, Reader, Writer
 from backplane.core.client_ip import client_ip
 from backplane.core.db import SessionDep
-from backplane.core.limits import HeartbeatLimit, LicenseOperationsLimit, ValidationLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import seats, service
 from backplane.licenses.deps import LeasesDep
-from backplane.licenses.models import License
+from backplane.licenses.limits import HeartbeatLimit, LicenseOperationsLimit, ValidationLimit
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import (
     AcquireRequest,
@@ -36,28 +36,10 @@ router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"], responses=licen
 sessions_tags: list[str | Enum] = ["License seats"]
 
 
-def _read(license_: License, seats_in_use: int | None = None) -> LicenseRead:
-    return LicenseRead(
-        id=license_.id,
-        key_string=license_.key_string,
-        tier=license_.tier,
-        seats=license_.seats,
-        is_active=license_.is_active and license_.suspended_at is None,
-        status=service.status_of(license_),
-        expiry_date=license_.expiry_date,
-        metadata=license_.metadata_,
-        organization=license_.organization_id,
-        livemode=license_.livemode,
-        created_at=license_.created_at,
-        updated_at=license_.updated_at,
-        seats_in_use=seats_in_use,
-    )
-
-
 @router.post(
     "/validate/",
     response_model=ValidateResponse,
-    dependencies=[ValidationLimit],
+    dependencies=[Public("licensed software checks a key before signing in"), ValidationLimit],
     summary="Validate a license key (public, no authentication)",
     description="Always 200 for a well-formed request: `valid` says whether the key is usable, `code` "
     "(VALID, NOT_FOUND, MALFORMED, SUSPENDED, INACTIVE, EXPIRED) says why not, `reason` in words.",
@@ -129,12 +111,12 @@ async def list_licenses(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> LicenseList:
-    total, rows = await LicenseRepository(session, principal.organization_id).list_page(
+    total, rows = await LicenseRepository(session, principal.organization_id, principal.livemode).list_page(
         is_active=is_active, tier=tier, offset=(page - 1) * page_size, limit=page_size
     )
     next_url = str(request.url.include_query_params(page=page + 1)) if page * page_size < total else None
     previous = str(request.url.include_query_params(page=page - 1)) if page > 1 else None
-    return LicenseList(count=total, licenses=[_read(r) for r in rows], next=next_url, previous=previous)
+    return LicenseList(count=total, licenses=[service.license_read(r) for r in rows], next=next_url, previous=previous)
 
 
 @router.post(
@@ -142,37 +124,40 @@ async def list_licenses(
     dependencies=[LicenseOperationsLimit],
     status_code=status.HTTP_201_CREATED,
     response_model=LicenseRead,
-    summary="Issue a license (admin)",
+    summary="Issue a license (platform staff; test-mode keys: test licenses)",
+    description="Live licenses come from the subscription (a completed checkout), from the free plan, or from "
+    "platform staff: a staff user's JWT issues one to any organization (`organization_id`). A test-mode key with "
+    "the `admin` scope issues test licenses (at most 5 seats and 30 days) for integration tests. Anyone else: 403.",
 )
 async def create_license(
-    body: LicenseCreate, principal: Admin, session: SessionDep, settings: SettingsDep
+    body: LicenseCreate, principal: AdminOrStaff, session: SessionDep, settings: SettingsDep
 ) -> LicenseRead:
-    license_ = await service.create_license(
-        session, principal.organization_id, body, prefix=settings.license_key_prefix, livemode=principal.livemode
-    )
-    return _read(license_, seats_in_use=0)
+    license_ = await service.create_for(session, principal, body, settings)
+    return service.license_read(license_, seats_in_use=0)
 
 
 @router.get(
     "/{license_id}/", dependencies=[LicenseOperationsLimit], response_model=LicenseRead, summary="Get a license"
 )
 async def get_license(license_id: uuid.UUID, principal: Reader, session: SessionDep, leases: LeasesDep) -> LicenseRead:
-    license_ = await service.get_license(session, principal.organization_id, license_id)
-    return _read(license_, seats_in_use=await leases.live_count(license_.id))
+    license_ = await service.get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
+    return service.license_read(license_, seats_in_use=await leases.live_count(license_.id))
 
 
 @router.patch(
     "/{license_id}/",
     dependencies=[LicenseOperationsLimit],
     response_model=LicenseRead,
-    summary="Change seats, suspend or reactivate, set expiry (admin)",
-    description="Reducing seats below the live sessions keeps those sessions; new acquires wait for seats to free.",
+    summary="Suspend or reactivate a license, change its metadata (admin); anything (platform staff)",
+    description="A live license's tier, seats, expiry and activation follow its subscription (403 for a customer "
+    "admin); test licenses may change within the test limits; platform staff may change any license. Reducing "
+    "seats below the live sessions keeps those sessions; new acquires wait for seats to free.",
 )
 async def update_license(
-    license_id: uuid.UUID, body: LicenseUpdate, principal: Admin, session: SessionDep, leases: LeasesDep
+    license_id: uuid.UUID, body: LicenseUpdate, principal: AdminOrStaff, session: SessionDep, leases: LeasesDep
 ) -> LicenseRead:
-    license_ = await service.update_license(session, principal.organization_id, license_id, body)
-    return _read(license_, seats_in_use=await leases.live_count(license_.id))
+    license_ = await service.update_for(session, principal, license_id, body)
+    return service.license_read(license_, seats_in_use=await leases.live_count(license_.id))
 
 
 @router.get(
@@ -191,7 +176,7 @@ async def list_sessions(
         int, Query(ge=1, le=1000, description="At most this many sessions, soonest to expire first.")
     ] = 100,
 ) -> LiveSessionList:
-    license_ = await service.get_license(session, principal.organization_id, license_id)
+    license_ = await service.get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
     live = await leases.live(license_.id, limit)
     rows = [LiveSessionRead.model_validate(lease, from_attributes=True) for lease in live]
     return LiveSessionList(count=await leases.live_count(license_.id), seats=license_.seats, sessions=rows)

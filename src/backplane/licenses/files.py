@@ -13,11 +13,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backplane.auth.deps import Reader, SettingsDep
+from backplane.access.requirements import Public, Reader
 from backplane.core.db import SessionDep, utcnow
-from backplane.core.limits import LicenseOperationsLimit, ValidationLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import service, signing
+from backplane.licenses.limits import LicenseOperationsLimit, ValidationLimit
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"])
 
@@ -36,6 +37,7 @@ class LicensePayload(BaseModel):
     seats: int
     expiry: str | None = Field(description="When the license expires (RFC 3339, UTC); null: never.")
     organization: uuid.UUID
+    livemode: bool = Field(description="false: a test-mode license; refuse it in production builds.")
     issued_at: str = Field(examples=["2026-01-01T12:00:00Z"])
     expires_at: str = Field(description="When this file stops being valid; download a fresh one before then.")
 
@@ -54,7 +56,7 @@ class LicenseFile(BaseModel):
 @router.get(
     "/public-key/",
     response_model=PublicKeyRead,
-    dependencies=[ValidationLimit],
+    dependencies=[Public("licensed software verifies license files offline with it"), ValidationLimit],
     summary="The public key that verifies license files (public, no authentication)",
 )
 async def get_public_key(settings: SettingsDep, response: Response) -> PublicKeyRead:
@@ -84,7 +86,7 @@ async def get_public_key(settings: SettingsDep, response: Response) -> PublicKey
 async def download_license(
     license_id: uuid.UUID, principal: Reader, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    license_ = await service.get_license(session, principal.organization_id, license_id)
+    license_ = await service.get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
     service.usable_or_raise(license_)
     payload = signing.license_payload(license_, issued_at=utcnow(), ttl_seconds=settings.license_file_ttl_seconds)
     document = signing.sign(payload, signing.private_key(settings))

@@ -59,6 +59,7 @@ class LicenseSession(TimestampMixin, Base):
     hardware_id: Mapped[str] = mapped_column(String(128))
     ip_address: Mapped[str | None] = mapped_column(String(64))
     client_version: Mapped[str | None] = mapped_column(String(64))
+    livemode: Mapped[bool] = mapped_column(default=True, server_default="true")  # its license's mode
     acquired_at: Mapped[datetime]
     last_heartbeat_at: Mapped[datetime | None]
     heartbeats: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.core.tenancy import TenantRepository
@@ -12,7 +12,17 @@ from backplane.licenses.models import License, LicenseSession
 
 
 class LicenseRepository(TenantRepository[License]):
+    """Licenses of one organization in one mode: a test-mode key never sees a live license, nor the
+    reverse (another mode's license is 404, like another organization's)."""
+
     model = License
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
+        super().__init__(session, organization_id)
+        self.livemode = livemode
+
+    def select(self) -> Select[License]:
+        return super().select().where(License.livemode.is_(self.livemode))
 
     async def get_by_key(self, key_string: str) -> License | None:
         stmt = self.select().where(License.key_string == key_string)
@@ -35,6 +45,16 @@ class LicenseRepository(TenantRepository[License]):
         return total, rows.scalars().all()
 
 
+async def find_license_for_staff(
+    session: AsyncSession, license_id: uuid.UUID, *, for_update: bool = False
+) -> License | None:
+    """Staff act on any organization's license: the one lookup by id alone."""
+    stmt = select(License).where(License.id == license_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def find_license_by_key(session: AsyncSession, key_string: str) -> License | None:
     """Public validation starts from the key alone, before any organization is known."""
     stmt = select(License).where(License.key_string == key_string)
@@ -43,6 +63,13 @@ async def find_license_by_key(session: AsyncSession, key_string: str) -> License
 
 class LicenseSessionRepository(TenantRepository[LicenseSession]):
     model = LicenseSession
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID, livemode: bool) -> None:
+        super().__init__(session, organization_id)
+        self.livemode = livemode
+
+    def select(self) -> Select[LicenseSession]:
+        return super().select().where(LicenseSession.livemode.is_(self.livemode))
 
 
 async def record_ended_sessions(

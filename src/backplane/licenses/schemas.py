@@ -26,16 +26,27 @@ class LicenseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tier: TierName = Field(examples=["pro"])
-    seats: int = Field(ge=1, le=100_000, examples=[5], description="Concurrent sessions allowed.")
-    expiry_date: AwareDatetime | None = Field(default=None, description="Default: never expires.")
+    seats: int = Field(
+        ge=1, le=100_000, examples=[5], description="Concurrent sessions allowed (test mode: at most 5)."
+    )
+    expiry_date: AwareDatetime | None = Field(
+        default=None, description="Default: never expires (test mode: at most, and by default, 30 days)."
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"customer": "Acme"}])
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="Platform staff only: the organization the license is for."
+    )
 
     _check_metadata = field_validator("metadata")(_metadata)
 
 
 class LicenseUpdate(BaseModel):
+    """Customer admins: `suspended` and `metadata` (and, on test licenses, seats, expiry and activation
+    within the test limits). Platform staff: everything."""
+
     model_config = ConfigDict(extra="forbid")
 
+    tier: TierName | None = Field(default=None, description="Platform staff only.")
     seats: int | None = Field(default=None, ge=1, le=100_000)
     suspended: bool | None = Field(default=None, description="true suspends the license, false reactivates it.")
     is_active: bool | None = None
@@ -78,6 +89,7 @@ class PublicLicense(BaseModel):
     seats: int
     is_active: bool
     expiry_date: datetime | None
+    livemode: bool = Field(description="false: a test-mode license; refuse it in production builds.")
 
 
 class ValidateResponse(BaseModel):

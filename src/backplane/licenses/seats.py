@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.core.db import utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound
 from backplane.licenses import keys
@@ -30,7 +30,7 @@ async def acquire(
     canonical = keys.normalize(data.license_key)
     if canonical is None:
         raise InvalidInput({"license_key": ["This is not a valid license key."]})
-    license_ = await LicenseRepository(session, principal.organization_id).get_by_key(canonical)
+    license_ = await LicenseRepository(session, principal.organization_id, principal.livemode).get_by_key(canonical)
     if license_ is None:
         raise NotFound("License not found.")
     usable_or_raise(license_)
@@ -41,11 +41,12 @@ async def acquire(
     if acquired.created:
         ip = data.ip_address if data.ip_address and data.ip_address not in ("0.0.0.0", "::") else client_ip
         try:
-            LicenseSessionRepository(session, principal.organization_id).add(
+            LicenseSessionRepository(session, principal.organization_id, license_.livemode).add(
                 LicenseSession(
                     id=acquired.session_id,
                     organization_id=license_.organization_id,
                     license_id=license_.id,
+                    livemode=license_.livemode,
                     hardware_id=data.hardware_id,
                     ip_address=ip,
                     client_version=data.client_version,
@@ -63,7 +64,7 @@ async def heartbeat(
     session: AsyncSession, leases: Leases, principal: Principal, session_id: uuid.UUID, ttl: int
 ) -> SessionRead:
     owner = await _own_lease(leases, principal, session_id)
-    license_ = await get_license(session, principal.organization_id, owner.license_id)
+    license_ = await get_license(session, principal.organization_id, owner.license_id, livemode=principal.livemode)
     usable_or_raise(license_)  # a suspended or expired license keeps no seat alive
     result = await leases.heartbeat(owner.license_id, session_id, ttl)
     if result is None:
@@ -76,7 +77,7 @@ async def release(
     session: AsyncSession, leases: Leases, principal: Principal, session_id: uuid.UUID
 ) -> ReleaseResponse:
     owner = await _own_lease(leases, principal, session_id)
-    license_ = await get_license(session, principal.organization_id, owner.license_id)
+    license_ = await get_license(session, principal.organization_id, owner.license_id, livemode=principal.livemode)
     released, live = await leases.release(owner.license_id, session_id, SessionEnd.released)
     if not released:
         raise NotFound(SESSION_GONE)
@@ -86,7 +87,7 @@ async def release(
 async def revoke(
     session: AsyncSession, leases: Leases, principal: Principal, license_id: uuid.UUID, session_id: uuid.UUID
 ) -> ReleaseResponse:
-    license_ = await get_license(session, principal.organization_id, license_id)
+    license_ = await get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
     owner = await leases.owner(session_id)
     if owner is None or owner.license_id != license_.id:
         raise NotFound(SESSION_GONE)

@@ -3,11 +3,12 @@
 A file is verifiable offline with the public key served at `/api/v1/licenses/public-key/`:
 
     {"format": "backplane-license-v1", "algorithm": "Ed25519", "key_id": "<fingerprint>",
-     "payload": {id, key, tier, seats, expiry, organization, issued_at, expires_at},
+     "payload": {id, key, tier, seats, expiry, organization, livemode, issued_at, expires_at},
      "signature": "<base64 of the 64-byte signature over canonical_bytes(payload)>"}
 
 `format`, `algorithm` and `key_id` only say how to check the file; everything a reader may trust
-is in the signed payload. Timestamps are RFC 3339 strings in UTC, `expiry` is null for a license
+is in the signed payload; `livemode: false` marks a test-mode license, which licensed software
+should refuse in production builds. Timestamps are RFC 3339 strings in UTC, `expiry` is null for a license
 that never expires, and the file itself stops being valid at `expires_at`.
 """
 
@@ -100,6 +101,7 @@ def license_payload(license_: License, *, issued_at: datetime, ttl_seconds: int)
         "seats": license_.seats,
         "expiry": timestamp(license_.expiry_date) if license_.expiry_date is not None else None,
         "organization": str(license_.organization_id),
+        "livemode": license_.livemode,
         "issued_at": timestamp(issued_at),
         "expires_at": timestamp(expires_at),
     }
@@ -134,7 +136,8 @@ class VerificationResult:
         until = f"valid until {p['expires_at']}"
         if p["expiry"] is None:
             until += " (the license itself never expires)"
-        return f"valid: license {p['key']} ({p['tier']}, {seats}), {until}"
+        mode = "TEST-MODE license" if p.get("livemode") is False else "license"
+        return f"valid: {mode} {p['key']} ({p['tier']}, {seats}), {until}"
 
 
 class _Invalid(Exception):

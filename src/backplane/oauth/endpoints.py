@@ -17,12 +17,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from redis.asyncio import Redis
 
+from backplane.access.requirements import Public
 from backplane.auth import service as auth_service
-from backplane.auth.deps import SettingsDep
+from backplane.auth.limits import AuthenticationLimit
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep
+from backplane.core.deps import SettingsDep
 from backplane.core.errors import InvalidInput, NotFound
-from backplane.core.limits import AuthenticationLimit
 from backplane.core.openapi import platform_errors
 from backplane.core.redis import RedisDep
 from backplane.oauth import service, state
@@ -118,7 +119,7 @@ def _with_query(url: str, **params: str) -> str:
     "an organization of their own. An unknown or unconfigured provider answers 404, and a `redirect_uri` that "
     "is not exactly one of OAUTH_REDIRECT_ALLOWLIST answers 422: neither is ever a redirect.",
     responses={302: _REDIRECT_DOC, **platform_errors(404, 422, 429)},
-    dependencies=[AuthenticationLimit],
+    dependencies=[Public("signing in with an identity provider"), AuthenticationLimit],
 )
 async def start_sign_in(
     provider: Annotated[str, Path(description=_PROVIDER_PARAM_DOC)],
@@ -169,6 +170,7 @@ async def start_sign_in(
     "It checks the state against this browser's cookie and uses it once, exchanges the code (with the PKCE "
     "verifier) and redirects to the frontend callback, signed in or with `?error=…&error_description=…`.",
     responses={302: _REDIRECT_DOC, **platform_errors(404)},
+    dependencies=[Public("the provider's answer, bound to the browser by the single-use state")],
 )
 async def finish_sign_in(
     provider: Annotated[str, Path(description=_PROVIDER_PARAM_DOC)],

@@ -55,7 +55,7 @@ async def _resolve(session: AsyncSession, redis: Redis, settings: Settings, prov
     else:
         name = _clean_name(profile.name) or email.split("@", 1)[0][:_NAME_LIMIT]
         user, _ = await auth_service.register_external(
-            session, email=email, full_name=name, company_name=_organization_name(name)
+            session, settings, email=email, full_name=name, company_name=_organization_name(name)
         )
     identities.add(OAuthIdentity(user_id=user.id, provider=provider, subject=profile.subject, email=email))
     await session.flush()

@@ -5,22 +5,33 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, status
 
-from backplane.auth.deps import Authenticated
+from backplane.access.principal import Scope
+from backplane.access.requirements import (
+    Authenticated,
+    Idempotent,
+    OrgAdmin,
+    OrgMember,
+    OrgOwner,
+    OrgReader,
+    SignedInUser,
+)
 from backplane.auth.models import User
-from backplane.auth.principal import Scope
-from backplane.core.db import SessionDep
-from backplane.core.limits import PlatformLimit
+from backplane.billing.deps import PlatformLimit
+from backplane.billing.service import has_paid_subscription
+from backplane.core.db import SessionDep, utcnow
+from backplane.core.deps import SettingsDep
+from backplane.core.errors import Conflict
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, decode_cursor, page_params, paginate
-from backplane.idempotency.service import idempotency
-from backplane.organizations import service
-from backplane.organizations.deps import OrgAdmin, OrgMember, OrgReader
-from backplane.organizations.models import Membership, Organization, Role
-from backplane.organizations.repository import MembershipRepository
+from backplane.core.queue import QueueDep
+from backplane.organizations import invitations, service
+from backplane.organizations.models import Invitation, Membership, Organization, Role
+from backplane.organizations.repository import InvitationRepository, MembershipRepository
 from backplane.organizations.schemas import (
-    MemberCreate,
+    InvitationCreate,
+    InvitationRead,
     MemberRead,
     MemberUpdate,
     OrganizationCreate,
@@ -32,7 +43,7 @@ router = APIRouter(
     prefix="/v1/organizations",
     tags=["Organizations"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 Pagination = Annotated[PageParams, Depends(page_params)]
 
@@ -47,8 +58,21 @@ def _org(organization: Organization, role: Role | str | None) -> OrganizationRea
     )
 
 
+def _invitation(invitation: Invitation) -> InvitationRead:
+    return InvitationRead(
+        id=invitation.id,
+        organization_id=invitation.organization_id,
+        email=invitation.email,
+        role=invitation.role,
+        status=invitation.status_at(utcnow()),
+        expires_at=invitation.expires_at,
+        created_at=invitation.created_at,
+    )
+
+
 def _member(membership: Membership, user: User) -> MemberRead:
     return MemberRead(
+        organization_id=membership.organization_id,
         user_id=user.id,
         email=user.email,
         full_name=user.full_name,
@@ -79,12 +103,14 @@ async def list_organizations(principal: Authenticated, session: SessionDep, page
     status_code=status.HTTP_201_CREATED,
     response_model=OrganizationRead,
     summary="Create an organization",
+    description="You become its owner; it starts on the free plan with its free license. 409 "
+    "`ORGANIZATION_LIMIT_REACHED` past MAX_ORGANIZATIONS_PER_USER organizations.",
+    responses=platform_errors(409),
 )
 async def create_organization(
-    body: OrganizationCreate, principal: Authenticated, session: SessionDep
+    body: OrganizationCreate, principal: SignedInUser, session: SessionDep, settings: SettingsDep
 ) -> OrganizationRead:
-    user = principal.require_user()
-    organization = await service.create_organization(session, body.name, user)
+    organization = await service.found_organization(session, settings, body.name, principal.require_user())
     return _org(organization, Role.owner)
 
 
@@ -121,21 +147,51 @@ async def list_members(principal: OrgReader, session: SessionDep, page: Paginati
 @router.post(
     "/{organization_id}/members",
     status_code=status.HTTP_201_CREATED,
-    response_model=MemberRead,
-    summary="Add an existing user by email",
-    description="Admins add members; only an owner can add another owner.",
+    response_model=InvitationRead,
+    summary="Invite someone by email",
+    description="Answers 201 with a pending invitation, the same whether or not the address has an account, and "
+    "emails the address a single-use link valid INVITATION_TTL_HOURS (default 72). The invitee accepts with "
+    "`POST /v1/invitations/{token}/accept` while signed in with that address, verified. Admins invite; only an "
+    "owner invites an owner. 409 when someone with that address is already a member.",
     responses=platform_errors(409),
 )
-async def add_member(body: MemberCreate, principal: OrgAdmin, session: SessionDep) -> MemberRead:
+async def invite_member(
+    body: InvitationCreate, principal: OrgAdmin, session: SessionDep, queue: QueueDep, settings: SettingsDep
+) -> InvitationRead:
     assert principal.role is not None
-    membership, user = await service.add_member(
+    invitation = await invitations.invite(
         session,
+        queue,
+        settings,
         principal.require_organization(),
         principal.role,
+        principal.user,
         body.email,
         Role(body.role),
     )
-    return _member(membership, user)
+    return _invitation(invitation)
+
+
+@router.get(
+    "/{organization_id}/invitations",
+    response_model=Page[InvitationRead],
+    summary="List invitations",
+    description="Newest last; `status` is pending, accepted, revoked or expired.",
+)
+async def list_invitations(principal: OrgAdmin, session: SessionDep, page: Pagination) -> Page[InvitationRead]:
+    stmt = InvitationRepository(session, principal.organization_id).select()
+    rows, cursor = await paginate(session, stmt, page, Invitation.created_at, Invitation.id)
+    return Page(data=[_invitation(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.delete(
+    "/{organization_id}/invitations/{invitation_id}",
+    response_model=InvitationRead,
+    summary="Revoke an invitation",
+    description="Its link stops working at once. Revoking one that was accepted or already revoked changes nothing.",
+)
+async def revoke_invitation(invitation_id: str, principal: OrgAdmin, session: SessionDep) -> InvitationRead:
+    return _invitation(await invitations.revoke(session, principal.organization_id, invitation_id))
 
 
 @router.patch(
@@ -172,3 +228,46 @@ async def remove_member(user_id: uuid.UUID, principal: OrgMember, session: Sessi
         principal.require(Scope.admin)
     acting_user = principal.user.id if principal.user and principal.api_key is None else None
     await service.remove_member(session, principal.require_organization(), principal.role, acting_user, user_id)
+
+
+@router.delete(
+    "/{organization_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an organization (owner)",
+    description="Deletes the organization and everything it owns: members, API keys, licenses, files, jobs, "
+    "webhooks and events. Refused with 409 while a paid subscription is live: cancel it first.",
+    responses=platform_errors(409),
+)
+async def delete_organization(principal: OrgOwner, session: SessionDep) -> None:
+    organization = principal.require_organization()
+    if await has_paid_subscription(session, organization.id):
+        raise Conflict("This organization has a live paid subscription; cancel it first.")
+    await service.delete_organization(session, organization)
+
+
+invitations_router = APIRouter(
+    prefix="/v1/invitations",
+    tags=["Organizations"],
+    responses=platform_errors(401, 403, 404, 409, 422, 429),
+    dependencies=[PlatformLimit, Idempotent],
+)
+
+
+@invitations_router.post(
+    "/{token}/accept",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberRead,
+    summary="Accept an invitation",
+    description="Signed in (a JWT) as the user whose verified email the invitation was sent to. 403 for another "
+    "address or an unverified one; 404 for an unknown, used, revoked or expired invitation; 409 past "
+    "MAX_ORGANIZATIONS_PER_USER organizations or when already a member. The answer is the new membership.",
+)
+async def accept_invitation(
+    token: Annotated[str, Path(min_length=1, max_length=128)],
+    principal: SignedInUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> MemberRead:
+    user = principal.require_user()
+    membership, _ = await invitations.accept(session, settings, user, token)
+    return _member(membership, user)

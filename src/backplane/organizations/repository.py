@@ -6,7 +6,9 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.models import User
-from backplane.organizations.models import Membership, Organization, Role
+from backplane.core.ids import is_id
+from backplane.core.tenancy import TenantRepository
+from backplane.organizations.models import Invitation, Membership, Organization, Role
 
 
 class OrganizationRepository:
@@ -23,6 +25,9 @@ class OrganizationRepository:
     def add(self, organization: Organization) -> Organization:
         self.session.add(organization)
         return organization
+
+    async def delete(self, organization: Organization) -> None:
+        await self.session.delete(organization)
 
 
 class MembershipRepository:
@@ -120,3 +125,42 @@ class MembershipRepository:
 
     async def delete(self, membership: Membership) -> None:
         await self.session.delete(membership)
+
+    async def has_member_with_email(self, organization_id: uuid.UUID, email: str) -> bool:
+        stmt = (
+            select(func.count())
+            .select_from(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == organization_id, User.email == email)
+        )
+        return bool((await self.session.execute(stmt)).scalar_one())
+
+    async def count_for_user(self, user_id: uuid.UUID, *, lock: bool = False) -> int:
+        """How many organizations the user belongs to. `lock`: first lock the user's row, so that two
+        concurrent joins cannot both pass a cap check."""
+        if lock:
+            await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        stmt = select(func.count()).select_from(Membership).where(Membership.user_id == user_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+
+class InvitationRepository(TenantRepository[Invitation]):
+    model = Invitation
+
+    async def get_by_public_id(self, invitation_id: str, *, for_update: bool = False) -> Invitation | None:
+        if not is_id(invitation_id, "inv"):
+            return None
+        stmt = self.select().where(Invitation.id == invitation_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_invitation_by_token(
+    session: AsyncSession, token_hash: str, *, for_update: bool = False
+) -> Invitation | None:
+    """Accepting starts from the mailed token alone, before the organization is known."""
+    stmt = select(Invitation).where(Invitation.token_hash == token_hash)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -28,10 +28,20 @@ class OrganizationRead(BaseModel):
     created_at: datetime
 
 
-class MemberCreate(BaseModel):
+class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email = Field(examples=["colleague@example.com"])
-    role: RoleName = Field(default="member")
+    role: RoleName = Field(default="member", description="Only an owner may invite an owner.")
+
+
+class InvitationRead(BaseModel):
+    id: str = Field(examples=["inv_4f1c2a9e0b7d3c5a1e2f3a4b"])
+    organization_id: uuid.UUID
+    email: str
+    role: RoleName
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    expires_at: datetime
+    created_at: datetime
 
 
 class MemberUpdate(BaseModel):
@@ -40,6 +50,7 @@ class MemberUpdate(BaseModel):
 
 
 class MemberRead(BaseModel):
+    organization_id: uuid.UUID
     user_id: uuid.UUID
     email: str
     full_name: str

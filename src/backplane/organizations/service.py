@@ -9,9 +9,14 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.api_keys.models import RevokedReason
+from backplane.api_keys.repository import revoke_created_by
 from backplane.auth.models import User
 from backplane.auth.repository import UserRepository
-from backplane.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backplane.core.config import Settings
+from backplane.core.db import utcnow
+from backplane.core.errors import AppError, Conflict, Forbidden, NotFound
+from backplane.licenses.service import issue_free_license
 from backplane.organizations.models import Membership, Organization, Role
 from backplane.organizations.repository import (
     MembershipRepository,
@@ -19,6 +24,28 @@ from backplane.organizations.repository import (
 )
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class TooManyOrganizations(AppError):
+    status_code, code, title = 409, "ORGANIZATION_LIMIT_REACHED", "Conflict"
+
+
+async def check_organization_cap(session: AsyncSession, user_id: uuid.UUID, settings: Settings) -> None:
+    """A user may own or belong to at most MAX_ORGANIZATIONS_PER_USER organizations."""
+    cap = settings.max_organizations_per_user
+    if await MembershipRepository(session).count_for_user(user_id, lock=True) >= cap:
+        raise TooManyOrganizations(
+            f"A user may belong to at most {cap} organizations; leave one first.",
+            details={"max_organizations": cap},
+        )
+
+
+async def found_organization(session: AsyncSession, settings: Settings, name: str, owner: User) -> Organization:
+    """A new organization owned by `owner`, on the free plan with its free license (FREE_LICENSE_SEATS)."""
+    await check_organization_cap(session, owner.id, settings)
+    organization = await create_organization(session, name, owner)
+    await issue_free_license(session, organization.id, settings)
+    return organization
 
 
 def slugify(name: str) -> str:
@@ -57,27 +84,17 @@ async def rename_organization(session: AsyncSession, organization: Organization,
     return organization
 
 
-async def add_member(
-    session: AsyncSession,
-    organization: Organization,
-    acting_role: Role,
-    email: str,
-    role: Role,
-) -> tuple[Membership, User]:
-    _check_can_grant(acting_role, role)
-    user = await UserRepository(session).get_by_email(email)
-    if user is None or not user.is_active:
-        raise InvalidInput({"email": ["No active user has this email address; they must sign up first."]})
+async def add_member(session: AsyncSession, organization_id: uuid.UUID, user: User, role: Role) -> Membership:
     memberships = MembershipRepository(session)
-    if await memberships.get(organization.id, user.id) is not None:
-        raise Conflict("This user is already a member of the organization.")
+    if await memberships.get(organization_id, user.id) is not None:
+        raise Conflict("You are already a member of this organization.")
     try:
         async with session.begin_nested():
-            membership = memberships.add(Membership(organization_id=organization.id, user_id=user.id, role=role))
+            membership = memberships.add(Membership(organization_id=organization_id, user_id=user.id, role=role))
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("This user is already a member of the organization.") from exc
-    return membership, user
+        raise Conflict("You are already a member of this organization.") from exc
+    return membership
 
 
 async def change_role(
@@ -93,8 +110,8 @@ async def change_role(
     if membership is None:
         raise NotFound("No member with this id in the organization.")
     current = Role(membership.role)
-    _check_can_grant(acting_role, current)
-    _check_can_grant(acting_role, role)
+    check_can_grant(acting_role, current)
+    check_can_grant(acting_role, role)
     if current is Role.owner and role is not Role.owner and len(owners) <= 1:
         raise Conflict("An organization must keep at least one owner; make someone else owner first.")
     membership.role = role
@@ -122,13 +139,21 @@ async def remove_member(
                 f"Your role '{acting_role}' does not allow removing members; it requires 'admin'.",
                 details={"required_role": str(Role.admin), "role": str(acting_role)},
             )
-        _check_can_grant(acting_role, Role(membership.role))
+        check_can_grant(acting_role, Role(membership.role))
     if membership.role == Role.owner and len(owners) <= 1:
         raise Conflict("An organization must keep at least one owner; make someone else owner first.")
     await memberships.delete(membership)
+    # Whoever leaves takes the API keys they created here with them.
+    await revoke_created_by(session, user_id, RevokedReason.creator_left, utcnow(), organization_id=organization.id)
     await session.flush()
 
 
-def _check_can_grant(acting_role: Role, role: Role) -> None:
+async def delete_organization(session: AsyncSession, organization: Organization) -> None:
+    """Everything of the organization goes with it (the database cascades)."""
+    await OrganizationRepository(session).delete(organization)
+    await session.flush()
+
+
+def check_can_grant(acting_role: Role, role: Role) -> None:
     if role is Role.owner and acting_role is not Role.owner:
         raise Forbidden("Only an owner can grant, change or remove the owner role.")

@@ -35,6 +35,7 @@ from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
+from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import unit_of_work
 from backplane.core.ids import new_id
 from backplane.core.queue import enqueue_after_commit
@@ -122,13 +123,14 @@ def payload_of(delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Even
 
 
 def build_request(
-    delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Event | None, sent_at: datetime
+    delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Event | None, sent_at: datetime, encryptor: Encryptor
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and its headers, signed at `sent_at`. `webhook-id` is the event id (a ping's own id),
-    so that a receiver sees retries and redeliveries of one event as one message."""
+    """The body and its headers, signed at `sent_at` (the only place the endpoint's secrets are
+    decrypted). `webhook-id` is the event id (a ping's own id), so that a receiver sees retries and
+    redeliveries of one event as one message."""
     body = encode_body(payload_of(delivery, endpoint, event))
     headers = signed_headers(
-        endpoint.signing_secrets(sent_at),
+        endpoint.signing_secrets(encryptor, sent_at),
         body,
         message_id=event.id if event is not None else delivery.id,
         sent_at=sent_at,
@@ -325,7 +327,9 @@ class _Claim:
     failing_since: datetime | None
 
 
-async def _claim(session: AsyncSession, settings: Settings, delivery_id: str, now: datetime) -> _Claim | None:
+async def _claim(
+    session: AsyncSession, settings: Settings, encryptor: Encryptor, delivery_id: str, now: datetime
+) -> _Claim | None:
     found = await lock_for_attempt(session, delivery_id)
     if found is None:
         return None  # deleted with its endpoint, or another worker is on it
@@ -337,7 +341,18 @@ async def _claim(session: AsyncSession, settings: Settings, delivery_id: str, no
     if not endpoint.enabled:
         delivery.status, delivery.next_attempt_at = "failed", None
         return None
-    body, headers = build_request(delivery, endpoint, event, now)
+    try:
+        body, headers = build_request(delivery, endpoint, event, now, encryptor)
+    except DecryptionFailed:
+        # The operator dropped the key that encrypted this secret: nothing can be signed. The delivery
+        # stays due, uncounted, and the sweep tries again each minute until the key is back.
+        logger.error(
+            "webhook %s: its signing secret cannot be decrypted with ENCRYPTION_KEYS; delivery %s waits "
+            "(put the key it was encrypted with back, and run `backplane secrets rotate`)",
+            endpoint.id,
+            delivery.id,
+        )
+        return None
     delivery.next_attempt_at = now + attempt_lease(settings)
     return _Claim(
         delivery.id,
@@ -356,13 +371,14 @@ async def attempt(
     queue: ArqRedis,
     client: httpx.AsyncClient,
     settings: Settings,
+    encryptor: Encryptor,
     delivery_id: str,
     *,
     now: datetime,
 ) -> str | None:
     """One attempt of a due delivery; its status afterwards, or None when there was nothing to do."""
     async with unit_of_work(sessionmaker) as session:
-        claim = await _claim(session, settings, delivery_id, now)
+        claim = await _claim(session, settings, encryptor, delivery_id, now)
     if claim is None:
         return None
     result = await send(client, claim.url, claim.body, claim.headers, settings=settings)

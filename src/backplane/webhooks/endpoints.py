@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
-from backplane.auth.deps import Admin, SettingsDep
+from backplane.access.requirements import Admin, Idempotent
+from backplane.billing.deps import PlatformLimit
+from backplane.core.crypto import EncryptorDep
 from backplane.core.db import SessionDep
-from backplane.core.limits import PlatformLimit
+from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.queue import QueueDep
-from backplane.idempotency.service import idempotency
 from backplane.webhooks import service
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
@@ -32,7 +33,7 @@ router = APIRouter(
     prefix="/v1/webhooks",
     tags=["Webhooks"],
     responses=platform_errors(401, 403, 404, 422, 429),
-    dependencies=[PlatformLimit, Depends(idempotency)],
+    dependencies=[PlatformLimit, Idempotent],
 )
 
 _SIGNING = (
@@ -91,10 +92,10 @@ def _detail(delivery: WebhookDelivery, body: dict[str, Any], attempts: list[Webh
     responses=platform_errors(409),
 )
 async def create_webhook(
-    body: WebhookCreate, principal: Admin, session: SessionDep, settings: SettingsDep
+    body: WebhookCreate, principal: Admin, session: SessionDep, settings: SettingsDep, encryptor: EncryptorDep
 ) -> WebhookCreated:
-    endpoint = await service.create_endpoint(session, settings, principal, body)
-    return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=endpoint.secret)
+    endpoint, secret = await service.create_endpoint(session, settings, encryptor, principal, body)
+    return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=secret)
 
 
 @router.get("", response_model=Page[WebhookRead], summary="List webhooks", description="Newest first.")
@@ -142,10 +143,12 @@ async def delete_webhook(webhook_id: str, principal: Admin, session: SessionDep)
     description="Answers with a new `secret`, shown this once; it signs every request from now on, "
     "retries included. " + _ROTATION + " Rotating again within the 24 hours ends the older secret's overlap.",
 )
-async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: SessionDep) -> SecretRotated:
-    endpoint = await service.rotate_secret(session, principal, webhook_id)
+async def rotate_webhook_secret(
+    webhook_id: str, principal: Admin, session: SessionDep, encryptor: EncryptorDep
+) -> SecretRotated:
+    endpoint, secret = await service.rotate_secret(session, encryptor, principal, webhook_id)
     assert endpoint.previous_secret_expires_at is not None
-    return SecretRotated(secret=endpoint.secret, previous_secret_expires_at=endpoint.previous_secret_expires_at)
+    return SecretRotated(secret=secret, previous_secret_expires_at=endpoint.previous_secret_expires_at)
 
 
 @router.post(
@@ -158,9 +161,14 @@ async def rotate_webhook_secret(webhook_id: str, principal: Admin, session: Sess
     "webhook too (an answer of 410 Gone disables it all the same). " + _SIGNING,
 )
 async def test_webhook(
-    webhook_id: str, principal: Admin, session: SessionDep, settings: SettingsDep, queue: QueueDep
+    webhook_id: str,
+    principal: Admin,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    encryptor: EncryptorDep,
 ) -> DeliveryDetail:
-    delivery, body, attempt = await service.send_test(session, queue, settings, principal, webhook_id)
+    delivery, body, attempt = await service.send_test(session, queue, settings, encryptor, principal, webhook_id)
     return _detail(delivery, body, [attempt])
 
 

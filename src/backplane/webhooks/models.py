@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backplane.core.crypto import Encryptor
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
 
 
@@ -22,10 +23,13 @@ class WebhookEndpoint(TimestampMixin, Base):
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))  # event types, or ["*"]
     description: Mapped[str | None] = mapped_column(String(500))
-    # `whsec_<base64>`: the HMAC key of X-CoExAI-Signature (as text) and of webhook-signature (decoded).
-    secret: Mapped[str] = mapped_column(String(100))
-    # The secret a rotation replaced: it still signs (besides `secret`) until `previous_secret_expires_at`.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    # The signing secret `whsec_<base64>` (the HMAC key of X-CoExAI-Signature as text and of
+    # webhook-signature decoded), encrypted with ENCRYPTION_KEYS (a Fernet token): read it through
+    # `signing_secrets`, which only signing calls.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # The secret a rotation replaced, encrypted alike: it still signs (besides the current one) until
+    # `previous_secret_expires_at`.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     # Why and when the platform turned it off (410 Gone, failing for days); cleared when enabled again.
@@ -35,11 +39,20 @@ class WebhookEndpoint(TimestampMixin, Base):
     failing_since: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
 
-    def signing_secrets(self, now: datetime) -> list[str]:
-        """The secrets that sign a request sent at `now`: the current one first."""
-        if self.previous_secret and self.previous_secret_expires_at and now < self.previous_secret_expires_at:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+    def set_secret(self, secret: str, encryptor: Encryptor, *, previous_expires_at: datetime | None = None) -> None:
+        """A new signing secret; with `previous_expires_at`, the one it replaces signs too until then."""
+        if previous_expires_at is not None:
+            self.previous_secret_encrypted = self.secret_encrypted
+            self.previous_secret_expires_at = previous_expires_at
+        self.secret_encrypted = encryptor.encrypt_text(secret)
+
+    def signing_secrets(self, encryptor: Encryptor, now: datetime) -> list[str]:
+        """The secrets, decrypted, that sign a request sent at `now`: the current one first."""
+        secrets = [encryptor.decrypt_text(self.secret_encrypted)]
+        previous, until = self.previous_secret_encrypted, self.previous_secret_expires_at
+        if previous and until and now < until:
+            secrets.append(encryptor.decrypt_text(previous))
+        return secrets
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.events or event_type in self.events

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, update
@@ -53,6 +53,13 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
 
 # The worker's reads below start from the outbox or from a queued delivery id, before any
 # organization is known (as API-key authentication does); what they find carries its organization.
+
+
+async def all_endpoints_for_update(session: AsyncSession, batch: int = 500) -> AsyncIterator[WebhookEndpoint]:
+    """Every endpoint of every organization, locked (for re-encrypting their secrets), in batches."""
+    stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.id).with_for_update().execution_options(yield_per=batch)
+    async for endpoint in await session.stream_scalars(stmt):
+        yield endpoint
 
 
 async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:

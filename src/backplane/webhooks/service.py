@@ -7,14 +7,16 @@ from typing import Any
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.auth.principal import Principal
+from backplane.access.principal import Principal
 from backplane.core.config import Settings
+from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import commit, utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound
 from backplane.core.ids import new_id
 from backplane.core.netguard import BlockedTarget, check_target
 from backplane.events.repository import EventRepository
 from backplane.webhooks import delivery as flow
+from backplane.webhooks import repository
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository, fail_pending
 from backplane.webhooks.schemas import WebhookCreate, WebhookUpdate
@@ -53,8 +55,9 @@ async def checked_url(url: str, settings: Settings) -> str:
 
 
 async def create_endpoint(
-    session: AsyncSession, settings: Settings, principal: Principal, body: WebhookCreate
-) -> WebhookEndpoint:
+    session: AsyncSession, settings: Settings, encryptor: Encryptor, principal: Principal, body: WebhookCreate
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret, in clear this once (it is stored encrypted)."""
     endpoints = _endpoints(session, principal)
     url = await checked_url(body.url, settings)
     if await endpoints.count() >= MAX_ENDPOINTS:
@@ -69,12 +72,13 @@ async def create_endpoint(
         url=url,
         events=body.events,
         description=body.description or None,
-        secret=new_secret(),
         enabled=body.enabled,
     )
+    secret = new_secret()
+    endpoint.set_secret(secret, encryptor)
     endpoints.add(endpoint)
     await session.flush()
-    return endpoint
+    return endpoint, secret
 
 
 async def get_endpoint(
@@ -115,15 +119,41 @@ async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_
     await session.flush()
 
 
-async def rotate_secret(session: AsyncSession, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+async def rotate_secret(
+    session: AsyncSession, encryptor: Encryptor, principal: Principal, endpoint_id: str
+) -> tuple[WebhookEndpoint, str]:
     """A new secret signs from now on; the one it replaces signs too for SECRET_OVERLAP. Rotating again
-    within that time ends the older secret's overlap at once: two secrets at most sign a request."""
+    within that time ends the older secret's overlap at once: two secrets at most sign a request.
+    Returns the endpoint and the new secret, in clear this once."""
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
-    endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_expires_at = utcnow() + flow.SECRET_OVERLAP
-    endpoint.secret = new_secret()
+    secret = new_secret()
+    endpoint.set_secret(secret, encryptor, previous_expires_at=utcnow() + flow.SECRET_OVERLAP)
     await session.flush()
-    return endpoint
+    return endpoint, secret
+
+
+class UnreadableSecret(Exception):
+    """A stored signing secret that none of ENCRYPTION_KEYS decrypts."""
+
+    def __init__(self, endpoint_id: str) -> None:
+        super().__init__(endpoint_id)
+        self.endpoint_id = endpoint_id
+
+
+async def reencrypt_secrets(session: AsyncSession, encryptor: Encryptor) -> int:
+    """Encrypt every stored signing secret (current and previous) again with the newest key; how many
+    endpoints. All or nothing: raises UnreadableSecret for the first secret no key decrypts."""
+    count = 0
+    async for endpoint in repository.all_endpoints_for_update(session):
+        try:
+            endpoint.secret_encrypted = encryptor.rotate_text(endpoint.secret_encrypted)
+            if endpoint.previous_secret_encrypted is not None:
+                endpoint.previous_secret_encrypted = encryptor.rotate_text(endpoint.previous_secret_encrypted)
+        except DecryptionFailed:
+            raise UnreadableSecret(endpoint.id) from None
+        count += 1
+    await session.flush()
+    return count
 
 
 async def get_delivery(
@@ -175,7 +205,12 @@ async def redeliver(
 
 
 async def send_test(
-    session: AsyncSession, queue: ArqRedis, settings: Settings, principal: Principal, endpoint_id: str
+    session: AsyncSession,
+    queue: ArqRedis,
+    settings: Settings,
+    encryptor: Encryptor,
+    principal: Principal,
+    endpoint_id: str,
 ) -> tuple[WebhookDelivery, dict[str, Any], WebhookAttempt]:
     """Send a `webhook.test` ping now and wait for the answer (at most WEBHOOK_TIMEOUT_SECONDS).
 
@@ -187,7 +222,7 @@ async def send_test(
     endpoint = await get_endpoint(session, principal, endpoint_id)
     now = utcnow()
     delivery = flow.new_delivery(endpoint, settings, kind="test", event=None, now=now)
-    body, headers = flow.build_request(delivery, endpoint, None, now)
+    body, headers = flow.build_request(delivery, endpoint, None, now, encryptor)
     url, ping = endpoint.url, flow.payload_of(delivery, endpoint, None)
     await commit(session)
     async with new_client(settings) as client:

@@ -1,4 +1,5 @@
-"""arq tasks of webhooks. The worker keeps one HTTP client for deliveries in `ctx["webhook_http"]`."""
+"""arq tasks of webhooks. The worker keeps one HTTP client for deliveries in `ctx["webhook_http"]`, and
+the Encryptor that decrypts signing secrets in `ctx["encryptor"]`."""
 
 from __future__ import annotations
 
@@ -74,7 +75,13 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
 
 async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
     return await delivery.attempt(
-        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], delivery_id, now=utcnow()
+        ctx["sessionmaker"],
+        ctx["redis"],
+        ctx["webhook_http"],
+        ctx["settings"],
+        ctx["encryptor"],
+        delivery_id,
+        now=utcnow(),
     )
 
 

@@ -18,6 +18,7 @@ from backplane.auth.tasks import send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.billing.tasks import report_usage_task
 from backplane.core.config import Settings, get_settings
+from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
 from backplane.core.netguard import customer_client
 from backplane.core.queue import DEFAULT_QUEUE
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
+    ctx["encryptor"] = Encryptor(settings.encryption_key_ring)
     ctx["engine"] = create_engine(settings)
     ctx["redis_app"] = create_redis(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])

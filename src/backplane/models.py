@@ -10,6 +10,7 @@ from backplane.idempotency import models as idempotency  # noqa: F401
 from backplane.jobs import models as jobs  # noqa: F401
 from backplane.licenses import models as licenses  # noqa: F401
 from backplane.organizations import models as organizations  # noqa: F401
+from backplane.staff import models as staff  # noqa: F401
 from backplane.webhooks import models as webhooks  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,140 @@
+"""Resolving the caller from `Authorization: Bearer <access JWT | API key>`, once per request."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backplane.access.principal import Principal, key_principal, user_principal
+from backplane.api_keys.models import is_api_key
+from backplane.api_keys.repository import find_key_for_authentication, touch_last_used
+from backplane.auth.revocation import is_revoked
+from backplane.core.client_ip import client_ip
+from backplane.core.config import Settings
+from backplane.core.db import SessionDep, utcnow
+from backplane.core.deps import SettingsDep
+from backplane.core.errors import Forbidden, NotFound, Unauthorized
+from backplane.core.redis import RedisDep
+from backplane.core.security import InvalidToken, decode_token, sha256_hex
+from backplane.organizations.models import Role
+from backplane.organizations.repository import MembershipRepository
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access JWT (from `/api/v1/auth/token/` or `/v1/auth/login`) or an API key "
+    "(`coexai_live_…` / `coexai_test_…`).",
+)
+
+ORG_HEADER_DESCRIPTION = "For JWT callers: the organization to act in (default: your oldest membership)."
+# Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
+LAST_USED_PRECISION = timedelta(seconds=60)
+KEY_REVOKED = "This API key has been revoked."
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_organization_id: Annotated[str | None, Header(description=ORG_HEADER_DESCRIPTION)] = None,
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Authentication credentials were not provided. Send `Authorization: Bearer <token>`.")
+    token = credentials.credentials.strip()
+    if is_api_key(token):
+        return await authenticate_key(session, token, client_ip(request, request.app.state.trusted_proxies))
+    return await authenticate_jwt(session, redis, settings, token, x_organization_id)
+
+
+async def authenticate_jwt(
+    session: AsyncSession, redis: Redis, settings: Settings, token: str, organization_header: str | None
+) -> Principal:
+    try:
+        claims = decode_token(token, "access", settings.secret_key)
+    except InvalidToken as exc:
+        expired = "expired" in str(exc).lower()
+        raise Unauthorized("Access token has expired." if expired else "Access token is invalid.") from exc
+    if await is_revoked(redis, claims):
+        raise Unauthorized("Access token has been revoked.")
+    try:
+        user_id = uuid.UUID(claims.subject)
+    except ValueError as exc:
+        raise Unauthorized("Access token is invalid.") from exc
+    header = (organization_header or "").strip()
+    organization_id = _parse_uuid(header)
+    if header and organization_id is None:  # malformed: names no organization, once the user is known
+        organization_id = uuid.UUID(int=0)
+    found = await MembershipRepository(session).get_user_and_membership(user_id, organization_id)
+    if found is None or not found[0].is_active:
+        raise Unauthorized("Access token is invalid.")
+    user, membership, organization = found
+    if membership is None or organization is None:
+        if organization_id is not None:
+            raise NotFound("Organization not found.")
+        return user_principal(user, None, None)
+    return user_principal(user, organization, Role(membership.role))
+
+
+async def authenticate_key(session: AsyncSession, secret: str, ip: str | None) -> Principal:
+    found = await find_key_for_authentication(session, sha256_hex(secret))
+    if found is None:
+        raise Unauthorized("Invalid API key.")
+    api_key, organization, creator, membership = found
+    now = utcnow()
+    if api_key.revoked_at is not None:
+        raise Unauthorized(KEY_REVOKED)
+    # A creator who left, was removed or was deactivated took their keys with them (revoked when it
+    # happened; checked here too, so that no path that forgot to revoke can leave a key working).
+    if creator is None or not creator.is_active or membership is None:
+        raise Unauthorized(KEY_REVOKED)
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthorized("This API key has expired.")
+    if api_key.allowed_ips and not _ip_allowed(ip, api_key.allowed_ips):
+        raise Forbidden("This API key may not be used from this IP address.", details={"ip": ip})
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
+        await touch_last_used(session, api_key, now)
+    return key_principal(api_key, organization, creator, Role(membership.role))
+
+
+def _parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _ip_allowed(ip: str | None, allowed: list[str]) -> bool:
+    if ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in allowed)
+
+
+async def path_organization_principal(
+    principal: Principal, organization_id: uuid.UUID, session: AsyncSession
+) -> Principal:
+    """The caller acting in the organization named by a path; 404 if they are not in it."""
+    if principal.api_key is not None:
+        if principal.organization is None or principal.organization.id != organization_id:
+            raise NotFound("Organization not found.")
+        return principal
+    user = principal.require_user()
+    if principal.organization is not None and principal.organization.id == organization_id:
+        return principal
+    found = await MembershipRepository(session).get_with_organization(user.id, organization_id)
+    if found is None:
+        raise NotFound("Organization not found.")
+    membership, organization = found
+    return user_principal(user, organization, Role(membership.role))
