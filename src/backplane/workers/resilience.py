@@ -146,8 +146,9 @@ class ResilientWorker(Worker):
             self.stores.redis.lost(error)
             await asyncio.sleep(self._backoff.next())
             return
+        # Not `stores.redis.back()`: an iteration may touch no Redis at all (a full worker reads no
+        # queue); the monitor's probe says when Redis is back.
         self._backoff.reset()
-        self.stores.redis.back()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # arq takes a slot (semaphore and counter) before its Redis pipeline; when that pipeline fails
