@@ -18,6 +18,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from arq.connections import create_pool
 from arq.worker import Worker
+from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +125,30 @@ class ResilientWorker(Worker):
         self.ctx["stores"] = stores
         self._backoff = Backoff(backoff_cap)
 
+    async def _ping(self) -> None:
+        """Redis answers? Asked with a client closed afterwards: arq's `create_pool` does not close the
+        client it made when its own ping fails."""
+        settings = self.redis_settings
+        assert settings is not None and isinstance(settings.host, str)
+        client = Redis(
+            host=settings.host,
+            port=settings.port,
+            db=settings.database,
+            username=settings.username,
+            password=settings.password,
+            ssl=settings.ssl,
+            unix_socket_path=settings.unix_socket_path,
+            socket_connect_timeout=settings.conn_timeout,
+        )
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
     async def main(self) -> None:
         while self._pool is None:
             try:
+                await self._ping()
                 self._pool = await create_pool(
                     self.redis_settings,
                     job_deserializer=self.job_deserializer,
