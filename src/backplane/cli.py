@@ -276,6 +276,13 @@ def main(argv: list[str] | None = None) -> None:
         default="all",
         help="tasks: emails, deliveries, billing; jobs: agent jobs; all: both in one process",
     )
+    worker.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="serve GET /health (liveness) and GET /health/ready (PostgreSQL and Redis reachable) on this port",
+    )
+    worker.add_argument("--health-host", default="127.0.0.1", help="address of the health endpoint")
     commands.add_parser(
         "migrate",
         help="create the database if missing, then upgrade to the latest migration",
@@ -304,7 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         from backplane.workers.run import run_workers
 
-        asyncio.run(run_workers(settings, queues=args.queues))
+        status = asyncio.run(
+            run_workers(settings, queues=args.queues, health_host=args.health_host, health_port=args.health_port)
+        )
+        sys.exit(status)
     elif args.command == "migrate":
         migrate(settings)
     elif args.command in ("staff", "licenses"):

@@ -238,9 +238,11 @@ async def test_the_sweep_requeues_a_delivery_whose_job_was_lost(
 
     assert await sweep_task(worker_ctx) == 0  # not overdue yet: its first attempt was due just now
     async with unit_of_work(worker_ctx["sessionmaker"]) as session:
-        later = utcnow() + flow.SWEEP_GRACE + timedelta(seconds=1)
-        assert await flow.sweep(session, queue, later) == 1
-        assert await flow.sweep(session, queue, later) == 0  # already queued again: once is enough
+        grace = flow.sweep_grace(settings)
+        assert grace == timedelta(seconds=10)  # a third of RECOVERY_SECONDS
+        later = utcnow() + grace + timedelta(seconds=1)
+        assert await flow.sweep(session, queue, later, grace) == 1
+        assert await flow.sweep(session, queue, later, grace) == 0  # already queued again: once is enough
     assert list(await queued_jobs(queue)) == [job_id]
     await run_due(settings, queue)
     [sent] = await deliveries(client, account, hook)

@@ -266,6 +266,13 @@ class Settings(_Section):
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     job_stall_seconds: float = Field(default=60.0, gt=0, description="No heartbeat for this long: the worker is gone.")
     job_dispatch_timeout_seconds: float = Field(default=300.0, gt=0)
+    recovery_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Work whose Redis message was lost (a job handed out, a webhook delivery due) is found "
+        "again from PostgreSQL within this long after Redis answers again.",
+    )
     job_sweep_interval_seconds: float = Field(default=2.0, gt=0)
     job_poll_seconds: float = Field(
         default=0.1, gt=0, le=5, description="How often an idle jobs worker polls its arq queue (start latency)."

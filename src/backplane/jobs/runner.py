@@ -16,11 +16,12 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import or_, select, update
@@ -40,6 +41,7 @@ from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
 from backplane.jobs import lifecycle
 from backplane.jobs.models import Job, JobStatus
+from backplane.workers.resilience import Stores
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ class Runner:
         queue: ArqRedis,
         storage: Storage,
         http: httpx.AsyncClient,
+        stores: Stores | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -135,6 +138,7 @@ class Runner:
         self.queue = queue
         self.storage = storage
         self.http = http
+        self.stores = stores or Stores()  # an unreachable store is logged once there, not on every beat
         self.running: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.cancelled: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
@@ -254,8 +258,9 @@ class Runner:
             try:
                 owned = await self._heartbeat(job_id, token)
                 last_beat = asyncio.get_running_loop().time()
-            except Exception:
-                logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
+            except Exception as error:
+                if not self.stores.noticed(error):
+                    logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
                 owned = asyncio.get_running_loop().time() - last_beat < self.settings.job_stall_seconds
             if not owned:
                 self.cancelled.add(job_id)
@@ -375,8 +380,9 @@ class Runner:
                             logger.info("job %s cancelled while running: aborted", job_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.warning("cancel listener lost Redis; reconnecting", exc_info=True)
+            except Exception as error:
+                if not self.stores.noticed(error):
+                    logger.warning("cancel listener failed; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
 
     async def _sweep_forever(self) -> None:
@@ -388,8 +394,9 @@ class Runner:
                     await self.sweep()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.warning("job sweep failed; trying again", exc_info=True)
+            except Exception as error:
+                if not self.stores.noticed(error):
+                    logger.warning("job sweep failed; trying again", exc_info=True)
             await asyncio.sleep(interval)
 
     async def sweep(self) -> dict[str, int]:
@@ -412,16 +419,7 @@ class Runner:
                 )
                 if lifecycle.is_final(job):
                     lifecycle.announce_after_commit(session, self.redis, job)
-            undelivered = now - timedelta(seconds=self.settings.job_dispatch_timeout_seconds)
-            stmt = (
-                select(Job)
-                .where(Job.status == JobStatus.QUEUED, Job.dispatch_token.is_not(None), Job.dispatched_at < undelivered)
-                .limit(500)
-                .with_for_update(skip_locked=True)
-            )
-            for job in (await session.execute(stmt)).scalars():
-                if await self.queue.exists(f"arq:job:{job.id}:{job.dispatch_token}"):
-                    continue  # still waiting in arq's queue (workers are busy): keep its place
+            for job in await self._undelivered(session, now):
                 lost += 1
                 job.dispatch_token = None  # its message was lost: hand it out again
         ready = (
@@ -443,6 +441,36 @@ class Runner:
         if stalled or lost or dispatched:
             logger.info("job sweep: %d stalled, %d undelivered, %d dispatched", stalled, lost, dispatched)
         return {"stalled": stalled, "lost": lost, "dispatched": dispatched}
+
+    async def _undelivered(self, session: AsyncSession, now: datetime) -> list[Job]:
+        """Handed-out jobs that will not start from their message: Redis lost it (looked for once the
+        job has waited a third of RECOVERY_SECONDS), or a worker took it and died before starting the
+        job (after JOB_DISPATCH_TIMEOUT_SECONDS). A message merely waiting in arq's queue keeps its place."""
+        grace = min(self.settings.recovery_seconds / 3, self.settings.job_dispatch_timeout_seconds)
+        stmt = (
+            select(Job)
+            .where(
+                Job.status == JobStatus.QUEUED,
+                Job.dispatch_token.is_not(None),
+                Job.dispatched_at < now - timedelta(seconds=grace),
+            )
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+        jobs = list((await session.execute(stmt)).scalars())
+        if not jobs:
+            return []
+        async with self.queue.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                pipe.exists(f"{job_key_prefix}{job.id}:{job.dispatch_token}")
+                pipe.exists(f"{in_progress_key_prefix}{job.id}:{job.dispatch_token}")
+            found = await pipe.execute()
+        abandoned = now - timedelta(seconds=self.settings.job_dispatch_timeout_seconds)
+        return [
+            job
+            for job, queued, taken in zip(jobs, found[::2], found[1::2], strict=True)
+            if not queued or (taken and job.dispatched_at is not None and job.dispatched_at < abandoned)
+        ]
 
 
 async def _messages(pubsub: Any) -> AsyncIterator[Any]:

@@ -8,26 +8,37 @@ Per license `L`:
 Global:
   `leases:expiry`   ZSET  "L:S" -> expiry                          -- lets the sweeper find licenses
   `leases:ended`    LIST  JSON of ended sessions                    -- drained into PostgreSQL
+  `leases:epoch`    STRING                                          -- the leases here are complete
 
 Acquire, heartbeat and release are each one Lua script, so no interleaving of API processes can
 put more live leases on a license than it has seats. Expired leases are swept inside acquire (so
 a dead machine's seat is free to the next caller at once) and by a cron task.
 Every operation is O(log n) in the license's own leases; heartbeat cost does not depend on how
 many leases exist in total.
+
+A Redis that lost its data (restarted without persistence, flushed, failed over to an empty
+replica) has no `leases:epoch`. Acquire then answers "not restored" instead of handing out seats
+that PostgreSQL's open sessions still hold, and a session id Redis does not know is not declared
+gone; `Leases` first has its `restore` callback rebuild the leases from PostgreSQL
+(`licenses/recovery.py`), then does the operation.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from backplane.core.errors import ServiceUnavailable
+
 EXPIRY_INDEX = "leases:expiry"
 ENDED_LOG = "leases:ended"
+EPOCH = "leases:epoch"
 
 _SWEEP = """
 local function now_ms()
@@ -50,11 +61,13 @@ local function sweep(lid, zkey, hwkey, metakey, now)
 end
 """
 
-# KEYS: leases, hw, meta, expiry index, ended log, lease key prefix ("lease:")
+# KEYS: leases, hw, meta, expiry index, ended log, lease key prefix ("lease:"), epoch
 # ARGV: license id, new session id, hardware id, seats, ttl ms, organization id
+# -> {session id or '', created (1/0, -1: the leases are not restored yet), live, expires}
 _ACQUIRE = (
     _SWEEP
     + """
+if redis.call('EXISTS', KEYS[7]) == 0 then return {'', -1, 0, 0} end
 local lid, sid, hw, seats, ttl, org = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local now = now_ms()
 sweep(lid, KEYS[1], KEYS[2], KEYS[3], now)
@@ -147,6 +160,55 @@ return out
 """
 
 
+# Leases rebuilt for one license from its open sessions, newest first. A session whose machine
+# already has a live lease, or for which no seat is left, ends ('expired') through the ended log.
+# KEYS: leases, hw, meta, expiry index, ended log, lease key prefix ("lease:")
+# ARGV: license id, organization id, seats, ttl ms, then (session id, hardware id, acquired ms) triples
+# -> {restored, ended}
+_RESTORE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lid, org, seats, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local expires = now + ttl
+local restored, ended = 0, 0
+for i = 5, #ARGV, 3 do
+  local sid, hw, acq = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if not redis.call('ZSCORE', KEYS[1], sid) then
+    local holder = redis.call('HGET', KEYS[2], hw)
+    if (holder and redis.call('ZSCORE', KEYS[1], holder)) or redis.call('ZCARD', KEYS[1]) >= seats then
+      redis.call('RPUSH', KEYS[5], cjson.encode({sid = sid, lic = lid, reason = 'expired', at = now, n = 0}))
+      ended = ended + 1
+    else
+      redis.call('ZADD', KEYS[1], expires, sid)
+      redis.call('HSET', KEYS[2], hw, sid)
+      redis.call('HSET', KEYS[3], sid, cjson.encode({hw = hw, acq = acq, hb = cjson.null, n = 0}))
+      redis.call('ZADD', KEYS[4], expires, lid .. ':' .. sid)
+      redis.call('HSET', KEYS[6] .. sid, 'license', lid, 'org', org, 'hw', hw)
+      redis.call('PEXPIRE', KEYS[6] .. sid, ttl)
+      restored = restored + 1
+    end
+  end
+end
+return {restored, ended}
+"""
+
+
+class SeatsRestoring(ServiceUnavailable):
+    default_message = "Seat leases are being restored after a Redis restart. Retry in a few seconds."
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """A session PostgreSQL has not seen end, as a restore needs it."""
+
+    session_id: uuid.UUID
+    hardware_id: str
+    acquired_at: datetime
+
+
+Restore = Callable[["Leases"], Awaitable[None]]
+
+
 def _keys(license_id: uuid.UUID | str) -> tuple[str, str, str]:
     return f"lic:{license_id}:leases", f"lic:{license_id}:hw", f"lic:{license_id}:meta"
 
@@ -195,8 +257,13 @@ class EndedLease:
 
 
 class Leases:
-    def __init__(self, redis: Redis) -> None:
+    """`restore` rebuilds the leases from PostgreSQL when Redis lost them; without one (tools, tests of
+    Redis alone) a Redis without leases is simply taken as complete."""
+
+    def __init__(self, redis: Redis, restore: Restore | None = None) -> None:
         self.redis = redis
+        self._restore_from_database = restore
+        self._restore = redis.register_script(_RESTORE)
         self._acquire = redis.register_script(_ACQUIRE)
         self._heartbeat = redis.register_script(_HEARTBEAT)
         self._release = redis.register_script(_RELEASE)
@@ -208,10 +275,16 @@ class Leases:
         self, license_id: uuid.UUID, organization_id: uuid.UUID, hardware_id: str, seats: int, ttl_seconds: int
     ) -> Acquired:
         new_id = uuid.uuid4()
-        sid, created, live, expires = await self._acquire(
-            keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:"],
-            args=[str(license_id), str(new_id), hardware_id, seats, ttl_seconds * 1000, str(organization_id)],
-        )
+        for _ in range(2):
+            sid, created, live, expires = await self._acquire(
+                keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:", EPOCH],
+                args=[str(license_id), str(new_id), hardware_id, seats, ttl_seconds * 1000, str(organization_id)],
+            )
+            if int(created) != -1:
+                break
+            await self.ensure_restored()
+        else:
+            raise SeatsRestoring(headers={"Retry-After": "2"})
         return Acquired(
             session_id=uuid.UUID(sid) if sid else None,
             created=bool(int(created)),
@@ -221,6 +294,9 @@ class Leases:
 
     async def owner(self, session_id: uuid.UUID) -> LeaseOwner | None:
         data = await self.redis.hgetall(lease_key(session_id))  # type: ignore[misc]
+        if not data and not await self.restored():
+            await self.ensure_restored()
+            data = await self.redis.hgetall(lease_key(session_id))  # type: ignore[misc]
         if not data:
             return None
         return LeaseOwner(uuid.UUID(data["license"]), uuid.UUID(data["org"]), data["hw"])
@@ -303,3 +379,35 @@ class Leases:
                 )
             )
         return out
+
+    # -- after Redis lost its data ---------------------------------------------------------------
+
+    async def restored(self) -> bool:
+        """Whether the leases in Redis are complete (built here, or restored after a loss)."""
+        return bool(await self.redis.exists(EPOCH))
+
+    async def ensure_restored(self) -> None:
+        """Rebuild the leases from PostgreSQL if Redis lost them (once, whoever asks first)."""
+        if self._restore_from_database is None:
+            await self.mark_restored()
+        else:
+            await self._restore_from_database(self)
+
+    async def mark_restored(self) -> None:
+        await self.redis.set(EPOCH, datetime.now(UTC).isoformat(), nx=True)
+
+    async def restore(
+        self,
+        license_id: uuid.UUID,
+        organization_id: uuid.UUID,
+        seats: int,
+        ttl_seconds: int,
+        sessions: Sequence[OpenSession],
+    ) -> tuple[int, int]:
+        """Leases again for `sessions` of one license, each for `ttl_seconds` from now: (restored, ended)."""
+        args: list[str | int] = [str(license_id), str(organization_id), seats, ttl_seconds * 1000]
+        for open_session in sorted(sessions, key=lambda s: s.acquired_at, reverse=True):
+            acquired_ms = int(open_session.acquired_at.timestamp() * 1000)
+            args += [str(open_session.session_id), open_session.hardware_id, acquired_ms]
+        restored, ended = await self._restore(keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:"], args=args)
+        return int(restored), int(ended)

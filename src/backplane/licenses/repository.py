@@ -88,3 +88,15 @@ async def record_ended_sessions(
                 heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
             )
         )
+
+
+async def open_sessions(session: AsyncSession) -> list[tuple[License, LicenseSession]]:
+    """Every session whose end PostgreSQL has not recorded, with its license (a lease restore reads
+    them all, across organizations)."""
+    stmt = (
+        select(License, LicenseSession)
+        .join(LicenseSession, LicenseSession.license_id == License.id)
+        .where(LicenseSession.ended_at.is_(None))
+        .order_by(License.id)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]

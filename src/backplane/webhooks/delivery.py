@@ -9,9 +9,10 @@
    transaction logs the attempt and decides: delivered, retry later (queued for its time in the
    schedule), or failed for good. The endpoint's health follows: 410 Gone, or failing every
    attempt for WEBHOOK_DISABLE_AFTER_SECONDS, disables it and emails the organization's owners.
-3. `sweep`: a delivery whose queued job was lost (Redis flushed, a worker killed mid-attempt) is
-   queued again once it is overdue. Job ids name the delivery and the attempt number, so queueing
-   twice runs once.
+3. `sweep`: a delivery whose queued job was lost (Redis restarted empty, a worker killed
+   mid-attempt) is queued again once it is overdue by a third of RECOVERY_SECONDS and Redis knows
+   it neither as a queued job nor as waiting for a slot of its endpoint. Job ids name the delivery
+   and the attempt number, so queueing twice runs once.
 
 Retries are due WEBHOOK_RETRY_SCHEDULE_SECONDS after the first attempt (5 min, 30 min, 2 h, 6 h by
 default), each a little later at random (up to WEBHOOK_RETRY_JITTER of its wait) so that retries
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
@@ -43,13 +46,13 @@ from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEn
 from backplane.webhooks.repository import active_endpoints_of, lock_delivery, lock_for_attempt, overdue
 from backplane.webhooks.sender import AttemptResult, send
 from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
+from backplane.webhooks.slots import waiting_key
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "webhooks.deliver"
 DISPATCH_BATCH = 100
 SWEEP_BATCH = 500
-SWEEP_GRACE = timedelta(minutes=2)  # overdue by this much before a delivery counts as lost
 EARLY_TOLERANCE = timedelta(seconds=5)  # clocks of API and worker hosts differ a little
 RETRY_AFTER_CAP = timedelta(hours=24)  # a receiver's Retry-After delays one retry by at most this
 SECRET_OVERLAP = timedelta(hours=24)  # a rotated-out secret keeps signing this long
@@ -395,12 +398,33 @@ async def attempt(
         return delivery.status
 
 
-async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime) -> int:
-    """Queue again the deliveries overdue by SWEEP_GRACE; how many were not queued any more."""
+def sweep_grace(settings: Settings) -> timedelta:
+    """How overdue a delivery is before the sweep looks for it in Redis (the sweep runs as often)."""
+    return timedelta(seconds=settings.recovery_seconds / 3)
+
+
+async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: timedelta) -> int:
+    """Queue again the deliveries overdue by `grace` that Redis lost; how many were requeued.
+
+    Overdue means past the claim of any attempt under way too, so a job arq still shows in progress
+    belongs to a worker that died mid-attempt: arq would run it again only once its own lock expires
+    (minutes), so the delivery gets a job of its own id now (the claim keeps the two apart).
+    """
+    found = await overdue(session, now - grace, SWEEP_BATCH)
+    async with queue.pipeline(transaction=False) as pipe:
+        for delivery_id, endpoint_id, attempts in found:
+            pipe.zscore(waiting_key(endpoint_id), delivery_id)
+            pipe.exists(in_progress_key_prefix + job_id(delivery_id, attempts + 1))
+        known = await pipe.execute()
     requeued = 0
-    for delivery_id, endpoint_id, attempts in await overdue(session, now - SWEEP_GRACE, SWEEP_BATCH):
-        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=job_id(delivery_id, attempts + 1)):
+    for (delivery_id, endpoint_id, attempts), waiting, stuck in zip(found, known[::2], known[1::2], strict=True):
+        if waiting is not None:
+            continue  # waiting for a slot of its endpoint: the attempt that frees one wakes it
+        queued_as = job_id(delivery_id, attempts + 1)
+        if stuck:
+            queued_as += f":swept:{secrets.token_hex(4)}"
+        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=queued_as):
             requeued += 1
     if requeued:
-        logger.warning("requeued %d overdue webhook deliveries", requeued)
+        logger.warning("requeued %d webhook deliveries whose job was lost", requeued)
     return requeued

@@ -42,8 +42,12 @@ return woken[1]
 WAITING_TTL_MS = 7 * 86400 * 1000  # a waiting set nobody touches for a week is dropped
 
 
+def waiting_key(endpoint_id: str) -> str:
+    return f"webhooks:waiting:{endpoint_id}"
+
+
 def _keys(endpoint_id: str) -> list[str]:
-    return [f"webhooks:slots:{endpoint_id}", f"webhooks:waiting:{endpoint_id}"]
+    return [f"webhooks:slots:{endpoint_id}", waiting_key(endpoint_id)]
 
 
 class EndpointSlots:

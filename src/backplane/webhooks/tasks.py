@@ -17,6 +17,7 @@ from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
 from backplane.webhooks.slots import EndpointSlots
 from backplane.workers.context import session_scope
+from backplane.workers.resilience import stores_of
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ async def dispatch_task(ctx: dict[str, Any]) -> int:
 async def sweep_task(ctx: dict[str, Any]) -> int:
     """Cron `webhooks.sweep`: deliveries whose queued attempt was lost are queued again."""
     async with session_scope(ctx) as session:
-        return await delivery.sweep(session, ctx["redis"], utcnow())
+        return await delivery.sweep(session, ctx["redis"], utcnow(), delivery.sweep_grace(ctx["settings"]))
 
 
 async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> None:
@@ -129,8 +130,9 @@ async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> Non
                 continue
             await redis.delete(NEW_EVENTS_KEY)
             await dispatch_task(ctx)
-        except Exception:
-            logger.exception("dispatching new events failed; the cron will pick them up")
+        except Exception as error:
+            if not stores_of(ctx).noticed(error):
+                logger.exception("dispatching new events failed; the cron will pick them up")
             await asyncio.sleep(1)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, cast
 
+from arq import Retry
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
 from backplane.agents import registry
@@ -27,6 +31,7 @@ from backplane.idempotency.service import purge_expired_task
 from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
 from backplane.jobs.runner import Runner, run_job_task
 from backplane.licenses.leases import Leases
+from backplane.licenses.recovery import LeaseRestorer
 from backplane.licenses.tasks import record_ended_sessions_task
 from backplane.webhooks.sender import new_client as new_webhook_client
 from backplane.webhooks.tasks import (
@@ -37,6 +42,7 @@ from backplane.webhooks.tasks import (
     stop_listening,
     sweep_task,
 )
+from backplane.workers.resilience import stores_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["redis_app"] = create_redis(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])
-    ctx["leases"] = Leases(ctx["redis_app"])
+    ctx["leases"] = Leases(ctx["redis_app"], restore=LeaseRestorer(settings))
     ctx["limiter"] = RateLimiter(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
     ctx["storage"] = await create_storage(settings)
@@ -77,24 +83,86 @@ async def tasks_startup(ctx: dict[str, Any]) -> None:
         start_listening(ctx)
 
 
+def _through_outages(task: Callable[..., Awaitable[Any]]) -> WorkerCoroutine:
+    """A task that finds PostgreSQL or Redis unreachable is tried again later (arq `Retry`, within its
+    max_tries), and the outage is logged once by the process, not as a traceback per try."""
+
+    @functools.wraps(task)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await task(ctx, *args, **kwargs)
+        except Exception as error:
+            if not stores_of(ctx).noticed(error):
+                raise
+            settings: Settings = ctx["settings"]
+            raise Retry(defer=settings.recovery_seconds / 3 * int(ctx.get("job_try", 1))) from error
+
+    return cast(WorkerCoroutine, run)
+
+
+def _skipped_in_outages(task: Callable[[dict[str, Any]], Awaitable[Any]]) -> WorkerCoroutine:
+    """A cron run that finds a store unreachable just ends (the next run does its work); the outage is
+    logged once by the process."""
+
+    @functools.wraps(task)
+    async def run(ctx: dict[str, Any]) -> Any:
+        try:
+            return await task(ctx)
+        except Exception as error:
+            if not stores_of(ctx).noticed(error):
+                raise
+            return None
+
+    return cast(WorkerCoroutine, run)
+
+
 FUNCTIONS: list[Function] = [
-    func(send_email_task, name="email.send", max_tries=5, timeout=30),
-    func(mail_link_task, name=MAIL_LINK_TASK, max_tries=5, timeout=30),
-    func(report_usage_task, name="billing.report_usage", max_tries=5),
+    func(_through_outages(send_email_task), name="email.send", max_tries=5, timeout=30),
+    func(_through_outages(mail_link_task), name=MAIL_LINK_TASK, max_tries=5, timeout=30),
+    func(_through_outages(report_usage_task), name="billing.report_usage", max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
     # job id again if that attempt turns out lost. The timeout covers a chain of attempts to one
     # endpoint (CHAIN_SECONDS) and the last one's own deadline (at most 60 s).
-    func(deliver_task, name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90),
+    func(
+        _through_outages(deliver_task), name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90
+    ),
 ]
-CRON_JOBS: list[CronJob] = [
-    cron(record_ended_sessions_task, name="licenses.record_ended", second=0, timeout=120, run_at_startup=True),
-    cron(cleanup_pending_task, name="files.cleanup_pending", minute={0, 15, 30, 45}, second=30, timeout=300),
-    # Every 5 s, the safety net: events are dispatched the moment they commit (`webhooks.listen`),
-    # unless that wake-up was lost (Redis unreachable right then, or no worker listening).
-    cron(dispatch_task, name="webhooks.dispatch", second=set(range(0, 60, 5)), timeout=60, run_at_startup=True),
-    cron(sweep_task, name="webhooks.sweep", second=45, timeout=60),
-    cron(purge_expired_task, name="idempotency.purge", minute=7, second=15, timeout=300),
-]
+
+
+def cron_jobs(recovery_seconds: float) -> list[CronJob]:
+    # The webhook sweep runs every third of RECOVERY_SECONDS (at most every minute), so a delivery whose
+    # job Redis lost is queued again within RECOVERY_SECONDS of Redis answering.
+    step = max(1, min(60, int(recovery_seconds // 3)))
+    return [
+        cron(
+            _skipped_in_outages(record_ended_sessions_task),
+            name="licenses.record_ended",
+            second=0,
+            timeout=120,
+            run_at_startup=True,
+        ),
+        cron(
+            _skipped_in_outages(cleanup_pending_task),
+            name="files.cleanup_pending",
+            minute={0, 15, 30, 45},
+            second=30,
+            timeout=300,
+        ),
+        # Every 5 s, the safety net: events are dispatched the moment they commit (`webhooks.listen`),
+        # unless that wake-up was lost (Redis unreachable right then, or no worker listening).
+        cron(
+            _skipped_in_outages(dispatch_task),
+            name="webhooks.dispatch",
+            second=set(range(0, 60, 5)),
+            timeout=60,
+            run_at_startup=True,
+        ),
+        cron(_skipped_in_outages(sweep_task), name="webhooks.sweep", second=set(range(0, 60, step)), timeout=60),
+        cron(_skipped_in_outages(purge_expired_task), name="idempotency.purge", minute=7, second=15, timeout=300),
+    ]
+
+
+CRON_JOBS: list[CronJob] = cron_jobs(Settings.model_fields["recovery_seconds"].default)
 
 
 class WorkerSettings:
@@ -110,10 +178,18 @@ class WorkerSettings:
     poll_delay = 0.1
 
 
+def redis_settings(settings: Settings) -> RedisSettings:
+    """arq's connection settings. No connection retries of arq's own: `ResilientWorker` retries for
+    as long as Redis is away, with its own backoff."""
+    redis_settings = RedisSettings.from_dsn(settings.redis.url)
+    redis_settings.conn_retries = 0
+    return redis_settings
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker` / `run_worker`, bound to these settings."""
     return {
-        "redis_settings": RedisSettings.from_dsn(settings.redis.url),
+        "redis_settings": redis_settings(settings),
         "ctx": {"settings": settings},
     }
 
@@ -128,7 +204,9 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     settings: Settings = ctx["settings"]
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
-    runner = Runner(settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"])
+    runner = Runner(
+        settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"], stores_of(ctx)
+    )
     ctx["runner"] = runner
     runner.start()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
@@ -147,7 +225,7 @@ def jobs_worker_options(settings: Settings) -> dict[str, Any]:
         "functions": [
             # arq's own retry count is irrelevant: attempts are counted in PostgreSQL, and a message
             # re-run after a crash finds its dispatch token stale and does nothing.
-            func(run_job_task, name=RUN_FUNCTION, max_tries=1000, timeout=longest + 120),
+            func(_through_outages(run_job_task), name=RUN_FUNCTION, max_tries=1000, timeout=longest + 120),
         ],
         "queue_name": JOBS_QUEUE,
         "on_startup": jobs_startup,
@@ -155,6 +233,6 @@ def jobs_worker_options(settings: Settings) -> dict[str, Any]:
         "max_jobs": settings.job_worker_concurrency,
         "poll_delay": settings.job_poll_seconds,
         "keep_result": 60,
-        "redis_settings": RedisSettings.from_dsn(settings.redis.url),
+        "redis_settings": redis_settings(settings),
         "ctx": {"settings": settings},
     }

@@ -1,0 +1,186 @@
+"""Keeping `backplane worker` alive while Redis or PostgreSQL is away.
+
+arq's `Worker.main` ends on the first Redis error of a poll (`_poll_iteration` raises through it),
+and its connection retries cover only the start. `ResilientWorker` catches that error, waits with a
+capped backoff and polls again, keeping its running jobs and what its startup built. `Stores` knows
+whether each store answers, as this process last saw it: one log line when a store is lost, one
+when it is back, and the state the health endpoint and the heartbeat key report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import redis.exceptions
+import sqlalchemy.exc
+from arq.connections import create_pool
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+logger = logging.getLogger(__name__)
+
+# What redis-py raises when Redis is unreachable. Python's own ConnectionError and TimeoutError are
+# left out of `Stores.noticed`: an SMTP server or an agent's deadline raises them too.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Around arq's poll, which talks to nothing but Redis.
+REDIS_DOWN: tuple[type[Exception], ...] = (*REDIS_ERRORS, ConnectionError, TimeoutError)
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+NAMES = {"redis": "Redis", "database": "PostgreSQL"}
+
+
+class Backoff:
+    """Capped exponential waits: 0.25 s, 0.5 s, 1 s, ... up to `cap`."""
+
+    def __init__(self, cap: float, first: float = 0.25) -> None:
+        self.cap = cap
+        self.first = min(first, cap)
+        self._next = self.first
+
+    def next(self) -> float:
+        wait = self._next
+        self._next = min(self.cap, self._next * 2)
+        return wait
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+class Store:
+    """Whether one backing store answers, as this process last saw it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.down_since: float | None = None
+        self.back_again = asyncio.Event()
+        self.back_again.set()
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def lost(self, error: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.back_again.clear()
+            logger.warning(
+                "%s unreachable (%s: %s); background work waits and retries with backoff",
+                NAMES[self.name],
+                type(error).__name__,
+                str(error) or "no message",
+            )
+
+    def back(self) -> None:
+        if self.down_since is not None:
+            logger.warning("%s reachable again after %.1f s; background work resumes", NAMES[self.name], self.outage)
+            self.down_since = None
+            self.back_again.set()
+
+    @property
+    def outage(self) -> float:
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+
+
+class Stores:
+    """Redis and PostgreSQL as one worker process sees them."""
+
+    def __init__(self) -> None:
+        self.redis = Store("redis")
+        self.database = Store("database")
+
+    def noticed(self, error: BaseException) -> bool:
+        """Record `error` if it says a store is unreachable; False for any other error."""
+        if isinstance(error, DATABASE_DOWN):
+            self.database.lost(error)
+            return True
+        if isinstance(error, REDIS_ERRORS):
+            self.redis.lost(error)
+            return True
+        return False
+
+    def checks(self) -> dict[str, str]:
+        return {store.name: "ok" if store.up else "unavailable" for store in (self.database, self.redis)}
+
+
+def stores_of(ctx: dict[str, Any]) -> Stores:
+    """The process's `Stores` (a fresh one for a worker built without it, e.g. in tests)."""
+    stores: Stores | None = ctx.get("stores")
+    if stores is None:
+        stores = ctx["stores"] = Stores()
+    return stores
+
+
+class ResilientWorker(Worker):
+    """An arq Worker whose poll loop survives Redis going away, and which starts while Redis is down."""
+
+    def __init__(self, *args: Any, stores: Stores, backoff_cap: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stores = stores
+        self.ctx["stores"] = stores
+        self._backoff = Backoff(backoff_cap)
+
+    async def _ping(self) -> None:
+        """Redis answers? Asked with a client closed afterwards: arq's `create_pool` does not close the
+        client it made when its own ping fails."""
+        settings = self.redis_settings
+        assert settings is not None and isinstance(settings.host, str)
+        client = Redis(
+            host=settings.host,
+            port=settings.port,
+            db=settings.database,
+            username=settings.username,
+            password=settings.password,
+            ssl=settings.ssl,
+            unix_socket_path=settings.unix_socket_path,
+            socket_connect_timeout=settings.conn_timeout,
+        )
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    async def main(self) -> None:
+        while self._pool is None:
+            try:
+                await self._ping()
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_DOWN as error:
+                self.stores.redis.lost(error)
+                await asyncio.sleep(self._backoff.next())
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as error:
+            self.stores.redis.lost(error)
+            await asyncio.sleep(self._backoff.next())
+            return
+        # Not `stores.redis.back()`: an iteration may touch no Redis at all (a full worker reads no
+        # queue); the monitor's probe says when Redis is back.
+        self._backoff.reset()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # arq takes a slot (semaphore and counter) before its Redis pipeline; when that pipeline fails
+        # the slot is never given back, and a few outages would leave the worker unable to run anything.
+        for job_id in job_ids:
+            if self.job_counter >= self.max_jobs:
+                return
+            try:
+                await super().start_jobs([job_id])
+            except REDIS_DOWN:
+                self.job_counter -= 1
+                self.sem.release()
+                raise

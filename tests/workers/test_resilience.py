@@ -1,0 +1,183 @@
+"""`backplane worker` outlives its stores: Redis and PostgreSQL cut under a running worker and
+restored, and work whose Redis message was lost found again from PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from backplane.core.config import Settings
+from backplane.webhooks.tasks import dispatch_task
+from tests.conftest import TEST_REDIS_URL
+from tests.fixtures.auth import Account, Api
+from tests.fixtures.proxy import TcpProxy
+from tests.webhooks.conftest import Receiver, record, worker_context
+from tests.workers.conftest import RunningWorker, answers, until
+
+StartWorker = Callable[[Settings], Awaitable[RunningWorker]]
+
+
+async def _job(client: httpx.AsyncClient, account: Account, **body: Any) -> dict[str, Any]:
+    created = await client.post("/v1/jobs", json={"agent_id": "test-noop", **body}, headers=account.headers)
+    assert created.status_code == 201, created.text
+    job: dict[str, Any] = created.json()
+    return job
+
+
+async def _waited(client: httpx.AsyncClient, account: Account, job_id: str, seconds: int = 20) -> dict[str, Any]:
+    response = await client.get(f"/v1/jobs/{job_id}", params={"wait": seconds}, headers=account.headers)
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture, store: str) -> tuple[int, int]:
+    messages = [r.getMessage() for r in caplog.records if r.name == "backplane.workers.resilience"]
+    return (
+        sum(m.startswith(f"{store} unreachable") for m in messages),
+        sum(m.startswith(f"{store} reachable again") for m in messages),
+    )
+
+
+async def _flush_redis() -> None:
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+async def test_the_worker_outlives_a_redis_outage_and_runs_the_jobs_created_during_it(
+    api: Api,
+    client: httpx.AsyncClient,
+    start_worker: StartWorker,
+    worker_settings: Settings,
+    redis_proxy: TcpProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="backplane.workers.resilience")
+    account = await api.register()
+    worker = await start_worker(worker_settings)
+    await until(lambda: answers(worker, 200))
+    assert (await worker.health()).json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    before = await _job(client, account, input_data={"echo": "before"})
+    assert (await _waited(client, account, before["id"]))["status"] == "completed"
+    redis = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    [beat] = await redis.keys("backplane:workers:*")
+    assert json.loads(await redis.get(beat) or "{}")["queues"] == ["backplane:queue", "backplane:jobs"]
+
+    await redis_proxy.stop()
+
+    await until(lambda: answers(worker, 503))
+    assert (await worker.health()).json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "redis": "unavailable"},
+    }
+    assert (await worker.health("/health")).status_code == 200  # alive: nothing for a supervisor to restart
+    during = await _job(client, account, input_data={"echo": "during"})  # the API reaches Redis directly
+
+    await redis_proxy.start()
+
+    job = await _waited(client, account, during["id"])
+    assert job["status"] == "completed"
+    assert job["output_data"] == {"echo": "during", "files": []}
+    await until(lambda: answers(worker, 200))
+    assert worker.task is not None and not worker.task.done()
+    assert _outage_lines(caplog, "Redis") == (1, 1)  # one line when lost, one when back
+    await redis.aclose()
+    assert await worker.close() == 0
+
+
+async def test_the_worker_outlives_a_postgresql_outage(
+    api: Api,
+    client: httpx.AsyncClient,
+    start_worker: StartWorker,
+    worker_settings: Settings,
+    pg_proxy: TcpProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="backplane.workers.resilience")
+    account = await api.register()
+    worker = await start_worker(worker_settings)
+    await until(lambda: answers(worker, 200))
+
+    await pg_proxy.stop()
+
+    await until(lambda: answers(worker, 503))
+    assert (await worker.health()).json()["checks"] == {"database": "unavailable", "redis": "ok"}
+    during = await _job(client, account, input_data={"echo": "during"})  # the API reaches PostgreSQL directly
+
+    await pg_proxy.start()
+
+    job = await _waited(client, account, during["id"], seconds=30)
+    assert job["status"] == "completed"
+    history = (await client.get(f"/v1/jobs/{during['id']}/history", headers=account.headers)).json()
+    assert [t["to_status"] for t in history].count("completed") == 1
+    await until(lambda: answers(worker, 200))
+    assert _outage_lines(caplog, "PostgreSQL") == (1, 1)
+    assert await worker.close() == 0
+
+
+async def test_the_worker_starts_while_redis_is_down_and_begins_once_it_answers(
+    api: Api, client: httpx.AsyncClient, start_worker: StartWorker, worker_settings: Settings, redis_proxy: TcpProxy
+) -> None:
+    account = await api.register()
+    await redis_proxy.stop()
+    worker = await start_worker(worker_settings)
+    await until(lambda: answers(worker, 503))
+    job = await _job(client, account)
+
+    await redis_proxy.start()
+
+    assert (await _waited(client, account, job["id"]))["status"] == "completed"
+    assert await worker.close() == 0
+
+
+async def test_a_job_whose_message_redis_lost_runs_without_waiting_for_the_dispatch_timeout(
+    api: Api, client: httpx.AsyncClient, start_worker: StartWorker, worker_settings: Settings
+) -> None:
+    account = await api.register()
+    job = await _job(client, account)  # handed out: its message waits in Redis for a worker
+    await _flush_redis()  # Redis restarted without persistence
+
+    await start_worker(worker_settings)  # JOB_DISPATCH_TIMEOUT_SECONDS is 300, RECOVERY_SECONDS 3
+
+    done = await _waited(client, account, job["id"])
+    assert done["status"] == "completed"
+    assert done["attempts"] == 1
+    history = (await client.get(f"/v1/jobs/{job['id']}/history", headers=account.headers)).json()
+    assert [t["to_status"] for t in history] == ["pending", "queued", "processing", "completed"]
+
+
+async def test_a_delivery_whose_job_redis_lost_is_sent_once_without_waiting_minutes(
+    api: Api, client: httpx.AsyncClient, start_worker: StartWorker, settings: Settings, worker_settings: Settings
+) -> None:
+    receiver = Receiver()
+    receiver.start()
+    try:
+        account = await api.register()
+        created = await client.post(
+            "/v1/webhooks", json={"url": receiver.url(), "events": ["job.completed"]}, headers=account.headers
+        )
+        assert created.status_code == 201, created.text
+        event_id = await record(settings, account.organization_id, "job.completed", {"id": "job_1"})
+        async with worker_context(settings) as ctx:
+            assert await dispatch_task(ctx) == 1  # the delivery is in PostgreSQL, its job in Redis
+        await _flush_redis()
+
+        await start_worker(worker_settings)
+
+        async def delivered() -> bool:
+            return receiver.processed == [event_id]
+
+        await until(delivered)
+        deliveries = await client.get(f"/v1/webhooks/{created.json()['id']}/deliveries", headers=account.headers)
+        [delivery] = deliveries.json()["data"]
+        assert delivery["status"] == "succeeded"
+        assert len(receiver.received) == 1
+    finally:
+        receiver.stop()
