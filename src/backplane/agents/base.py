@@ -83,11 +83,20 @@ class AgentContext:
         """
         allow = self.settings.webhook_allow_private_targets
         try:
-            response = await guarded_get(self.http, url, allow_private=allow, stream=True, timeout=http_timeout)
+            response = await guarded_get(
+                self.http, url, allow_private=allow, stream=True, timeout=http_timeout, headers=_UNCOMPRESSED
+            )
         except BlockedTarget as exc:
             raise AgentInputError(f"The URL {url} cannot be fetched: {exc}") from exc
         except httpx.HTTPError as exc:
             raise AgentInputError(f"The page at {url} could not be fetched: {_describe(exc)}") from exc
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in {"", "identity"}:
+            await response.aclose()
+            raise AgentInputError(
+                f"The page at {url} was sent compressed ({encoding}) though it was asked for uncompressed; "
+                "it is refused."
+            )
         body = b""
         try:
             async for chunk in response.aiter_bytes():
@@ -111,6 +120,11 @@ class AgentContext:
             content_type=response.headers.get("content-type", ""),
             text=body.decode(charset, errors="replace"),
         )
+
+
+# httpx decodes a compressed body a whole network chunk at a time, before `max_bytes` can be checked: one
+# 64 KB gzip chunk may expand to 64 MB. Pages are asked for uncompressed, and refused if sent compressed.
+_UNCOMPRESSED = {"Accept-Encoding": "identity"}
 
 
 def _describe(exc: httpx.HTTPError) -> str:

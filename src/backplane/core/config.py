@@ -247,6 +247,9 @@ class Settings(_Section):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_response_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="A chat completions answer larger than this is given up (offline)."
+    )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -178,10 +178,12 @@ def customer_client(timeout: float, *, max_connections: int = 100) -> httpx.Asyn
 
     trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests
     elsewhere (the proxy, not us, would then resolve and reach the target). Redirects are never
-    followed implicitly (see `guarded_get`).
+    followed implicitly (see `guarded_get`). Bodies are asked for uncompressed (`Accept-Encoding:
+    identity`): a size cap counts what arrives, and a compressed body can expand a thousandfold.
     """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
+        headers={"Accept-Encoding": "identity"},
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
         trust_env=False,
         follow_redirects=False,
