@@ -13,7 +13,7 @@ import codecs
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
@@ -21,6 +21,8 @@ from pydantic.alias_generators import to_camel
 
 from backplane.core.config import Settings
 from backplane.core.netguard import BlockedTarget, guarded_get
+
+T = TypeVar("T")
 
 
 class AgentInputError(Exception):
@@ -73,6 +75,21 @@ class AgentContext:
     llm: LLMCall | None = None
     now: Callable[[], Any] | None = None  # datetime factory (UTC), overridable for tests
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def parse(self, call: Callable[[], T], *, subject: str) -> T:
+        """`call()`, a parser given a customer's file, in a child process with CPU-time and memory limits
+        (AGENT_PARSER_CPU_SECONDS, AGENT_PARSER_MEMORY_MB), killed if the job is cancelled or times out.
+
+        `call` must pickle (a module-level function or a `functools.partial` of one); `subject` names
+        the file in errors. A parser stopped by a limit raises `AgentInputError` (see agents/sandbox.py).
+        """
+        from backplane.agents.sandbox import Limits, run_isolated  # the sandbox imports this module
+
+        limits = Limits(
+            cpu_seconds=self.settings.agent_parser_cpu_seconds,
+            memory_bytes=self.settings.agent_parser_memory_mb * 1024 * 1024,
+        )
+        return await run_isolated(call, limits=limits, subject=subject)
 
     async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, http_timeout: float = 15.0) -> FetchedPage:
         """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped.

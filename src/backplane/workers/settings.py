@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, ClassVar
 
@@ -9,7 +10,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
-from backplane.agents import registry
+from backplane.agents import registry, sandbox
 from backplane.auth.tasks import send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.billing.tasks import report_usage_task
@@ -122,6 +123,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     settings: Settings = ctx["settings"]
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
+    await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
     runner = Runner(settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"])
     ctx["runner"] = runner
     runner.start()
