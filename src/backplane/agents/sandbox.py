@@ -37,6 +37,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
@@ -45,10 +46,27 @@ from backplane.agents.base import AgentInputError
 
 T = TypeVar("T")
 
-# Imported once in the fork server, so that every child starts with the parsers loaded.
+# Imported once in the fork server, so that every child starts with them loaded.
 PRELOAD = ["backplane.agents.documents"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
+_CHILD_NAME = "backplane-parser"
+_preparation_data = spawn.get_preparation_data
+
+
+def _without_main(name: str) -> dict[str, Any]:
+    """multiprocessing has every child import the parent's main module first (`backplane worker`'s script,
+    and with it the whole app: 1.5 s per parse), in case the call was defined there. Ours never are;
+    preloading `__main__` in the fork server would avoid it, but Python before 3.13 never passes the
+    main module's path to the fork server. So our children, by their name, are told no main module."""
+    data = _preparation_data(name)
+    if name == _CHILD_NAME:
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+spawn.get_preparation_data = _without_main  # popen_forkserver looks it up on each start
 _PR_SET_PDEATHSIG = 1  # from linux/prctl.h
 _live: set[int] = set()  # pids of the children running now
 
@@ -77,7 +95,7 @@ async def run_isolated(call: Callable[[], T], *, limits: Limits, subject: str) -
     `call` must pickle: a module-level function, or a `functools.partial` of one.
     """
     receiver, sender = _CONTEXT.Pipe(duplex=False)
-    process = _CONTEXT.Process(target=_child, args=(sender, call, limits, subject), daemon=True)
+    process = _CONTEXT.Process(target=_child, args=(sender, call, limits, subject), name=_CHILD_NAME, daemon=True)
     # In a thread: start() writes the pickled call, the file's bytes with it, to the child.
     starting = asyncio.ensure_future(asyncio.to_thread(process.start))
     try:
