@@ -86,6 +86,40 @@ def test_public_addresses() -> None:
         assert not is_public_address(blocked), blocked
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::a00:1",  # local-use NAT64 (RFC 8215) of 10.0.0.1
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "fec0::1",  # site-local (deprecated, still routed inside some networks)
+        "192.0.0.8",  # IETF protocol assignments (192.0.0.0/24)
+        "192.0.0.170",  # NAT64 discovery
+        "198.18.0.1",  # benchmarking
+        "240.0.0.1",  # reserved
+        "2001:db8::1",  # documentation
+        "ff02::1",  # multicast
+    ],
+)
+def test_addresses_that_are_not_globally_routable_are_refused(address: str) -> None:
+    assert not is_public_address(address)
+    literal = f"[{address}]" if ":" in address else address
+    with pytest.raises(BlockedTarget, match="private, loopback or link-local"):
+        check_url(f"http://{literal}/x")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["2002:5db8:d822::", "64:ff9b::5db8:d822", "::ffff:93.184.216.34", "2606:4700::1111", "93.184.216.34"],
+)
+def test_ipv6_forms_of_a_public_ipv4_address_are_judged_by_that_address(address: str) -> None:
+    assert is_public_address(address)
+
+
 async def test_a_name_that_resolves_to_loopback_is_refused_at_request_time(server: LoopbackServer) -> None:
     # A name is judged by what it resolves to, right before connecting ("localhost" via /etc/hosts).
     with pytest.raises(BlockedTarget, match="resolves to a private"):

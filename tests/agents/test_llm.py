@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from backplane.agents import llm
 from backplane.agents.jordan import Jordan
@@ -30,6 +34,7 @@ NEWSLETTER = {
     "sections": [{"heading": "Why", "body": "Better soil."}, {"heading": "How", "body": "Mix greens and browns."}],
     "outro": "See you soon.",
 }
+CHUNK = b"x" * 65536
 JORDAN_POSTS = [f"LLM post {n} about AI in marketing for B2B marketers. What do you think?" for n in range(3)]
 
 
@@ -165,3 +170,36 @@ async def test_chat_completions_errors(agent_settings: Settings, http: httpx.Asy
             await call("s", "u")
         server.answer = lambda system, user: "fine"
         assert await call("s", "u") == "fine"
+
+
+async def test_an_llm_answer_past_the_size_cap_is_cut_off(agent_settings: Settings, http: httpx.AsyncClient) -> None:
+    async def endless(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b'{"choices": [{"message": {"content": "'
+            for _ in range(512):  # 32 MB: read whole, this answer would be held in memory at once
+                yield CHUNK
+
+        return StreamingResponse(body(), media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", endless, methods=["POST"])])
+    with serve(app, name="endless-chat") as loopback:
+        configured = llm_settings(agent_settings, f"{loopback.url}/v1")
+        assert configured.llm_max_response_bytes == 1024 * 1024  # the default
+        call = llm.chat_completions(configured, http)
+        assert call is not None
+        with pytest.raises(llm.LLMError) as refused:
+            await call("s", "u")
+    assert str(refused.value) == "chat completions answered more than 1048576 bytes"
+
+
+async def test_an_llm_answer_announced_too_large_is_not_read(agent_settings: Settings, http: httpx.AsyncClient) -> None:
+    server = ChatServer(lambda system, user: "y" * 4096)
+    with serve(server.app(), name="large-chat") as loopback:
+        configured = llm_settings(agent_settings, f"{loopback.url}/v1").model_copy(
+            update={"llm_max_response_bytes": 1024}
+        )
+        call = llm.chat_completions(configured, http)
+        assert call is not None
+        with pytest.raises(llm.LLMError) as refused:
+            await call("s", "u")
+    assert str(refused.value) == "chat completions answered more than 1024 bytes"

@@ -19,7 +19,9 @@ from tests.jobs.conftest import CreateJob
 JOB_NOT_FOUND = "No job with this id."
 NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
 NEGATIVE = "Input should be greater than or equal to 0"
-UNKNOWN_AGENT = "Unknown agent 'nobody'; one of: jordan, maya, sam, taylor, test-fail, test-noop, test-sleep."
+UNKNOWN_AGENT = (
+    "Unknown agent 'nobody'; one of: jordan, maya, sam, taylor, test-fail, test-noop, test-sleep, test-stuck-parser."
+)
 TOO_MANY_FILES = "List should have at most 10 items after validation, not 11"
 
 

@@ -13,7 +13,7 @@ import codecs
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
@@ -21,6 +21,8 @@ from pydantic.alias_generators import to_camel
 
 from backplane.core.config import Settings
 from backplane.core.netguard import BlockedTarget, guarded_get
+
+T = TypeVar("T")
 
 
 class AgentInputError(Exception):
@@ -74,6 +76,21 @@ class AgentContext:
     now: Callable[[], Any] | None = None  # datetime factory (UTC), overridable for tests
     extras: dict[str, Any] = field(default_factory=dict)
 
+    async def parse(self, call: Callable[[], T], *, subject: str) -> T:
+        """`call()`, a parser given a customer's file, in a child process with CPU-time and memory limits
+        (AGENT_PARSER_CPU_SECONDS, AGENT_PARSER_MEMORY_MB), killed if the job is cancelled or times out.
+
+        `call` must pickle (a module-level function or a `functools.partial` of one); `subject` names
+        the file in errors. A parser stopped by a limit raises `AgentInputError` (see agents/sandbox.py).
+        """
+        from backplane.agents.sandbox import Limits, run_isolated  # the sandbox imports this module
+
+        limits = Limits(
+            cpu_seconds=self.settings.agent_parser_cpu_seconds,
+            memory_bytes=self.settings.agent_parser_memory_mb * 1024 * 1024,
+        )
+        return await run_isolated(call, limits=limits, subject=subject)
+
     async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, http_timeout: float = 15.0) -> FetchedPage:
         """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped.
 
@@ -83,11 +100,20 @@ class AgentContext:
         """
         allow = self.settings.webhook_allow_private_targets
         try:
-            response = await guarded_get(self.http, url, allow_private=allow, stream=True, timeout=http_timeout)
+            response = await guarded_get(
+                self.http, url, allow_private=allow, stream=True, timeout=http_timeout, headers=_UNCOMPRESSED
+            )
         except BlockedTarget as exc:
             raise AgentInputError(f"The URL {url} cannot be fetched: {exc}") from exc
         except httpx.HTTPError as exc:
             raise AgentInputError(f"The page at {url} could not be fetched: {_describe(exc)}") from exc
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in {"", "identity"}:
+            await response.aclose()
+            raise AgentInputError(
+                f"The page at {url} was sent compressed ({encoding}) though it was asked for uncompressed; "
+                "it is refused."
+            )
         body = b""
         try:
             async for chunk in response.aiter_bytes():
@@ -111,6 +137,11 @@ class AgentContext:
             content_type=response.headers.get("content-type", ""),
             text=body.decode(charset, errors="replace"),
         )
+
+
+# httpx decodes a compressed body a whole network chunk at a time, before `max_bytes` can be checked: one
+# 64 KB gzip chunk may expand to 64 MB. Pages are asked for uncompressed, and refused if sent compressed.
+_UNCOMPRESSED = {"Accept-Encoding": "identity"}
 
 
 def _describe(exc: httpx.HTTPError) -> str:

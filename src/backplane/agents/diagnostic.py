@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from functools import partial
 from typing import Any
 
 from pydantic import Field
@@ -70,5 +72,23 @@ class FailingAgent(Agent):
         return {"succeeded_on_attempt": attempt}
 
 
+def stuck_parser(seconds: float) -> str:
+    """Stands in for a parser stuck on a hostile file; runs in the parser's child process."""
+    time.sleep(seconds)
+    return "done"
+
+
+class StuckParserAgent(Agent):
+    id = "test-stuck-parser"
+    name = "Stuck parser"
+    description = "Runs a parser child process that sleeps for `seconds`; for time-out and cancellation tests."
+    input_model = _SleepInput
+    config_model = _NoConfig
+    time_limit_seconds = 30.0
+
+    async def run(self, ctx: AgentContext, input: _SleepInput, config: _NoConfig) -> dict[str, Any]:
+        return {"parsed": await ctx.parse(partial(stuck_parser, input.seconds), subject="stuck.bin")}
+
+
 def test_agents() -> list[Agent]:
-    return [NoopAgent(), SleepAgent(), FailingAgent()]
+    return [NoopAgent(), SleepAgent(), FailingAgent(), StuckParserAgent()]

@@ -4,13 +4,15 @@ Each reader keeps the structure the pipelines use: a title and sections of parag
 headings. PDFs go through pypdf; a page without a text layer is OCR'd from its embedded images with
 Tesseract (pytesseract drives the `tesseract` binary that scripts/install-system-packages.sh
 installs). The main text of an HTML page comes from readability-lxml (the article, without menus,
-footers and sidebars). Every reader is blocking: call them through `asyncio.to_thread`.
+footers and sidebars). Every reader is blocking, and is given customers' files: agents call them
+through `AgentContext.parse`, in a child process with CPU-time and memory limits (agents/sandbox.py).
 """
 
 from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +37,11 @@ _MIN_OCR_WIDTH = 1600  # narrower scans are upscaled first: Tesseract reads ~300
 _HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCK_TAGS = {"p", "li", "blockquote", "pre", "td", "dd", "figcaption"}
 # Bounds on what one hostile file can cost (memory, CPU): checked before the work, not after.
-MAX_OCR_PIXELS = 60_000_000  # ~ an A4 page at 1200 dpi
+MAX_OCR_PIXELS = 60_000_000  # an A4 page at 600 dpi is 35 million
+# Pillow refuses an image over this many pixels when it opens it, before decoding anything (its own
+# default, 89 million with an error only at twice that, would decode a 170 megapixel bomb first).
+# Its warning between the two is made an error in `open_image`.
+Image.MAX_IMAGE_PIXELS = MAX_OCR_PIXELS
 OCR_TIMEOUT_SECONDS = 120
 MAX_TEXT_PAGES = 300  # PDF pages maya and sam read
 
@@ -134,7 +140,11 @@ def parse_docx(data: bytes) -> Document:
         raise AgentInputError("The DOCX file unpacks to more than 200 MB; it is refused.")
     try:
         document = docx.Document(io.BytesIO(data))
-    except Exception as exc:  # python-docx raises zipfile, KeyError and lxml errors for broken files
+    except etree.LxmlError as exc:
+        if any(entry.type_name == "ERR_NO_MEMORY" for entry in exc.error_log):  # libxml2 hit the memory limit
+            raise MemoryError("the DOCX file's XML does not fit in memory") from exc
+        raise AgentInputError("The DOCX file cannot be read (damaged or not a Word document).") from exc
+    except Exception as exc:  # python-docx raises zipfile and KeyError errors for broken files
         raise AgentInputError("The DOCX file cannot be read (damaged or not a Word document).") from exc
     builder = _Builder()
     title = document.core_properties.title or None
@@ -221,11 +231,25 @@ def ocr_image(image: Image.Image, language: str = OCR_LANGUAGE) -> tuple[str, fl
 
 def open_image(data: bytes) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        _check_size(image)
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise AgentInputError(_TOO_MANY_PIXELS) from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise AgentInputError("The image cannot be read (damaged, unsupported or too large).") from exc
     return image
+
+
+_TOO_MANY_PIXELS = f"The image has more than {MAX_OCR_PIXELS:,} pixels; it is refused."
+
+
+def _check_size(image: Image.Image) -> None:
+    """Refuse a frame by its declared size, before it is decoded (Pillow checks only the first frame)."""
+    if image.width * image.height > MAX_OCR_PIXELS:
+        raise AgentInputError(_TOO_MANY_PIXELS)
 
 
 def read_image(data: bytes, language: str = OCR_LANGUAGE, max_pages: int | None = None) -> list[Page]:
@@ -235,6 +259,7 @@ def read_image(data: bytes, language: str = OCR_LANGUAGE, max_pages: int | None 
     frames = getattr(image, "n_frames", 1)
     for number in range(min(frames, max_pages) if max_pages is not None else frames):
         image.seek(number)
+        _check_size(image)
         text, confidence = ocr_image(image.copy(), language)
         pages.append(Page(number + 1, text, "ocr", confidence))
     return pages

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -178,7 +179,8 @@ async def _material(ctx: AgentContext, input: JordanInput) -> str:
     for file in ctx.files:
         if file.type_name not in Jordan.file_types:
             raise AgentInputError(f"{file.filename}: Jordan reads only txt and md files.")
-        parts.append((await asyncio.to_thread(parse_file, file.type_name, await ctx.read_file(file))).text)
+        data = await ctx.read_file(file)
+        parts.append((await ctx.parse(partial(parse_file, file.type_name, data), subject=file.filename)).text)
     return parse_plain("\n\n".join(p for p in parts if p.strip())).text if any(p.strip() for p in parts) else ""
 
 

@@ -3,7 +3,9 @@
 The job runner builds the call with `chat_completions(settings, http)` and puts it in
 `AgentContext.llm` (None when LLM_BASE_URL is unset). Agents draft through `draft()`, which returns
 None on any failure so that the caller falls back to its offline pipeline: an LLM outage must not
-fail customers' jobs. LLM_BASE_URL is the operator's own setting, not a customer URL, so it is
+fail customers' jobs. The answer is read as it streams in and given up past LLM_MAX_RESPONSE_BYTES, asked for
+uncompressed (a compressed body is decoded a whole chunk at a time, past any cap).
+LLM_BASE_URL is the operator's own setting, not a customer URL, so it is
 called directly rather than through the SSRF guard (a self-hosted model on a private address is a
 normal setup).
 """
@@ -30,11 +32,12 @@ def chat_completions(settings: Settings, http: httpx.AsyncClient) -> LLMCall | N
     if not settings.llm_base_url:
         return None
     url = settings.llm_base_url.rstrip("/") + "/chat/completions"
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
     if settings.llm_api_key is not None:
         headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
     model = settings.llm_model
     timeout = settings.llm_timeout_seconds
+    max_bytes = settings.llm_max_response_bytes
 
     async def call(system: str, user: str) -> str:
         body = {
@@ -43,13 +46,14 @@ def chat_completions(settings: Settings, http: httpx.AsyncClient) -> LLMCall | N
             "temperature": 0.4,
         }
         try:
-            response = await http.post(url, json=body, headers=headers, timeout=timeout)
+            async with http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+                if response.status_code != 200:
+                    raise LLMError(f"chat completions answered {response.status_code}")
+                raw = await _read_capped(response, max_bytes)
         except httpx.HTTPError as exc:
             raise LLMError(f"chat completions request failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise LLMError(f"chat completions answered {response.status_code}")
         try:
-            content = response.json()["choices"][0]["message"]["content"]
+            content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMError("chat completions answered without choices[0].message.content") from exc
         if not isinstance(content, str) or not content.strip():
@@ -57,6 +61,19 @@ def chat_completions(settings: Settings, http: httpx.AsyncClient) -> LLMCall | N
         return content.strip()
 
     return call
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, read as it streams in and given up past `max_bytes` (a misbehaving endpoint must not fill memory)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise LLMError(f"chat completions answered more than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise LLMError(f"chat completions answered more than {max_bytes} bytes")
+    return bytes(body)
 
 
 async def draft(ctx: AgentContext, system: str, user: str) -> str | None:

@@ -10,6 +10,7 @@ falls back to the offline pipeline on any failure.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -164,7 +165,8 @@ async def _load(ctx: AgentContext, input: MayaInput) -> tuple[Document, dict[str
             )
         if file.type_name not in Maya.file_types:
             raise AgentInputError(f"{file.filename}: Maya does not read {file.type_name} files.")
-        parts.append(await asyncio.to_thread(parse_file, file.type_name, await ctx.read_file(file)))
+        data = await ctx.read_file(file)
+        parts.append(await ctx.parse(partial(parse_file, file.type_name, data), subject=file.filename))
     merged = Document(
         title=next((d.title for d in parts if d.title), None),
         sections=[s for d in parts for s in d.sections],

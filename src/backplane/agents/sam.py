@@ -22,6 +22,7 @@ import asyncio
 import csv
 import io
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -487,7 +488,7 @@ async def _citations(ctx: AgentContext) -> list[Citation]:
         if file.type_name == "csv":
             out += _csv_citations(file.filename, data)
         elif file.type_name in {"pdf", "docx"}:
-            document = await asyncio.to_thread(parse_file, file.type_name, data)
+            document = await ctx.parse(partial(parse_file, file.type_name, data), subject=file.filename)
             out.append(Citation(file.filename, None, None, None, document.text))
         else:
             raise AgentInputError(f"{file.filename}: Sam reads csv citation lists and pdf or docx documents.")

@@ -14,9 +14,8 @@ OCR) times, for invoices, how complete and consistent the fields are (invoice.py
 
 from __future__ import annotations
 
-import asyncio
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import pytesseract
@@ -124,9 +123,10 @@ class Taylor(Agent):
                 continue
             content = await ctx.read_file(file)
             if file.type_name == "pdf":
-                read, count = await asyncio.to_thread(read_pdf, content, language=language, max_pages=remaining)
+                reading = partial(read_pdf, content, language=language, max_pages=remaining)
+                read, count = await ctx.parse(reading, subject=file.filename)
             else:
-                read = await asyncio.to_thread(read_image, content, language, remaining + 1)
+                read = await ctx.parse(partial(read_image, content, language, remaining + 1), subject=file.filename)
                 count = len(read)
             skipped = skipped or count > len(read[:remaining])
             pages += [(file.id, page) for page in read[:remaining]]

@@ -277,6 +277,12 @@ class Settings(_Section):
     job_poll_seconds: float = Field(
         default=0.1, gt=0, le=5, description="How often an idle jobs worker polls its arq queue (start latency)."
     )
+    agent_parser_cpu_seconds: int = Field(
+        default=120, ge=1, description="CPU time one file's parse may use (pypdf, python-docx, Pillow; Tesseract each)."
+    )
+    agent_parser_memory_mb: int = Field(
+        default=1024, ge=256, description="Address space of the process that parses one file (and of its Tesseract)."
+    )
     llm_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible API base (e.g. https://api.openai.com/v1); unset: agents run offline pipelines.",
@@ -284,6 +290,9 @@ class Settings(_Section):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_response_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="A chat completions answer larger than this is given up (offline)."
+    )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

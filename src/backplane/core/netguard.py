@@ -30,18 +30,36 @@ class Unresolvable(BlockedTarget):
     """The host name does not resolve (now)."""
 
 
+# IPv6 addresses that carry an IPv4 address, judged by that address: IPv4-mapped (::ffff:0:0/96),
+# 6to4 (2002::/16, RFC 3056) and the well-known NAT64 prefix (64:ff9b::/96, RFC 6052, the IPv4 address in
+# the low 32 bits). `2002:7f00:1::` is 127.0.0.1 to a host with a 6to4 relay; `64:ff9b::5db8:d822` is a
+# public site seen from an IPv6-only network with DNS64.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Special-purpose ranges (IANA's registries) that Python 3.11's `is_global` still calls global:
+# IETF protocol assignments, deprecated site-local IPv6, and local-use NAT64 (RFC 8215, whose IPv4
+# position depends on each network's own prefix length).
+_NOT_GLOBAL = (
+    ipaddress.IPv4Network("192.0.0.0/24"),
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        not address.is_global
-        or address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
+    """Only globally routable unicast addresses are allowed; anything else is blocked."""
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(address)) is not None:
+        address = embedded
+    return not address.is_global or address.is_multicast or any(address in network for network in _NOT_GLOBAL)
 
 
 def is_public_address(value: str) -> bool:
@@ -160,10 +178,12 @@ def customer_client(timeout: float, *, max_connections: int = 100) -> httpx.Asyn
 
     trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests
     elsewhere (the proxy, not us, would then resolve and reach the target). Redirects are never
-    followed implicitly (see `guarded_get`).
+    followed implicitly (see `guarded_get`). Bodies are asked for uncompressed (`Accept-Encoding:
+    identity`): a size cap counts what arrives, and a compressed body can expand a thousandfold.
     """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
+        headers={"Accept-Encoding": "identity"},
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
         trust_env=False,
         follow_redirects=False,

@@ -203,8 +203,10 @@ class Runner:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(exc)}, retryable=False)
             return "failed"
         except TimeoutError:
+            # Final: another attempt would meet the same input under the same limit (and a hostile file
+            # would cost three time limits instead of one). The agent's parser was killed with its task.
             message = f"The agent did not finish within its {agent.time_limit_seconds:g} s time limit."
-            await self._fail(job_id, token, {"code": "TIMEOUT", "message": message}, retryable=True)
+            await self._fail(job_id, token, {"code": "TIMEOUT", "message": message}, retryable=False)
             return "failed"
         except _Lost:
             return "lost"

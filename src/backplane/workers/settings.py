@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,7 @@ from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
-from backplane.agents import registry
+from backplane.agents import registry, sandbox
 from backplane.auth.mail import MAIL_LINK_TASK
 from backplane.auth.tasks import mail_link_task, send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
@@ -204,6 +205,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     settings: Settings = ctx["settings"]
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
+    await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
     runner = Runner(
         settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"], stores_of(ctx)
     )
