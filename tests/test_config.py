@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +11,7 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from backplane.core.config import AuthSettings, Settings
+from tests.fixtures.processes import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +94,7 @@ def test_environment_names_from_the_spec_are_read(monkeypatch: pytest.MonkeyPatc
 def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env["ENVIRONMENT"] = "production"
-    result = subprocess.run(
-        [sys.executable, "-m", "backplane.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("serve", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode != 0
     assert "SECRET_KEY is required when ENVIRONMENT=production" in result.stderr
 
@@ -110,14 +102,7 @@ def test_cli_refuses_to_start_in_production_without_a_secret(tmp_path: Path) -> 
 def test_cli_refuses_to_start_with_a_short_secret_key_in_development(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ENVIRONMENT"}
     env["SECRET_KEY"] = "too-short"
-    result = subprocess.run(
-        [sys.executable, "-m", "backplane.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("serve", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode != 0
     assert SHORT_KEY in result.stderr
     assert "too-short" not in result.stderr  # the key itself is never printed
@@ -200,14 +185,7 @@ def test_a_damaged_development_signing_key_says_which_file(monkeypatch: pytest.M
 def test_cli_refuses_to_start_in_production_without_a_signing_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LICENSE_SIGNING_KEY"}
     env.update(ENVIRONMENT="production", SECRET_KEY=STRONG_SECRET)
-    result = subprocess.run(
-        [sys.executable, "-m", "backplane.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("serve", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode != 0
     assert "LICENSE_SIGNING_KEY is required when ENVIRONMENT=production" in result.stderr
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from pydantic import ValidationError
 from backplane.app import create_app
 from backplane.core.config import Settings
 from tests.fixtures.assertions import assert_not_found
-from tests.fixtures.processes import backplane_processes
+from tests.fixtures.processes import backplane_processes, run_cli
 
 STRONG_SECRET = "x" * 20 + "0123456789abcdefghijklmnop"
 LOCAL_BILLING = (
@@ -120,14 +118,7 @@ def test_backplane_serve_names_each_production_problem_on_its_own_line(tmp_path:
     env.update(PRODUCTION)
     del env["BILLING_MODE"]
     env.update(STRIPE_API_BASE="http://stripe.internal", GITHUB_OAUTH_BASE_URL="http://github.internal")
-    result = subprocess.run(
-        [sys.executable, "-m", "backplane.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("serve", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode != 0
     assert result.stderr.splitlines()[-4:] == [
         "backplane: invalid configuration:",

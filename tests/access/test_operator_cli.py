@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from backplane.core.config import Settings
+from tests.fixtures.processes import run_cli
 
 
 def backplane(settings: Settings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -19,14 +19,7 @@ def backplane(settings: Settings, tmp_path: Path, *args: str) -> subprocess.Comp
         "SECRET_KEY": settings.secret_key,
         "SECRETS_DIR": str(tmp_path / "secrets"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "backplane.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env=env, cwd=tmp_path)
 
 
 async def test_staff_grant_and_revoke_mark_an_existing_user(api, client, settings, tmp_path):
