@@ -151,3 +151,17 @@ async def test_unconfirmed_uploads_are_cleaned_up(
     assert (await client.get(f"/v1/files/{created['file_id']}", headers=account.headers)).status_code == 404
     assert (await client.get(f"/v1/files/{kept['file_id']}", headers=account.headers)).status_code == 200
     assert samples.stored_files(settings.storage_dir) == []
+
+
+async def test_a_signature_that_is_not_ascii_is_refused_not_a_server_error(
+    api: Api, raw_client: httpx.AsyncClient
+) -> None:
+    """Found by the fuzz run (issue 14): `hmac.compare_digest` raises on non-ASCII text, so a signature
+    like `²` answered 500 instead of the invalid-URL 403, for a file that exists or not."""
+    account = await api.register()
+    created = await _upload_url(raw_client, account, samples.pdf())
+    for file_id in ("file_missing", created["file_id"]):
+        response = await raw_client.put(
+            f"/v1/files/{file_id}/upload?signature=%C2%B2&expires=-42157975", content=samples.pdf()
+        )
+        assert_error(response, 403, "FORBIDDEN", INVALID_URL)
