@@ -4,8 +4,9 @@ Each operation is one test: schemathesis generates requests from the document (i
 coverage phase's boundary and invalid values, then random ones), sends them to the app with an
 organization admin's API key (a JWT where the route takes a signed-in user only), and fails on a
 server error, a response outside the documented schema, or an undocumented status code or content
-type. The run is bounded and deterministic: a fixed seed and `FUZZ_MAX_EXAMPLES` generated cases per
-operation (small in `make test`; `make fuzz` runs a longer one, with another seed if `FUZZ_SEED` says so).
+type. `test_workflows_answer_as_documented` is the stateful phase. The run is bounded and
+deterministic: a fixed seed and `FUZZ_MAX_EXAMPLES` generated cases per operation (small in
+`make test`; `make fuzz` runs a longer one, with another seed if `FUZZ_SEED` says so).
 """
 
 from __future__ import annotations
