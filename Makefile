@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
+.PHONY: install services migrate run test fuzz lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -34,6 +34,14 @@ run: migrate
 TEST_WORKERS ?= 2
 test: install services
 	$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# tests/test_fuzz.py (schemathesis over the whole OpenAPI document) runs in `make test` with 10 generated
+# cases per operation; `make fuzz` runs it alone with FUZZ_MAX_EXAMPLES (default 200) and FUZZ_SEED
+# (default: the test's fixed seed; another value explores other inputs, still reproducibly).
+FUZZ_MAX_EXAMPLES ?= 200
+fuzz: install services
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) \
+		$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check src tests migrations bench

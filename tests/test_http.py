@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from backplane.core.db import SessionDep
+from tests.fixtures.assertions import assert_error
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
@@ -105,10 +106,60 @@ async def test_openapi_describes_validation_errors_in_each_surfaces_shape(client
     spec = (await client.get("/openapi.json")).json()
     register = spec["paths"]["/api/v1/auth/register/"]["post"]["responses"]
     assert "422" not in register
-    assert register["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/LicensingValidationError")
+    assert register["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/LicensingBadRequest")
     login = spec["paths"]["/v1/auth/login"]["post"]["responses"]
     assert login["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/PlatformError")
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_openapi_documents_both_shapes_of_a_licensing_400(client: httpx.AsyncClient) -> None:
+    """Field errors `{"errors"}` or a refusal as a whole `{"error", "detail"}` (a body that is not JSON,
+    an invalid link, a change not allowed): every licensing 400 is documented as either."""
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["components"]["schemas"]["LicensingBadRequest"]["anyOf"] == [
+        {"$ref": "#/components/schemas/LicensingValidationError"},
+        {"$ref": "#/components/schemas/LicensingError"},
+    ]
+    for path, method in [
+        ("/api/v1/auth/token/", "post"),
+        ("/api/v1/auth/verify-email/", "get"),
+        ("/api/v1/auth/reset-password/", "post"),
+        ("/api/v1/licenses/{license_id}/", "patch"),
+        ("/api/v1/subscriptions/update/", "post"),
+        ("/api/v1/webhooks/stripe/", "post"),
+    ]:
+        bad_request = spec["paths"][path][method]["responses"]["400"]
+        assert bad_request["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/LicensingBadRequest"}}
+        }, path
+
+
+async def test_openapi_documents_the_404_of_x_organization_id_and_json_errors_beside_a_page(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, method in [("/v1/users/me", "patch"), ("/v1/staff/actions", "get"), ("/v1/jobs", "get")]:
+        not_found = spec["paths"][path][method]["responses"]["404"]
+        assert not_found["content"]["application/json"]["schema"]["$ref"].endswith("/PlatformError"), path
+    page = spec["paths"]["/api/v1/subscriptions/local-checkout/{session_id}/"]["get"]["responses"]
+    assert list(page["200"]["content"]) == ["text/html"]
+    assert page["404"]["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/LicensingError"}}}
+
+
+async def test_a_json_body_that_is_not_utf8_is_malformed_json_in_each_surfaces_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    """Found by the fuzz run: FastAPI's own 400 "There was an error parsing the body", undocumented
+    on the platform surface, where a body that is not JSON is a 422."""
+    headers = {"Content-Type": "application/json"}
+    platform = await client.post("/v1/auth/login", content=b"\xc2\x98\xf3", headers=headers)
+    assert_error(platform, 422, "VALIDATION_ERROR", "The request body is not valid JSON: it is not UTF-8 text.")
+    licensing = await client.post("/api/v1/auth/token/", content=b"\xc2\x98\xf3", headers=headers)
+    assert licensing.status_code == 400
+    assert licensing.json() == {
+        "error": "Malformed JSON",
+        "detail": "The request body is not valid JSON: it is not UTF-8 text.",
+    }
 
 
 async def test_text_postgresql_cannot_store_is_a_validation_error_not_a_500(app: FastAPI) -> None:

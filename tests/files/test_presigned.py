@@ -151,3 +151,33 @@ async def test_unconfirmed_uploads_are_cleaned_up(
     assert (await client.get(f"/v1/files/{created['file_id']}", headers=account.headers)).status_code == 404
     assert (await client.get(f"/v1/files/{kept['file_id']}", headers=account.headers)).status_code == 200
     assert samples.stored_files(settings.storage_dir) == []
+
+
+async def test_a_signature_that_is_not_ascii_is_refused_not_a_server_error(
+    api: Api, raw_client: httpx.AsyncClient
+) -> None:
+    """Found by the fuzz run (issue 14): `hmac.compare_digest` raises on non-ASCII text, so a signature
+    like `²` answered 500 instead of the invalid-URL 403, for a file that exists or not."""
+    account = await api.register()
+    created = await _upload_url(raw_client, account, samples.pdf())
+    for file_id in ("file_missing", created["file_id"]):
+        response = await raw_client.put(
+            f"/v1/files/{file_id}/upload?signature=%C2%B2&expires=-42157975", content=samples.pdf()
+        )
+        assert_error(response, 403, "FORBIDDEN", INVALID_URL)
+
+
+async def test_a_download_answers_with_a_content_type_its_openapi_entry_documents(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    """Found by the fuzz run's stateful phase: the download was documented as octet-stream only."""
+    account = await api.register()
+    content = samples.pdf()
+    created = await _upload_url(client, account, content)
+    assert (await client.put(_path(created["upload_url"]), content=content)).status_code == 200
+    assert (await client.post(f"/v1/files/{created['file_id']}/confirm", headers=account.headers)).status_code == 200
+    download = await client.get(f"/v1/files/{created['file_id']}/content", headers=account.headers)
+    assert download.headers["content-type"] == "application/pdf"
+    spec = (await client.get("/openapi.json")).json()
+    documented = spec["paths"]["/v1/files/{file_id}/content"]["get"]["responses"]["200"]["content"]
+    assert "application/pdf" in documented and "image/png" in documented

@@ -130,6 +130,17 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 _UNSTORABLE_TEXT = {"22021", "22P05"}  # character_not_in_repertoire, untranslatable_character
 
 
+# What FastAPI raises (400, from the original error) for a body it cannot read: JSON that is not
+# UTF-8 text, or a form it cannot parse. Answered like malformed JSON, in the surface's shape.
+_FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _unparsable_body(cause: BaseException | None) -> MalformedBody:
+    if isinstance(cause, UnicodeDecodeError):
+        return MalformedBody("The request body is not valid JSON: it is not UTF-8 text.")
+    return MalformedBody("The request body could not be parsed.")
+
+
 def is_licensing(request: Request) -> bool:
     return request.url.path.startswith(LICENSING_PREFIX)
 
@@ -200,6 +211,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSABLE_BODY:
+            return render(request, _unparsable_body(exc.__cause__))
         cls = _STATUS_ERRORS.get(exc.status_code, AppError)
         error = cls(exc.detail if isinstance(exc.detail, str) and cls is AppError else None)
         if cls is AppError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 
 class LicensingError(BaseModel):
@@ -21,6 +21,14 @@ class LicensingValidationError(BaseModel):
             }
         ]
     )
+
+
+class LicensingBadRequest(RootModel[LicensingValidationError | LicensingError]):
+    """A licensing 400 has one of two shapes. `{"errors": {field: [msg]}}` when the body was read but
+    fields are missing or invalid (each field with its messages). `{"error", "detail"}` when the request
+    is refused as a whole: a body that is not JSON (`Malformed JSON`), an invalid or expired token or
+    link (`Invalid token`), a change the license or subscription does not allow, a Stripe webhook whose
+    signature fails."""
 
 
 class PlatformErrorBody(BaseModel):
@@ -70,14 +78,15 @@ def platform_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+_LICENSING_400 = "Bad request: field errors `{errors}`, or the request refused as a whole `{error, detail}`"
+_ORGANIZATION_HEADER = "x-organization-id"
+
+
 def licensing_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for status in codes:
         if status == 400:
-            out[status] = {
-                "model": LicensingValidationError,
-                "description": "Validation error",
-            }
+            out[status] = {"model": LicensingBadRequest, "description": _LICENSING_400}
         else:
             out[status] = {
                 "model": LicensingError,
@@ -91,10 +100,14 @@ def _ref(name: str) -> dict[str, Any]:
 
 
 def install_openapi(app: Any) -> None:
-    """Describe validation failures as each surface really answers them.
+    """Describe errors as each surface really answers them.
 
     FastAPI documents every body-taking route with a 422 `HTTPValidationError`; the licensing
-    surface answers 400 `{"errors": {...}}` and the platform surface 422 in its error envelope.
+    surface answers 400 (`LicensingBadRequest`: field errors, or a body that is not JSON) and the
+    platform surface 422 in its error envelope. Three more answers every route of a kind can give are
+    added here rather than on each route: a licensing route that reads a body can answer 400 (the
+    body is not JSON); a route taking `X-Organization-ID` answers 404 for an organization the caller
+    is not in; and errors are JSON even where the route's own answer is a page or a redirect.
     """
     from fastapi.openapi.utils import get_openapi
 
@@ -109,23 +122,41 @@ def install_openapi(app: Any) -> None:
             tags=app.openapi_tags,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (LicensingValidationError, PlatformError):
+        for model in (LicensingBadRequest, PlatformError):
             components.setdefault(model.__name__, model.model_json_schema(ref_template="#/components/schemas/{model}"))
             for name, definition in components[model.__name__].pop("$defs", {}).items():
                 components.setdefault(name, definition)
         for path, operations in schema.get("paths", {}).items():
+            licensing = path.startswith("/api/")
             for operation in operations.values():
-                responses = operation.get("responses", {})
-                if "422" not in responses:
-                    continue
-                if path.startswith("/api/"):
-                    responses.pop("422")
-                    responses["400"] = {"description": "Validation error", "content": _ref("LicensingValidationError")}
-                else:
-                    responses["422"] = {"description": "VALIDATION_ERROR", "content": _ref("PlatformError")}
+                _describe_errors(operation, licensing)
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi
+
+
+def _describe_errors(operation: dict[str, Any], licensing: bool) -> None:
+    responses = operation.setdefault("responses", {})
+    error_body = "LicensingError" if licensing else "PlatformError"
+    if "422" in responses:
+        if licensing:
+            responses.pop("422")
+            responses["400"] = {"description": _LICENSING_400, "content": _ref("LicensingBadRequest")}
+        else:
+            responses["422"] = {"description": "VALIDATION_ERROR", "content": _ref("PlatformError")}
+    elif licensing and "requestBody" in operation:
+        responses.setdefault("400", {"description": _LICENSING_400, "content": _ref("LicensingBadRequest")})
+    parameters = operation.get("parameters", [])
+    if any(p.get("in") == "header" and p.get("name", "").lower() == _ORGANIZATION_HEADER for p in parameters):
+        responses.setdefault(
+            "404", {"description": "Organization not found (X-Organization-ID)", "content": _ref(error_body)}
+        )
+    for status, response in responses.items():
+        content = response.get("content")
+        if not status.isdigit() or int(status) < 400 or not content or "application/json" in content:
+            continue
+        # FastAPI files an error's schema under the route's own media type (text/html for a page).
+        response["content"] = {"application/json": next(iter(content.values()))}

@@ -22,6 +22,7 @@ from backplane.files.models import File
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
 from backplane.files.repository import FileRepository
 from backplane.files.schemas import FileRead, UploadUrlRequest, UploadUrlResponse
+from backplane.files.types import BY_CONTENT_TYPE
 from backplane.licenses.limits import ValidationLimit
 
 router = APIRouter(
@@ -173,7 +174,14 @@ async def get_file(file_id: str, principal: Reader, session: SessionDep) -> File
     "/{file_id}/content",
     summary="Download a file (streamed)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes."}},
+    responses={
+        200: {
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in BY_CONTENT_TYPE
+            },
+            "description": "The file's bytes, with the type detected at upload.",
+        }
+    },
 )
 async def download_file(file_id: str, principal: Reader, session: SessionDep, storage: StorageDep) -> StreamingResponse:
     file = await service.get_file(session, principal, file_id, ready=True)

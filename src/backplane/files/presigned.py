@@ -99,7 +99,8 @@ async def receive_upload(
     body: AsyncIterator[bytes],
 ) -> File:
     expected = _signature(settings, file_id, expires)
-    if not hmac.compare_digest(expected, signature) or expires < int(utcnow().timestamp()):
+    # Compared as bytes: `compare_digest` refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), signature.encode()) or expires < int(utcnow().timestamp()):
         raise UploadUrlInvalid()
     file = (await session.execute(select(File).where(File.id == file_id).with_for_update())).scalar_one_or_none()
     if file is None or file.status != "pending" or file.declared_size_bytes is None:
