@@ -475,9 +475,16 @@ class Runner:
         ]
 
 
+# Shorter than any sensible REDIS_TIMEOUT_SECONDS: an idle subscription waits in these slices, so its
+# read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
+# few seconds of quiet).
+_PUBSUB_WAIT_SECONDS = 1.0
+
+
 async def _messages(pubsub: Any) -> AsyncIterator[Any]:
-    async for message in pubsub.listen():
-        if message.get("type") == "message":
+    while True:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_PUBSUB_WAIT_SECONDS)
+        if message is not None and message.get("type") == "message":
             yield message["data"]
 
 
