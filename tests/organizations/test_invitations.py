@@ -241,3 +241,44 @@ async def test_invitation_mail_to_one_address_is_throttled_but_answers_the_same(
         mailed = [m for m in await queued_mail(app.state.queue, "target@example.com") if "invited" in m.subject]
     assert statuses == [201] * 5
     assert len(mailed) == 3
+
+
+async def test_only_an_owner_deletes_an_organization_and_everything_goes_with_it(api, client):
+    from tests.fixtures.assertions import assert_role_forbidden
+
+    owner = await api.register()
+    admin = await api.register()
+    await api.add_member(owner, admin, "admin")
+    key = await owner.create_key(scopes=["read", "write"])
+    url = f"/v1/organizations/{owner.organization_id}"
+    assert_role_forbidden(await client.delete(url, headers=admin.in_org(owner.organization_id)), "admin", "owner")
+    refused = await client.delete(url, headers={"Authorization": f"Bearer {key['key']}"})
+    assert refused.status_code == 403
+    stranger = await api.register()
+    assert_not_found(await client.delete(url, headers=stranger.headers), "Organization not found.")
+    assert_not_found(await client.delete("/v1/organizations/not-a-uuid", headers=owner.headers))
+
+    deleted = await client.delete(url, headers=owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert (await client.get(url, headers=admin.headers)).status_code == 404
+    assert (await client.get("/v1/users/me", headers={"Authorization": f"Bearer {key['key']}"})).status_code == 401
+
+
+async def test_an_organization_with_a_live_paid_subscription_is_not_deleted(api, client):
+    owner = await api.register()
+    checkout = await client.post(
+        "/api/v1/subscriptions/checkout/",
+        json={
+            "price_id": "price_pro_monthly",
+            "seats": 2,
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/no",
+        },
+        headers=owner.headers,
+    )
+    assert checkout.status_code == 200, checkout.text
+    path = checkout.json()["checkout_url"].replace("http://testserver", "")
+    completed = await client.post(path, headers=owner.headers)
+    assert completed.status_code in (200, 303), completed.text
+    response = await client.delete(f"/v1/organizations/{owner.organization_id}", headers=owner.headers)
+    assert_error(response, 409, "CONFLICT", "This organization has a live paid subscription; cancel it first.")

@@ -16,6 +16,7 @@ itself in the route's OpenAPI entry as `x-access`.
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -38,11 +39,12 @@ class StaffRequired(Forbidden):
     default_message = "This action is for platform staff only."
 
 
-class Requirement:
+class Requirement(ABC):
     """Base of every route's declared requirement (see the module's docstring)."""
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the caller needs, for the route's OpenAPI entry (`x-access`)."""
 
 
 class PublicAccess(Requirement):
