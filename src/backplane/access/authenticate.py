@@ -22,7 +22,7 @@ from backplane.core.db import SessionDep, utcnow
 from backplane.core.deps import SettingsDep
 from backplane.core.errors import Forbidden, NotFound, Unauthorized
 from backplane.core.redis import RedisDep
-from backplane.core.security import InvalidToken, decode_token, sha256_hex
+from backplane.core.security import InvalidToken, TokenClaims, decode_token, sha256_hex
 from backplane.organizations.models import Role
 from backplane.organizations.repository import MembershipRepository
 
@@ -37,6 +37,7 @@ ORG_HEADER_DESCRIPTION = "For JWT callers: the organization to act in (default: 
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 LAST_USED_PRECISION = timedelta(seconds=60)
 KEY_REVOKED = "This API key has been revoked."
+NO_CREDENTIALS = "Authentication credentials were not provided. Send `Authorization: Bearer <token>`."
 
 
 async def get_principal(
@@ -48,31 +49,42 @@ async def get_principal(
     x_organization_id: Annotated[str | None, Header(description=ORG_HEADER_DESCRIPTION)] = None,
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("Authentication credentials were not provided. Send `Authorization: Bearer <token>`.")
+        raise Unauthorized(NO_CREDENTIALS)
     token = credentials.credentials.strip()
     if is_api_key(token):
         return await authenticate_key(session, token, client_ip(request, request.app.state.trusted_proxies))
     return await authenticate_jwt(session, redis, settings, token, x_organization_id)
 
 
-async def authenticate_jwt(
-    session: AsyncSession, redis: Redis, settings: Settings, token: str, organization_header: str | None
-) -> Principal:
+def access_claims(settings: Settings, token: str) -> tuple[TokenClaims, uuid.UUID]:
+    """A valid access token's claims and user id, or 401 (before anything is looked up)."""
     try:
         claims = decode_token(token, "access", settings.secret_key, issuer=settings.token_issuer)
     except InvalidToken as exc:
         expired = "expired" in str(exc).lower()
         raise Unauthorized("Access token has expired." if expired else "Access token is invalid.") from exc
-    if await is_revoked(redis, claims):
-        raise Unauthorized("Access token has been revoked.")
     try:
-        user_id = uuid.UUID(claims.subject)
+        return claims, uuid.UUID(claims.subject)
     except ValueError as exc:
         raise Unauthorized("Access token is invalid.") from exc
+
+
+def organization_from_header(organization_header: str | None) -> uuid.UUID | None:
+    """The organization `X-Organization-ID` names; a malformed one names none (the nil id: 404 later)."""
     header = (organization_header or "").strip()
     organization_id = _parse_uuid(header)
     if header and organization_id is None:  # malformed: names no organization, once the user is known
         organization_id = uuid.UUID(int=0)
+    return organization_id
+
+
+async def authenticate_jwt(
+    session: AsyncSession, redis: Redis, settings: Settings, token: str, organization_header: str | None
+) -> Principal:
+    claims, user_id = access_claims(settings, token)
+    if await is_revoked(redis, claims):
+        raise Unauthorized("Access token has been revoked.")
+    organization_id = organization_from_header(organization_header)
     found = await MembershipRepository(session).get_user_and_membership(user_id, organization_id)
     if found is None or not found[0].is_active:
         raise Unauthorized("Access token is invalid.")

@@ -128,7 +128,7 @@ class RequireInPathOrganization(Require):
         return acting
 
 
-def idempotent(request: Request) -> None:
+async def idempotent(request: Request) -> None:
     """Router dependency: POSTs of this router honour `Idempotency-Key` (claimed by the requirement)."""
     request.state.idempotent_route = True
 

@@ -138,7 +138,7 @@ LOGOUT_DESCRIPTION = (
 )
 
 
-def _sent_access_token(request: Request) -> str | None:
+async def _sent_access_token(request: Request) -> str | None:
     """The JWT in `Authorization: Bearer`, if any: logout revokes it too (an API key is not revoked here).
 
     Read from the request rather than declared as a security scheme: logout works without it.

@@ -36,10 +36,16 @@ async def revoke_all_for_user(redis: Redis, user_id: uuid.UUID, longest_ttl_seco
     await redis.set(_cutoff_key(user_id), repr(time.time()), ex=longest_ttl_seconds + 1)
 
 
+def revocation_keys(claims: TokenClaims) -> tuple[str, str, str]:
+    """What says whether `claims` are revoked: its jti's key, its user's cut-off key, its sign-in's key
+    (the jti's again when it has no other sign-in). Revoked if either jti key exists, or if the
+    cut-off (seconds) is at or after `issued_at`."""
+    session = claims.session_id if claims.session_id not in (None, claims.jti) else claims.jti
+    return _jti_key(claims.jti), _cutoff_key(claims.subject), _jti_key(session)
+
+
 async def is_revoked(redis: Redis, claims: TokenClaims) -> bool:
-    session = claims.session_id if claims.session_id not in (None, claims.jti) else None
-    keys = [_jti_key(claims.jti), _cutoff_key(claims.subject)] + ([_jti_key(session)] if session else [])
-    denied, cutoff, *session_denied = await redis.mget(keys)
-    if denied is not None or any(v is not None for v in session_denied):
+    denied, cutoff, session_denied = await redis.mget(revocation_keys(claims))
+    if denied is not None or session_denied is not None:
         return True
     return cutoff is not None and claims.issued_at <= float(cutoff)

@@ -109,7 +109,7 @@ def sign_in_throttle(request: Request) -> SignInThrottle:
 SignInThrottleDep = Annotated[SignInThrottle, Depends(sign_in_throttle)]
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 

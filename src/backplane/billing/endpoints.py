@@ -39,7 +39,7 @@ platform = APIRouter(prefix="/v1/subscriptions", tags=["Subscriptions"], respons
 stripe_webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["Stripe webhooks"])
 
 
-def _stripe(request: Request) -> stripe.StripeClient | None:
+async def _stripe(request: Request) -> stripe.StripeClient | None:
     client: stripe.StripeClient | None = request.app.state.stripe
     return client
 

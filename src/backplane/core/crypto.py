@@ -80,7 +80,7 @@ class Encryptor:
             raise DecryptionFailed("not encrypted with any of ENCRYPTION_KEYS") from None
 
 
-def _encryptor(request: Request) -> Encryptor:
+async def _encryptor(request: Request) -> Encryptor:
     encryptor: Encryptor = request.app.state.encryptor  # built once, in the app's lifespan
     return encryptor
 

@@ -24,7 +24,7 @@ def enqueue_after_commit(session: AsyncSession, queue: ArqRedis, function: str, 
     after_commit(session, _enqueue)
 
 
-def _queue(request: Request) -> ArqRedis:
+async def _queue(request: Request) -> ArqRedis:
     queue: ArqRedis = request.app.state.queue
     return queue
 

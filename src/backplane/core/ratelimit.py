@@ -21,25 +21,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backplane.core.client_ip import client_ip, client_network
 from backplane.core.errors import AppError
 
+# The algorithm as a Lua function, so that scripts of the hot paths (the seat leases) apply a limit in
+# the same call as their own work. Returns: allowed (1/0), remaining, ms until full (reset), ms until
+# the next request is allowed, now (ms).
+GCRA_LUA = """
+local function gcra(key, interval, capacity, now)
+  local tolerance = interval * capacity
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance
+  if allow_at > now then
+    return {0, 0, tat - now, allow_at - now, now}
+  end
+  redis.call('SET', key, new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+  return {1, math.floor((now + tolerance - new_tat) / interval), new_tat - now, 0, now}
+end
+"""
+
 # KEYS: the subject's key; ARGV: emission interval ms (period / rate), capacity (burst)
-# Returns: allowed (1/0), remaining, ms until full (reset), ms until the next request is allowed, now (ms)
-_GCRA = """
+_GCRA = (
+    GCRA_LUA
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local tolerance = interval * capacity
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
-if allow_at > now then
-  return {0, 0, tat - now, allow_at - now, now}
-end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-local remaining = math.floor((now + tolerance - new_tat) / interval)
-return {1, remaining, new_tat - now, 0, now}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now)
 """
+)
 
 
 # Gives back one request a hit took (the caller decided it should not count): moves the subject's
@@ -69,6 +77,10 @@ class Limit:
     @property
     def capacity(self) -> int:
         return self.burst or self.rate
+
+    @property
+    def interval_ms(self) -> float:
+        return self.period_seconds * 1000 / self.rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,19 @@ class Decision:
         return headers
 
 
+def decide(limit: Limit, values: list[int | str]) -> Decision:
+    """The Decision of one `gcra` call's return values."""
+    allowed, remaining, reset_ms, retry_ms, now_ms = values
+    return Decision(
+        limit=limit,
+        allowed=bool(int(allowed)),
+        remaining=int(remaining),
+        reset_after_ms=math.ceil(float(reset_ms)),
+        retry_after_ms=math.ceil(float(retry_ms)),
+        now_ms=int(now_ms),
+    )
+
+
 class RateLimited(AppError):
     status_code, code, title = 429, "RATE_LIMIT_EXCEEDED", "Rate limited"
 
@@ -125,26 +150,16 @@ class RateLimiter:
         self._refund = redis.register_script(_REFUND)
 
     async def hit(self, subject: str, limit: Limit) -> Decision:
-        interval_ms = limit.period_seconds * 1000 / limit.rate
-        key = _key(subject, limit)
-        allowed, remaining, reset_ms, retry_ms, now_ms = await self._script(
-            keys=[key], args=[interval_ms, limit.capacity]
-        )
-        return Decision(
-            limit=limit,
-            allowed=bool(int(allowed)),
-            remaining=int(remaining),
-            reset_after_ms=math.ceil(float(reset_ms)),
-            retry_after_ms=math.ceil(float(retry_ms)),
-            now_ms=int(now_ms),
+        return decide(
+            limit, await self._script(keys=[limit_key(subject, limit)], args=[limit.interval_ms, limit.capacity])
         )
 
     async def refund(self, subject: str, limit: Limit) -> None:
         """Give back the request an allowed `hit` counted, e.g. a sign-in that turned out to succeed."""
-        await self._refund(keys=[_key(subject, limit)], args=[limit.period_seconds * 1000 / limit.rate])
+        await self._refund(keys=[limit_key(subject, limit)], args=[limit.interval_ms])
 
 
-def _key(subject: str, limit: Limit) -> str:
+def limit_key(subject: str, limit: Limit) -> str:
     return f"rl:{limit.name}:{subject}"
 
 
@@ -157,7 +172,11 @@ async def enforce(request: Request, subject: str, limit: Limit) -> None:
     if not request.app.state.settings.rate_limits_enabled:
         return
     limiter: RateLimiter = request.app.state.limiter
-    decision = await limiter.hit(subject, limit)
+    apply(request, await limiter.hit(subject, limit))
+
+
+def apply(request: Request, decision: Decision) -> None:
+    """Put `decision` on the response's headers; 429 if it refused the request."""
     request.scope.setdefault("state", {})[STATE_KEY] = decision
     if not decision.allowed:
         raise RateLimited(decision)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jose import ExpiredSignatureError, JWTError, jwt
+from jose import JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -121,27 +121,13 @@ def create_token(
 
 def decode_token(token: str, expected_type: TokenType, secret: str, *, issuer: str) -> TokenClaims:
     try:
-        payload = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=issuer,
-            options={
-                "require_exp": True,
-                "require_iat": True,
-                "require_sub": True,
-                "require_jti": True,
-                "require_iss": True,
-                "require_aud": True,
-            },
-        )
-    except ExpiredSignatureError as exc:
-        raise ExpiredToken(str(exc)) from exc
+        payload = _verified_payload(token, secret, issuer)
     except JWTError as exc:
         raise InvalidToken(str(exc)) from exc
     except Exception as exc:  # python-jose raises assorted errors on garbage input
         raise InvalidToken("malformed token") from exc
+    if not isinstance(payload.get("exp"), int | float) or payload["exp"] <= time.time():
+        raise ExpiredToken("Signature has expired.")
     token_type = payload.get("type")
     if token_type != expected_type:
         raise InvalidToken(f"expected a {expected_type} token")
@@ -155,6 +141,31 @@ def decode_token(token: str, expected_type: TokenType, secret: str, *, issuer: s
         expires_at=float(payload["exp"]),
         session_id=payload.get("sid"),
     )
+
+
+# A client sends the same access token with every request for its whole life (heartbeats every few
+# minutes, all day): its signature and fixed claims are checked once per process, the expiry on every
+# use (above). Only tokens that verified are kept (an exception is never cached), so garbage cannot
+# fill the cache; a verification cannot go stale (revocation is checked in Redis on every request).
+@functools.lru_cache(maxsize=8192)
+def _verified_payload(token: str, secret: str, issuer: str) -> dict[str, Any]:
+    payload: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        issuer=issuer,
+        options={
+            "verify_exp": False,
+            "require_exp": True,
+            "require_iat": True,
+            "require_sub": True,
+            "require_jti": True,
+            "require_iss": True,
+            "require_aud": True,
+        },
+    )
+    return payload
 
 
 def unverified_claims(token: str) -> dict[str, Any]:

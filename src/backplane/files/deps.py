@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from backplane.files.storage import Storage
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from backplane.licenses.leases import Leases
 
 
-def _leases(request: Request) -> Leases:
+async def _leases(request: Request) -> Leases:
     leases: Leases = request.app.state.leases
     return leases
 

@@ -8,14 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from backplane.access.requirements import Admin, AdminOrStaff, Public, Reader, Writer
+from backplane.access import admission
+from backplane.access.admission import SeatWriter
+from backplane.access.requirements import Admin, AdminOrStaff, Public, Reader
 from backplane.core.client_ip import client_ip
 from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import seats, service
 from backplane.licenses.deps import LeasesDep
-from backplane.licenses.limits import HeartbeatLimit, LicenseOperationsLimit, ValidationLimit
+from backplane.licenses.limits import LicenseOperationsLimit, ValidationLimit
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import (
     AcquireRequest,
@@ -34,6 +36,11 @@ from backplane.licenses.schemas import (
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["Licenses"], responses=licensing_errors(400, 401, 403, 404, 429))
 sessions_tags: list[str | Enum] = ["License seats"]
+# The seat routes, the hot path of every licensed machine: included first, so that routing them does
+# not first try every other route of the service.
+seats_router = APIRouter(
+    prefix="/api/v1/licenses", tags=sessions_tags, responses=licensing_errors(400, 401, 403, 404, 429)
+)
 
 
 @router.post(
@@ -48,55 +55,41 @@ async def validate_license(body: ValidateRequest, session: SessionDep) -> Valida
     return await service.validate_key(session, body.key_string)
 
 
-@router.post(
+@seats_router.post(
     "/acquire/",
-    dependencies=[LicenseOperationsLimit],
     response_model=SessionRead,
-    tags=sessions_tags,
+    openapi_extra=admission.OPENAPI,
     summary="Acquire a seat for this machine",
     description="Leases one seat for SEAT_LEASE_TTL_SECONDS; heartbeat to keep it. The same `hardware_id` "
     "gets its live session back instead of a second seat. 409 when every seat is in use; 403 when the "
     "license is expired, suspended or inactive.",
     responses=licensing_errors(409),
 )
-async def acquire_seat(
-    body: AcquireRequest,
-    request: Request,
-    principal: Writer,
-    session: SessionDep,
-    leases: LeasesDep,
-    settings: SettingsDep,
-) -> SessionRead:
+async def acquire_seat(body: AcquireRequest, request: Request, admission: SeatWriter) -> SessionRead:
     ip = client_ip(request, request.app.state.trusted_proxies)
-    return await seats.acquire(session, leases, principal, body, ip, settings.seat_lease_ttl_seconds)
+    return await seats.acquire(admission, body, ip)
 
 
-@router.patch(
+@seats_router.patch(
     "/sessions/{session_id}/heartbeat/",
     response_model=SessionRead,
-    dependencies=[HeartbeatLimit],
-    tags=sessions_tags,
+    openapi_extra=admission.OPENAPI,
     summary="Keep a seat: extend its lease",
     description="Extends the lease by SEAT_LEASE_TTL_SECONDS. 404 when the session expired or was released: "
     "acquire again.",
 )
-async def heartbeat(
-    session_id: uuid.UUID, principal: Writer, session: SessionDep, leases: LeasesDep, settings: SettingsDep
-) -> SessionRead:
-    return await seats.heartbeat(session, leases, principal, session_id, settings.seat_lease_ttl_seconds)
+async def heartbeat(session_id: uuid.UUID, admission: SeatWriter) -> SessionRead:
+    return await seats.heartbeat(admission, session_id)
 
 
-@router.delete(
+@seats_router.delete(
     "/sessions/{session_id}/",
-    dependencies=[LicenseOperationsLimit],
     response_model=ReleaseResponse,
-    tags=sessions_tags,
+    openapi_extra=admission.OPENAPI,
     summary="Release a seat",
 )
-async def release_seat(
-    session_id: uuid.UUID, principal: Writer, session: SessionDep, leases: LeasesDep
-) -> ReleaseResponse:
-    return await seats.release(session, leases, principal, session_id)
+async def release_seat(session_id: uuid.UUID, admission: SeatWriter) -> ReleaseResponse:
+    return await seats.release(admission, session_id)
 
 
 @router.get(

@@ -34,107 +34,216 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from backplane.access.admission import ADMIT_LUA
+from backplane.core import keys
 from backplane.core.errors import ServiceUnavailable
+from backplane.core.redis import ScriptBatcher
+from backplane.licenses.state import LICENSE_LUA
 
 EXPIRY_INDEX = "leases:expiry"
 ENDED_LOG = "leases:ended"
 EPOCH = "leases:epoch"
+LEASES_PREFIX = "lic:"
+LEASE_PREFIX = "lease:"
 
-_SWEEP = """
+# The leases' operations as Lua functions, each script below one short call of them. A license's
+# own keys are built from `prefix` (LEASES_PREFIX) and its id; `expiry` and `ended` are the global
+# index and log, `lease_prefix` the live lease keys' ("lease:").
+_LIB = """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function sweep(lid, zkey, hwkey, metakey, now)
+local function license_keys(prefix, lid)
+  return prefix .. lid .. ':leases', prefix .. lid .. ':hw', prefix .. lid .. ':meta'
+end
+local function sweep(lid, prefix, expiry, ended, now)
+  local zkey, hwkey, metakey = license_keys(prefix, lid)
   local dead = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
   for _, sid in ipairs(dead) do
     redis.call('ZREM', zkey, sid)
-    redis.call('ZREM', KEYS[4], lid .. ':' .. sid)
+    redis.call('ZREM', expiry, lid .. ':' .. sid)
     local raw = redis.call('HGET', metakey, sid)
     local meta = raw and cjson.decode(raw) or {}
     if meta.hw and redis.call('HGET', hwkey, meta.hw) == sid then redis.call('HDEL', hwkey, meta.hw) end
     redis.call('HDEL', metakey, sid)
-    redis.call('RPUSH', KEYS[5], cjson.encode({sid = sid, lic = lid, reason = 'expired', at = now,
+    redis.call('RPUSH', ended, cjson.encode({sid = sid, lic = lid, reason = 'expired', at = now,
       hb = meta.hb, n = meta.n}))
   end
   return #dead
 end
+-- -> {session id or '' (no seat free), created 1/0, live, expires}
+local function take(lid, prefix, expiry, ended, lease_prefix, sid, hw, seats, ttl, org, now)
+  local zkey, hwkey, metakey = license_keys(prefix, lid)
+  sweep(lid, prefix, expiry, ended, now)
+  local expires = now + ttl
+  local existing = redis.call('HGET', hwkey, hw)
+  if existing and redis.call('ZSCORE', zkey, existing) then
+    redis.call('ZADD', zkey, expires, existing)
+    redis.call('ZADD', expiry, expires, lid .. ':' .. existing)
+    redis.call('PEXPIRE', lease_prefix .. existing, ttl)
+    return {existing, 0, redis.call('ZCARD', zkey), expires}
+  end
+  local live = redis.call('ZCARD', zkey)
+  if live >= seats then return {'', 0, live, 0} end
+  redis.call('ZADD', zkey, expires, sid)
+  redis.call('HSET', hwkey, hw, sid)
+  redis.call('HSET', metakey, sid, cjson.encode({hw = hw, acq = now, hb = cjson.null, n = 0}))
+  redis.call('ZADD', expiry, expires, lid .. ':' .. sid)
+  redis.call('HSET', lease_prefix .. sid, 'license', lid, 'org', org, 'hw', hw)
+  redis.call('PEXPIRE', lease_prefix .. sid, ttl)
+  return {sid, 1, live + 1, expires}
+end
+-- -> {1, expires, live} | {0, 0, 0} (no such live lease)
+local function beat(lid, prefix, expiry, lease_key, sid, ttl, now)
+  local zkey, _, metakey = license_keys(prefix, lid)
+  local score = redis.call('ZSCORE', zkey, sid)
+  if (not score) or tonumber(score) <= now then return {0, 0, 0} end
+  local expires = now + ttl
+  redis.call('ZADD', zkey, expires, sid)
+  redis.call('ZADD', expiry, expires, lid .. ':' .. sid)
+  redis.call('PEXPIRE', lease_key, ttl)
+  local raw = redis.call('HGET', metakey, sid)
+  if raw then
+    local meta = cjson.decode(raw)
+    meta.hb = now
+    meta.n = (tonumber(meta.n) or 0) + 1
+    redis.call('HSET', metakey, sid, cjson.encode(meta))
+  end
+  return {1, expires, redis.call('ZCARD', zkey)}
+end
+-- -> {released 1/0, live}
+local function give_back(lid, prefix, expiry, ended, lease_key, sid, reason, now)
+  local zkey, hwkey, metakey = license_keys(prefix, lid)
+  local score = redis.call('ZSCORE', zkey, sid)
+  redis.call('DEL', lease_key)
+  if (not score) or tonumber(score) <= now then return {0, redis.call('ZCARD', zkey)} end
+  redis.call('ZREM', zkey, sid)
+  redis.call('ZREM', expiry, lid .. ':' .. sid)
+  local raw = redis.call('HGET', metakey, sid)
+  local meta = raw and cjson.decode(raw) or {}
+  if meta.hw and redis.call('HGET', hwkey, meta.hw) == sid then redis.call('HDEL', hwkey, meta.hw) end
+  redis.call('HDEL', metakey, sid)
+  redis.call('RPUSH', ended, cjson.encode({sid = sid, lic = lid, reason = reason, at = now, hb = meta.hb, n = meta.n}))
+  return {1, redis.call('ZCARD', zkey)}
+end
 """
 
-# KEYS: leases, hw, meta, expiry index, ended log, lease key prefix ("lease:"), epoch
-# ARGV: license id, new session id, hardware id, seats, ttl ms, organization id
+# KEYS: expiry index, ended log, epoch; ARGV: license id, new session id, hardware id, seats, ttl ms,
+# organization id, LEASES_PREFIX, lease key prefix
 # -> {session id or '', created (1/0, -1: the leases are not restored yet), live, expires}
 _ACQUIRE = (
-    _SWEEP
+    _LIB
     + """
-if redis.call('EXISTS', KEYS[7]) == 0 then return {'', -1, 0, 0} end
-local lid, sid, hw, seats, ttl, org = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local now = now_ms()
-sweep(lid, KEYS[1], KEYS[2], KEYS[3], now)
-local expires = now + ttl
-local existing = redis.call('HGET', KEYS[2], hw)
-if existing and redis.call('ZSCORE', KEYS[1], existing) then
-  redis.call('ZADD', KEYS[1], expires, existing)
-  redis.call('ZADD', KEYS[4], expires, lid .. ':' .. existing)
-  redis.call('PEXPIRE', KEYS[6] .. existing, ttl)
-  return {existing, 0, redis.call('ZCARD', KEYS[1]), expires}
-end
-local live = redis.call('ZCARD', KEYS[1])
-if live >= seats then return {'', 0, live, 0} end
-redis.call('ZADD', KEYS[1], expires, sid)
-redis.call('HSET', KEYS[2], hw, sid)
-redis.call('HSET', KEYS[3], sid, cjson.encode({hw = hw, acq = now, hb = cjson.null, n = 0}))
-redis.call('ZADD', KEYS[4], expires, lid .. ':' .. sid)
-redis.call('HSET', KEYS[6] .. sid, 'license', lid, 'org', org, 'hw', hw)
-redis.call('PEXPIRE', KEYS[6] .. sid, ttl)
-return {sid, 1, live + 1, expires}
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'', -1, 0, 0} end
+return take(ARGV[1], ARGV[7], KEYS[1], KEYS[2], ARGV[8], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+  ARGV[6], now_ms())
 """
 )
 
-# KEYS: leases, meta, expiry index, lease key; ARGV: license id, session id, ttl ms
-_HEARTBEAT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lid, sid, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local score = redis.call('ZSCORE', KEYS[1], sid)
-if (not score) or tonumber(score) <= now then return {0, 0, 0} end
-local expires = now + ttl
-redis.call('ZADD', KEYS[1], expires, sid)
-redis.call('ZADD', KEYS[3], expires, lid .. ':' .. sid)
-redis.call('PEXPIRE', KEYS[4], ttl)
-local raw = redis.call('HGET', KEYS[2], sid)
-if raw then
-  local meta = cjson.decode(raw)
-  meta.hb = now
-  meta.n = (tonumber(meta.n) or 0) + 1
-  redis.call('HSET', KEYS[2], sid, cjson.encode(meta))
-end
-return {1, expires, redis.call('ZCARD', KEYS[1])}
-"""
-
-# KEYS: leases, hw, meta, expiry index, ended log, lease key; ARGV: license id, session id, reason
-_RELEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lid, sid, reason = ARGV[1], ARGV[2], ARGV[3]
-local score = redis.call('ZSCORE', KEYS[1], sid)
-redis.call('DEL', KEYS[6])
-if (not score) or tonumber(score) <= now then return {0, redis.call('ZCARD', KEYS[1])} end
-redis.call('ZREM', KEYS[1], sid)
-redis.call('ZREM', KEYS[4], lid .. ':' .. sid)
-local raw = redis.call('HGET', KEYS[3], sid)
-local meta = raw and cjson.decode(raw) or {}
-if meta.hw and redis.call('HGET', KEYS[2], meta.hw) == sid then redis.call('HDEL', KEYS[2], meta.hw) end
-redis.call('HDEL', KEYS[3], sid)
-redis.call('RPUSH', KEYS[5], cjson.encode({sid = sid, lic = lid, reason = reason, at = now, hb = meta.hb, n = meta.n}))
-return {1, redis.call('ZCARD', KEYS[1])}
-"""
-
-# KEYS: leases, hw, meta, expiry index, ended log; ARGV: license id
-_SWEEP_ONE = (
-    _SWEEP
+# KEYS: expiry index, lease key; ARGV: license id, session id, ttl ms, LEASES_PREFIX
+_HEARTBEAT = (
+    _LIB
     + """
-return sweep(ARGV[1], KEYS[1], KEYS[2], KEYS[3], now_ms())
+return beat(ARGV[1], ARGV[4], KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), now_ms())
+"""
+)
+
+# KEYS: expiry index, ended log, lease key; ARGV: license id, session id, reason, LEASES_PREFIX
+_RELEASE = (
+    _LIB
+    + """
+return give_back(ARGV[1], ARGV[4], KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], now_ms())
+"""
+)
+
+# KEYS: expiry index, ended log; ARGV: license id, LEASES_PREFIX
+_SWEEP_ONE = (
+    _LIB
+    + """
+return sweep(ARGV[1], ARGV[2], KEYS[1], KEYS[2], now_ms())
+"""
+)
+
+# The seat routes' scripts: the caller admitted (`access/admission.py`: KEYS[1..5], ARGV[1..6]), the
+# license's state checked (`state.py`) and the operation done, in one call. Replies:
+# {code, limit decision x5, values...} with code 'ok', or what the route must do first: 'miss'/'deny'
+# (resolve the caller), 'limited', 'restore' (rebuild the leases), 'state?' (copy the license into
+# Redis), 'key?' (index its key), 'unusable', 'elsewhere' (another organization's or mode's license),
+# 'gone' (no such live lease of the caller's organization).
+_SEAT_LIB = (
+    ADMIT_LUA
+    + LICENSE_LUA
+    + _LIB
+    + """
+local function state_reply(lic, decision, lid)
+  if lic[1] == 'miss' then return reply('state?', decision, {lid, lic[2]}) end
+  return reply(lic[1], decision, {lid})
+end
+"""
+)
+
+# KEYS[6..9]: key index, expiry index, ended log, epoch
+# ARGV[7..12]: new session id, hardware id, ttl ms, LEASES_PREFIX, license state prefix, lease key prefix
+# ok -> {session id or '', created, live, expires, seats, license key, license id, organization id}
+_ACQUIRE_AS = (
+    _SEAT_LIB
+    + """
+local now = now_ms()
+local org, decision = admit(now)
+if not org then return decision end
+local lid = redis.call('GET', KEYS[6])
+if not lid then return reply('key?', decision) end
+local lic = license(ARGV[11] .. lid, org, ARGV[4], now)
+if lic[1] ~= 'ok' then return state_reply(lic, decision, lid) end
+if redis.call('EXISTS', KEYS[9]) == 0 then return reply('restore', decision) end
+local got = take(lid, ARGV[10], KEYS[7], KEYS[8], ARGV[12], ARGV[7], ARGV[8], lic[2], tonumber(ARGV[9]), org, now)
+return reply('ok', decision, {got[1], got[2], got[3], got[4], lic[2], lic[3], lid, org})
+"""
+)
+
+# KEYS[6..8]: lease key, expiry index, epoch; ARGV[7..10]: session id, ttl ms, LEASES_PREFIX, license state prefix
+# ok -> {expires, live, seats, license key, license id}
+_HEARTBEAT_AS = (
+    _SEAT_LIB
+    + """
+local now = now_ms()
+local org, decision = admit(now)
+if not org then return decision end
+local lease = redis.call('HMGET', KEYS[6], 'license', 'org')
+if not lease[1] then
+  if redis.call('EXISTS', KEYS[8]) == 0 then return reply('restore', decision) end
+  return reply('gone', decision)
+end
+if lease[2] ~= org then return reply('gone', decision) end
+local lic = license(ARGV[10] .. lease[1], org, ARGV[4], now)
+if lic[1] ~= 'ok' then return state_reply(lic, decision, lease[1]) end
+local hb = beat(lease[1], ARGV[9], KEYS[7], KEYS[6], ARGV[7], tonumber(ARGV[8]), now)
+if hb[1] == 0 then return reply('gone', decision) end
+return reply('ok', decision, {hb[2], hb[3], lic[2], lic[3], lease[1]})
+"""
+)
+
+# KEYS[6..9]: lease key, expiry index, ended log, epoch; ARGV[7..10]: session id, reason, LEASES_PREFIX,
+# license state prefix. A suspended or expired license's seat is released all the same.
+# ok -> {live, seats, license id}
+_RELEASE_AS = (
+    _SEAT_LIB
+    + """
+local now = now_ms()
+local org, decision = admit(now)
+if not org then return decision end
+local lease = redis.call('HMGET', KEYS[6], 'license', 'org')
+if not lease[1] then
+  if redis.call('EXISTS', KEYS[9]) == 0 then return reply('restore', decision) end
+  return reply('gone', decision)
+end
+if lease[2] ~= org then return reply('gone', decision) end
+local lic = license(ARGV[10] .. lease[1], org, ARGV[4], now)
+if lic[1] ~= 'ok' and lic[1] ~= 'unusable' then return state_reply(lic, decision, lease[1]) end
+local out = give_back(lease[1], ARGV[9], KEYS[7], KEYS[8], KEYS[6], ARGV[7], ARGV[8], now)
+if out[1] == 0 then return reply('gone', decision) end
+return reply('ok', decision, {out[2], lic[2], lease[1]})
 """
 )
 
@@ -210,11 +319,12 @@ Restore = Callable[["Leases"], Awaitable[None]]
 
 
 def _keys(license_id: uuid.UUID | str) -> tuple[str, str, str]:
-    return f"lic:{license_id}:leases", f"lic:{license_id}:hw", f"lic:{license_id}:meta"
+    prefix = f"{LEASES_PREFIX}{license_id}"
+    return f"{prefix}:leases", f"{prefix}:hw", f"{prefix}:meta"
 
 
 def lease_key(session_id: uuid.UUID | str) -> str:
-    return f"lease:{session_id}"
+    return f"{LEASE_PREFIX}{session_id}"
 
 
 def _time(ms: int | str | None) -> datetime | None:
@@ -270,6 +380,10 @@ class Leases:
         self._sweep = redis.register_script(_SWEEP_ONE)
         self._live = redis.register_script(_LIVE)
         self._count = redis.register_script(_COUNT)
+        self._batch = ScriptBatcher(redis)
+        self._acquire_as = redis.register_script(_ACQUIRE_AS)
+        self._heartbeat_as = redis.register_script(_HEARTBEAT_AS)
+        self._release_as = redis.register_script(_RELEASE_AS)
 
     async def acquire(
         self, license_id: uuid.UUID, organization_id: uuid.UUID, hardware_id: str, seats: int, ttl_seconds: int
@@ -277,8 +391,17 @@ class Leases:
         new_id = uuid.uuid4()
         for _ in range(2):
             sid, created, live, expires = await self._acquire(
-                keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:", EPOCH],
-                args=[str(license_id), str(new_id), hardware_id, seats, ttl_seconds * 1000, str(organization_id)],
+                keys=[EXPIRY_INDEX, ENDED_LOG, EPOCH],
+                args=[
+                    str(license_id),
+                    str(new_id),
+                    hardware_id,
+                    seats,
+                    ttl_seconds * 1000,
+                    str(organization_id),
+                    LEASES_PREFIX,
+                    LEASE_PREFIX,
+                ],
             )
             if int(created) != -1:
                 break
@@ -304,10 +427,9 @@ class Leases:
     async def heartbeat(
         self, license_id: uuid.UUID, session_id: uuid.UUID, ttl_seconds: int
     ) -> tuple[datetime, int] | None:
-        leases, _, meta = _keys(license_id)
         ok, expires, live = await self._heartbeat(
-            keys=[leases, meta, EXPIRY_INDEX, lease_key(session_id)],
-            args=[str(license_id), str(session_id), ttl_seconds * 1000],
+            keys=[EXPIRY_INDEX, lease_key(session_id)],
+            args=[str(license_id), str(session_id), ttl_seconds * 1000, LEASES_PREFIX],
         )
         if not int(ok):
             return None
@@ -317,8 +439,8 @@ class Leases:
 
     async def release(self, license_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> tuple[bool, int]:
         released, live = await self._release(
-            keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, lease_key(session_id)],
-            args=[str(license_id), str(session_id), reason],
+            keys=[EXPIRY_INDEX, ENDED_LOG, lease_key(session_id)],
+            args=[str(license_id), str(session_id), reason, LEASES_PREFIX],
         )
         return bool(int(released)), int(live)
 
@@ -353,7 +475,7 @@ class Leases:
         due = await self.redis.zrangebyscore(EXPIRY_INDEX, "-inf", now_ms, start=0, num=limit)
         swept = 0
         for license_id in {entry.split(":", 1)[0] for entry in due}:
-            swept += int(await self._sweep(keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG], args=[license_id]))
+            swept += int(await self._sweep(keys=[EXPIRY_INDEX, ENDED_LOG], args=[license_id, LEASES_PREFIX]))
         return swept
 
     async def ack_ended(self, count: int) -> None:
@@ -379,6 +501,46 @@ class Leases:
                 )
             )
         return out
+
+    # -- the seat routes: caller, license and lease in one call (see `_SEAT_LIB`) ----------------------
+
+    async def acquire_as(
+        self, admit_keys: list[str], admit_args: list[Any], key_index: str, hardware_id: str, ttl_seconds: int
+    ) -> list[Any]:
+        reply: list[Any] = await self._batch(
+            self._acquire_as,
+            [*admit_keys, key_index, EXPIRY_INDEX, ENDED_LOG, EPOCH],
+            [
+                *admit_args,
+                str(uuid.uuid4()),
+                hardware_id,
+                ttl_seconds * 1000,
+                LEASES_PREFIX,
+                keys.license_state(""),
+                LEASE_PREFIX,
+            ],
+        )
+        return reply
+
+    async def heartbeat_as(
+        self, admit_keys: list[str], admit_args: list[Any], session_id: uuid.UUID, ttl_seconds: int
+    ) -> list[Any]:
+        reply: list[Any] = await self._batch(
+            self._heartbeat_as,
+            [*admit_keys, lease_key(session_id), EXPIRY_INDEX, EPOCH],
+            [*admit_args, str(session_id), ttl_seconds * 1000, LEASES_PREFIX, keys.license_state("")],
+        )
+        return reply
+
+    async def release_as(
+        self, admit_keys: list[str], admit_args: list[Any], session_id: uuid.UUID, reason: str
+    ) -> list[Any]:
+        reply: list[Any] = await self._batch(
+            self._release_as,
+            [*admit_keys, lease_key(session_id), EXPIRY_INDEX, ENDED_LOG, EPOCH],
+            [*admit_args, str(session_id), reason, LEASES_PREFIX, keys.license_state("")],
+        )
+        return reply
 
     # -- after Redis lost its data ---------------------------------------------------------------
 

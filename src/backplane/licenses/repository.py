@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backplane.core.tenancy import TenantRepository
 from backplane.licenses.models import License, LicenseSession
@@ -88,6 +89,13 @@ async def record_ended_sessions(
                 heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
             )
         )
+
+
+async def record_acquired(engine: AsyncEngine, row: dict[str, Any]) -> None:
+    """A seat's history row, in a transaction of its own: one statement, no unit of work around it
+    (the acquire route's only PostgreSQL write)."""
+    async with engine.begin() as connection:
+        await connection.execute(insert(LicenseSession).values(**row))
 
 
 async def open_sessions(session: AsyncSession) -> list[tuple[License, LicenseSession]]:

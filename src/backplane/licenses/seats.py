@@ -1,87 +1,173 @@
 """Seats: acquire, heartbeat and release leases, and keep their history in PostgreSQL.
 
-The live state is Redis (`leases.py`); PostgreSQL gets a row per session at acquire, and how it
-ended later, written by the `licenses.record_ended` cron from the leases' ended log, so heartbeats
-never wait on PostgreSQL.
+The live state is Redis (`leases.py`): each seat route is one script call that admits the caller
+(`access/admission.py`), checks the license's state kept beside its leases (`state.py`) and does the
+operation, so heartbeat and release never touch PostgreSQL once the caches are warm. PostgreSQL gets
+a row per session at acquire (one INSERT, before the seat is answered: a Redis that loses its data
+restores leases from those rows) and how it ended later, written by the `licenses.record_ended` cron
+from the leases' ended log.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.access.admission import Admission
 from backplane.access.principal import Principal
-from backplane.core.db import utcnow
-from backplane.core.errors import Conflict, InvalidInput, NotFound
-from backplane.licenses import keys
-from backplane.licenses.leases import LeaseOwner, Leases
-from backplane.licenses.models import License, LicenseSession, SessionEnd
-from backplane.licenses.repository import LicenseRepository, LicenseSessionRepository, record_ended_sessions
+from backplane.core import keys as corekeys
+from backplane.core import versioned
+from backplane.core.db import unit_of_work, utcnow
+from backplane.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from backplane.core.ratelimit import Limit, enforce
+from backplane.licenses import keys, state
+from backplane.licenses.leases import Leases
+from backplane.licenses.limits import HEARTBEAT, LICENSE_OPERATIONS
+from backplane.licenses.models import License, SessionEnd
+from backplane.licenses.repository import find_license_by_key, record_acquired, record_ended_sessions
 from backplane.licenses.schemas import AcquireRequest, ReleaseResponse, SessionRead
 from backplane.licenses.service import get_license, usable_or_raise
 
 SESSION_GONE = "Session not found or expired. Acquire a seat again."
 
 
-async def acquire(
-    session: AsyncSession, leases: Leases, principal: Principal, data: AcquireRequest, client_ip: str | None, ttl: int
-) -> SessionRead:
+async def acquire(admission: Admission, data: AcquireRequest, client_ip: str | None) -> SessionRead:
+    leases, ttl = _leases(admission), admission.settings.seat_lease_ttl_seconds
     canonical = keys.normalize(data.license_key)
     if canonical is None:
+        await _admit_for_refusal(admission, leases)
         raise InvalidInput({"license_key": ["This is not a valid license key."]})
-    license_ = await LicenseRepository(session, principal.organization_id, principal.livemode).get_by_key(canonical)
+    index = state.key_index(canonical)
+
+    async def call(admit_keys: list[str], admit_args: list[Any]) -> list[Any]:
+        return await leases.acquire_as(admit_keys, admit_args, index, data.hardware_id, ttl)
+
+    reply = await _run(admission, leases, LICENSE_OPERATIONS, admission.caller_id, call, canonical=canonical)
+    sid, created, live, expires, seats, key_string, license_id, organization_id = reply[6:14]
+    if not sid:
+        raise Conflict(f"No seats available: all {seats} seats of this license are in use.")
+    session_id, license_uuid = uuid.UUID(sid), uuid.UUID(license_id)
+    if int(created):
+        ip = data.ip_address if data.ip_address and data.ip_address not in ("0.0.0.0", "::") else client_ip
+        history = {
+            "id": session_id,
+            "organization_id": uuid.UUID(organization_id),
+            "license_id": license_uuid,
+            "livemode": admission.livemode,
+            "hardware_id": data.hardware_id,
+            "ip_address": ip,
+            "client_version": data.client_version,
+            "acquired_at": utcnow(),
+        }
+        try:
+            await record_acquired(admission.request.app.state.engine, history)
+        except BaseException:  # no history row, no seat: give it back
+            await leases.release(license_uuid, session_id, SessionEnd.released)
+            raise
+    return _session_read(key_string, session_id, _time(expires), int(seats), int(live))
+
+
+async def heartbeat(admission: Admission, session_id: uuid.UUID) -> SessionRead:
+    leases, ttl = _leases(admission), admission.settings.seat_lease_ttl_seconds
+
+    async def call(admit_keys: list[str], admit_args: list[Any]) -> list[Any]:
+        return await leases.heartbeat_as(admit_keys, admit_args, session_id, ttl)
+
+    reply = await _run(admission, leases, HEARTBEAT, f"session:{session_id}", call)
+    expires, live, seats, key_string = reply[6:10]
+    return _session_read(key_string, session_id, _time(expires), int(seats), int(live))
+
+
+async def release(admission: Admission, session_id: uuid.UUID) -> ReleaseResponse:
+    leases = _leases(admission)
+
+    async def call(admit_keys: list[str], admit_args: list[Any]) -> list[Any]:
+        return await leases.release_as(admit_keys, admit_args, session_id, SessionEnd.released)
+
+    reply = await _run(admission, leases, LICENSE_OPERATIONS, admission.caller_id, call, releasing=True)
+    live, seats = int(reply[6]), int(reply[7])
+    return ReleaseResponse(message="Seat released.", seats_remaining=max(0, seats - live))
+
+
+Call = Callable[[list[str], list[Any]], Awaitable[list[Any]]]
+MAX_ROUNDS = 6  # caller resolved, key indexed, state copied, stale state dropped, leases restored, done
+
+
+async def _run(
+    admission: Admission,
+    leases: Leases,
+    limit: Limit,
+    subject: str,
+    call: Call,
+    *,
+    canonical: str | None = None,
+    releasing: bool = False,
+) -> list[Any]:
+    """One seat script until it answers 'ok': each other answer names what Redis lacked, which is put
+    there (from PostgreSQL) before the next round; or the refusal the caller gets."""
+    applied: Limit | None = None
+    for _ in range(MAX_ROUNDS):
+        admit_keys, admit_args = admission.script_keys_args(None if applied else limit, subject)
+        reply = await call(admit_keys, admit_args)
+        applied = applied or (limit if reply[1] != "" else None)
+        if not admission.admitted(reply, limit):
+            await admission.resolve(reply)
+            continue
+        code = reply[0]
+        if code == "ok":
+            return reply
+        if code == "gone":
+            raise NotFound(SESSION_GONE)
+        if code == "elsewhere":
+            raise NotFound("License not found.")
+        if code == "restore":
+            await leases.ensure_restored()
+        elif code == "key?":
+            assert canonical is not None
+            await _index_key(admission, canonical)
+        elif code in ("state?", "unusable"):
+            await _copy_state(admission, uuid.UUID(reply[6]), reply[7] if code == "state?" else None, releasing)
+        else:
+            raise RuntimeError(f"unexpected seat script answer {code!r}")
+    raise ServiceUnavailable("Seat state is changing too fast to answer; retry.", headers={"Retry-After": "1"})
+
+
+async def _index_key(admission: Admission, canonical: str) -> None:
+    """The license with this key in Redis's index, or 404 (the caller's organization and mode are
+    checked by the script, from the license's state)."""
+    state_ = admission.request.app.state
+    async with unit_of_work(state_.sessionmaker) as session:
+        license_ = await find_license_by_key(session, canonical)
     if license_ is None:
         raise NotFound("License not found.")
-    usable_or_raise(license_)
-    acquired = await leases.acquire(license_.id, license_.organization_id, data.hardware_id, license_.seats, ttl)
-    if acquired.session_id is None:
-        raise Conflict(f"No seats available: all {license_.seats} seats of this license are in use.")
-    assert acquired.expires_at is not None
-    if acquired.created:
-        ip = data.ip_address if data.ip_address and data.ip_address not in ("0.0.0.0", "::") else client_ip
-        try:
-            LicenseSessionRepository(session, principal.organization_id, license_.livemode).add(
-                LicenseSession(
-                    id=acquired.session_id,
-                    organization_id=license_.organization_id,
-                    license_id=license_.id,
-                    livemode=license_.livemode,
-                    hardware_id=data.hardware_id,
-                    ip_address=ip,
-                    client_version=data.client_version,
-                    acquired_at=utcnow(),
-                )
-            )
-            await session.flush()
-        except BaseException:  # no history row, no seat: give it back
-            await leases.release(license_.id, acquired.session_id, SessionEnd.released)
-            raise
-    return _session_read(license_, acquired.session_id, acquired.expires_at, acquired.live)
+    await state_.redis.set(state.key_index(canonical), str(license_.id), ex=state.KEY_INDEX_TTL_SECONDS)
 
 
-async def heartbeat(
-    session: AsyncSession, leases: Leases, principal: Principal, session_id: uuid.UUID, ttl: int
-) -> SessionRead:
-    owner = await _own_lease(leases, principal, session_id)
-    license_ = await get_license(session, principal.organization_id, owner.license_id, livemode=principal.livemode)
-    usable_or_raise(license_)  # a suspended or expired license keeps no seat alive
-    result = await leases.heartbeat(owner.license_id, session_id, ttl)
-    if result is None:
+async def _copy_state(admission: Admission, license_id: uuid.UUID, generation: str | None, releasing: bool) -> None:
+    """Copy the license's state into Redis after a miss (`generation`: what the script saw), or check an
+    'unusable' answer against PostgreSQL: the exact refusal, or a stale copy dropped."""
+    redis = admission.request.app.state.redis
+    async with unit_of_work(admission.request.app.state.sessionmaker) as session:
+        license_ = await session.get(License, license_id)
+    if license_ is None:  # deleted with its organization
         raise NotFound(SESSION_GONE)
-    expires_at, live = result
-    return _session_read(license_, session_id, expires_at, live)
+    if generation is not None:
+        await state.fill(redis, license_, generation)
+        return
+    if not releasing:
+        usable_or_raise(license_)
+    await versioned.invalidate(redis, [corekeys.license_state(license_id)])
 
 
-async def release(
-    session: AsyncSession, leases: Leases, principal: Principal, session_id: uuid.UUID
-) -> ReleaseResponse:
-    owner = await _own_lease(leases, principal, session_id)
-    license_ = await get_license(session, principal.organization_id, owner.license_id, livemode=principal.livemode)
-    released, live = await leases.release(owner.license_id, session_id, SessionEnd.released)
-    if not released:
-        raise NotFound(SESSION_GONE)
-    return ReleaseResponse(message="Seat released.", seats_remaining=max(0, license_.seats - live))
+async def _admit_for_refusal(admission: Admission, leases: Leases) -> None:
+    """A request refused for its body is still a request: admitted and counted like any other."""
+    await admission.resolve(["deny"])
+    if admission.request.app.state.settings.rate_limits_enabled:
+        await enforce(admission.request, admission.caller_id, LICENSE_OPERATIONS)
 
 
 async def revoke(
@@ -106,18 +192,20 @@ async def record_ended_batch(session: AsyncSession, leases: Leases, limit: int =
     return len(ended)
 
 
-async def _own_lease(leases: Leases, principal: Principal, session_id: uuid.UUID) -> LeaseOwner:
-    owner = await leases.owner(session_id)
-    if owner is None or owner.organization_id != principal.organization_id:
-        raise NotFound(SESSION_GONE)
-    return owner
-
-
-def _session_read(license_: License, session_id: uuid.UUID, expires_at: object, live: int) -> SessionRead:
+def _session_read(key_string: str, session_id: uuid.UUID, expires_at: object, seats: int, live: int) -> SessionRead:
     return SessionRead(
         session_id=session_id,
-        license_key=license_.key_string,
+        license_key=key_string,
         expires_at=expires_at,
         is_active=True,
-        seats_remaining=max(0, license_.seats - live),
+        seats_remaining=max(0, seats - live),
     )
+
+
+def _leases(admission: Admission) -> Leases:
+    leases: Leases = admission.request.app.state.leases
+    return leases
+
+
+def _time(ms: int | str) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC)

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.access import callers
 from backplane.api_keys.models import RevokedReason
 from backplane.api_keys.repository import revoke_created_by
 from backplane.auth.models import User
@@ -149,7 +150,9 @@ async def remove_member(
 
 
 async def delete_organization(session: AsyncSession, organization: Organization) -> None:
-    """Everything of the organization goes with it (the database cascades)."""
+    """Everything of the organization goes with it (the database cascades, unseen by the ORM: its
+    members' cached memberships are invalidated here)."""
+    await callers.invalidate_members_after_commit(session, organization.id)
     await OrganizationRepository(session).delete(organization)
     await session.flush()
 

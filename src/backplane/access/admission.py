@@ -1,0 +1,222 @@
+"""Admitting a caller inside a hot path's own Redis script (the seat routes), PostgreSQL only on a miss.
+
+A route that declares `RequireAdmitted(scope)` gets an `Admission`, not a `Principal`: the access
+token is verified (signature, expiry, audience) in the process, and everything else a `Require` would
+check (revocation, membership, role, rate limit) is checked by the route's script in the same Redis
+call as the route's work, from `callers.CALLER_LUA`'s cache. When the script cannot decide (no
+cached entry, or an entry that refuses), `resolve()` takes the full path (`authenticate_jwt` against
+PostgreSQL, then `Require.check`), which raises exactly what any other route would, or admits the
+caller and fills the cache so that the next request stays in Redis. An API key always takes the full
+path first (its state is not cached), and the script then trusts the organization it found.
+
+Script layout (`ADMIT_LUA`): KEYS[1..5] jti, cut-off, sign-in, caller hash, rate-limit key;
+ARGV[1..6] caller field ('' when already resolved), token issued-at (or, resolved, the organization
+id), minimum role rank, livemode ('1'/'0'), limit interval ms, limit capacity (0: not limited). A
+script's own keys and arguments start at KEYS[6] and ARGV[7].
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from backplane.access import callers
+from backplane.access.authenticate import (
+    NO_CREDENTIALS,
+    ORG_HEADER_DESCRIPTION,
+    access_claims,
+    authenticate_jwt,
+    authenticate_key,
+    bearer,
+    organization_from_header,
+)
+from backplane.access.principal import MIN_ROLE, Principal, Scope
+from backplane.access.requirements import Require
+from backplane.api_keys.models import is_api_key
+from backplane.auth.revocation import revocation_keys
+from backplane.core import keys
+from backplane.core.client_ip import client_ip
+from backplane.core.config import Settings
+from backplane.core.db import unit_of_work
+from backplane.core.errors import NotFound, Unauthorized
+from backplane.core.ratelimit import GCRA_LUA, Decision, Limit, RateLimited, apply, decide, limit_key
+from backplane.core.security import TokenClaims
+
+ADMIT_LUA = (
+    callers.CALLER_LUA
+    + GCRA_LUA
+    + """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- {code, limit decision (5 values, '' when none), the script's own values...}
+local function reply(code, decision, values)
+  local out = {code}
+  for i = 1, 5 do out[#out + 1] = decision and decision[i] or '' end
+  for _, v in ipairs(values or {}) do out[#out + 1] = v end
+  return out
+end
+-- -> organization id, limit decision | nil, the reply that refuses
+local function admit(now)
+  local org = ARGV[2]
+  if ARGV[1] ~= '' then
+    local c = caller(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+    if c[1] == 'miss' then return nil, reply('miss', nil, {c[2]}) end
+    if c[1] ~= 'ok' or c[3] < tonumber(ARGV[3]) then return nil, reply('deny') end
+    org = c[2]
+  end
+  if tonumber(ARGV[6]) > 0 then
+    local d = gcra(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+    if d[1] == 0 then return nil, reply('limited', d) end
+    return org, d
+  end
+  return org, nil
+end
+"""
+)
+ADMIT_KEYS = 5
+ADMIT_ARGS = 6
+
+
+class Admission:
+    """The caller of one request to a hot path, until its script admits it (see the module)."""
+
+    def __init__(
+        self,
+        request: Request,
+        requirement: Require,
+        *,
+        claims: TokenClaims | None = None,
+        user_id: uuid.UUID | None = None,
+        token: str = "",
+        organization_header: str | None = None,
+        principal: Principal | None = None,
+    ) -> None:
+        self.request = request
+        self.requirement = requirement
+        self.claims = claims
+        self.user_id = user_id
+        self.token = token
+        self.organization_header = organization_header
+        self.principal = principal
+        self.limit_decision: Decision | None = None  # the limit, once a script applied it
+        self._field = callers.field_for(organization_from_header(organization_header))
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.request.app.state.settings
+        return settings
+
+    @property
+    def livemode(self) -> bool:
+        return self.principal.livemode if self.principal is not None else True
+
+    @property
+    def caller_id(self) -> str:
+        if self.principal is not None:
+            return self.principal.caller_id
+        return f"user:{self.user_id}"
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        """Known once resolved; before that the script finds it (and returns it where it matters)."""
+        assert self.principal is not None
+        return self.principal.organization_id
+
+    def script_keys_args(self, limit: Limit | None, subject: str) -> tuple[list[str], list[Any]]:
+        """KEYS[1..5] and ARGV[1..6] of `ADMIT_LUA` for this caller; `limit` None once applied."""
+        minimum = callers.ROLE_RANK[MIN_ROLE[self.requirement.scope or Scope.read]]
+        limiting = limit is not None and self.request.app.state.settings.rate_limits_enabled
+        limit_args = [limit.interval_ms, limit.capacity] if limiting and limit is not None else [0, 0]
+        limit_key_ = limit_key(subject, limit) if limiting and limit is not None else ""
+        if self.principal is not None:
+            resolved = str(self.principal.organization_id)
+            return ["", "", "", "", limit_key_], ["", resolved, minimum, _flag(self.livemode), *limit_args]
+        assert self.claims is not None and self.user_id is not None
+        return (
+            [*revocation_keys(self.claims), keys.caller(self.user_id), limit_key_],
+            [self._field, repr(self.claims.issued_at), minimum, "1", *limit_args],
+        )
+
+    def admitted(self, reply: list[Any], limit: Limit | None) -> bool:
+        """Whether the script admitted the caller; raises 429 for a refused limit. A reply of 'miss' or
+        'deny' means: `resolve()` and run the script again."""
+        code = reply[0]
+        if limit is not None and reply[1] != "":
+            self.limit_decision = decide(limit, reply[1:6])
+            apply(self.request, self.limit_decision)  # raises RateLimited when refused
+        if code == "limited":  # a refusal without a limit would be a bug in the script
+            raise RateLimited(decide(limit or Limit("unknown", 1), reply[1:6]))
+        return code not in ("miss", "deny")
+
+    async def resolve(self, reply: list[Any]) -> Principal:
+        """The full path: the exact refusal any other route would give, or the caller admitted (and, for a
+        signed-in user, the cache filled for the next request)."""
+        if self.principal is not None:
+            return self.principal
+        assert self.user_id is not None
+        state = self.request.app.state
+        async with unit_of_work(state.sessionmaker) as session:
+            try:
+                principal = await authenticate_jwt(
+                    session, state.redis, state.settings, self.token, self.organization_header
+                )
+            except NotFound:  # no member of the organization the header names
+                if reply[0] == "miss":
+                    await callers.fill(state.redis, self.user_id, self._field, str(reply[6]), "n")
+                raise
+            if reply[0] == "miss":
+                await callers.fill(state.redis, self.user_id, self._field, str(reply[6]), callers.entry_for(principal))
+        self.requirement.check(principal)
+        self.principal = principal
+        return principal
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+class RequireAdmitted(Require):
+    """Like `Require`, checked inside the route's Redis script (see the module's docstring).
+
+    It reads `Authorization` and `X-Organization-ID` itself, as the route's only dependency: each
+    dependency FastAPI solves costs about as much as the whole script call. `OPENAPI` documents both
+    on the route instead."""
+
+    async def __call__(self, request: Request) -> Admission:  # type: ignore[override]
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized(NO_CREDENTIALS)
+        organization_header = request.headers.get("x-organization-id")
+        if is_api_key(token):
+            async with unit_of_work(request.app.state.sessionmaker) as session:
+                ip = client_ip(request, request.app.state.trusted_proxies)
+                principal = await authenticate_key(session, token, ip)
+            self.check(principal)
+            return Admission(request, self, principal=principal)
+        claims, user_id = access_claims(request.app.state.settings, token)
+        return Admission(
+            request, self, claims=claims, user_id=user_id, token=token, organization_header=organization_header
+        )
+
+
+# What the route's own dependencies would have put in its OpenAPI operation (`openapi_extra=`).
+OPENAPI: dict[str, Any] = {
+    "security": [{bearer.scheme_name: []}],
+    "parameters": [
+        {
+            "name": "X-Organization-ID",
+            "in": "header",
+            "required": False,
+            "description": ORG_HEADER_DESCRIPTION,
+            "schema": {"type": "string", "title": "X-Organization-Id"},
+        }
+    ],
+}
+
+
+SeatWriter = Annotated[Admission, Depends(RequireAdmitted(Scope.write))]

@@ -1,0 +1,216 @@
+"""The seat routes answer from Redis alone, and every change that affects them still counts on the very
+next request: member removed, role lowered, user deactivated, token revoked, license suspended,
+organization deleted (`access/callers.py`, `licenses/state.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from backplane.core import keys, versioned
+from tests.fixtures.assertions import assert_licensing_error
+from tests.fixtures.auth import Account, Api
+from tests.licenses.conftest import acquire, create_license
+
+SESSION_GONE = "Session not found or expired. Acquire a seat again."
+HEARTBEAT = "/api/v1/licenses/sessions/{}/heartbeat/"
+
+
+@contextmanager
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _member_with_seat(api: Api, owner: Account, role: str = "member") -> tuple[Account, dict[str, Any], str]:
+    member = await api.register(f"{role}-seat@example.com")
+    await api.add_member(owner, member, role)
+    license_ = await create_license(owner, seats=3)
+    headers = member.in_org(owner.organization_id)
+    acquired = await member.client.post(
+        "/api/v1/licenses/acquire/",
+        json={"license_key": license_["key_string"], "hardware_id": "member-machine"},
+        headers=headers,
+    )
+    assert acquired.status_code == 200, acquired.text
+    session_id = acquired.json()["session_id"]
+    beat = await member.client.patch(HEARTBEAT.format(session_id), headers=headers)
+    assert beat.status_code == 200, beat.text  # the caches are warm from here
+    return member, license_, session_id
+
+
+async def test_heartbeats_and_releases_do_not_touch_postgresql_once_warm(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    license_ = await create_license(owner, seats=2)
+    session_id = (await acquire(owner, license_["key_string"])).json()["session_id"]
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)).status_code == 200
+    with statements(app) as seen:
+        for _ in range(5):
+            beat = await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)
+            assert beat.status_code == 200
+        released = await client.delete(f"/api/v1/licenses/sessions/{session_id}/", headers=owner.headers)
+        assert released.json() == {"message": "Seat released.", "seats_remaining": 2}
+    assert seen == []
+    with statements(app) as seen:  # an acquire writes its history row, and nothing else
+        assert (await acquire(owner, license_["key_string"], "machine-2")).status_code == 200
+    assert [s.split()[0] for s in seen] == ["INSERT"]
+
+
+async def test_a_removed_member_is_refused_at_once(api: Api, owner: Account, client: httpx.AsyncClient) -> None:
+    member, license_, session_id = await _member_with_seat(api, owner)
+    removed = await client.delete(
+        f"/v1/organizations/{owner.organization_id}/members/{member.user_id}", headers=owner.headers
+    )
+    assert removed.status_code == 204, removed.text
+    headers = member.in_org(owner.organization_id)
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=headers)
+    assert_licensing_error(beat, 404, "Not found", "Organization not found.")
+    again = await client.post(
+        "/api/v1/licenses/acquire/", json={"license_key": license_["key_string"], "hardware_id": "x"}, headers=headers
+    )
+    assert_licensing_error(again, 404, "Not found", "Organization not found.")
+    released = await client.delete(f"/api/v1/licenses/sessions/{session_id}/", headers=headers)
+    assert_licensing_error(released, 404, "Not found", "Organization not found.")
+
+
+async def test_a_lowered_role_is_refused_at_once(api: Api, owner: Account, client: httpx.AsyncClient) -> None:
+    member, _, session_id = await _member_with_seat(api, owner)
+    lowered = await client.patch(
+        f"/v1/organizations/{owner.organization_id}/members/{member.user_id}",
+        json={"role": "viewer"},
+        headers=owner.headers,
+    )
+    assert lowered.status_code == 200, lowered.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=member.in_org(owner.organization_id))
+    assert_licensing_error(
+        beat, 403, "Forbidden", "Your role 'viewer' does not allow this action; it requires 'member'."
+    )
+    raised = await client.patch(
+        f"/v1/organizations/{owner.organization_id}/members/{member.user_id}",
+        json={"role": "member"},
+        headers=owner.headers,
+    )
+    assert raised.status_code == 200, raised.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=member.in_org(owner.organization_id))
+    assert beat.status_code == 200, beat.text
+
+
+async def test_a_deactivated_user_is_refused_at_once(api: Api, owner: Account, client: httpx.AsyncClient) -> None:
+    member, _, session_id = await _member_with_seat(api, owner)
+    gone = await client.delete("/v1/users/me", headers=member.headers)
+    assert gone.status_code == 204, gone.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=member.in_org(owner.organization_id))
+    assert_licensing_error(beat, 401, "Unauthorized", "Access token has been revoked.")
+
+
+async def test_a_logged_out_sign_in_is_refused_at_once(owner: Account, client: httpx.AsyncClient) -> None:
+    license_ = await create_license(owner, seats=1)
+    session_id = (await acquire(owner, license_["key_string"])).json()["session_id"]
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)).status_code == 200
+    out = await client.post("/api/v1/auth/logout/", json={"refresh": owner.refresh}, headers=owner.headers)
+    assert out.status_code in (200, 204), out.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)
+    assert_licensing_error(beat, 401, "Unauthorized", "Access token has been revoked.")
+
+
+async def test_a_suspended_license_keeps_no_seat_and_a_reactivated_one_does(
+    owner: Account, client: httpx.AsyncClient
+) -> None:
+    license_ = await create_license(owner, seats=2)
+    session_id = (await acquire(owner, license_["key_string"])).json()["session_id"]
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)).status_code == 200
+    suspended = await client.patch(
+        f"/api/v1/licenses/{license_['id']}/", json={"suspended": True}, headers=owner.headers
+    )
+    assert suspended.status_code == 200, suspended.text
+    message = "This license is suspended. Contact your administrator."
+    assert_licensing_error(
+        await client.patch(HEARTBEAT.format(session_id), headers=owner.headers), 403, "Forbidden", message
+    )
+    assert_licensing_error(await acquire(owner, license_["key_string"], "machine-2"), 403, "Forbidden", message)
+    reactivated = await client.patch(
+        f"/api/v1/licenses/{license_['id']}/", json={"suspended": False}, headers=owner.headers
+    )
+    assert reactivated.status_code == 200, reactivated.text
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)).status_code == 200
+
+
+async def test_a_deleted_organization_leaves_its_members_nothing(
+    api: Api, owner: Account, client: httpx.AsyncClient
+) -> None:
+    member, _, session_id = await _member_with_seat(api, owner)
+    deleted = await client.delete(f"/v1/organizations/{owner.organization_id}", headers=owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=member.in_org(owner.organization_id))
+    assert_licensing_error(beat, 404, "Not found", "Organization not found.")
+
+
+async def test_an_api_key_holds_seats_and_a_revoked_key_is_refused_at_once(
+    owner: Account, client: httpx.AsyncClient
+) -> None:
+    key = await owner.create_key(scopes=["read", "write"])
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    license_ = await create_license(owner, seats=1)
+    acquired = await client.post(
+        "/api/v1/licenses/acquire/", json={"license_key": license_["key_string"], "hardware_id": "ci"}, headers=headers
+    )
+    assert acquired.status_code == 200, acquired.text
+    session_id = acquired.json()["session_id"]
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=headers)).status_code == 200
+    revoked = await client.delete(f"/v1/api-keys/{key['id']}", headers=owner.headers)
+    assert revoked.status_code in (200, 204), revoked.text
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=headers)
+    assert_licensing_error(beat, 401, "Unauthorized", "This API key has been revoked.")
+
+
+async def test_a_read_only_key_cannot_hold_seats(owner: Account, client: httpx.AsyncClient) -> None:
+    key = await owner.create_key(scopes=["read"])
+    license_ = await create_license(owner, seats=1)
+    refused = await client.post(
+        "/api/v1/licenses/acquire/",
+        json={"license_key": license_["key_string"], "hardware_id": "ci"},
+        headers={"Authorization": f"Bearer {key['key']}"},
+    )
+    assert_licensing_error(refused, 403, "Forbidden", "This API key lacks the 'write' scope.")
+
+
+async def test_another_organizations_session_and_license_are_not_found(
+    api: Api, owner: Account, client: httpx.AsyncClient
+) -> None:
+    license_ = await create_license(owner, seats=1)
+    session_id = (await acquire(owner, license_["key_string"])).json()["session_id"]
+    stranger = await api.register("stranger@example.com")
+    beat = await client.patch(HEARTBEAT.format(session_id), headers=stranger.headers)
+    assert_licensing_error(beat, 404, "Not found", SESSION_GONE)
+    released = await client.delete(f"/api/v1/licenses/sessions/{session_id}/", headers=stranger.headers)
+    assert_licensing_error(released, 404, "Not found", SESSION_GONE)
+    taken = await acquire(stranger, license_["key_string"])
+    assert_licensing_error(taken, 404, "Not found", "License not found.")
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=owner.headers)).status_code == 200
+
+
+async def test_a_fill_that_read_before_an_invalidation_is_dropped(app: FastAPI) -> None:
+    redis = app.state.redis
+    key = keys.caller("00000000-0000-0000-0000-000000000001")
+    await redis.delete(key)
+    assert await versioned.fill(redis, key, "0", {"default": "m|org|owner"}, 60_000)
+    await versioned.invalidate(redis, [key])  # a change committed after the filler read PostgreSQL
+    assert not await versioned.fill(redis, key, "0", {"default": "m|org|viewer"}, 60_000)
+    assert await redis.hget(key, "default") is None
+    assert await versioned.fill(redis, key, "1", {"default": "m|org|viewer"}, 60_000)
+    assert await redis.hget(key, "default") == "m|org|viewer"
