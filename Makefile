@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test fuzz lint format bench bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
+.PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
 
 # Also the Debian packages the agents need (Tesseract OCR), when missing: scripts/install-system-packages.sh.
 install:
@@ -79,8 +79,15 @@ SEATS_BENCH = $(UV) run python bench/seats.py --url $(BENCH_URL) $(BENCH_ARGS)
 UPLOADS_BENCH = $(UV) run python bench/uploads.py --url $(BENCH_URL) --pid $$server $(UPLOAD_BENCH_ARGS)
 
 bench: install services
+	@scripts/install-bench-tools.sh
 	$(UV) run backplane migrate
 	@$(call bench_server,$(SEATS_BENCH) && echo && $(UPLOADS_BENCH))
+
+# bench/seats.py alone (wrk and hey installed by scripts/install-bench-tools.sh).
+bench-seats: install services
+	@scripts/install-bench-tools.sh
+	$(UV) run backplane migrate
+	@$(call bench_server,$(SEATS_BENCH))
 
 bench-uploads: install services
 	$(UV) run backplane migrate

@@ -1,12 +1,18 @@
 """Seat leasing benchmark: `make bench`, or `uv run python bench/seats.py` against a running server.
 
-Against the server at --url (with rate limits off: RATE_LIMITS_ENABLED=false), with --concurrency
-clients each time:
+Against the server at --url (with rate limits off: RATE_LIMITS_ENABLED=false; DATABASE_URL and
+REDIS_URL the server's, for `backplane staff grant` and the direct Redis phases):
 
-1. `GET /v1/users/me` --requests times: the baseline, a bare authenticated endpoint of the same server;
-2. acquire --requests seats (distinct hardware ids) on one license, heartbeat each of those sessions
-   once, release each of them once; each is printed beside the baseline (the ratios are the figure);
-3. heartbeat latency against the number of live leases: for each --leases count N, a license with N
+1. the framework's ceiling and the seat routes beside it, with wrk (Debian's package; skipped with a
+   note when it is not installed): --seconds of bare liveness (`GET /api/v1/health/`), then of
+   acquires (a new machine each), heartbeats (round the acquired sessions) and releases (each session
+   once), then liveness again; each seat route's throughput is printed as a ratio of the mean of the
+   two liveness runs (the targets: heartbeat 0.8x, acquire and release 0.6x);
+2. heartbeats at a steady --rate per second for --paced-seconds with hey (Debian's package;
+   skipped without it): --rate / 50 processes each sending 50 a second on a session of its own; p50, p99;
+3. the same operations from this Python client (--requests each, --concurrency at once), beside
+   liveness, for machines without wrk;
+4. heartbeat latency against the number of live leases: for each --leases count N, a license with N
    seats is filled to N live leases (N - concurrency written straight into Redis with the key layout
    of `backplane.licenses.leases`, the rest acquired over HTTP), then its HTTP-acquired sessions are
    heartbeated --requests times over HTTP, and --requests times by calling the heartbeat Lua script
@@ -14,6 +20,7 @@ clients each time:
    noise). Heartbeat cost must not grow with N. Finally the first license is measured again, now
    with every other license's leases live too (cost must not grow with the total either).
 
+The benchmark's user is made platform staff (`backplane staff grant`) to issue its licenses.
 Everything it creates in Redis is removed at the end (sessions acquired over HTTP are released over
 HTTP, so their history rows in PostgreSQL end as `released`). The user, organization and licenses it
 registers stay in PostgreSQL.
@@ -25,13 +32,17 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +52,8 @@ from redis.asyncio import Redis
 from backplane.licenses.leases import EXPIRY_INDEX, Leases, _keys, lease_key
 
 MAX_SEATS = 100_000  # LicenseCreate.seats upper bound
+WRK_SCRIPTS = Path(__file__).parent / "wrk"
+LIVENESS = "/api/v1/health/"
 FILL_BATCH = 5_000
 CLIENT_VERSION = "bench-1.0"
 
@@ -86,6 +99,7 @@ class Bench:
         self.leases = Leases(redis)
         self.tag = secrets.token_hex(4)
         self.refresh = ""
+        self.organization_id = ""
         # Sessions acquired over HTTP and not yet released: session id -> license id.
         self.open_sessions: dict[str, str] = {}
         self.filled: list[FilledLicense] = []
@@ -99,6 +113,22 @@ class Bench:
     async def sign_up(self) -> None:
         tokens = await sign_up(self.client, "Seat Bench", self.tag)
         self.refresh = tokens["refresh"]
+        me = await self._json("GET", "/v1/users/me", 200)
+        self.organization_id = me["organization"]["id"]
+        # Live licenses come from subscriptions or platform staff: the benchmark's user becomes staff.
+        grant = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "backplane.cli",
+            "staff",
+            "grant",
+            me["user"]["email"],
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await grant.communicate()
+        if grant.returncode != 0:
+            sys.exit(f"bench: backplane staff grant failed: {err.decode()[-300:]}")
 
     async def fresh_token(self) -> None:
         """A new access token before each phase, so a long run never meets ACCESS_TOKEN_TTL_SECONDS."""
@@ -107,7 +137,15 @@ class Bench:
 
     async def create_license(self, seats: int) -> dict[str, Any]:
         created: dict[str, Any] = await self._json(
-            "POST", "/api/v1/licenses/", 201, {"tier": "enterprise", "seats": seats, "metadata": {"bench": self.tag}}
+            "POST",
+            "/api/v1/licenses/",
+            201,
+            {
+                "tier": "enterprise",
+                "seats": seats,
+                "organization_id": self.organization_id,
+                "metadata": {"bench": self.tag},
+            },
         )
         self.licenses.append(created["id"])
         return created
@@ -158,10 +196,118 @@ class Bench:
     async def baseline(self) -> Phase:
         await self.fresh_token()
         # Warm-up: open every connection of the pool before timing anything.
-        await self.measure("warm-up", range(self.args.concurrency * 4), lambda _: self.client.get("/v1/users/me"), 200)
+        await self.measure("warm-up", range(self.args.concurrency * 4), lambda _: self.client.get(LIVENESS), 200)
         return await self.measure(
-            "GET /v1/users/me", range(self.args.requests), lambda _: self.client.get("/v1/users/me"), 200
+            f"GET {LIVENESS}", range(self.args.requests), lambda _: self.client.get(LIVENESS), 200
         )
+
+    # -- wrk: the framework's ceiling and the seat routes beside it -----------------------------------
+
+    async def wrk(self, name: str, script: str, *args: str, seconds: float | None = None) -> WrkRun:
+        duration = seconds or self.args.seconds
+        command = [
+            "wrk",
+            f"-t{self.args.wrk_threads}",
+            f"-c{self.args.wrk_connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(WRK_SCRIPTS / script),
+            self.args.url,
+            "--",
+            *args,
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            sys.exit(f"bench: {' '.join(command)} failed: {err.decode()[-300:]}")
+        return WrkRun.parse(name, out.decode())
+
+    async def wrk_cycle(self) -> tuple[list[WrkRun], list[WrkRun]]:
+        """(liveness runs, seat runs): liveness, acquire, heartbeat, release, liveness."""
+        await self.fresh_token()
+        token = self.client.headers["Authorization"].removeprefix("Bearer ")
+        first = await self.wrk("liveness", "get.lua", LIVENESS)
+        license_ = await self.create_license(MAX_SEATS)
+        acquire = await self.wrk("acquire", "acquire.lua", license_["key_string"], token, f"bench-{self.tag}-wrk")
+        acquired: list[str] = await self.redis.zrange(_keys(license_["id"])[0], 0, -1)
+        for sid in acquired:
+            self.open_sessions[sid] = license_["id"]
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="bench-sessions-") as listed:
+            listed.write("\n".join(acquired) + "\n")
+            listed.flush()
+            heartbeat = await self.wrk("heartbeat", "heartbeat.lua", listed.name, token)
+        # Releases need a session each, more than acquires made in the same time: the license is topped
+        # up with leases written straight into Redis (what releasing them does is the same).
+        filled = FilledLicense(license_["id"], license_["organization"], MAX_SEATS)
+        self.filled.append(filled)
+        await self.fill(filled, MAX_SEATS - len(acquired))
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="bench-sessions-") as listed:
+            listed.write("\n".join([*acquired, *filled.direct]) + "\n")
+            listed.flush()
+            release = await self.wrk("release", "release.lua", listed.name, token, str(self.args.wrk_threads))
+        live = set(await self.redis.zrange(_keys(license_["id"])[0], 0, -1))
+        for sid in acquired:
+            if sid not in live:
+                self.open_sessions.pop(sid, None)
+        filled.direct = [sid for sid in filled.direct if sid in live]
+        last = await self.wrk("liveness", "get.lua", LIVENESS)
+        return [first, last], [acquire, heartbeat, release]
+
+    async def paced_heartbeats(self) -> Phase | None:
+        """--rate heartbeats a second for --paced-seconds with hey (Debian's package; None without it):
+        --rate / 50 workers, each sending 50 a second, round one session each."""
+        if not shutil.which("hey"):
+            return None
+        await self.fresh_token()
+        workers = max(1, self.args.rate // 50)
+        license_ = await self.create_license(workers)
+        sessions = []
+        for i in range(workers):
+            body = self._acquire_body(license_["key_string"], f"bench-{self.tag}-paced-{i}")
+            sid = (await self._json("POST", "/api/v1/licenses/acquire/", 200, body))["session_id"]
+            sessions.append(sid)
+            self.open_sessions[sid] = license_["id"]
+        phase = Phase(f"heartbeat at {workers * 50}/s")
+        started = time.perf_counter()
+        runs = [
+            asyncio.create_subprocess_exec(
+                "hey",
+                "-z",
+                f"{self.args.paced_seconds:g}s",
+                "-c",
+                "1",
+                "-q",
+                "50",
+                "-o",
+                "csv",
+                "-m",
+                "PATCH",
+                "-H",
+                f"Authorization: {self.client.headers['Authorization']}",
+                f"{self.args.url}/api/v1/licenses/sessions/{sid}/heartbeat/",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for sid in sessions
+        ]
+        processes = [await run for run in runs]
+        outputs = await asyncio.gather(*(process.communicate() for process in processes))
+        phase.wall = time.perf_counter() - started
+        for out, _ in outputs:
+            for line in out.decode().splitlines()[
+                1:
+            ]:  # response-time,DNS+dialup,DNS,Request-write,...,status-code,offset
+                fields = line.split(",")
+                if len(fields) < 8:
+                    continue
+                if fields[6] == "200":
+                    phase.latencies.append(float(fields[0]))
+                else:
+                    phase.errors[fields[6]] += 1
+        return phase
 
     async def seat_cycle(self) -> list[Phase]:
         n = self.args.requests
@@ -332,7 +478,79 @@ class Bench:
         self.open_sessions.clear()
 
 
+@dataclass
+class WrkRun:
+    name: str
+    requests: int
+    seconds: float
+    not_ok: int  # non-2xx answers
+    socket_errors: str
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return (self.requests - self.not_ok) / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> WrkRun:
+        total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text)
+        if total is None:
+            sys.exit(f"bench: cannot read wrk's output:\n{text}")
+        not_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        errors = re.search(r"Socket errors: (.*)", text)
+        return cls(
+            name=name,
+            requests=int(total.group(1)),
+            seconds=_seconds(float(total.group(2)), total.group(3)),
+            not_ok=int(not_ok.group(1)) if not_ok else 0,
+            socket_errors=errors.group(1).strip() if errors else "-",
+            p50_ms=_latency_ms(text, "50%"),
+            p99_ms=_latency_ms(text, "99%"),
+        )
+
+
+def _seconds(value: float, unit: str) -> float:
+    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def _latency_ms(text: str, percentile: str) -> float:
+    found = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
+    return _seconds(float(found.group(1)), found.group(2)) * 1000 if found else math.nan
+
+
 # -- output -------------------------------------------------------------------------------------
+
+TARGETS = {"heartbeat": 0.8, "acquire": 0.6, "release": 0.6}
+
+
+def print_wrk(liveness: Sequence[WrkRun], seats: Sequence[WrkRun], args: argparse.Namespace) -> None:
+    ceiling = sum(run.rps for run in liveness) / len(liveness)
+    print(
+        f"\nSeat routes against the framework's ceiling (wrk, {args.wrk_threads} threads, {args.wrk_connections} "
+        f"connections, {args.seconds:g} s each; ceiling: the mean of the two liveness runs, {ceiling:,.0f} req/s)"
+    )
+    header = (
+        f"{'run':<10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7}  errors"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in [liveness[0], *seats, liveness[-1]]:
+        target = TARGETS.get(run.name)
+        errors = f"non-2xx {run.not_ok}; socket {run.socket_errors}" if run.not_ok else f"socket {run.socket_errors}"
+        print(
+            f"{run.name:<10} {run.requests:>9,} {run.rps:>8.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
+            f"{run.rps / ceiling:>9.2f} {f'{target:.1f}x' if target else '':>7}  {errors}"
+        )
+    print("(release: each acquired session once, so its run ends when they are all released)")
+
+
+def print_paced(phase: Phase) -> None:
+    print(
+        f"\n{phase.name}, {phase.requests:,} heartbeats over {phase.wall:.1f} s (one API process): "
+        f"p50 {phase.pct(50):.2f} ms, p99 {phase.pct(99):.2f} ms (target under 10 ms), "
+        f"max {max(phase.latencies, default=math.nan) * 1000:.2f} ms; errors {_errors(phase)}"
+    )
 
 
 def _errors(phase: Phase) -> str:
@@ -422,6 +640,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the server's REDIS_URL")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients in every phase")
     parser.add_argument("--requests", type=int, default=2000, help="requests per operation")
+    parser.add_argument("--seconds", type=float, default=8, help="seconds of each wrk run")
+    parser.add_argument("--wrk-connections", type=int, default=64, help="wrk's connections")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--rate", type=int, default=500, help="heartbeats a second in the paced phase")
+    parser.add_argument("--paced-seconds", type=float, default=10, help="seconds of the paced phase")
     parser.add_argument(
         "--leases", type=_lease_counts, default=[1000, 100_000], help="live lease counts (default 1000,100000)"
     )
@@ -456,17 +679,29 @@ async def run(args: argparse.Namespace) -> None:
         )
         await bench.sign_up()
         try:
+            if shutil.which("wrk"):
+                liveness, seat_runs = await bench.wrk_cycle()
+                print_wrk(liveness, seat_runs, args)
+            else:
+                print("\nwrk is not installed (Debian: apt-get install wrk): the ratios below are this Python client's")
+            paced = await bench.paced_heartbeats()
+            if paced is not None:
+                print_paced(paced)
+            else:
+                print("\nhey is not installed (Debian: apt-get install hey): no paced heartbeats")
             baseline = await bench.baseline()
             cycle = await bench.seat_cycle()
             print_table(baseline, cycle, args.concurrency)
 
             rows: list[ScaleRow] = []
+            scaled: list[FilledLicense] = []
             for live in args.leases:
                 filled = await bench.filled_license(live)
+                scaled.append(filled)
                 http, script, in_redis_us, total_live = await bench.heartbeat_at(filled)
                 rows.append(ScaleRow(live, total_live, filled.fill_seconds, http, script, in_redis_us))
-            if len(bench.filled) > 1:  # the first license again, now with every other lease live too
-                first = bench.filled[0]
+            if len(scaled) > 1:  # the first license again, now with every other lease live too
+                first = scaled[0]
                 http, script, in_redis_us, total_live = await bench.heartbeat_at(first)
                 rows.append(ScaleRow(first.seats, total_live, None, http, script, in_redis_us))
             print_scaling(rows, args.concurrency, args.requests)

@@ -1,11 +1,12 @@
 -- wrk -s bench/wrk/acquire.lua URL -- LICENSE_KEY TOKEN PREFIX
--- Acquires a seat for a new machine (hardware id PREFIX-thread-n) on every request.
+-- Acquires a seat for a new machine on every request (hardware id PREFIX-<thread>-<n>).
 local key, token, prefix
 local n = 0
-local thread_id
+local counter = 0
 
 function setup(thread)
-  thread:set("thread_id", tostring(math.random(1, 1000000000)))
+  counter = counter + 1
+  thread:set("thread_id", counter)
 end
 
 function init(args)

@@ -1,10 +1,8 @@
--- wrk -s bench/wrk/release.lua URL -- SESSIONS_FILE TOKEN
--- Releases the sessions listed in SESSIONS_FILE, each thread taking every THREADS-th one from its own
--- offset, so no session is released twice; once a thread runs out it asks for a released one again
--- (a 404, counted apart by the bench).
+-- wrk -s bench/wrk/release.lua URL -- SESSIONS_FILE TOKEN THREADS
+-- Releases the sessions listed in SESSIONS_FILE once each: thread k takes every THREADS-th one from
+-- its own offset, and stops once it has none left (wrk then reports the time it took).
 local sessions = {}
-local token
-local threads = 0
+local token, stride
 local counter = 0
 
 function setup(thread)
@@ -22,7 +20,11 @@ function init(args)
 end
 
 function request()
-  local id = sessions[position] or sessions[1]
+  local id = sessions[position]
+  if id == nil then
+    wrk.thread:stop()
+    id = sessions[1]
+  end
   position = position + stride
   return wrk.format("DELETE", "/api/v1/licenses/sessions/" .. id .. "/", { Authorization = "Bearer " .. token }, nil)
 end

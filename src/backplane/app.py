@@ -40,6 +40,7 @@ from backplane.licenses.endpoints import seats_router
 from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
+from backplane.licenses.repository import session_history
 from backplane.oauth.endpoints import router as oauth_router
 from backplane.organizations.endpoints import invitations_router
 from backplane.organizations.endpoints import router as organizations_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.queue = create_queue(settings.redis.url)
         app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
+        app.state.session_history = session_history(app.state.engine)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)
         app.state.stripe = create_stripe_client(settings.stripe)

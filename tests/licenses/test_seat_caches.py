@@ -4,13 +4,17 @@ organization deleted (`access/callers.py`, `licenses/state.py`)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 
 from backplane.core import keys, versioned
 from tests.fixtures.assertions import assert_licensing_error
@@ -214,3 +218,32 @@ async def test_a_fill_that_read_before_an_invalidation_is_dropped(app: FastAPI) 
     assert await redis.hget(key, "default") is None
     assert await versioned.fill(redis, key, "1", {"default": "m|org|viewer"}, 60_000)
     assert await redis.hget(key, "default") == "m|org|viewer"
+
+
+async def test_concurrent_history_rows_share_one_insert_and_a_bad_row_fails_alone(
+    owner: Account,
+    app: FastAPI,
+    sql,  # type: ignore[no-untyped-def]
+) -> None:
+    license_ = await create_license(owner, seats=1)
+
+    def row(license_id: str) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4(),
+            "organization_id": uuid.UUID(owner.organization_id),
+            "license_id": uuid.UUID(license_id),
+            "livemode": True,
+            "hardware_id": "batch",
+            "acquired_at": datetime.now(UTC),
+        }
+
+    good = [row(license_["id"]) for _ in range(5)]
+    bad = row(str(uuid.uuid4()))  # no such license: a foreign-key violation
+    with statements(app) as seen:
+        results = await asyncio.gather(
+            *(app.state.session_history.insert(r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
+        )
+    assert [isinstance(r, IntegrityError) for r in results] == [False, False, False, True, False, False]
+    assert [s.split()[0] for s in seen].count("INSERT") == 1 + 6  # the batch, then each row alone
+    stored = await sql("SELECT count(*) FROM license_sessions WHERE hardware_id = 'batch'")
+    assert stored[0][0] == 5

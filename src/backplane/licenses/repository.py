@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from backplane.core.db import RowBatcher
 from backplane.core.tenancy import TenantRepository
 from backplane.licenses.models import License, LicenseSession
 
@@ -91,11 +91,10 @@ async def record_ended_sessions(
         )
 
 
-async def record_acquired(engine: AsyncEngine, row: dict[str, Any]) -> None:
-    """A seat's history row, in a transaction of its own: one statement, no unit of work around it
-    (the acquire route's only PostgreSQL write)."""
-    async with engine.begin() as connection:
-        await connection.execute(insert(LicenseSession).values(**row))
+def session_history(engine: AsyncEngine) -> RowBatcher:
+    """Where acquires write their history rows (one per seat, before the seat is answered): batched
+    across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one INSERT."""
+    return RowBatcher(engine, LicenseSession.__table__)  # type: ignore[arg-type]
 
 
 async def open_sessions(session: AsyncSession) -> list[tuple[License, LicenseSession]]:

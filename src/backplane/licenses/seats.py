@@ -21,14 +21,14 @@ from backplane.access.admission import Admission
 from backplane.access.principal import Principal
 from backplane.core import keys as corekeys
 from backplane.core import versioned
-from backplane.core.db import unit_of_work, utcnow
+from backplane.core.db import RowBatcher, unit_of_work, utcnow
 from backplane.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from backplane.core.ratelimit import Limit, enforce
 from backplane.licenses import keys, state
 from backplane.licenses.leases import Leases
 from backplane.licenses.limits import HEARTBEAT, LICENSE_OPERATIONS
 from backplane.licenses.models import License, SessionEnd
-from backplane.licenses.repository import find_license_by_key, record_acquired, record_ended_sessions
+from backplane.licenses.repository import find_license_by_key, record_ended_sessions
 from backplane.licenses.schemas import AcquireRequest, ReleaseResponse, SessionRead
 from backplane.licenses.service import get_license, usable_or_raise
 
@@ -64,7 +64,7 @@ async def acquire(admission: Admission, data: AcquireRequest, client_ip: str | N
             "acquired_at": utcnow(),
         }
         try:
-            await record_acquired(admission.request.app.state.engine, history)
+            await _history(admission).insert(history)
         except BaseException:  # no history row, no seat: give it back
             await leases.release(license_uuid, session_id, SessionEnd.released)
             raise
@@ -200,6 +200,11 @@ def _session_read(key_string: str, session_id: uuid.UUID, expires_at: object, se
         is_active=True,
         seats_remaining=max(0, seats - live),
     )
+
+
+def _history(admission: Admission) -> RowBatcher:
+    history: RowBatcher = admission.request.app.state.session_history
+    return history
 
 
 def _leases(admission: Admission) -> Leases:
