@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from backplane.core import keys, versioned
+from backplane.core.config import Settings
+from tests.auth.helpers import claims_for, forge
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account, Api
 from tests.licenses.conftest import acquire, create_license
@@ -247,3 +249,15 @@ async def test_concurrent_history_rows_share_one_insert_and_a_bad_row_fails_alon
     assert [s.split()[0] for s in seen].count("INSERT") == 1 + 6  # the batch, then each row alone
     stored = await sql("SELECT count(*) FROM license_sessions WHERE hardware_id = 'batch'")
     assert stored[0][0] == 5
+
+
+async def test_a_token_verified_once_still_expires(
+    owner: Account, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    license_ = await create_license(owner, seats=1)
+    session_id = (await acquire(owner, license_["key_string"])).json()["session_id"]
+    short = {"Authorization": f"Bearer {forge(claims_for(owner.user_id, ttl=2), settings.secret_key)}"}
+    assert (await client.patch(HEARTBEAT.format(session_id), headers=short)).status_code == 200  # verified, kept
+    await asyncio.sleep(2.1)
+    expired = await client.patch(HEARTBEAT.format(session_id), headers=short)
+    assert_licensing_error(expired, 401, "Unauthorized", "Access token has expired.")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, Table, func, insert
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backplane.core.config import Settings
+from backplane.core.effects import effects, take
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,29 +59,27 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine, *, redis: Redis | None = None) -> async_sessionmaker[AsyncSession]:
-    """`redis`, when given, is each session's `info["redis"]`: what after-commit actions of domain code
-    that only gets a session use (e.g. `record_event` waking the webhook dispatcher)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"redis": redis})
+def create_sessionmaker(
+    engine: AsyncEngine, *, redis: Redis | None = None, queue: ArqRedis | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`redis` and `queue`, when given, are each session's `info["redis"]` and `info["queue"]`: what its
+    unit of work's effects (`core/effects.py`) publish and enqueue with."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"redis": redis, "queue": queue})
 
 
 AfterCommit = Callable[[], Awaitable[Any]]
 
 
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
-    """Run `action` once the session's transaction has committed (e.g. enqueue a task).
-
-    Services call this instead of enqueueing directly, so that a worker never sees work whose
-    rows a rolled-back transaction never wrote.
-    """
-    session.info.setdefault("after_commit", []).append(action)
+    """Run `action` once the session's transaction has committed: `effects(session).call(action)`."""
+    effects(session).call(action)
 
 
 async def commit(session: AsyncSession) -> None:
     await session.commit()
-    actions: list[AfterCommit] = session.info.pop("after_commit", [])
-    for action in actions:
-        await action()
+    done = take(session)
+    if done is not None:
+        await done.run()
 
 
 @asynccontextmanager
@@ -93,6 +93,7 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
         try:
             yield session
         except BaseException:
+            take(session)  # nothing happened: nothing happens after
             await session.rollback()
             raise
         else:

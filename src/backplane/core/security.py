@@ -126,7 +126,9 @@ def decode_token(token: str, expected_type: TokenType, secret: str, *, issuer: s
         raise InvalidToken(str(exc)) from exc
     except Exception as exc:  # python-jose raises assorted errors on garbage input
         raise InvalidToken("malformed token") from exc
-    if not isinstance(payload.get("exp"), int | float) or payload["exp"] <= time.time():
+    if isinstance(payload.get("exp"), bool) or not isinstance(payload.get("exp"), int | float):
+        raise InvalidToken('missing required key "exp" among claims')
+    if payload["exp"] <= time.time():
         raise ExpiredToken("Signature has expired.")
     token_type = payload.get("type")
     if token_type != expected_type:
@@ -156,8 +158,7 @@ def _verified_payload(token: str, secret: str, issuer: str) -> dict[str, Any]:
         audience=AUDIENCE,
         issuer=issuer,
         options={
-            "verify_exp": False,
-            "require_exp": True,
+            "verify_exp": False,  # checked on every use by decode_token ("require_exp" would verify it here)
             "require_iat": True,
             "require_sub": True,
             "require_jti": True,

@@ -54,7 +54,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["encryptor"] = Encryptor(settings.encryption_key_ring)
     ctx["engine"] = create_engine(settings)
     ctx["redis_app"] = create_redis(settings)
-    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"])
+    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"], queue=ctx.get("redis"))
     ctx["leases"] = Leases(ctx["redis_app"], restore=LeaseRestorer(settings))
     ctx["limiter"] = RateLimiter(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
