@@ -79,11 +79,10 @@ def _platform_tokens(tokens: service.IssuedTokens) -> PlatformTokens:
     dependencies=[Public("anyone may sign up")],
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, queue: QueueDep, settings: SettingsDep, limiter: LimiterDep
+    body: RegisterRequest, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> RegisterResponse:
     user, organization = await service.register(
         session,
-        queue,
         settings,
         limiter,
         email=body.email,

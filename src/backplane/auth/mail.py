@@ -17,7 +17,6 @@ import re
 import unicodedata
 from datetime import timedelta
 
-from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.models import EmailToken, EmailTokenPurpose, User
@@ -25,7 +24,8 @@ from backplane.auth.repository import EmailTokenRepository, UserRepository
 from backplane.auth.throttle import may_mail
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
-from backplane.core.queue import enqueue_after_commit
+from backplane.core.effects import effects
+from backplane.core.email import SEND_EMAIL
 from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import random_token, sha256_hex
 
@@ -61,7 +61,6 @@ def greeting_name(full_name: str) -> str | None:
 
 async def mail_link(
     session: AsyncSession,
-    queue: ArqRedis,
     limiter: RateLimiter,
     settings: Settings,
     purpose: EmailTokenPurpose,
@@ -75,23 +74,19 @@ async def mail_link(
         return False
     if not await may_mail(limiter, settings, user.email):
         return False
-    await _mail_token(session, queue, settings, user, purpose)
+    await _mail_token(session, settings, user, purpose)
     return True
 
 
-async def mail_verification(
-    session: AsyncSession, queue: ArqRedis, limiter: RateLimiter, settings: Settings, user: User
-) -> bool:
+async def mail_verification(session: AsyncSession, limiter: RateLimiter, settings: Settings, user: User) -> bool:
     """The verification link of a new account, unless its address has had its share of mail this hour."""
     if not await may_mail(limiter, settings, user.email):
         return False
-    await _mail_token(session, queue, settings, user, EmailTokenPurpose.verify_email)
+    await _mail_token(session, settings, user, EmailTokenPurpose.verify_email)
     return True
 
 
-async def _mail_token(
-    session: AsyncSession, queue: ArqRedis, settings: Settings, user: User, purpose: EmailTokenPurpose
-) -> None:
+async def _mail_token(session: AsyncSession, settings: Settings, user: User, purpose: EmailTokenPurpose) -> None:
     token = random_token()
     ttl = (
         settings.auth.email_token_ttl_seconds
@@ -124,4 +119,4 @@ async def _mail_token(
             f'POST {base}/api/v1/auth/reset-password/ with {{"token": "{token}", "new_password": "..."}}.\n\n'
             f"The link is valid for {max(1, ttl // 60)} minutes. If you did not ask for this, ignore this email."
         )
-    enqueue_after_commit(session, queue, "email.send", user.email, subject, body)
+    effects(session).enqueue(SEND_EMAIL, user.email, subject, body)

@@ -60,7 +60,6 @@ class IssuedTokens:
 
 async def register(
     session: AsyncSession,
-    queue: ArqRedis,
     settings: Settings,
     limiter: RateLimiter,
     *,
@@ -71,7 +70,7 @@ async def register(
 ) -> tuple[User, Organization]:
     user = await _add_user(session, email=email, full_name=full_name, password_hash=await hash_password(password))
     organization = await found_organization(session, settings, company_name, user)
-    await mail_verification(session, queue, limiter, settings, user)
+    await mail_verification(session, limiter, settings, user)
     return user, organization
 
 

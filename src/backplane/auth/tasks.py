@@ -18,4 +18,4 @@ async def mail_link_task(ctx: dict[str, Any], purpose: str, email: str) -> bool:
     """`auth.mail_link`: a verification or reset link for `email`, if it has an account that should get one."""
     async with session_scope(ctx) as session:
         purpose_ = EmailTokenPurpose(purpose)
-        return await mail_link(session, ctx["redis"], ctx["limiter"], ctx["settings"], purpose_, email)
+        return await mail_link(session, ctx["limiter"], ctx["settings"], purpose_, email)

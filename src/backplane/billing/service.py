@@ -26,7 +26,8 @@ from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effect
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.schemas import subscription_read
 from backplane.core.config import Settings
-from backplane.core.db import after_commit, utcnow
+from backplane.core.db import utcnow
+from backplane.core.effects import effects
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from backplane.events.service import record_event
 from backplane.licenses.repository import LicenseRepository
@@ -416,4 +417,4 @@ def _forget_plan_after_commit(session: AsyncSession, redis: Redis, organization_
     async def forget() -> None:
         await redis.delete(_plan_cache_key(organization_id))
 
-    after_commit(session, forget)
+    effects(session).call(forget)

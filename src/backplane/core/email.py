@@ -12,6 +12,9 @@ from backplane.core.config import EmailSettings
 logger = logging.getLogger(__name__)
 
 
+SEND_EMAIL = "email.send"  # the arq task that runs `send_email` (auth/tasks.py)
+
+
 async def send_email(settings: EmailSettings, to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = settings.email_from

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from backplane.core.db import after_commit
+from backplane.core.effects import effects
 
 logger = logging.getLogger(__name__)
 
@@ -79,5 +79,5 @@ def invalidate_after_commit(session: AsyncSession | Session, keys: Iterable[str]
             except Exception:  # committed: the copies expire on their own instead
                 logger.exception("could not invalidate %d cached copies after a commit", len(stale))
 
-        after_commit(session, _invalidate)  # type: ignore[arg-type]
+        effects(session).call(_invalidate)
     pending.update(keys)

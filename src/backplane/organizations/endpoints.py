@@ -26,7 +26,6 @@ from backplane.core.deps import SettingsDep
 from backplane.core.errors import Conflict
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, decode_cursor, page_params, paginate
-from backplane.core.queue import QueueDep
 from backplane.organizations import invitations, service
 from backplane.organizations.models import Invitation, Membership, Organization, Role
 from backplane.organizations.repository import InvitationRepository, MembershipRepository
@@ -161,14 +160,12 @@ async def invite_member(
     body: InvitationCreate,
     principal: OrgAdmin,
     session: SessionDep,
-    queue: QueueDep,
     limiter: LimiterDep,
     settings: SettingsDep,
 ) -> InvitationRead:
     assert principal.role is not None
     invitation = await invitations.invite(
         session,
-        queue,
         limiter,
         settings,
         principal.require_organization(),

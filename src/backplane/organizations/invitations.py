@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.mail import greeting_name
@@ -19,9 +18,10 @@ from backplane.auth.models import User
 from backplane.auth.throttle import may_mail
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
+from backplane.core.effects import effects
+from backplane.core.email import SEND_EMAIL
 from backplane.core.errors import Conflict, Forbidden, NotFound
 from backplane.core.ids import new_id
-from backplane.core.queue import enqueue_after_commit
 from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import random_token, sha256_hex
 from backplane.organizations.models import Invitation, InvitationStatus, Membership, Organization, Role
@@ -34,7 +34,6 @@ INVITATION_GONE = "This invitation is unknown, was already used, was revoked or 
 
 async def invite(
     session: AsyncSession,
-    queue: ArqRedis,
     limiter: RateLimiter,
     settings: Settings,
     organization: Organization,
@@ -73,7 +72,7 @@ async def invite(
         f"The invitation is valid for {settings.invitation_ttl_hours} hours and works once. "
         "If you did not expect it, ignore this email."
     )
-    enqueue_after_commit(session, queue, "email.send", email, "You are invited to an organization", body)
+    effects(session).enqueue(SEND_EMAIL, email, "You are invited to an organization", body)
     return invitation
 
 

@@ -22,6 +22,7 @@ from backplane.billing.tasks import report_usage_task
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.email import SEND_EMAIL
 from backplane.core.netguard import customer_client
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.ratelimit import RateLimiter
@@ -118,7 +119,7 @@ def _skipped_in_outages(task: Callable[[dict[str, Any]], Awaitable[Any]]) -> Wor
 
 
 FUNCTIONS: list[Function] = [
-    func(_through_outages(send_email_task), name="email.send", max_tries=5, timeout=30),
+    func(_through_outages(send_email_task), name=SEND_EMAIL, max_tries=5, timeout=30),
     func(_through_outages(mail_link_task), name=MAIL_LINK_TASK, max_tries=5, timeout=30),
     func(_through_outages(report_usage_task), name="billing.report_usage", max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
