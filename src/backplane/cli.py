@@ -75,6 +75,20 @@ def migrate(settings: Settings) -> None:
     if asyncio.run(create_database_if_missing(settings.database.url)):
         logger.info("created database")
     command.upgrade(_alembic_config(settings.database.url), "head")
+    moved = asyncio.run(_rename_legacy_redis_keys(settings))
+    if moved:
+        logger.info("moved %d Redis keys under the %s prefix", moved, "bp:")
+
+
+async def _rename_legacy_redis_keys(settings: Settings) -> int:
+    from backplane.core.keys import rename_legacy_keys
+    from backplane.core.redis import create_redis
+
+    redis = create_redis(settings)
+    try:
+        return await rename_legacy_keys(redis)
+    finally:
+        await redis.aclose()
 
 
 class _KeyUnavailable(Exception):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from backplane.core import keys
 from backplane.core.config import Settings
 from tests.fixtures.assertions import assert_error, assert_invalid
 from tests.fixtures.auth import Api
@@ -102,7 +103,7 @@ async def test_start_sends_the_browser_to_the_provider_with_state_and_pkce(
         assert attribute in cookie
     assert "Secure" not in cookie  # PUBLIC_BASE_URL is http in the tests
     # ...and Redis keeps the state (with the PKCE verifier) for 10 minutes.
-    key = f"oauth:state:{hashlib.sha256(state.encode()).hexdigest()}"
+    key = keys.oauth_state(hashlib.sha256(state.encode()).hexdigest())
     assert 0 < await app.state.redis.ttl(key) <= 600
 
 
@@ -163,7 +164,7 @@ async def test_a_redirect_uri_off_the_allowlist_is_refused_without_redirecting(
     assert_invalid(response, {"redirect_uri": ["This URL is not allowed; it must be one of OAUTH_REDIRECT_ALLOWLIST."]})
     assert "location" not in response.headers
     assert "set-cookie" not in response.headers
-    assert await app.state.redis.keys("oauth:state:*") == []
+    assert await app.state.redis.keys(keys.oauth_state("*")) == []
     assert provider.requests == []
 
 

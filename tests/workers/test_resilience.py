@@ -12,6 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.webhooks.tasks import dispatch_task
 from tests.conftest import TEST_REDIS_URL
@@ -67,7 +68,7 @@ async def test_the_worker_outlives_a_redis_outage_and_runs_the_jobs_created_duri
     before = await _job(client, account, input_data={"echo": "before"})
     assert (await _waited(client, account, before["id"]))["status"] == "completed"
     redis = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
-    [beat] = await redis.keys("backplane:workers:*")
+    [beat] = await redis.keys(keys.worker_heartbeat("*"))
     assert json.loads(await redis.get(beat) or "{}")["queues"] == ["backplane:queue", "backplane:jobs"]
 
     await redis_proxy.stop()

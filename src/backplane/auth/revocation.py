@@ -14,15 +14,11 @@ import uuid
 
 from redis.asyncio import Redis
 
+from backplane.core import keys
 from backplane.core.security import TokenClaims
 
-
-def _jti_key(jti: str) -> str:
-    return f"auth:revoked-jti:{jti}"
-
-
-def _cutoff_key(user_id: uuid.UUID | str) -> str:
-    return f"auth:revoked-before:{user_id}"
+_jti_key = keys.revoked_jti
+_cutoff_key = keys.revoked_before
 
 
 async def revoke_token(redis: Redis, claims: TokenClaims, *, outlived_by_seconds: int = 0) -> None:

@@ -30,6 +30,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from backplane.core import keys
 from backplane.core.client_ip import client_ip, client_network
 from backplane.core.config import Settings
 from backplane.core.ratelimit import Decision, Limit, RateLimited, RateLimiter
@@ -95,8 +96,7 @@ def _account(email: str) -> str:
     return sha256_hex(email.strip().lower())
 
 
-def _known_key(account: str, network: str) -> str:
-    return f"auth:sign-in-network:{account}:{network}"
+_known_key = keys.sign_in_network
 
 
 def sign_in_throttle(request: Request) -> SignInThrottle:

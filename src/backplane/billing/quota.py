@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from backplane.billing.plans import Plan
+from backplane.core import keys
 from backplane.core.errors import AppError
 
 # KEYS: counter; ARGV: limit, amount, expire-at (epoch s) -> {allowed, used}
@@ -53,7 +54,7 @@ def period_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 
 def _key(organization_id: uuid.UUID, start: datetime) -> str:
-    return f"quota:jobs:{organization_id}:{start:%Y-%m}"
+    return keys.monthly_jobs(organization_id, start)
 
 
 async def consume(redis: Redis, organization_id: uuid.UUID, plan: Plan, now: datetime, amount: int = 1) -> int:

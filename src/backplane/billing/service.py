@@ -25,6 +25,7 @@ from backplane.billing.models import Subscription
 from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.schemas import subscription_read
+from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.effects import effects
@@ -86,7 +87,7 @@ def state_from_stripe(obj: Mapping[str, Any], settings: Settings) -> Subscriptio
 
 
 def _plan_cache_key(organization_id: uuid.UUID) -> str:
-    return f"billing:plan:{organization_id}"
+    return keys.plan_cache(organization_id)
 
 
 async def plan_of(session: AsyncSession, redis: Redis, settings: Settings, organization_id: uuid.UUID) -> Plan:
@@ -164,7 +165,7 @@ async def create_checkout(
             "cancel_url": cancel_url,
             "started_by": principal.caller_id,
         }
-        await redis.set(f"billing:local-checkout:{session_id}", json.dumps(pending), ex=LOCAL_CHECKOUT_TTL_SECONDS)
+        await redis.set(keys.local_checkout(session_id), json.dumps(pending), ex=LOCAL_CHECKOUT_TTL_SECONDS)
         base = settings.public_base_url.rstrip("/")
         return f"{base}/api/v1/subscriptions/local-checkout/{session_id}/", session_id
     try:
@@ -198,7 +199,7 @@ _LOCAL_CHECKOUT_GONE = "This checkout session does not exist, has expired or was
 
 async def local_checkout(redis: Redis, session_id: str) -> dict[str, Any]:
     """A pending local-mode checkout (to show it), or 404."""
-    raw = await redis.get(f"billing:local-checkout:{session_id}")
+    raw = await redis.get(keys.local_checkout(session_id))
     if raw is None:
         raise NotFound(_LOCAL_CHECKOUT_GONE)
     pending: dict[str, Any] = json.loads(raw)
@@ -212,7 +213,7 @@ async def complete_local_checkout(
 
     Knowing the URL is not enough: it is in browser histories and referrers, and it buys.
     """
-    key = f"billing:local-checkout:{session_id}"
+    key = keys.local_checkout(session_id)
     pending = await local_checkout(redis, session_id)
     if pending["organization_id"] != str(principal.organization_id):
         raise NotFound(_LOCAL_CHECKOUT_GONE)  # another organization's checkout is not there for this caller

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backplane.core import keys
 from backplane.core.client_ip import client_ip, client_network
 from backplane.core.errors import AppError
 
@@ -160,7 +161,7 @@ class RateLimiter:
 
 
 def limit_key(subject: str, limit: Limit) -> str:
-    return f"rl:{limit.name}:{subject}"
+    return keys.rate_limit(limit.name, subject)
 
 
 STATE_KEY = "ratelimit"

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
+from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
@@ -106,7 +107,7 @@ async def receive_upload(
     if file is None or file.status != "pending" or file.declared_size_bytes is None:
         raise UploadUrlInvalid()
     ttl = max(1, expires - int(utcnow().timestamp()) + 60)
-    if not await redis.set(f"files:upload-used:{file_id}", "1", nx=True, ex=ttl):
+    if not await redis.set(keys.upload_used(file_id), "1", nx=True, ex=ttl):
         raise Conflict("This upload URL was already used. Request a new one with POST /v1/files/upload-url.")
     stored = await receive_raw(
         body,

@@ -40,11 +40,11 @@ from backplane.core.errors import ServiceUnavailable
 from backplane.core.redis import ScriptBatcher
 from backplane.licenses.state import LICENSE_LUA
 
-EXPIRY_INDEX = "leases:expiry"
-ENDED_LOG = "leases:ended"
-EPOCH = "leases:epoch"
-LEASES_PREFIX = "lic:"
-LEASE_PREFIX = "lease:"
+EXPIRY_INDEX = keys.LEASE_EXPIRY_INDEX
+ENDED_LOG = keys.LEASES_ENDED
+EPOCH = keys.LEASES_EPOCH
+LEASES_PREFIX = keys.LEASES_PREFIX
+LEASE_PREFIX = keys.LEASE_PREFIX
 
 # The leases' operations as Lua functions, each script below one short call of them. A license's
 # own keys are built from `prefix` (LEASES_PREFIX) and its id; `expiry` and `ended` are the global
@@ -318,13 +318,8 @@ class OpenSession:
 Restore = Callable[["Leases"], Awaitable[None]]
 
 
-def _keys(license_id: uuid.UUID | str) -> tuple[str, str, str]:
-    prefix = f"{LEASES_PREFIX}{license_id}"
-    return f"{prefix}:leases", f"{prefix}:hw", f"{prefix}:meta"
-
-
-def lease_key(session_id: uuid.UUID | str) -> str:
-    return f"{LEASE_PREFIX}{session_id}"
+_keys = keys.license_leases
+lease_key = keys.lease
 
 
 def _time(ms: int | str | None) -> datetime | None:
@@ -571,5 +566,7 @@ class Leases:
         for open_session in sorted(sessions, key=lambda s: s.acquired_at, reverse=True):
             acquired_ms = int(open_session.acquired_at.timestamp() * 1000)
             args += [str(open_session.session_id), open_session.hardware_id, acquired_ms]
-        restored, ended = await self._restore(keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, "lease:"], args=args)
+        restored, ended = await self._restore(
+            keys=[*_keys(license_id), EXPIRY_INDEX, ENDED_LOG, LEASE_PREFIX], args=args
+        )
         return int(restored), int(ended)

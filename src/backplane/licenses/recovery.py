@@ -22,6 +22,7 @@ from collections import defaultdict
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.licenses.leases import Leases, OpenSession, SeatsRestoring
 from backplane.licenses.models import License
@@ -29,7 +30,7 @@ from backplane.licenses.repository import open_sessions
 
 logger = logging.getLogger(__name__)
 
-LOCK = "leases:restoring"
+LOCK = keys.LEASES_RESTORING
 LOCK_MS = 60_000
 WAIT_SECONDS = 5.0  # how long a seat request waits for another process's restore
 

@@ -17,6 +17,7 @@ from typing import Any
 from itsdangerous import BadData, URLSafeTimedSerializer
 from redis.asyncio import Redis
 
+from backplane.core import keys
 from backplane.core.config import Settings
 
 COOKIE_NAME = "backplane_oauth_state"
@@ -51,7 +52,7 @@ def new_code_verifier() -> str:
 
 
 def _key(state: str) -> str:
-    return f"oauth:state:{hashlib.sha256(state.encode()).hexdigest()}"
+    return keys.oauth_state(hashlib.sha256(state.encode()).hexdigest())
 
 
 async def save(redis: Redis, settings: Settings, state: str, pending: Pending) -> None:

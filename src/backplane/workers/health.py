@@ -2,7 +2,7 @@
 
 The monitor checks both stores every few seconds (more often, with capped backoff, while one is
 away), so an outage is seen and logged once even when no task happens to touch the store, and
-writes `backplane:workers:<host>:<pid>` (expiring after three missed beats). `--health-port` serves
+writes `bp:workers:<host>:<pid>` (expiring after three missed beats). `--health-port` serves
 `GET /health` (200 while the process runs its loops) and `GET /health/ready` (503 while PostgreSQL
 or Redis is unreachable).
 """
@@ -26,16 +26,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from backplane.core import keys
 from backplane.workers.resilience import Backoff, Stores
 
 logger = logging.getLogger(__name__)
 
 BEAT_SECONDS = 5.0
-HEARTBEAT_PREFIX = "backplane:workers:"
+HEARTBEAT_PREFIX = keys.WORKERS_PREFIX
 
 
 def heartbeat_key() -> str:
-    return f"{HEARTBEAT_PREFIX}{socket.gethostname()}:{os.getpid()}"
+    return keys.worker_heartbeat(f"{socket.gethostname()}:{os.getpid()}")
 
 
 class Monitor:
