@@ -202,48 +202,52 @@ return reply('ok', decision, {got[1], got[2], got[3], got[4], lic[2], lic[3], li
 """
 )
 
-# KEYS[6..8]: lease key, expiry index, epoch; ARGV[7..10]: session id, ttl ms, LEASES_PREFIX, license state prefix
+# Heartbeat and release: KEYS[6..9]: lease key, expiry index, ended log, epoch; ARGV[7..10]: session id,
+# ttl ms (heartbeat) or reason (release), LEASES_PREFIX, license state prefix.
+_OWN_LEASE = """
+-- The caller's lease and its license: license id, license state, limit decision | nil, the reply.
+-- `unusable_ok`: a suspended or expired license's lease is the caller's all the same (release).
+local function own_lease(now, unusable_ok)
+  local org, decision = admit(now)
+  if not org then return nil, decision end
+  local lease = redis.call('HMGET', KEYS[6], 'license', 'org')
+  if not lease[1] then
+    if redis.call('EXISTS', KEYS[9]) == 0 then return nil, reply('restore', decision) end
+    return nil, reply('gone', decision)
+  end
+  if lease[2] ~= org then return nil, reply('gone', decision) end
+  local lic = license(ARGV[10] .. lease[1], org, ARGV[4], now)
+  if lic[1] ~= 'ok' and not (unusable_ok and lic[1] == 'unusable') then
+    return nil, state_reply(lic, decision, lease[1])
+  end
+  return lease[1], lic, decision
+end
+local now = now_ms()
+"""
+
 # ok -> {expires, live, seats, license key, license id}
 _HEARTBEAT_AS = (
     _SEAT_LIB
+    + _OWN_LEASE
     + """
-local now = now_ms()
-local org, decision = admit(now)
-if not org then return decision end
-local lease = redis.call('HMGET', KEYS[6], 'license', 'org')
-if not lease[1] then
-  if redis.call('EXISTS', KEYS[8]) == 0 then return reply('restore', decision) end
-  return reply('gone', decision)
-end
-if lease[2] ~= org then return reply('gone', decision) end
-local lic = license(ARGV[10] .. lease[1], org, ARGV[4], now)
-if lic[1] ~= 'ok' then return state_reply(lic, decision, lease[1]) end
-local hb = beat(lease[1], ARGV[9], KEYS[7], KEYS[6], ARGV[7], tonumber(ARGV[8]), now)
+local lid, lic, decision = own_lease(now, false)
+if not lid then return lic end
+local hb = beat(lid, ARGV[9], KEYS[7], KEYS[6], ARGV[7], tonumber(ARGV[8]), now)
 if hb[1] == 0 then return reply('gone', decision) end
-return reply('ok', decision, {hb[2], hb[3], lic[2], lic[3], lease[1]})
+return reply('ok', decision, {hb[2], hb[3], lic[2], lic[3], lid})
 """
 )
 
-# KEYS[6..9]: lease key, expiry index, ended log, epoch; ARGV[7..10]: session id, reason, LEASES_PREFIX,
-# license state prefix. A suspended or expired license's seat is released all the same.
 # ok -> {live, seats, license id}
 _RELEASE_AS = (
     _SEAT_LIB
+    + _OWN_LEASE
     + """
-local now = now_ms()
-local org, decision = admit(now)
-if not org then return decision end
-local lease = redis.call('HMGET', KEYS[6], 'license', 'org')
-if not lease[1] then
-  if redis.call('EXISTS', KEYS[9]) == 0 then return reply('restore', decision) end
-  return reply('gone', decision)
-end
-if lease[2] ~= org then return reply('gone', decision) end
-local lic = license(ARGV[10] .. lease[1], org, ARGV[4], now)
-if lic[1] ~= 'ok' and lic[1] ~= 'unusable' then return state_reply(lic, decision, lease[1]) end
-local out = give_back(lease[1], ARGV[9], KEYS[7], KEYS[8], KEYS[6], ARGV[7], ARGV[8], now)
+local lid, lic, decision = own_lease(now, true)
+if not lid then return lic end
+local out = give_back(lid, ARGV[9], KEYS[7], KEYS[8], KEYS[6], ARGV[7], ARGV[8], now)
 if out[1] == 0 then return reply('gone', decision) end
-return reply('ok', decision, {out[2], lic[2], lease[1]})
+return reply('ok', decision, {out[2], lic[2], lid})
 """
 )
 
@@ -522,7 +526,7 @@ class Leases:
     ) -> list[Any]:
         reply: list[Any] = await self._batch(
             self._heartbeat_as,
-            [*admit_keys, lease_key(session_id), EXPIRY_INDEX, EPOCH],
+            [*admit_keys, lease_key(session_id), EXPIRY_INDEX, ENDED_LOG, EPOCH],
             [*admit_args, str(session_id), ttl_seconds * 1000, LEASES_PREFIX, keys.license_state("")],
         )
         return reply
