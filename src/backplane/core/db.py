@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -96,6 +97,16 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
             raise
         else:
             await commit(session)
+
+
+@asynccontextmanager
+async def single_statements(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A connection on which each statement commits on its own: for a statement that is a whole unit
+    of work by itself (one round trip instead of BEGIN, the statement and COMMIT)."""
+    engine = sessionmaker.kw["bind"]
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

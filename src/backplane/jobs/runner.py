@@ -1,10 +1,10 @@
-"""Running agent jobs on arq workers: `jobs.run`, heartbeats, cancellation, and the sweeper.
+"""Running agent jobs on arq workers: `jobs.run`, heartbeats, cancellation and wake-ups.
 
-A run claims its job (QUEUED with the run's dispatch token -> PROCESSING, one attempt counted in
-PostgreSQL), runs the agent under its time limit while heartbeating, and writes the outcome in one
-transaction fenced by the token. The sweeper, one per worker process (serialised through a Redis
-lock), finds what a dead worker left behind (a PROCESSING job whose heartbeat stopped, a dispatched
-job whose arq message never ran) and dispatches waiting jobs whose backoff has passed.
+A run claims its job in one statement (QUEUED with the run's dispatch token -> PROCESSING, one
+attempt counted in PostgreSQL, the transition recorded), runs the agent under its time limit while
+heartbeating, and writes the outcome fenced by the token: a completion is one statement too, which
+also records the `job.completed` event and hands the freed slot to the organization's next waiting
+job. What a dead worker leaves behind is the sweeper's (`jobs/tasks.py`).
 """
 
 from __future__ import annotations
@@ -15,31 +15,28 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix
 from pydantic import ValidationError
-from redis.asyncio import Redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.core.config import Settings
-from backplane.core.db import unit_of_work, utcnow
+from backplane.core.db import single_statements, unit_of_work, utcnow
 from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
+from backplane.events.service import new_event_id, wake_dispatcher
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle
+from backplane.jobs import lifecycle, repository
 from backplane.jobs.models import Job, JobStatus
 from backplane.workers.resilience import Stores
 
@@ -66,15 +63,6 @@ def storable(value: Any) -> Any:
 
 class _Lost(Exception):
     """The run no longer owns its job (cancelled, or taken over after a missed heartbeat)."""
-
-
-async def _claim(session: AsyncSession, job_id: str, token: uuid.UUID) -> Job | None:
-    stmt = (
-        select(Job)
-        .where(Job.id == job_id, Job.dispatch_token == token, Job.status == JobStatus.QUEUED)
-        .with_for_update()
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def _owned(session: AsyncSession, job_id: str, token: uuid.UUID) -> Job | None:
@@ -125,20 +113,21 @@ class Runner:
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        redis: Redis,
-        queue: ArqRedis,
+        dispatcher: lifecycle.Dispatcher,
         storage: Storage,
         http: httpx.AsyncClient,
         stores: Stores | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.sessionmaker = sessionmaker
-        self.redis = redis
-        self.queue = queue
+        self.dispatcher = dispatcher
+        self.sessionmaker = dispatcher.sessionmaker
+        self.redis = dispatcher.redis
+        self.queue = dispatcher.queue
         self.storage = storage
         self.http = http
         self.stores = stores or Stores()  # an unreachable store is logged once there, not on every beat
+        self.wake = wake  # cuts the worker's poll delay short: a job was just handed out
         self.running: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.cancelled: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
@@ -152,22 +141,20 @@ class Runner:
             token = uuid.UUID(token_text)
         except ValueError:
             return "skipped: malformed token"
-        async with unit_of_work(self.sessionmaker) as session:
-            job = await _claim(session, job_id, token)
-            if job is None:
-                return "skipped: not queued with this token"
-            now = utcnow()
-            job.attempts += 1
-            job.started_at = now
-            job.heartbeat_at = now
-            lifecycle.transition(session, job, JobStatus.PROCESSING, now, reason=f"attempt {job.attempts}")
-            attempt, agent_id = job.attempts, job.agent_id
-            input_data, config = dict(job.input_data), dict(job.config)
-            try:
-                files = await _files(session, job)
-                problem = None
-            except AgentInputError as exc:
-                files, problem = [], exc
+        async with single_statements(self.sessionmaker) as connection:
+            job = await repository.claim(connection, job_id, token, utcnow())
+        if job is None:
+            return "skipped: not queued with this token"
+        attempt, agent_id = job.attempts, job.agent_id
+        input_data, config = dict(job.input_data), dict(job.config)
+        files: list[AgentFile] = []
+        problem: AgentInputError | None = None
+        if job.file_ids:
+            async with self.sessionmaker() as session:
+                try:
+                    files = await _files(session, job)
+                except AgentInputError as exc:
+                    problem = exc
 
         agent = get_agent(agent_id)
         if problem is None and agent is None:
@@ -221,7 +208,7 @@ class Runner:
             self.running.pop(job_id, None)
             self.cancelled.discard(job_id)
         try:
-            return await self._complete(job_id, token, output)
+            return await self._complete(job, token, output)
         except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
             logger.warning("job %s output could not be stored", job_id, exc_info=True)
             message = f"The agent's output could not be stored: {type(exc).__name__}."
@@ -280,22 +267,34 @@ class Runner:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _complete(self, job_id: str, token: uuid.UUID, output: dict[str, Any]) -> str:
-        async with unit_of_work(self.sessionmaker) as session:
-            job = await _owned(session, job_id, token)
-            if job is None:
-                return "lost"
-            job.output_data = output
-            job.error = None
-            job.heartbeat_at = None
-            lifecycle.transition(session, job, JobStatus.COMPLETED, utcnow())
-            lifecycle.record_final_event(session, job, self.settings)
-            lifecycle.announce_after_commit(session, self.redis, job)
-            if job.livemode:
-                await self._report_usage_after_commit(session, job)
-            lifecycle.dispatch_after_commit(
-                session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
+    async def _complete(self, job: Job, token: uuid.UUID, output: dict[str, Any]) -> str:
+        """One statement: the job completed with its event, and its slot handed to the next waiting job."""
+        async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
+            plan = await self.dispatcher.plan_of(session, job.organization_id)
+        now = utcnow()
+        job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
+        next_token = uuid.uuid4()
+        async with single_statements(self.sessionmaker) as connection:
+            completed, handed = await repository.complete(
+                connection,
+                job.id,
+                token,
+                now,
+                output,
+                event_id=new_event_id(),
+                event_data=lifecycle.event_data(job, self.settings),
+                slots=plan.concurrent_jobs,
+                next_token=next_token,
             )
+        if handed is not None:
+            await self.dispatcher.send([(handed, next_token)])
+        if not completed:
+            return "lost"
+        await lifecycle.announce(self.redis, job.id, job.status)
+        await wake_dispatcher(self.redis)
+        if job.livemode and not self.settings.stripe.local_mode:
+            async with unit_of_work(self.sessionmaker) as session:
+                await self._report_usage_after_commit(session, job)
         return "completed"
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
@@ -324,9 +323,7 @@ class Runner:
             lifecycle.fail_attempt(session, job, self.settings, utcnow(), error, retryable=retryable)
             if lifecycle.is_final(job):
                 lifecycle.announce_after_commit(session, self.redis, job)
-            lifecycle.dispatch_after_commit(
-                session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
-            )
+            self.dispatcher.dispatch_after_commit(session, job.organization_id)
 
     async def _release(self, job_id: str, token: uuid.UUID) -> None:
         """Give an interrupted run's job back to the queue; the interrupted attempt is not counted."""
@@ -339,19 +336,14 @@ class Runner:
                 job.dispatch_token = None
                 job.heartbeat_at = None
                 lifecycle.transition(session, job, JobStatus.QUEUED, utcnow(), reason="worker shut down")
-                lifecycle.dispatch_after_commit(
-                    session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
-                )
+                self.dispatcher.dispatch_after_commit(session, job.organization_id)
         except Exception:  # the sweeper finds it once its heartbeat is stale
             logger.exception("could not release job %s on shutdown", job_id)
 
-    # -- background: cancel listener and sweeper --------------------------------------------
+    # -- background: the listener for cancels and wake-ups ----------------------------------
 
     def start(self) -> None:
-        self._background = [
-            asyncio.create_task(self._listen_for_cancels(), name="jobs-cancel-listener"),
-            asyncio.create_task(self._sweep_forever(), name="jobs-sweeper"),
-        ]
+        self._background = [asyncio.create_task(self._listen(), name="jobs-listener")]
 
     async def stop(self) -> None:
         if self._releasing:
@@ -370,14 +362,19 @@ class Runner:
         task.cancel()
         return True
 
-    async def _listen_for_cancels(self) -> None:
-        """Abort a running job the moment its cancellation commits (the heartbeat would also notice)."""
+    async def _listen(self) -> None:
+        """Abort a running job the moment its cancellation commits (the heartbeat would also notice),
+        and poll arq's queue the moment a job is handed out (rather than after the poll delay)."""
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(lifecycle.CANCEL_CHANNEL)
-                    async for message in _messages(pubsub):
-                        job_id = message.decode() if isinstance(message, bytes) else str(message)
+                    await pubsub.subscribe(lifecycle.CANCEL_CHANNEL, lifecycle.WAKE_CHANNEL)
+                    async for channel, data in _messages(pubsub):
+                        if (channel.decode() if isinstance(channel, bytes) else channel) == lifecycle.WAKE_CHANNEL:
+                            if self.wake is not None:
+                                self.wake()
+                            continue
+                        job_id = data.decode() if isinstance(data, bytes) else str(data)
                         if self.abort(job_id):
                             logger.info("job %s cancelled while running: aborted", job_id)
             except asyncio.CancelledError:
@@ -387,93 +384,6 @@ class Runner:
                     logger.warning("cancel listener failed; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
 
-    async def _sweep_forever(self) -> None:
-        interval = self.settings.job_sweep_interval_seconds
-        while True:
-            try:
-                # One sweeper at a time across worker processes; the lock expires with the interval.
-                if await self.redis.set("backplane:jobs:sweeper", "1", nx=True, px=max(1, int(interval * 1000))):
-                    await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not self.stores.noticed(error):
-                    logger.warning("job sweep failed; trying again", exc_info=True)
-            await asyncio.sleep(interval)
-
-    async def sweep(self) -> dict[str, int]:
-        """Recover stalled and lost runs, then dispatch every organization with waiting, ready jobs."""
-        now = utcnow()
-        stalled = lost = 0
-        async with unit_of_work(self.sessionmaker) as session:
-            stale = now - timedelta(seconds=self.settings.job_stall_seconds)
-            stmt = (
-                select(Job)
-                .where(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale)
-                .limit(500)
-                .with_for_update(skip_locked=True)
-            )
-            for job in (await session.execute(stmt)).scalars():
-                stalled += 1
-                message = f"The worker running attempt {job.attempts} stopped responding."
-                lifecycle.fail_attempt(
-                    session, job, self.settings, now, {"code": "WORKER_LOST", "message": message}, retryable=True
-                )
-                if lifecycle.is_final(job):
-                    lifecycle.announce_after_commit(session, self.redis, job)
-            for job in await self._undelivered(session, now):
-                lost += 1
-                job.dispatch_token = None  # its message was lost: hand it out again
-        ready = (
-            select(Job.organization_id)
-            .distinct()
-            .where(
-                Job.status == JobStatus.QUEUED,
-                Job.dispatch_token.is_(None),
-                or_(Job.run_after.is_(None), Job.run_after <= utcnow()),
-            )
-        )
-        async with self.sessionmaker() as session:
-            organizations = list((await session.execute(ready.limit(1000))).scalars())
-        dispatched = 0
-        for organization_id in organizations:
-            dispatched += len(
-                await lifecycle.dispatch(self.sessionmaker, self.redis, self.queue, self.settings, organization_id)
-            )
-        if stalled or lost or dispatched:
-            logger.info("job sweep: %d stalled, %d undelivered, %d dispatched", stalled, lost, dispatched)
-        return {"stalled": stalled, "lost": lost, "dispatched": dispatched}
-
-    async def _undelivered(self, session: AsyncSession, now: datetime) -> list[Job]:
-        """Handed-out jobs that will not start from their message: Redis lost it (looked for once the
-        job has waited a third of RECOVERY_SECONDS), or a worker took it and died before starting the
-        job (after JOB_DISPATCH_TIMEOUT_SECONDS). A message merely waiting in arq's queue keeps its place."""
-        grace = min(self.settings.recovery_seconds / 3, self.settings.job_dispatch_timeout_seconds)
-        stmt = (
-            select(Job)
-            .where(
-                Job.status == JobStatus.QUEUED,
-                Job.dispatch_token.is_not(None),
-                Job.dispatched_at < now - timedelta(seconds=grace),
-            )
-            .limit(500)
-            .with_for_update(skip_locked=True)
-        )
-        jobs = list((await session.execute(stmt)).scalars())
-        if not jobs:
-            return []
-        async with self.queue.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                pipe.exists(f"{job_key_prefix}{job.id}:{job.dispatch_token}")
-                pipe.exists(f"{in_progress_key_prefix}{job.id}:{job.dispatch_token}")
-            found = await pipe.execute()
-        abandoned = now - timedelta(seconds=self.settings.job_dispatch_timeout_seconds)
-        return [
-            job
-            for job, queued, taken in zip(jobs, found[::2], found[1::2], strict=True)
-            if not queued or (taken and job.dispatched_at is not None and job.dispatched_at < abandoned)
-        ]
-
 
 # Shorter than any sensible REDIS_TIMEOUT_SECONDS: an idle subscription waits in these slices, so its
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
@@ -481,11 +391,12 @@ class Runner:
 _PUBSUB_WAIT_SECONDS = 1.0
 
 
-async def _messages(pubsub: Any) -> AsyncIterator[Any]:
+async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """(channel, data) of each message."""
     while True:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_PUBSUB_WAIT_SECONDS)
         if message is not None and message.get("type") == "message":
-            yield message["data"]
+            yield message["channel"], message["data"]
 
 
 async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:
