@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import httpx
 
@@ -42,5 +43,5 @@ async def test_runs_finishing_on_two_workers_never_exceed_the_plans_concurrent_j
     assert {job["status"] for job in done} == {"completed"}
     runs = sorted((job["started_at"], job["finished_at"]) for job in done)
     # The free plan runs one job at a time: each run starts after the one before it finished.
-    for (_, finished), (started, _) in zip(runs, runs[1:], strict=False):
+    for (_, finished), (started, _) in itertools.pairwise(runs):
         assert started >= finished

@@ -12,7 +12,6 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -48,12 +47,15 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngine:
+    """`autocommit`: each statement commits on its own, for statements that are a whole unit of work by
+    themselves (one round trip instead of BEGIN, the statement and COMMIT; its ping is one too)."""
     return create_async_engine(
         settings.database.url,
         pool_size=settings.database.pool_size,
         pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused
         connect_args={"timeout": settings.database.connect_timeout_seconds},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 
@@ -97,16 +99,6 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
             raise
         else:
             await commit(session)
-
-
-@asynccontextmanager
-async def single_statements(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
-    """A connection on which each statement commits on its own: for a statement that is a whole unit
-    of work by itself (one round trip instead of BEGIN, the statement and COMMIT)."""
-    engine = sessionmaker.kw["bind"]
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        yield connection
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -63,17 +63,12 @@ def wake_dispatcher_after_commit(session: AsyncSession) -> None:
 
     async def _wake() -> None:
         session.info.pop(_WAKE_PENDING, None)
-        await wake_dispatcher(redis)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(NEW_EVENTS_KEY, "1")
+                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+                await pipe.execute()
+        except Exception:  # committed already; the cron dispatches it a few seconds later
+            logger.warning("could not wake the webhook dispatcher", exc_info=True)
 
     after_commit(session, _wake)
-
-
-async def wake_dispatcher(redis: Redis) -> None:
-    """Push onto NEW_EVENTS_KEY for events that have committed (what `wake_dispatcher_after_commit` does)."""
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(NEW_EVENTS_KEY, "1")
-            pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
-            await pipe.execute()
-    except Exception:  # committed already; the cron dispatches it a few seconds later
-        logger.warning("could not wake the webhook dispatcher", exc_info=True)

@@ -22,16 +22,16 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.core.config import Settings
-from backplane.core.db import single_statements, unit_of_work, utcnow
+from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
-from backplane.events.service import new_event_id, wake_dispatcher
+from backplane.events.service import NEW_EVENTS_KEY, new_event_id
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
@@ -118,8 +118,11 @@ class Runner:
         http: httpx.AsyncClient,
         stores: Stores | None = None,
         wake: Callable[[], None] | None = None,
+        statements: AsyncEngine | None = None,
     ) -> None:
         self.settings = settings
+        # The claim and the completion: one statement each, on connections that commit each one.
+        self.statements = statements or create_engine(settings, autocommit=True)
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
         self.redis = dispatcher.redis
@@ -141,7 +144,7 @@ class Runner:
             token = uuid.UUID(token_text)
         except ValueError:
             return "skipped: malformed token"
-        async with single_statements(self.sessionmaker) as connection:
+        async with self.statements.connect() as connection:
             job = await repository.claim(connection, job_id, token, utcnow())
         if job is None:
             return "skipped: not queued with this token"
@@ -274,7 +277,7 @@ class Runner:
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
         next_token = uuid.uuid4()
-        async with single_statements(self.sessionmaker) as connection:
+        async with self.statements.connect() as connection:
             completed, handed = await repository.complete(
                 connection,
                 job.id,
@@ -290,8 +293,14 @@ class Runner:
             await self.dispatcher.send([(handed, next_token)])
         if not completed:
             return "lost"
-        await lifecycle.announce(self.redis, job.id, job.status)
-        await wake_dispatcher(self.redis)
+        try:  # `?wait=` listeners, and the webhooks' dispatcher for the event
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.publish(lifecycle.final_channel(job.id), job.status)
+                pipe.lpush(NEW_EVENTS_KEY, "1")
+                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+                await pipe.execute()
+        except Exception:  # waiters re-read the job when their wait ends; the dispatch cron finds the event
+            logger.warning("could not announce job %s as completed", job.id, exc_info=True)
         if job.livemode and not self.settings.stripe.local_mode:
             async with unit_of_work(self.sessionmaker) as session:
                 await self._report_usage_after_commit(session, job)
@@ -353,6 +362,7 @@ class Runner:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.statements.dispose()
 
     def abort(self, job_id: str) -> bool:
         task = self.running.get(job_id)

@@ -129,8 +129,10 @@ class ResilientWorker(Worker):
         self._woken = asyncio.Event()
 
     def wake_poll(self) -> None:
-        """Poll the queue now rather than after the poll delay (work was just queued)."""
-        self._woken.set()
+        """Poll the queue now rather than after the poll delay (work was just queued). A full worker
+        ignores it: it polls as its jobs end, and every extra poll re-reads the jobs others are running."""
+        if self.job_counter < self.max_jobs:
+            self._woken.set()
 
     async def _ping(self) -> None:
         """Redis answers? Asked with a client closed afterwards: arq's `create_pool` does not close the
