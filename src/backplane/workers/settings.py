@@ -63,7 +63,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
     ctx["webhook_http"] = new_webhook_client(settings)
-    ctx["dispatcher"] = Dispatcher(ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], settings)
+    if "redis" in ctx:  # arq's pool, which arq puts there before startup (a test may call startup alone)
+        ctx["dispatcher"] = Dispatcher(ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], settings)
     if not ctx.get("jobs_worker"):
         logger.info("task worker started (queue %s)", DEFAULT_QUEUE)
 
