@@ -222,6 +222,8 @@ async def run_burst(engine: AsyncEngine, clients: list[httpx.AsyncClient], jobs:
     first = min(row.queued_at for row in rows)
     last = max(row.finished_at for row in rows)
     latencies = [(row.started_at - row.queued_at).total_seconds() for row in rows]
+    queued = (max(row.queued_at for row in rows) - first).total_seconds()
+    print(f"  (the API queued them in {queued:.2f} s; the last finished {(last - first).total_seconds():.2f} s in)")
     return len(rows) / (last - first).total_seconds(), latencies
 
 

@@ -43,6 +43,9 @@ from backplane.workers.resilience import Stores
 logger = logging.getLogger(__name__)
 
 USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
+# A slot's run goes on with the job its completion claimed for as long as this; then the next job is
+# sent through arq. Well under arq's time-out for `jobs.run` (the longest agent's limit plus 120 s).
+CHAIN_SECONDS = 60.0
 
 
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
@@ -140,14 +143,31 @@ class Runner:
     # -- one run ------------------------------------------------------------------------------
 
     async def run(self, job_id: str, token_text: str) -> str:
+        """The job this message names, then each job that its completion hands the freed slot to, for
+        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds)."""
         try:
             token = uuid.UUID(token_text)
         except ValueError:
             return "skipped: malformed token"
         async with self.statements.connect() as connection:
-            job = await repository.claim(connection, job_id, token, utcnow())
-        if job is None:
+            claimed = await repository.claim(connection, job_id, token, utcnow())
+        if claimed is None:
             return "skipped: not queued with this token"
+        chain_until, runs = asyncio.get_running_loop().time() + CHAIN_SECONDS, 0
+        following: tuple[Job, uuid.UUID] | None = (claimed, token)
+        outcome = ""
+        while following is not None:
+            job, token = following
+            outcome, following = await self._run_claimed(job, token, chain_until)
+            runs += 1
+        return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
+
+    async def _run_claimed(
+        self, job: Job, token: uuid.UUID, chain_until: float
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """One attempt of a job claimed already: its outcome, and the job claimed next for this slot
+        (when it completes before `chain_until`, the event loop's clock)."""
+        job_id = job.id
         attempt, agent_id = job.attempts, job.agent_id
         input_data, config = dict(job.input_data), dict(job.config)
         files: list[AgentFile] = []
@@ -164,7 +184,7 @@ class Runner:
             problem = AgentInputError(f"The agent {agent_id!r} is not available.")
         if problem is not None or agent is None:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(problem)}, retryable=False)
-            return "failed"
+            return "failed", None
 
         context = AgentContext(
             job_id=job_id,
@@ -181,7 +201,7 @@ class Runner:
             output = await self._supervise(job_id, token, task)
         except asyncio.CancelledError:
             if job_id in self.cancelled:  # cancelled by the user or taken over: discard everything
-                return "cancelled"
+                return "cancelled", None
             # The worker is shutting down (deploy): hand the job back without using up an attempt.
             task.cancel()
             release = asyncio.ensure_future(self._release(job_id, token))
@@ -191,32 +211,33 @@ class Runner:
             raise
         except AgentInputError as exc:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(exc)}, retryable=False)
-            return "failed"
+            return "failed", None
         except TimeoutError:
             # Final: another attempt would meet the same input under the same limit (and a hostile file
             # would cost three time limits instead of one). The agent's parser was killed with its task.
             message = f"The agent did not finish within its {agent.time_limit_seconds:g} s time limit."
             await self._fail(job_id, token, {"code": "TIMEOUT", "message": message}, retryable=False)
-            return "failed"
+            return "failed", None
         except _Lost:
-            return "lost"
+            return "lost", None
         except Exception as exc:
             logger.warning("job %s attempt %d failed", job_id, attempt, exc_info=True)
             message = f"{type(exc).__name__}: {exc}"[:1000]
             await self._fail(job_id, token, {"code": "AGENT_ERROR", "message": message}, retryable=True)
-            return "failed"
+            return "failed", None
         finally:
             if not task.done():  # whatever ended the supervision, the agent never runs on untracked
                 task.cancel()
             self.running.pop(job_id, None)
             self.cancelled.discard(job_id)
         try:
-            return await self._complete(job, token, output)
+            run_next = asyncio.get_running_loop().time() < chain_until
+            return await self._complete(job, token, output, run_next=run_next)
         except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
             logger.warning("job %s output could not be stored", job_id, exc_info=True)
             message = f"The agent's output could not be stored: {type(exc).__name__}."
             await self._fail(job_id, token, {"code": "OUTPUT_INVALID", "message": message}, retryable=False)
-            return "failed"
+            return "failed", None
 
     async def _run_agent(
         self, agent: Agent, context: AgentContext, input_data: dict[str, Any], config: dict[str, Any]
@@ -270,8 +291,11 @@ class Runner:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _complete(self, job: Job, token: uuid.UUID, output: dict[str, Any]) -> str:
-        """One statement: the job completed with its event, and its slot handed to the next waiting job."""
+    async def _complete(
+        self, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """One statement: the job completed with its event, and its slot handed to the next waiting job
+        (claimed for this slot with `run_next`; else sent to the workers through arq)."""
         async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
             plan = await self.dispatcher.plan_of(session, job.organization_id)
         now = utcnow()
@@ -288,11 +312,15 @@ class Runner:
                 event_data=lifecycle.event_data(job, self.settings),
                 slots=plan.concurrent_jobs,
                 next_token=next_token,
+                run_next=run_next,
             )
-        if handed is not None:
-            await self.dispatcher.send([(handed, next_token)])
+        following = None
+        if handed is not None and run_next:
+            following = (handed, next_token)
+        elif handed is not None:
+            await self.dispatcher.send([(handed.id, next_token)])
         if not completed:
-            return "lost"
+            return "lost", following
         try:  # `?wait=` listeners, and the webhooks' dispatcher for the event
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.publish(lifecycle.final_channel(job.id), job.status)
@@ -304,7 +332,7 @@ class Runner:
         if job.livemode and not self.settings.stripe.local_mode:
             async with unit_of_work(self.sessionmaker) as session:
                 await self._report_usage_after_commit(session, job)
-        return "completed"
+        return "completed", following
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
         if self.settings.stripe.local_mode:
