@@ -169,6 +169,19 @@ def start_workers(count: int, concurrency: int) -> list[subprocess.Popen[bytes]]
     ]
 
 
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time (user + system) the processes have used so far (Linux; 0 elsewhere)."""
+    total = 0.0
+    for process in processes:
+        try:
+            with open(f"/proc/{process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -278,8 +291,11 @@ async def main() -> None:
             processes = start_workers(count, args.concurrency)
             try:
                 await asyncio.sleep(3)  # let them connect and start polling
+                cpu = cpu_seconds(processes)
                 jobs_per_second, latencies = await run_burst(engine, clients, args.jobs)
+                cpu = cpu_seconds(processes) - cpu
                 print(burst_line(f"backplane, {count} worker(s), burst", jobs_per_second, latencies, rate))
+                print(f"  (the workers used {cpu:.2f} CPU s: {cpu / args.jobs * 1000:.2f} ms a job)")
                 if count == 1:
                     paced_rate, latencies = await run_paced(engine, clients, args.paced_jobs, args.rate)
                     print(paced_line(f"backplane, 1 worker, {args.rate:g}/s", paced_rate, latencies, steady))

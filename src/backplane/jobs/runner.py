@@ -125,7 +125,10 @@ class Runner:
     ) -> None:
         self.settings = settings
         # The claim and the completion: one statement each, on connections that commit each one.
-        self.statements = statements or create_engine(settings, autocommit=True)
+        # As many connections as runs at once: no run waits for one, none is opened per statement.
+        self.statements = statements or create_engine(
+            settings, autocommit=True, pool_size=max(settings.database.pool_size, settings.job_worker_concurrency)
+        )
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
         self.redis = dispatcher.redis
@@ -173,11 +176,14 @@ class Runner:
         files: list[AgentFile] = []
         problem: AgentInputError | None = None
         if job.file_ids:
-            async with self.sessionmaker() as session:
-                try:
+            try:
+                async with self.sessionmaker() as session:
                     files = await _files(session, job)
-                except AgentInputError as exc:
-                    problem = exc
+            except AgentInputError as exc:
+                problem = exc
+            except asyncio.CancelledError:  # shutting down before it ran: back to the queue
+                await asyncio.shield(self._release(job_id, token))
+                raise
 
         agent = get_agent(agent_id)
         if problem is None and agent is None:
@@ -296,8 +302,13 @@ class Runner:
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One statement: the job completed with its event, and its slot handed to the next waiting job
         (claimed for this slot with `run_next`; else sent to the workers through arq)."""
-        async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
-            plan = await self.dispatcher.plan_of(session, job.organization_id)
+        try:
+            async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
+                slots = (await self.dispatcher.plan_of(session, job.organization_id)).concurrent_jobs
+        except Exception as error:  # the slot is not handed on; the sweeper dispatches once the plan reads
+            if not self.stores.noticed(error):
+                logger.warning("the plan of job %s's organization could not be read", job.id, exc_info=True)
+            slots = 0
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
         next_token = uuid.uuid4()
@@ -310,18 +321,27 @@ class Runner:
                 output,
                 event_id=new_event_id(),
                 event_data=lifecycle.event_data(job, self.settings),
-                slots=plan.concurrent_jobs,
+                slots=slots,
                 next_token=next_token,
                 run_next=run_next,
             )
-        following = None
         if handed is not None and run_next:
-            following = (handed, next_token)
-        elif handed is not None:
+            try:
+                await self._announce(job, completed)
+            except BaseException:  # shutting down (or a store lost): the claimed job goes back to the queue
+                await asyncio.shield(self._release(handed.id, next_token))
+                raise
+            return ("completed" if completed else "lost"), (handed, next_token)
+        if handed is not None:
             await self.dispatcher.send([(handed.id, next_token)])
+        await self._announce(job, completed)
+        return ("completed" if completed else "lost"), None
+
+    async def _announce(self, job: Job, completed: bool) -> None:
+        """After a completion: `?wait=` listeners, the webhooks' dispatcher for the event, and usage."""
         if not completed:
-            return "lost", following
-        try:  # `?wait=` listeners, and the webhooks' dispatcher for the event
+            return
+        try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.publish(lifecycle.final_channel(job.id), job.status)
                 pipe.lpush(NEW_EVENTS_KEY, "1")
@@ -332,7 +352,6 @@ class Runner:
         if job.livemode and not self.settings.stripe.local_mode:
             async with unit_of_work(self.sessionmaker) as session:
                 await self._report_usage_after_commit(session, job)
-        return "completed", following
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
         if self.settings.stripe.local_mode:
