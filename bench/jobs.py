@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,11 +73,11 @@ def paced_line(label: str, rate: float, latencies: list[float], base: list[float
     return text_
 
 
-async def paced(count: int, rate: float, send: Callable[[int], Awaitable[Any]]) -> list[Any]:
+async def paced(count: int, rate: float, send: Callable[[int], Coroutine[Any, Any, Any]]) -> list[Any]:
     """`send(n)` for n in range(count), the n-th started at n / rate seconds (not after the previous ends)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    tasks = []
+    tasks: list[asyncio.Task[Any]] = []
     for n in range(count):
         await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
         tasks.append(asyncio.create_task(send(n)))
@@ -118,7 +118,7 @@ async def arq_baseline(
             return found
 
         started = time.perf_counter()
-        handles = []
+        handles: list[Any] = []
         for first in range(0, jobs, 100):  # as the API creates them: batches of 100
             handles += [await pool.enqueue_job("noop", n) for n in range(first, min(jobs, first + 100))]
         for handle in handles:
@@ -167,6 +167,38 @@ def start_workers(count: int, concurrency: int) -> list[subprocess.Popen[bytes]]
         )
         for _ in range(count)
     ]
+
+
+WAKE_CHANNEL = "backplane:jobs:wake"  # each jobs worker subscribes once its startup is done
+
+
+async def wait_ready(redis_url: str, count: int, subscribed_before: int) -> None:
+    """Until `count` more subscribers listen for wake-ups than before (at most a minute): a loaded
+    machine may take longer than a fixed pause to start them, and a late worker skews the figures."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+            if subscribed >= subscribed_before + count:
+                return
+            await asyncio.sleep(0.1)
+        print("  (the workers did not all report ready within a minute; measuring anyway)")
+    finally:
+        await redis.aclose()
+
+
+async def subscribers(redis_url: str) -> int:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+        return int(subscribed)
+    finally:
+        await redis.aclose()
 
 
 def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
@@ -288,9 +320,11 @@ async def main() -> None:
             await sign_up(client, "Jobs bench", f"jobs{number}")
             await to_enterprise(client)
         for count in (int(n) for n in args.workers.split(",")):
+            before = await subscribers(args.redis_url)
             processes = start_workers(count, args.concurrency)
             try:
-                await asyncio.sleep(3)  # let them connect and start polling
+                await wait_ready(args.redis_url, count, before)
+                await asyncio.sleep(1)  # and polling
                 cpu = cpu_seconds(processes)
                 jobs_per_second, latencies = await run_burst(engine, clients, args.jobs)
                 cpu = cpu_seconds(processes) - cpu
