@@ -140,7 +140,7 @@ class Runner:
         self.running: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.cancelled: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
-        self._releasing: set[asyncio.Future[None]] = set()
+        self._pending: set[asyncio.Future[None]] = set()  # releases and announcements `stop` waits for
         self.llm: LLMCall | None = llm.chat_completions(settings, http)  # None without LLM_BASE_URL
 
     # -- one run ------------------------------------------------------------------------------
@@ -211,8 +211,8 @@ class Runner:
             # The worker is shutting down (deploy): hand the job back without using up an attempt.
             task.cancel()
             release = asyncio.ensure_future(self._release(job_id, token))
-            self._releasing.add(release)  # `stop` waits for it even if this task is cancelled again
-            release.add_done_callback(self._releasing.discard)
+            self._pending.add(release)  # `stop` waits for it even if this task is cancelled again
+            release.add_done_callback(self._pending.discard)
             await asyncio.shield(release)
             raise
         except AgentInputError as exc:
@@ -301,46 +301,52 @@ class Runner:
         self, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One statement: the job completed with its event, and its slot handed to the next waiting job
-        (claimed for this slot with `run_next`; else sent to the workers through arq)."""
-        try:
-            async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
-                slots = (await self.dispatcher.plan_of(session, job.organization_id)).concurrent_jobs
-        except Exception as error:  # the slot is not handed on; the sweeper dispatches once the plan reads
-            if not self.stores.noticed(error):
-                logger.warning("the plan of job %s's organization could not be read", job.id, exc_info=True)
-            slots = 0
+        (claimed for this slot with `run_next`; else sent to the workers through arq). The plan is read
+        while the connection is checked out, and the announcements go out after the next job starts."""
+        slots = asyncio.ensure_future(self._slots(job))
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
         next_token = uuid.uuid4()
-        async with self.statements.connect() as connection:
-            completed, handed = await repository.complete(
-                connection,
-                job.id,
-                token,
-                now,
-                output,
-                event_id=new_event_id(),
-                event_data=lifecycle.event_data(job, self.settings),
-                slots=slots,
-                next_token=next_token,
-                run_next=run_next,
-            )
+        try:
+            async with self.statements.connect() as connection:
+                completed, handed = await repository.complete(
+                    connection,
+                    job.id,
+                    token,
+                    now,
+                    output,
+                    event_id=new_event_id(),
+                    event_data=lifecycle.event_data(job, self.settings),
+                    slots=await slots,
+                    next_token=next_token,
+                    run_next=run_next,
+                )
+        finally:
+            slots.cancel()  # done already, unless the connection could not be had
+        if completed:
+            announcing = asyncio.ensure_future(self._announce(job))
+            self._pending.add(announcing)  # `stop` waits for it
+            announcing.add_done_callback(self._pending.discard)
+        outcome = "completed" if completed else "lost"
         if handed is not None and run_next:
-            try:
-                await self._announce(job, completed)
-            except BaseException:  # shutting down (or a store lost): the claimed job goes back to the queue
-                await asyncio.shield(self._release(handed.id, next_token))
-                raise
-            return ("completed" if completed else "lost"), (handed, next_token)
+            return outcome, (handed, next_token)
         if handed is not None:
             await self.dispatcher.send([(handed.id, next_token)])
-        await self._announce(job, completed)
-        return ("completed" if completed else "lost"), None
+        return outcome, None
 
-    async def _announce(self, job: Job, completed: bool) -> None:
+    async def _slots(self, job: Job) -> int:
+        """The plan's concurrent jobs for `job`'s organization; 0 (hand no slot on: the sweeper
+        dispatches once the plan reads again) when it cannot be read."""
+        try:
+            async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
+                return (await self.dispatcher.plan_of(session, job.organization_id)).concurrent_jobs
+        except Exception as error:
+            if not self.stores.noticed(error):
+                logger.warning("the plan of job %s's organization could not be read", job.id, exc_info=True)
+            return 0
+
+    async def _announce(self, job: Job) -> None:
         """After a completion: `?wait=` listeners, the webhooks' dispatcher for the event, and usage."""
-        if not completed:
-            return
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.publish(lifecycle.final_channel(job.id), job.status)
@@ -350,8 +356,11 @@ class Runner:
         except Exception:  # waiters re-read the job when their wait ends; the dispatch cron finds the event
             logger.warning("could not announce job %s as completed", job.id, exc_info=True)
         if job.livemode and not self.settings.stripe.local_mode:
-            async with unit_of_work(self.sessionmaker) as session:
-                await self._report_usage_after_commit(session, job)
+            try:
+                async with unit_of_work(self.sessionmaker) as session:
+                    await self._report_usage_after_commit(session, job)
+            except Exception:
+                logger.exception("could not queue the usage report of job %s", job.id)
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
         if self.settings.stripe.local_mode:
@@ -402,8 +411,8 @@ class Runner:
         self._background = [asyncio.create_task(self._listen(), name="jobs-listener")]
 
     async def stop(self) -> None:
-        if self._releasing:
-            await asyncio.wait(self._releasing, timeout=10)
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=10)
         for task in self._background:
             task.cancel()
         for task in self._background:
