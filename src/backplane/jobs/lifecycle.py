@@ -189,7 +189,7 @@ class Dispatcher:
         """
         async with unit_of_work(self.sessionmaker) as session:
             # One dispatcher per organization at a time, so two never both see the same free slot. A
-            # finishing run hands its own slot on without this lock (`JobRepository.complete`): it
+            # finishing run hands its own slot on without this lock (`repository.complete`): it
             # frees one and takes at most one in the same statement, which no count here can miss.
             await session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
