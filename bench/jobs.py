@@ -1,21 +1,25 @@
 """Agent-job throughput and latency: `make bench-jobs`, or `uv run python bench/jobs.py` against a running server.
 
-The server at --url must run with AGENT_TEST_MODE=true (the no-op agent) and RATE_LIMITS_ENABLED=false.
+The server at --url must run with AGENT_TEST_MODE=true (the no-op agent) and RATE_LIMITS_ENABLED=false;
+DATABASE_URL and REDIS_URL are the server's (the workers this script starts use them too).
 This script:
 
 1. signs up --orgs organizations and moves each to the enterprise plan through a local-mode
    checkout (25 jobs at once each, no monthly quota), so the plan limit is not what is measured;
 2. measures arq alone as the baseline: an in-process arq worker (same poll delay, --concurrency)
-   runs while --jobs no-op arq jobs are enqueued in batches of 100: jobs per second and
-   enqueue-to-start latency (arq's own enqueue and start times);
+   runs --jobs no-op arq jobs enqueued in batches of 100 (a burst): jobs per second and
+   enqueue-to-start latency (arq's own enqueue and start times); then --paced-jobs enqueued at a
+   steady --rate per second: enqueue-to-start latency;
 3. for each worker count in --workers, starts that many `backplane worker --queues jobs` processes
-   (each running --concurrency jobs at once), creates --jobs `test-noop` jobs through
-   `POST /v1/jobs/batch` (100 per call, round-robin over the organizations), waits for all of them,
-   and reads jobs per second (first queued to last finished) and enqueue-to-start latency
-   (queued_at to started_at) from the jobs themselves.
+   (each running --concurrency jobs at once) and creates --jobs `test-noop` jobs through
+   `POST /v1/jobs/batch` (100 per call, round-robin over the organizations): jobs per second (first
+   queued to last finished) and enqueue-to-start latency (queued_at to started_at);
+4. with one worker, creates --paced-jobs jobs one `POST /v1/jobs` at a time at a steady --rate per
+   second: enqueue-to-start latency, beside arq's paced figure.
 
-The figures are printed beside the baseline as ratios. The jobs, user and organization stay in
-PostgreSQL.
+Completion and the stamps are read from PostgreSQL (one query every 20 ms), so waiting costs the
+server nothing. The figures are printed beside the baseline as ratios. The jobs, user and
+organization stay in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from _api import call_json, sign_up
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 POLL_DELAY = 0.1  # JOB_POLL_SECONDS's default; the baseline polls as often
 PLAN_SLOTS = 25  # the enterprise plan's concurrent jobs
@@ -45,16 +52,43 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def line(label: str, rate: float, latencies: list[float], baseline: tuple[float, float, float] | None) -> str:
-    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    text = f"{label:<32} {rate:8.1f} jobs/s   enqueue->start p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
-    if baseline is not None:
-        base_rate, base_p50, base_p99 = baseline
-        text += f"   (x{rate / base_rate:.2f} rate, x{p50 / base_p50:.2f} p50, x{p99 / base_p99:.2f} p99 of arq)"
-    return text
+def _ms(latencies: list[float]) -> tuple[float, float]:
+    return percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
 
 
-async def arq_baseline(redis_url: str, jobs: int, concurrency: int) -> tuple[float, list[float]]:
+def burst_line(label: str, rate: float, latencies: list[float], base_rate: float | None) -> str:
+    p50, p99 = _ms(latencies)
+    text_ = f"{label:<34} {rate:8.1f} jobs/s   enqueue->start p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+    if base_rate is not None:
+        text_ += f"   x{rate / base_rate:.2f} of arq's rate"
+    return text_
+
+
+def paced_line(label: str, rate: float, latencies: list[float], base: list[float] | None) -> str:
+    p50, p99 = _ms(latencies)
+    text_ = f"{label:<34} {rate:8.1f} jobs/s   enqueue->start p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+    if base is not None:
+        base_p50, base_p99 = _ms(base)
+        text_ += f"   (arq: x{p50 / base_p50:.2f} p50, x{p99 / base_p99:.2f} p99)"
+    return text_
+
+
+async def paced(count: int, rate: float, send: Callable[[int], Coroutine[Any, Any, Any]]) -> list[Any]:
+    """`send(n)` for n in range(count), the n-th started at n / rate seconds (not after the previous ends)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tasks: list[asyncio.Task[Any]] = []
+    for n in range(count):
+        await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
+        tasks.append(asyncio.create_task(send(n)))
+    return list(await asyncio.gather(*tasks))
+
+
+async def arq_baseline(
+    redis_url: str, jobs: int, concurrency: int, paced_jobs: int, rate: float
+) -> tuple[float, list[float], list[float]]:
+    """arq alone: (burst jobs/s, burst latencies, paced latencies)."""
+
     async def noop(ctx: dict[str, Any], n: int) -> int:
         return n
 
@@ -72,22 +106,30 @@ async def arq_baseline(redis_url: str, jobs: int, concurrency: int) -> tuple[flo
         )
         running = asyncio.create_task(worker.async_run())
         await asyncio.sleep(1)
+
+        async def latencies_of(handles: list[Any]) -> list[float]:
+            found = []
+            for handle in handles:
+                await handle.result(timeout=120)
+                result = await handle.result_info()
+                if result is None:
+                    sys.exit("bench: an arq job left no result")
+                found.append((result.start_time - result.enqueue_time).total_seconds())
+            return found
+
         started = time.perf_counter()
-        handles = []
+        handles: list[Any] = []
         for first in range(0, jobs, 100):  # as the API creates them: batches of 100
             handles += [await pool.enqueue_job("noop", n) for n in range(first, min(jobs, first + 100))]
         for handle in handles:
             await handle.result(timeout=120)
         elapsed = time.perf_counter() - started
+        burst = await latencies_of(handles)
+
+        steady = await latencies_of(await paced(paced_jobs, rate, lambda n: pool.enqueue_job("noop", n)))
         worker.handle_sig(signal.SIGTERM)
         await asyncio.gather(running, return_exceptions=True)
-        latencies = []
-        for handle in handles:
-            result = await handle.result_info()
-            if result is None:
-                sys.exit("bench: an arq job left no result")
-            latencies.append((result.start_time - result.enqueue_time).total_seconds())
-        return jobs / elapsed, latencies
+        return jobs / elapsed, burst, steady
     finally:
         await pool.delete(queue)
         await pool.aclose()
@@ -106,7 +148,9 @@ async def to_enterprise(client: httpx.AsyncClient) -> None:
             "cancel_url": "http://127.0.0.1/cancel",
         },
     )
-    response = await client.post(checkout["checkout_url"])  # the account that started it completes it
+    # The local checkout page, on this server whatever PUBLIC_BASE_URL says; the account that started it completes it.
+    url = urlsplit(checkout["checkout_url"])
+    response = await client.post(f"{url.path}?{url.query}" if url.query else url.path)
     if response.status_code != 303:
         sys.exit(f"bench: the local checkout answered {response.status_code} (is the server in local billing mode?)")
 
@@ -125,6 +169,51 @@ def start_workers(count: int, concurrency: int) -> list[subprocess.Popen[bytes]]
     ]
 
 
+WAKE_CHANNEL = "backplane:jobs:wake"  # each jobs worker subscribes once its startup is done
+
+
+async def wait_ready(redis_url: str, count: int, subscribed_before: int) -> None:
+    """Until `count` more subscribers listen for wake-ups than before (at most a minute): a loaded
+    machine may take longer than a fixed pause to start them, and a late worker skews the figures."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+            if subscribed >= subscribed_before + count:
+                return
+            await asyncio.sleep(0.1)
+        print("  (the workers did not all report ready within a minute; measuring anyway)")
+    finally:
+        await redis.aclose()
+
+
+async def subscribers(redis_url: str) -> int:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+        return int(subscribed)
+    finally:
+        await redis.aclose()
+
+
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time (user + system) the processes have used so far (Linux; 0 elsewhere)."""
+    total = 0.0
+    for process in processes:
+        try:
+            with open(f"/proc/{process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -135,63 +224,121 @@ def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-async def run_jobs(clients: list[httpx.AsyncClient], jobs: int) -> tuple[float, list[float]]:
-    created: list[tuple[httpx.AsyncClient, str]] = []
+async def finished(engine: AsyncEngine, job_ids: list[str], seconds: float = 120) -> list[Any]:
+    """Wait until every job is final (read from PostgreSQL); their (status, queued, started, finished) stamps."""
+    deadline = time.monotonic() + seconds
+    async with engine.connect() as connection:
+        while True:
+            left = (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM jobs WHERE id = ANY(:ids) "
+                        "AND status NOT IN ('completed', 'failed', 'dead_letter', 'cancelled')"
+                    ),
+                    {"ids": job_ids},
+                )
+            ).scalar_one()
+            await connection.rollback()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"bench: {left} jobs did not finish within {seconds:g} s")
+            await asyncio.sleep(0.02)
+        rows = list(
+            await connection.execute(
+                text("SELECT id, status, queued_at, started_at, finished_at FROM jobs WHERE id = ANY(:ids)"),
+                {"ids": job_ids},
+            )
+        )
+    failed = [row for row in rows if row.status != "completed"]
+    if failed:
+        sys.exit(f"bench: job {failed[0].id} ended {failed[0].status}")
+    return rows
+
+
+async def run_burst(engine: AsyncEngine, clients: list[httpx.AsyncClient], jobs: int) -> tuple[float, list[float]]:
+    created: list[str] = []
     for number, start in enumerate(range(0, jobs, 100)):
         client = clients[number % len(clients)]
         batch = [{"agent_id": "test-noop", "input_data": {"echo": n}} for n in range(start, min(jobs, start + 100))]
         body = await call_json(client, "POST", "/v1/jobs/batch", 201, {"jobs": batch})
-        created.extend((client, job["id"]) for job in body["data"])
-    finished: list[dict[str, Any]] = []
-    for client, job_id in created:
-        job = await call_json(client, "GET", f"/v1/jobs/{job_id}?wait=60", 200)
-        if job["status"] != "completed":
-            sys.exit(f"bench: job {job_id} ended {job['status']}: {job.get('error')}")
-        finished.append(job)
+        created.extend(job["id"] for job in body["data"])
+    rows = await finished(engine, created)
+    first = min(row.queued_at for row in rows)
+    last = max(row.finished_at for row in rows)
+    latencies = [(row.started_at - row.queued_at).total_seconds() for row in rows]
+    queued = (max(row.queued_at for row in rows) - first).total_seconds()
+    print(f"  (the API queued them in {queued:.2f} s; the last finished {(last - first).total_seconds():.2f} s in)")
+    return len(rows) / (last - first).total_seconds(), latencies
 
-    def stamp(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
-    first = min(stamp(j["queued_at"]) for j in finished)
-    last = max(stamp(j["finished_at"]) for j in finished)
-    latencies = [(stamp(j["started_at"]) - stamp(j["queued_at"])).total_seconds() for j in finished]
-    return len(finished) / (last - first).total_seconds(), latencies
+async def run_paced(
+    engine: AsyncEngine, clients: list[httpx.AsyncClient], jobs: int, rate: float
+) -> tuple[float, list[float]]:
+    async def create(n: int) -> str:
+        body = await call_json(
+            clients[n % len(clients)], "POST", "/v1/jobs", 201, {"agent_id": "test-noop", "input_data": {"echo": n}}
+        )
+        job_id: str = body["id"]
+        return job_id
+
+    rows = await finished(engine, await paced(jobs, rate, create))
+    first = min(row.queued_at for row in rows)
+    last = max(row.queued_at for row in rows)
+    latencies = [(row.started_at - row.queued_at).total_seconds() for row in rows]
+    return (len(rows) - 1) / max(1e-9, (last - first).total_seconds()), latencies
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--jobs", type=int, default=500)
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker process counts")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in each burst")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker process counts for the burst")
     parser.add_argument("--orgs", type=int, default=4, help="enterprise organizations sharing the jobs")
     parser.add_argument("--concurrency", type=int, default=25, help="jobs one worker process runs at once")
+    parser.add_argument("--rate", type=float, default=50.0, help="jobs per second in the paced phase")
+    parser.add_argument("--paced-jobs", type=int, default=500, help="jobs in the paced phase")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
 
-    rate, latencies = await arq_baseline(args.redis_url, args.jobs, args.concurrency)
-    baseline = (rate, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
-    print(
-        f"{args.jobs} no-op jobs; {args.concurrency} at once per worker; {args.orgs} organizations x "
-        f"{PLAN_SLOTS} plan slots; poll delay {POLL_DELAY} s"
-    )
-    print(line("arq alone, 1 worker (baseline)", rate, latencies, None))
+    from backplane.core.config import get_settings
+    from backplane.core.db import create_engine
 
+    rate, burst, steady = await arq_baseline(args.redis_url, args.jobs, args.concurrency, args.paced_jobs, args.rate)
+    print(
+        f"{args.jobs} no-op jobs in a burst, {args.paced_jobs} paced at {args.rate:g}/s; {args.concurrency} at once "
+        f"per worker; {args.orgs} organizations x {PLAN_SLOTS} plan slots; poll delay {POLL_DELAY} s; "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(burst_line("arq alone, 1 worker, burst", rate, burst, None))
+    print(paced_line(f"arq alone, 1 worker, {args.rate:g}/s", args.rate, steady, None))
+
+    engine = create_engine(get_settings())
     clients = [httpx.AsyncClient(base_url=args.url, timeout=90) for _ in range(args.orgs)]
     try:
         for number, client in enumerate(clients):
             await sign_up(client, "Jobs bench", f"jobs{number}")
             await to_enterprise(client)
         for count in (int(n) for n in args.workers.split(",")):
+            before = await subscribers(args.redis_url)
             processes = start_workers(count, args.concurrency)
             try:
-                await asyncio.sleep(3)  # let them connect and start polling
-                rate, latencies = await run_jobs(clients, args.jobs)
+                await wait_ready(args.redis_url, count, before)
+                await asyncio.sleep(1)  # and polling
+                cpu = cpu_seconds(processes)
+                jobs_per_second, latencies = await run_burst(engine, clients, args.jobs)
+                cpu = cpu_seconds(processes) - cpu
+                print(burst_line(f"backplane, {count} worker(s), burst", jobs_per_second, latencies, rate))
+                print(f"  (the workers used {cpu:.2f} CPU s: {cpu / args.jobs * 1000:.2f} ms a job)")
+                if count == 1:
+                    paced_rate, latencies = await run_paced(engine, clients, args.paced_jobs, args.rate)
+                    print(paced_line(f"backplane, 1 worker, {args.rate:g}/s", paced_rate, latencies, steady))
             finally:
                 stop_workers(processes)
-            print(line(f"backplane, {count} worker(s)", rate, latencies, baseline))
     finally:
         for client in clients:
             await client.aclose()
+        await engine.dispose()
 
 
 if __name__ == "__main__":

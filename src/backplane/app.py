@@ -35,6 +35,7 @@ from backplane.files.storage import create_storage
 from backplane.health import endpoints as health_endpoints
 from backplane.idempotency.service import install_idempotency
 from backplane.jobs import endpoints as jobs_endpoints
+from backplane.jobs.lifecycle import Dispatcher
 from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.endpoints import seats_router
 from backplane.licenses.files import router as license_files_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = create_redis(settings)
         app.state.queue = create_queue(settings.redis.url)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis, queue=app.state.queue)
+        app.state.dispatcher = Dispatcher(app.state.sessionmaker, app.state.redis, app.state.queue, settings)
         app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
         app.state.session_history = session_history(app.state.engine)
         app.state.limiter = RateLimiter(app.state.redis)

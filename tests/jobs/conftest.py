@@ -16,6 +16,7 @@ import pytest
 from arq.worker import Worker
 
 from backplane.core.config import Settings
+from backplane.workers.resilience import ResilientWorker, Stores
 from backplane.workers.run import close_worker
 from backplane.workers.settings import jobs_worker_options
 from tests.fixtures.auth import Account, Api
@@ -36,15 +37,16 @@ def settings(settings: Settings) -> Settings:
 
 
 class JobsWorker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, poll_delay: float = 0.05) -> None:
         self.settings = settings
+        self.poll_delay = poll_delay
         self.worker: Worker | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> JobsWorker:
         options = jobs_worker_options(self.settings)
-        options["poll_delay"] = 0.05
-        self.worker = Worker(handle_signals=False, **options)
+        options["poll_delay"] = self.poll_delay
+        self.worker = ResilientWorker(handle_signals=False, stores=Stores(), backoff_cap=1.0, **options)
         self.task = asyncio.create_task(self.worker.async_run())
         while "runner" not in self.worker.ctx:  # started once on_startup has run
             await asyncio.sleep(0.01)

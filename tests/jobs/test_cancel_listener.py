@@ -24,7 +24,7 @@ async def test_an_idle_subscription_outlives_the_socket_timeout_and_still_gets_m
             sender = asyncio.create_task(publish_later())
             received = await asyncio.wait_for(anext(_messages(pubsub)), timeout=30)
             await sender
-        assert received == b"job_late"
+        assert received == (b"test:idle-channel", b"job_late")
     finally:
         await listener.aclose()
         await publisher.aclose()

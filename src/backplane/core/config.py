@@ -273,7 +273,9 @@ class Settings(_Section):
         description="Work whose Redis message was lost (a job handed out, a webhook delivery due) is found "
         "again from PostgreSQL within this long after Redis answers again.",
     )
-    job_sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    job_sweep_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often `jobs.sweep` runs: an arq cron job, so whole seconds (at least 1)."
+    )
     job_poll_seconds: float = Field(
         default=0.1, gt=0, le=5, description="How often an idle jobs worker polls its arq queue (start latency)."
     )

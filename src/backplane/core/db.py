@@ -50,12 +50,17 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, autocommit: bool = False, pool_size: int | None = None) -> AsyncEngine:
+    """`autocommit`: each statement commits on its own, for statements that are a whole unit of work by
+    themselves (one round trip instead of BEGIN, the statement and COMMIT; its ping is one too).
+    `pool_size`: connections kept open (default DATABASE_POOL_SIZE); beyond it up to 10 more are
+    opened and closed again as needed, which costs a connection set-up each time."""
     return create_async_engine(
         settings.database.url,
-        pool_size=settings.database.pool_size,
+        pool_size=pool_size or settings.database.pool_size,
         pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused
         connect_args={"timeout": settings.database.connect_timeout_seconds},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 

@@ -22,7 +22,6 @@ from backplane.core.deps import SettingsDep
 from backplane.core.errors import NotFound, validation_error
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
-from backplane.core.queue import QueueDep
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
@@ -54,14 +53,8 @@ agents_router = APIRouter(
 MAX_WAIT_SECONDS = 60
 
 
-async def _jobs_context(
-    request: Request,
-    redis: RedisDep,
-    queue: QueueDep,
-    settings: SettingsDep,
-    plan: PlanDep,
-) -> service.JobsContext:
-    return service.JobsContext(settings, redis, queue, request.app.state.sessionmaker, plan)
+async def _jobs_context(request: Request, redis: RedisDep, settings: SettingsDep, plan: PlanDep) -> service.JobsContext:
+    return service.JobsContext(settings, redis, request.app.state.dispatcher, plan)
 
 
 JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]

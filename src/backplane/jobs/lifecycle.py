@@ -1,10 +1,11 @@
 """Job state changes, each one atomic in PostgreSQL, and handing jobs to workers within plan limits.
 
 The jobs table is the source of truth; arq only carries "run job X with token T" messages. A job
-is handed to a worker (`dispatch`) only while its organization has a free slot (the plan's
-concurrent-job limit), best priority first, then oldest. The dispatch token fences the run: every
-later write of that run names the token, so a run that lost its job (cancelled, or declared dead
-after its worker stopped heartbeating and handed to another worker) changes nothing.
+is handed to a worker (`Dispatcher.dispatch`, or by the run that frees its slot) only while its
+organization has a free slot (the plan's concurrent-job limit), best priority first, then oldest.
+The dispatch token fences the run: every later write of that run names the token, so a run that
+lost its job (cancelled, or declared dead after its worker stopped heartbeating and handed to
+another worker) changes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 JOBS_QUEUE = "backplane:jobs"  # agent jobs; short tasks (emails, deliveries) use DEFAULT_QUEUE
 RUN_FUNCTION = "jobs.run"
 CANCEL_CHANNEL = "backplane:jobs:cancel"
+WAKE_CHANNEL = "backplane:jobs:wake"  # a job was handed out: idle jobs workers poll arq's queue now
 
 
 def final_channel(job_id: str) -> str:
@@ -86,7 +88,7 @@ def job_data(job: Job) -> dict[str, Any]:
     }
 
 
-def _event_data(job: Job, settings: Settings) -> dict[str, Any]:
+def event_data(job: Job, settings: Settings) -> dict[str, Any]:
     data = job_data(job)
     for stamp in ("created_at", "queued_at", "started_at", "finished_at"):
         if data[stamp] is not None:
@@ -98,19 +100,24 @@ def _event_data(job: Job, settings: Settings) -> dict[str, Any]:
 
 def record_final_event(session: AsyncSession, job: Job, settings: Settings) -> None:
     kind = "job.completed" if job.status == JobStatus.COMPLETED else "job.failed"
-    record_event(session, job.organization_id, kind, _event_data(job, settings), livemode=job.livemode)
+    record_event(session, job.organization_id, kind, event_data(job, settings), livemode=job.livemode)
 
 
 def announce_after_commit(session: AsyncSession, redis: Redis, job: Job) -> None:
     job_id, status_ = job.id, job.status
 
     async def _publish() -> None:
-        try:
-            await redis.publish(final_channel(job_id), status_)
-        except Exception:  # waiters re-read the job when their wait ends; nothing is lost
-            logger.warning("could not announce job %s as %s", job_id, status_, exc_info=True)
+        await announce(redis, job_id, status_)
 
     after_commit(session, _publish)
+
+
+async def announce(redis: Redis, job_id: str, status_: str) -> None:
+    """Tell `?wait=` listeners that the job's final state has committed."""
+    try:
+        await redis.publish(final_channel(job_id), status_)
+    except Exception:  # waiters re-read the job when their wait ends; nothing is lost
+        logger.warning("could not announce job %s as %s", job_id, status_, exc_info=True)
 
 
 def retry_delay(settings: Settings, attempt: int) -> float:
@@ -153,67 +160,108 @@ async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def dispatch(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    queue: ArqRedis,
-    settings: Settings,
-    organization_id: uuid.UUID,
-    plan: Plan | None = None,
-) -> list[str]:
-    """Hand the organization's next waiting jobs to workers, as many as it has free slots.
+class Dispatcher:
+    """Hands an organization's waiting jobs to workers, as many as it has free slots: one per process.
 
-    `plan`: the organization's plan when the caller has it already (a request); else it is looked up.
+    A job handed out gets a dispatch token and an arq message naming it; the workers' polls are then
+    woken (`WAKE_CHANNEL`) instead of finding it on their next poll.
     """
-    async with unit_of_work(sessionmaker) as session:
-        # One dispatcher per organization at a time, so two never both see the same free slot.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
-        )
-        plan = plan or await plan_of(session, redis, settings, organization_id)
-        free = plan.concurrent_jobs - await _active(session, organization_id)
-        if free <= 0:
-            return []
-        now = utcnow()
-        stmt = (
-            select(Job)
-            .where(
-                Job.organization_id == organization_id,
-                Job.status == JobStatus.QUEUED,
-                Job.dispatch_token.is_(None),
-                or_(Job.run_after.is_(None), Job.run_after <= now),
-            )
-            .order_by(Job.priority.desc(), Job.created_at, Job.id)
-            .limit(free)
-            .with_for_update(skip_locked=True)
-        )
-        jobs = list((await session.execute(stmt)).scalars())
-        handed: list[tuple[str, uuid.UUID]] = []
-        for job in jobs:
-            job.dispatch_token = uuid.uuid4()
-            job.dispatched_at = now
-            handed.append((job.id, job.dispatch_token))
 
-        for job_id, token in handed:  # a message that never arrives: the sweeper re-dispatches the job
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        queue: ArqRedis,
+        settings: Settings,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.queue = queue
+        self.settings = settings
+
+    async def plan_of(self, session: AsyncSession, organization_id: uuid.UUID) -> Plan:
+        return await plan_of(session, self.redis, self.settings, organization_id)
+
+    async def dispatch(self, organization_id: uuid.UUID, plan: Plan | None = None) -> list[str]:
+        """Hand out the organization's next waiting jobs, best priority first, then oldest.
+
+        `plan`: the organization's plan when the caller has it already (a request); else it is looked up.
+        """
+        async with unit_of_work(self.sessionmaker) as session:
+            # One dispatcher per organization at a time, so two never both see the same free slot. A
+            # finishing run hands its own slot on without this lock (`repository.complete`): it
+            # frees one and takes at most one in the same statement, which no count here can miss.
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
+            )
+            plan = plan or await self.plan_of(session, organization_id)
+            free = plan.concurrent_jobs - await _active(session, organization_id)
+            if free <= 0:
+                return []
+            now = utcnow()
+            stmt = (
+                select(Job)
+                .where(
+                    Job.organization_id == organization_id,
+                    Job.status == JobStatus.QUEUED,
+                    Job.dispatch_token.is_(None),
+                    or_(Job.run_after.is_(None), Job.run_after <= now),
+                )
+                .order_by(Job.priority.desc(), Job.created_at, Job.id)
+                .limit(free)
+                .with_for_update(skip_locked=True)
+            )
+            jobs = list((await session.execute(stmt)).scalars())
+            handed: list[tuple[str, uuid.UUID]] = []
+            for job in jobs:
+                job.dispatch_token = uuid.uuid4()
+                job.dispatched_at = now
+                handed.append((job.id, job.dispatch_token))
+            self.send_after_commit(session, handed)
+        return [job_id for job_id, _ in handed]
+
+    def send_after_commit(self, session: AsyncSession, handed: list[tuple[str, uuid.UUID]]) -> None:
+        """Once committed, each handed job's arq message, then one wake-up for the workers' polls.
+
+        A message that never arrives: the sweeper hands the job out again."""
+        for job_id, token in handed:
             enqueue_after_commit(
-                session, queue, RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
+                session,
+                self.queue,
+                RUN_FUNCTION,
+                job_id,
+                str(token),
+                _job_id=f"{job_id}:{token}",
+                _queue_name=JOBS_QUEUE,
             )
-    return [job_id for job_id, _ in handed]
+        if handed:
+            after_commit(session, self._wake)
 
+    async def send(self, handed: list[tuple[str, uuid.UUID]]) -> None:
+        """`send_after_commit` for jobs whose handing out has committed already."""
+        for job_id, token in handed:
+            try:
+                await self.queue.enqueue_job(
+                    RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
+                )
+            except Exception:  # committed already; the sweeper hands it out again
+                logger.exception("could not enqueue job %s", job_id)
+        if handed:
+            await self._wake()
 
-def dispatch_after_commit(
-    session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    queue: ArqRedis,
-    settings: Settings,
-    organization_id: uuid.UUID,
-    plan: Plan | None = None,
-) -> None:
-    async def _dispatch() -> None:
+    async def _wake(self) -> None:
         try:
-            await dispatch(sessionmaker, redis, queue, settings, organization_id, plan)
-        except Exception:  # the sweeper dispatches waiting jobs on its next pass
-            logger.exception("could not dispatch jobs of organization %s", organization_id)
+            await self.redis.publish(WAKE_CHANNEL, "1")
+        except Exception:  # the workers find the message on their next poll
+            logger.warning("could not wake the job workers", exc_info=True)
 
-    after_commit(session, _dispatch)
+    def dispatch_after_commit(
+        self, session: AsyncSession, organization_id: uuid.UUID, plan: Plan | None = None
+    ) -> None:
+        async def _dispatch() -> None:
+            try:
+                await self.dispatch(organization_id, plan)
+            except Exception:  # the sweeper dispatches waiting jobs on its next pass
+                logger.exception("could not dispatch jobs of organization %s", organization_id)
+
+        after_commit(session, _dispatch)

@@ -1,5 +1,13 @@
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from backplane.core.tenancy import LivemodeRepository
 from backplane.jobs.models import Job
 
@@ -9,3 +17,118 @@ class JobRepository(LivemodeRepository[Job]):
 
     model = Job
     id_prefix = "job"
+
+
+# A run's two writes, each one statement that is atomic by itself, fenced by the run's dispatch token.
+
+_COLUMNS = (
+    "id, organization_id, livemode, agent_id, status, priority, input_data, config, file_ids, output_data, error, "
+    "attempts, max_attempts, created_by, created_at, queued_at, started_at, finished_at, run_after, dispatch_token, "
+    "dispatched_at, heartbeat_at"
+)
+_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
+
+_CLAIM = text(f"""
+WITH claimed AS (
+    UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = :now, heartbeat_at = :now
+    WHERE id = :job_id AND dispatch_token = :token AND status = 'queued'
+    RETURNING {_COLUMNS}
+), noted AS (
+    INSERT INTO job_transitions (job_id, from_status, to_status, attempt, reason, at)
+    SELECT id, 'queued', 'processing', attempts, 'attempt ' || attempts, :now FROM claimed
+)
+SELECT * FROM claimed
+""")
+
+
+async def claim(connection: AsyncConnection, job_id: str, token: uuid.UUID, now: datetime) -> Job | None:
+    """QUEUED with this token -> PROCESSING, one attempt counted, the transition recorded: the job as
+    it is now (detached), or None when the token no longer names its run."""
+    row = (await connection.execute(_CLAIM, {"job_id": job_id, "token": token, "now": now})).mappings().first()
+    return None if row is None else Job(**{name: row[name] for name in _NAMES})
+
+
+# The finished job frees its slot and, in the same statement, hands it to the organization's next
+# waiting job (best priority, then oldest) unless the organization's other runs fill its plan already:
+# with `run_next`, that job is claimed for this run's worker at once (PROCESSING, one attempt counted).
+# Freeing one slot and taking at most one keeps every concurrent count of active jobs an upper bound,
+# so the dispatcher's advisory lock is not needed here (see lifecycle.Dispatcher.dispatch).
+_COMPLETE = text(f"""
+WITH done AS (
+    UPDATE jobs SET status = 'completed', output_data = :output, error = NULL, heartbeat_at = NULL,
+        finished_at = :now, dispatch_token = NULL, run_after = NULL
+    WHERE id = :job_id AND dispatch_token = :token AND status = 'processing'
+    RETURNING id, organization_id, livemode, attempts
+), noted AS (
+    INSERT INTO job_transitions (job_id, from_status, to_status, attempt, at)
+    SELECT id, 'processing', 'completed', attempts, :now FROM done
+), announced AS (
+    INSERT INTO events (id, organization_id, type, data, livemode, created_at)
+    SELECT :event_id, organization_id, 'job.completed', :event_data, livemode, :now FROM done
+), others AS (
+    SELECT count(*) AS active FROM jobs AS active JOIN done ON active.organization_id = done.organization_id
+    WHERE active.id <> done.id
+        AND (active.status = 'processing' OR (active.status = 'queued' AND active.dispatch_token IS NOT NULL))
+), next AS (
+    SELECT waiting.id AS next_id FROM jobs AS waiting
+    WHERE waiting.organization_id = (SELECT organization_id FROM done)
+        AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
+        AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
+        AND (SELECT active FROM others) < :slots
+    ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
+    LIMIT 1
+    FOR UPDATE OF waiting SKIP LOCKED
+), handed AS (
+    UPDATE jobs SET dispatch_token = :next_token, dispatched_at = :now,
+        status = CASE WHEN :run_next THEN 'processing' ELSE status END,
+        attempts = attempts + CASE WHEN :run_next THEN 1 ELSE 0 END,
+        started_at = CASE WHEN :run_next THEN :now ELSE started_at END,
+        heartbeat_at = CASE WHEN :run_next THEN :now ELSE heartbeat_at END
+    FROM next WHERE jobs.id = next.next_id
+    RETURNING {", ".join(f"jobs.{name}" for name in _NAMES)}
+), started AS (
+    INSERT INTO job_transitions (job_id, from_status, to_status, attempt, reason, at)
+    SELECT id, 'queued', 'processing', attempts, 'attempt ' || attempts, :now FROM handed WHERE :run_next
+)
+SELECT (SELECT count(*) FROM done) AS completed, handed.* FROM (SELECT 1) AS one LEFT JOIN handed ON true
+""").bindparams(bindparam("output", type_=JSONB), bindparam("event_data", type_=JSONB))
+
+
+async def complete(
+    connection: AsyncConnection,
+    job_id: str,
+    token: uuid.UUID,
+    now: datetime,
+    output: dict[str, Any],
+    *,
+    event_id: str,
+    event_data: dict[str, Any],
+    slots: int,
+    next_token: uuid.UUID,
+    run_next: bool,
+) -> tuple[bool, Job | None]:
+    """PROCESSING with this token -> COMPLETED with its `job.completed` event; the freed slot handed on
+    with `next_token` (and that job claimed, with `run_next`). (whether this run completed the job, the
+    job handed the slot, detached)."""
+    row = (
+        (
+            await connection.execute(
+                _COMPLETE,
+                {
+                    "job_id": job_id,
+                    "token": token,
+                    "now": now,
+                    "output": output,
+                    "event_id": event_id,
+                    "event_data": event_data,
+                    "slots": slots,
+                    "next_token": next_token,
+                    "run_next": run_next,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
+    handed = None if row["id"] is None else Job(**{name: row[name] for name in _NAMES})
+    return bool(row["completed"]), handed

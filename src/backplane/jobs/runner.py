@@ -1,10 +1,10 @@
-"""Running agent jobs on arq workers: `jobs.run`, heartbeats, cancellation, and the sweeper.
+"""Running agent jobs on arq workers: `jobs.run`, heartbeats, cancellation and wake-ups.
 
-A run claims its job (QUEUED with the run's dispatch token -> PROCESSING, one attempt counted in
-PostgreSQL), runs the agent under its time limit while heartbeating, and writes the outcome in one
-transaction fenced by the token. The sweeper, one per worker process (serialised through a Redis
-lock), finds what a dead worker left behind (a PROCESSING job whose heartbeat stopped, a dispatched
-job whose arq message never ran) and dispatches waiting jobs whose backoff has passed.
+A run claims its job in one statement (QUEUED with the run's dispatch token -> PROCESSING, one
+attempt counted in PostgreSQL, the transition recorded), runs the agent under its time limit while
+heartbeating, and writes the outcome fenced by the token: a completion is one statement too, which
+also records the `job.completed` event and hands the freed slot to the organization's next waiting
+job. What a dead worker leaves behind is the sweeper's (`jobs/tasks.py`).
 """
 
 from __future__ import annotations
@@ -15,37 +15,37 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix
 from pydantic import ValidationError
-from redis.asyncio import Redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.core.config import Settings
-from backplane.core.db import unit_of_work, utcnow
+from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
+from backplane.events.service import NEW_EVENTS_KEY, new_event_id
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle
+from backplane.jobs import lifecycle, repository
 from backplane.jobs.models import Job, JobStatus
 from backplane.workers.resilience import Stores
 
 logger = logging.getLogger(__name__)
 
 USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
+# A slot's run goes on with the job its completion claimed for as long as this; then the next job is
+# sent through arq. Well under arq's time-out for `jobs.run` (the longest agent's limit plus 120 s).
+CHAIN_SECONDS = 60.0
 
 
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
@@ -66,15 +66,6 @@ def storable(value: Any) -> Any:
 
 class _Lost(Exception):
     """The run no longer owns its job (cancelled, or taken over after a missed heartbeat)."""
-
-
-async def _claim(session: AsyncSession, job_id: str, token: uuid.UUID) -> Job | None:
-    stmt = (
-        select(Job)
-        .where(Job.id == job_id, Job.dispatch_token == token, Job.status == JobStatus.QUEUED)
-        .with_for_update()
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def _owned(session: AsyncSession, job_id: str, token: uuid.UUID) -> Job | None:
@@ -125,56 +116,81 @@ class Runner:
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        redis: Redis,
-        queue: ArqRedis,
+        dispatcher: lifecycle.Dispatcher,
         storage: Storage,
         http: httpx.AsyncClient,
         stores: Stores | None = None,
+        wake: Callable[[], None] | None = None,
+        statements: AsyncEngine | None = None,
     ) -> None:
         self.settings = settings
-        self.sessionmaker = sessionmaker
-        self.redis = redis
-        self.queue = queue
+        # The claim and the completion: one statement each, on connections that commit each one.
+        # As many connections as runs at once: no run waits for one, none is opened per statement.
+        self.statements = statements or create_engine(
+            settings, autocommit=True, pool_size=max(settings.database.pool_size, settings.job_worker_concurrency)
+        )
+        self.dispatcher = dispatcher
+        self.sessionmaker = dispatcher.sessionmaker
+        self.redis = dispatcher.redis
+        self.queue = dispatcher.queue
         self.storage = storage
         self.http = http
         self.stores = stores or Stores()  # an unreachable store is logged once there, not on every beat
+        self.wake = wake  # cuts the worker's poll delay short: a job was just handed out
         self.running: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.cancelled: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
-        self._releasing: set[asyncio.Future[None]] = set()
+        self._pending: set[asyncio.Future[None]] = set()  # releases and announcements `stop` waits for
         self.llm: LLMCall | None = llm.chat_completions(settings, http)  # None without LLM_BASE_URL
 
     # -- one run ------------------------------------------------------------------------------
 
     async def run(self, job_id: str, token_text: str) -> str:
+        """The job this message names, then each job that its completion hands the freed slot to, for
+        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds)."""
         try:
             token = uuid.UUID(token_text)
         except ValueError:
             return "skipped: malformed token"
-        async with unit_of_work(self.sessionmaker) as session:
-            job = await _claim(session, job_id, token)
-            if job is None:
-                return "skipped: not queued with this token"
-            now = utcnow()
-            job.attempts += 1
-            job.started_at = now
-            job.heartbeat_at = now
-            lifecycle.transition(session, job, JobStatus.PROCESSING, now, reason=f"attempt {job.attempts}")
-            attempt, agent_id = job.attempts, job.agent_id
-            input_data, config = dict(job.input_data), dict(job.config)
+        async with self.statements.connect() as connection:
+            claimed = await repository.claim(connection, job_id, token, utcnow())
+        if claimed is None:
+            return "skipped: not queued with this token"
+        chain_until, runs = asyncio.get_running_loop().time() + CHAIN_SECONDS, 0
+        following: tuple[Job, uuid.UUID] | None = (claimed, token)
+        outcome = ""
+        while following is not None:
+            job, token = following
+            outcome, following = await self._run_claimed(job, token, chain_until)
+            runs += 1
+        return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
+
+    async def _run_claimed(
+        self, job: Job, token: uuid.UUID, chain_until: float
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """One attempt of a job claimed already: its outcome, and the job claimed next for this slot
+        (when it completes before `chain_until`, the event loop's clock)."""
+        job_id = job.id
+        attempt, agent_id = job.attempts, job.agent_id
+        input_data, config = dict(job.input_data), dict(job.config)
+        files: list[AgentFile] = []
+        problem: AgentInputError | None = None
+        if job.file_ids:
             try:
-                files = await _files(session, job)
-                problem = None
+                async with self.sessionmaker() as session:
+                    files = await _files(session, job)
             except AgentInputError as exc:
-                files, problem = [], exc
+                problem = exc
+            except asyncio.CancelledError:  # shutting down before it ran: back to the queue
+                await asyncio.shield(self._release(job_id, token))
+                raise
 
         agent = get_agent(agent_id)
         if problem is None and agent is None:
             problem = AgentInputError(f"The agent {agent_id!r} is not available.")
         if problem is not None or agent is None:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(problem)}, retryable=False)
-            return "failed"
+            return "failed", None
 
         context = AgentContext(
             job_id=job_id,
@@ -191,42 +207,43 @@ class Runner:
             output = await self._supervise(job_id, token, task)
         except asyncio.CancelledError:
             if job_id in self.cancelled:  # cancelled by the user or taken over: discard everything
-                return "cancelled"
+                return "cancelled", None
             # The worker is shutting down (deploy): hand the job back without using up an attempt.
             task.cancel()
             release = asyncio.ensure_future(self._release(job_id, token))
-            self._releasing.add(release)  # `stop` waits for it even if this task is cancelled again
-            release.add_done_callback(self._releasing.discard)
+            self._pending.add(release)  # `stop` waits for it even if this task is cancelled again
+            release.add_done_callback(self._pending.discard)
             await asyncio.shield(release)
             raise
         except AgentInputError as exc:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(exc)}, retryable=False)
-            return "failed"
+            return "failed", None
         except TimeoutError:
             # Final: another attempt would meet the same input under the same limit (and a hostile file
             # would cost three time limits instead of one). The agent's parser was killed with its task.
             message = f"The agent did not finish within its {agent.time_limit_seconds:g} s time limit."
             await self._fail(job_id, token, {"code": "TIMEOUT", "message": message}, retryable=False)
-            return "failed"
+            return "failed", None
         except _Lost:
-            return "lost"
+            return "lost", None
         except Exception as exc:
             logger.warning("job %s attempt %d failed", job_id, attempt, exc_info=True)
             message = f"{type(exc).__name__}: {exc}"[:1000]
             await self._fail(job_id, token, {"code": "AGENT_ERROR", "message": message}, retryable=True)
-            return "failed"
+            return "failed", None
         finally:
             if not task.done():  # whatever ended the supervision, the agent never runs on untracked
                 task.cancel()
             self.running.pop(job_id, None)
             self.cancelled.discard(job_id)
         try:
-            return await self._complete(job_id, token, output)
+            run_next = asyncio.get_running_loop().time() < chain_until
+            return await self._complete(job, token, output, run_next=run_next)
         except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
             logger.warning("job %s output could not be stored", job_id, exc_info=True)
             message = f"The agent's output could not be stored: {type(exc).__name__}."
             await self._fail(job_id, token, {"code": "OUTPUT_INVALID", "message": message}, retryable=False)
-            return "failed"
+            return "failed", None
 
     async def _run_agent(
         self, agent: Agent, context: AgentContext, input_data: dict[str, Any], config: dict[str, Any]
@@ -280,23 +297,70 @@ class Runner:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _complete(self, job_id: str, token: uuid.UUID, output: dict[str, Any]) -> str:
-        async with unit_of_work(self.sessionmaker) as session:
-            job = await _owned(session, job_id, token)
-            if job is None:
-                return "lost"
-            job.output_data = output
-            job.error = None
-            job.heartbeat_at = None
-            lifecycle.transition(session, job, JobStatus.COMPLETED, utcnow())
-            lifecycle.record_final_event(session, job, self.settings)
-            lifecycle.announce_after_commit(session, self.redis, job)
-            if job.livemode:
-                await self._report_usage_after_commit(session, job)
-            lifecycle.dispatch_after_commit(
-                session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
-            )
-        return "completed"
+    async def _complete(
+        self, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """One statement: the job completed with its event, and its slot handed to the next waiting job
+        (claimed for this slot with `run_next`; else sent to the workers through arq). The plan is read
+        while the connection is checked out, and the announcements go out after the next job starts."""
+        slots = asyncio.ensure_future(self._slots(job))
+        now = utcnow()
+        job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
+        next_token = uuid.uuid4()
+        try:
+            async with self.statements.connect() as connection:
+                completed, handed = await repository.complete(
+                    connection,
+                    job.id,
+                    token,
+                    now,
+                    output,
+                    event_id=new_event_id(),
+                    event_data=lifecycle.event_data(job, self.settings),
+                    slots=await slots,
+                    next_token=next_token,
+                    run_next=run_next,
+                )
+        finally:
+            slots.cancel()  # done already, unless the connection could not be had
+        if completed:
+            announcing = asyncio.ensure_future(self._announce(job))
+            self._pending.add(announcing)  # `stop` waits for it
+            announcing.add_done_callback(self._pending.discard)
+        outcome = "completed" if completed else "lost"
+        if handed is not None and run_next:
+            return outcome, (handed, next_token)
+        if handed is not None:
+            await self.dispatcher.send([(handed.id, next_token)])
+        return outcome, None
+
+    async def _slots(self, job: Job) -> int:
+        """The plan's concurrent jobs for `job`'s organization; 0 (hand no slot on: the sweeper
+        dispatches once the plan reads again) when it cannot be read."""
+        try:
+            async with self.sessionmaker() as session:  # the plan is cached in Redis: no query, mostly
+                return (await self.dispatcher.plan_of(session, job.organization_id)).concurrent_jobs
+        except Exception as error:
+            if not self.stores.noticed(error):
+                logger.warning("the plan of job %s's organization could not be read", job.id, exc_info=True)
+            return 0
+
+    async def _announce(self, job: Job) -> None:
+        """After a completion: `?wait=` listeners, the webhooks' dispatcher for the event, and usage."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.publish(lifecycle.final_channel(job.id), job.status)
+                pipe.lpush(NEW_EVENTS_KEY, "1")
+                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+                await pipe.execute()
+        except Exception:  # waiters re-read the job when their wait ends; the dispatch cron finds the event
+            logger.warning("could not announce job %s as completed", job.id, exc_info=True)
+        if job.livemode and not self.settings.stripe.local_mode:
+            try:
+                async with unit_of_work(self.sessionmaker) as session:
+                    await self._report_usage_after_commit(session, job)
+            except Exception:
+                logger.exception("could not queue the usage report of job %s", job.id)
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
         if self.settings.stripe.local_mode:
@@ -324,9 +388,7 @@ class Runner:
             lifecycle.fail_attempt(session, job, self.settings, utcnow(), error, retryable=retryable)
             if lifecycle.is_final(job):
                 lifecycle.announce_after_commit(session, self.redis, job)
-            lifecycle.dispatch_after_commit(
-                session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
-            )
+            self.dispatcher.dispatch_after_commit(session, job.organization_id)
 
     async def _release(self, job_id: str, token: uuid.UUID) -> None:
         """Give an interrupted run's job back to the queue; the interrupted attempt is not counted."""
@@ -339,28 +401,24 @@ class Runner:
                 job.dispatch_token = None
                 job.heartbeat_at = None
                 lifecycle.transition(session, job, JobStatus.QUEUED, utcnow(), reason="worker shut down")
-                lifecycle.dispatch_after_commit(
-                    session, self.sessionmaker, self.redis, self.queue, self.settings, job.organization_id
-                )
+                self.dispatcher.dispatch_after_commit(session, job.organization_id)
         except Exception:  # the sweeper finds it once its heartbeat is stale
             logger.exception("could not release job %s on shutdown", job_id)
 
-    # -- background: cancel listener and sweeper --------------------------------------------
+    # -- background: the listener for cancels and wake-ups ----------------------------------
 
     def start(self) -> None:
-        self._background = [
-            asyncio.create_task(self._listen_for_cancels(), name="jobs-cancel-listener"),
-            asyncio.create_task(self._sweep_forever(), name="jobs-sweeper"),
-        ]
+        self._background = [asyncio.create_task(self._listen(), name="jobs-listener")]
 
     async def stop(self) -> None:
-        if self._releasing:
-            await asyncio.wait(self._releasing, timeout=10)
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=10)
         for task in self._background:
             task.cancel()
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.statements.dispose()
 
     def abort(self, job_id: str) -> bool:
         task = self.running.get(job_id)
@@ -370,14 +428,19 @@ class Runner:
         task.cancel()
         return True
 
-    async def _listen_for_cancels(self) -> None:
-        """Abort a running job the moment its cancellation commits (the heartbeat would also notice)."""
+    async def _listen(self) -> None:
+        """Abort a running job the moment its cancellation commits (the heartbeat would also notice),
+        and poll arq's queue the moment a job is handed out (rather than after the poll delay)."""
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(lifecycle.CANCEL_CHANNEL)
-                    async for message in _messages(pubsub):
-                        job_id = message.decode() if isinstance(message, bytes) else str(message)
+                    await pubsub.subscribe(lifecycle.CANCEL_CHANNEL, lifecycle.WAKE_CHANNEL)
+                    async for channel, data in _messages(pubsub):
+                        if (channel.decode() if isinstance(channel, bytes) else channel) == lifecycle.WAKE_CHANNEL:
+                            if self.wake is not None:
+                                self.wake()
+                            continue
+                        job_id = data.decode() if isinstance(data, bytes) else str(data)
                         if self.abort(job_id):
                             logger.info("job %s cancelled while running: aborted", job_id)
             except asyncio.CancelledError:
@@ -387,93 +450,6 @@ class Runner:
                     logger.warning("cancel listener failed; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
 
-    async def _sweep_forever(self) -> None:
-        interval = self.settings.job_sweep_interval_seconds
-        while True:
-            try:
-                # One sweeper at a time across worker processes; the lock expires with the interval.
-                if await self.redis.set("backplane:jobs:sweeper", "1", nx=True, px=max(1, int(interval * 1000))):
-                    await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not self.stores.noticed(error):
-                    logger.warning("job sweep failed; trying again", exc_info=True)
-            await asyncio.sleep(interval)
-
-    async def sweep(self) -> dict[str, int]:
-        """Recover stalled and lost runs, then dispatch every organization with waiting, ready jobs."""
-        now = utcnow()
-        stalled = lost = 0
-        async with unit_of_work(self.sessionmaker) as session:
-            stale = now - timedelta(seconds=self.settings.job_stall_seconds)
-            stmt = (
-                select(Job)
-                .where(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale)
-                .limit(500)
-                .with_for_update(skip_locked=True)
-            )
-            for job in (await session.execute(stmt)).scalars():
-                stalled += 1
-                message = f"The worker running attempt {job.attempts} stopped responding."
-                lifecycle.fail_attempt(
-                    session, job, self.settings, now, {"code": "WORKER_LOST", "message": message}, retryable=True
-                )
-                if lifecycle.is_final(job):
-                    lifecycle.announce_after_commit(session, self.redis, job)
-            for job in await self._undelivered(session, now):
-                lost += 1
-                job.dispatch_token = None  # its message was lost: hand it out again
-        ready = (
-            select(Job.organization_id)
-            .distinct()
-            .where(
-                Job.status == JobStatus.QUEUED,
-                Job.dispatch_token.is_(None),
-                or_(Job.run_after.is_(None), Job.run_after <= utcnow()),
-            )
-        )
-        async with self.sessionmaker() as session:
-            organizations = list((await session.execute(ready.limit(1000))).scalars())
-        dispatched = 0
-        for organization_id in organizations:
-            dispatched += len(
-                await lifecycle.dispatch(self.sessionmaker, self.redis, self.queue, self.settings, organization_id)
-            )
-        if stalled or lost or dispatched:
-            logger.info("job sweep: %d stalled, %d undelivered, %d dispatched", stalled, lost, dispatched)
-        return {"stalled": stalled, "lost": lost, "dispatched": dispatched}
-
-    async def _undelivered(self, session: AsyncSession, now: datetime) -> list[Job]:
-        """Handed-out jobs that will not start from their message: Redis lost it (looked for once the
-        job has waited a third of RECOVERY_SECONDS), or a worker took it and died before starting the
-        job (after JOB_DISPATCH_TIMEOUT_SECONDS). A message merely waiting in arq's queue keeps its place."""
-        grace = min(self.settings.recovery_seconds / 3, self.settings.job_dispatch_timeout_seconds)
-        stmt = (
-            select(Job)
-            .where(
-                Job.status == JobStatus.QUEUED,
-                Job.dispatch_token.is_not(None),
-                Job.dispatched_at < now - timedelta(seconds=grace),
-            )
-            .limit(500)
-            .with_for_update(skip_locked=True)
-        )
-        jobs = list((await session.execute(stmt)).scalars())
-        if not jobs:
-            return []
-        async with self.queue.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                pipe.exists(f"{job_key_prefix}{job.id}:{job.dispatch_token}")
-                pipe.exists(f"{in_progress_key_prefix}{job.id}:{job.dispatch_token}")
-            found = await pipe.execute()
-        abandoned = now - timedelta(seconds=self.settings.job_dispatch_timeout_seconds)
-        return [
-            job
-            for job, queued, taken in zip(jobs, found[::2], found[1::2], strict=True)
-            if not queued or (taken and job.dispatched_at is not None and job.dispatched_at < abandoned)
-        ]
-
 
 # Shorter than any sensible REDIS_TIMEOUT_SECONDS: an idle subscription waits in these slices, so its
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
@@ -481,11 +457,12 @@ class Runner:
 _PUBSUB_WAIT_SECONDS = 1.0
 
 
-async def _messages(pubsub: Any) -> AsyncIterator[Any]:
+async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """(channel, data) of each message."""
     while True:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_PUBSUB_WAIT_SECONDS)
         if message is not None and message.get("type") == "message":
-            yield message["data"]
+            yield message["channel"], message["data"]
 
 
 async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:

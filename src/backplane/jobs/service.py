@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from arq.connections import ArqRedis
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
 from backplane.agents.base import Agent
@@ -52,8 +51,7 @@ class JobsContext:
 
     settings: Settings
     redis: Redis
-    queue: ArqRedis
-    sessionmaker: async_sessionmaker[AsyncSession]
+    dispatcher: lifecycle.Dispatcher
     plan: Plan
 
 
@@ -187,9 +185,7 @@ async def create_jobs(
     except BaseException:
         await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
         raise
-    lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
-    )
+    jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
     return created
 
 
@@ -347,9 +343,7 @@ async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal,
             logger.warning("after cancelling job %s: Redis unavailable", job_ref, exc_info=True)
 
     after_commit(session, _abort_and_refund)
-    lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
-    )
+    jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
     return job
 
 
@@ -370,9 +364,7 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
     job.started_at = None
     job.finished_at = None
     lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="retried by the user")
-    lifecycle.dispatch_after_commit(
-        session, jobs.sessionmaker, jobs.redis, jobs.queue, jobs.settings, principal.organization_id, jobs.plan
-    )
+    jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
     return job
 
 

@@ -10,6 +10,7 @@ when it is back, and the state the health endpoint and the heartbeat key report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -123,7 +124,15 @@ class ResilientWorker(Worker):
         super().__init__(*args, **kwargs)
         self.stores = stores
         self.ctx["stores"] = stores
+        self.ctx["wake_poll"] = self.wake_poll
         self._backoff = Backoff(backoff_cap)
+        self._woken = asyncio.Event()
+
+    def wake_poll(self) -> None:
+        """Poll the queue now rather than after the poll delay (work was just queued). A full worker
+        ignores it: it polls as its jobs end, and every extra poll re-reads the jobs others are running."""
+        if self.job_counter < self.max_jobs:
+            self._woken.set()
 
     async def _ping(self) -> None:
         """Redis answers? Asked with a client closed afterwards: arq's `create_pool` does not close the
@@ -159,7 +168,20 @@ class ResilientWorker(Worker):
             except REDIS_DOWN as error:
                 self.stores.redis.lost(error)
                 await asyncio.sleep(self._backoff.next())
-        await super().main()
+        if self.burst:
+            await super().main()
+            return
+        # arq's `Worker.main`, with a poll delay that `wake_poll` cuts short.
+        logger.info("Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions))
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        while True:
+            self._woken.clear()
+            await self._poll_iteration()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_delay_s):
+                    await self._woken.wait()
 
     async def _poll_iteration(self) -> None:
         try:

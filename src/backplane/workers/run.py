@@ -42,7 +42,7 @@ def build_workers(settings: Settings, queues: str = "all", stores: Stores | None
         workers.append(
             ResilientWorker(
                 functions=WorkerSettings.functions,
-                cron_jobs=cron_jobs(settings.recovery_seconds),
+                cron_jobs=cron_jobs(settings.recovery_seconds, settings.job_sweep_interval_seconds),
                 queue_name=WorkerSettings.queue_name,
                 on_startup=WorkerSettings.on_startup,
                 on_shutdown=WorkerSettings.on_shutdown,

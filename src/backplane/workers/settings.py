@@ -30,8 +30,10 @@ from backplane.core.redis import create_redis
 from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
 from backplane.idempotency.service import purge_expired_task
-from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION
+from backplane.jobs.lifecycle import JOBS_QUEUE, RUN_FUNCTION, Dispatcher
 from backplane.jobs.runner import Runner, run_job_task
+from backplane.jobs.tasks import SWEEP_TASK
+from backplane.jobs.tasks import sweep_task as jobs_sweep_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
 from backplane.licenses.tasks import record_ended_sessions_task
@@ -62,6 +64,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["storage"] = await create_storage(settings)
     registry.load(test_agents=settings.agent_test_mode)
     ctx["webhook_http"] = new_webhook_client(settings)
+    if "redis" in ctx:  # arq's pool, which arq puts there before startup (a test may call startup alone)
+        ctx["dispatcher"] = Dispatcher(ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], settings)
     if not ctx.get("jobs_worker"):
         logger.info("task worker started (queue %s)", DEFAULT_QUEUE)
 
@@ -131,11 +135,19 @@ FUNCTIONS: list[Function] = [
 ]
 
 
-def cron_jobs(recovery_seconds: float) -> list[CronJob]:
+def jobs_sweep(sweep_seconds: float) -> CronJob:
+    """Declared on both workers (one run per tick across them): a deployment of jobs workers alone
+    still recovers lost runs and retries jobs after their backoff."""
+    step = max(1, min(60, int(sweep_seconds)))
+    return cron(_skipped_in_outages(jobs_sweep_task), name=SWEEP_TASK, second=set(range(0, 60, step)), timeout=60)
+
+
+def cron_jobs(recovery_seconds: float, sweep_seconds: float = 2.0) -> list[CronJob]:
     # The webhook sweep runs every third of RECOVERY_SECONDS (at most every minute), so a delivery whose
     # job Redis lost is queued again within RECOVERY_SECONDS of Redis answering.
     step = max(1, min(60, int(recovery_seconds // 3)))
     return [
+        jobs_sweep(sweep_seconds),
         cron(
             _skipped_in_outages(record_ended_sessions_task),
             name="licenses.record_ended",
@@ -164,7 +176,9 @@ def cron_jobs(recovery_seconds: float) -> list[CronJob]:
     ]
 
 
-CRON_JOBS: list[CronJob] = cron_jobs(Settings.model_fields["recovery_seconds"].default)
+CRON_JOBS: list[CronJob] = cron_jobs(
+    Settings.model_fields["recovery_seconds"].default, Settings.model_fields["job_sweep_interval_seconds"].default
+)
 
 
 class WorkerSettings:
@@ -198,7 +212,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 
 # Agent jobs run on their own queue: arq recovers a job from a dead worker only after that queue's
 # longest function timeout, and a 10-minute agent must not hold up a 10-second webhook delivery.
-# Recovery of agent jobs does not wait for arq at all: heartbeats and the sweeper (jobs/runner.py).
+# Recovery of agent jobs does not wait for arq at all: heartbeats and the sweeper (jobs/tasks.py).
 
 
 async def jobs_startup(ctx: dict[str, Any]) -> None:
@@ -207,9 +221,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
     await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
-    runner = Runner(
-        settings, ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], ctx["storage"], ctx["http"], stores_of(ctx)
-    )
+    runner = Runner(settings, ctx["dispatcher"], ctx["storage"], ctx["http"], stores_of(ctx), wake=ctx.get("wake_poll"))
     ctx["runner"] = runner
     runner.start()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
@@ -230,6 +242,7 @@ def jobs_worker_options(settings: Settings) -> dict[str, Any]:
             # re-run after a crash finds its dispatch token stale and does nothing.
             func(_through_outages(run_job_task), name=RUN_FUNCTION, max_tries=1000, timeout=longest + 120),
         ],
+        "cron_jobs": [jobs_sweep(settings.job_sweep_interval_seconds)],
         "queue_name": JOBS_QUEUE,
         "on_startup": jobs_startup,
         "on_shutdown": jobs_shutdown,
