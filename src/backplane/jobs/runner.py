@@ -431,10 +431,14 @@ class Runner:
     async def _listen(self) -> None:
         """Abort a running job the moment its cancellation commits (the heartbeat would also notice),
         and poll arq's queue the moment a job is handed out (rather than after the poll delay)."""
+        broken = False  # a streak of failed subscriptions is logged once, when it starts
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(lifecycle.CANCEL_CHANNEL, lifecycle.WAKE_CHANNEL)
+                    if broken:
+                        logger.info("job listener subscribed again")
+                        broken = False
                     async for channel, data in _messages(pubsub):
                         if (channel.decode() if isinstance(channel, bytes) else channel) == lifecycle.WAKE_CHANNEL:
                             if self.wake is not None:
@@ -446,8 +450,11 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if not self.stores.noticed(error):
-                    logger.warning("cancel listener failed; reconnecting", exc_info=True)
+                if not self.stores.noticed(error) and not broken:
+                    logger.warning(
+                        "job listener lost its subscription (%s: %s); reconnecting", type(error).__name__, error
+                    )
+                broken = True
                 await asyncio.sleep(1)
 
 
