@@ -15,6 +15,9 @@ import stripe
 logger = logging.getLogger(__name__)
 
 
+REPORT_USAGE = "billing.report_usage"  # the arq task that runs `report_usage` (billing/tasks.py)
+
+
 async def report_usage(
     client: stripe.StripeClient | None,
     *,

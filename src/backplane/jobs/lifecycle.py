@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
 from backplane.core.config import Settings
-from backplane.core.db import after_commit, unit_of_work, utcnow
-from backplane.core.queue import enqueue_after_commit
+from backplane.core.db import unit_of_work, utcnow
+from backplane.core.effects import effects
 from backplane.events.service import record_event
 from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
 
@@ -103,13 +103,10 @@ def record_final_event(session: AsyncSession, job: Job, settings: Settings) -> N
     record_event(session, job.organization_id, kind, event_data(job, settings), livemode=job.livemode)
 
 
-def announce_after_commit(session: AsyncSession, redis: Redis, job: Job) -> None:
-    job_id, status_ = job.id, job.status
-
-    async def _publish() -> None:
-        await announce(redis, job_id, status_)
-
-    after_commit(session, _publish)
+def announce_after_commit(session: AsyncSession, job: Job) -> None:
+    """Once committed, tell `?wait=` listeners the job's final state (they re-read it when their wait
+    ends, so a lost announcement loses nothing)."""
+    effects(session).publish(final_channel(job.id), job.status)
 
 
 async def announce(redis: Redis, job_id: str, status_: str) -> None:
@@ -225,17 +222,11 @@ class Dispatcher:
 
         A message that never arrives: the sweeper hands the job out again."""
         for job_id, token in handed:
-            enqueue_after_commit(
-                session,
-                self.queue,
-                RUN_FUNCTION,
-                job_id,
-                str(token),
-                _job_id=f"{job_id}:{token}",
-                _queue_name=JOBS_QUEUE,
+            effects(session).enqueue(
+                RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
             )
         if handed:
-            after_commit(session, self._wake)
+            effects(session).publish(WAKE_CHANNEL, "1")
 
     async def send(self, handed: list[tuple[str, uuid.UUID]]) -> None:
         """`send_after_commit` for jobs whose handing out has committed already."""
@@ -258,10 +249,7 @@ class Dispatcher:
     def dispatch_after_commit(
         self, session: AsyncSession, organization_id: uuid.UUID, plan: Plan | None = None
     ) -> None:
-        async def _dispatch() -> None:
-            try:
-                await self.dispatch(organization_id, plan)
-            except Exception:  # the sweeper dispatches waiting jobs on its next pass
-                logger.exception("could not dispatch jobs of organization %s", organization_id)
+        async def _dispatch() -> None:  # if it fails, the sweeper dispatches waiting jobs on its next pass
+            await self.dispatch(organization_id, plan)
 
-        after_commit(session, _dispatch)
+        effects(session).call(_dispatch, f"dispatching the jobs of organization {organization_id}")

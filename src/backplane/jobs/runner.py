@@ -28,9 +28,11 @@ from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
+from backplane.billing.usage import REPORT_USAGE
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
-from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
+from backplane.core.effects import effects
+from backplane.core.queue import DEFAULT_QUEUE
 from backplane.events.service import NEW_EVENTS_KEY, new_event_id
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
@@ -366,10 +368,8 @@ class Runner:
         if self.settings.stripe.local_mode:
             return  # no Stripe to report to (the task would only log that)
         subscription = await SubscriptionRepository(session).get_for_organization(job.organization_id)
-        enqueue_after_commit(
-            session,
-            self.queue,
-            "billing.report_usage",
+        effects(session).enqueue(
+            REPORT_USAGE,
             organization_id=str(job.organization_id),
             customer_id=subscription.stripe_customer_id if subscription else None,
             event_name=USAGE_EVENT,
@@ -387,7 +387,7 @@ class Runner:
                 return
             lifecycle.fail_attempt(session, job, self.settings, utcnow(), error, retryable=retryable)
             if lifecycle.is_final(job):
-                lifecycle.announce_after_commit(session, self.redis, job)
+                lifecycle.announce_after_commit(session, job)
             self.dispatcher.dispatch_after_commit(session, job.organization_id)
 
     async def _release(self, job_id: str, token: uuid.UUID) -> None:

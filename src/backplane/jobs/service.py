@@ -22,7 +22,8 @@ from backplane.agents.registry import all_agents, get_agent
 from backplane.billing import quota
 from backplane.billing.plans import Plan
 from backplane.core.config import Settings
-from backplane.core.db import after_commit, utcnow
+from backplane.core.db import utcnow
+from backplane.core.effects import effects
 from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound, field_errors
 from backplane.core.fields import parse_json_object
 from backplane.core.ids import is_id, new_id
@@ -327,22 +328,20 @@ async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal,
     job.output_data = None
     job.heartbeat_at = None
     lifecycle.transition(session, job, JobStatus.CANCELLED, now, reason="cancelled by the user")
-    lifecycle.announce_after_commit(session, jobs.redis, job)
+    lifecycle.announce_after_commit(session, job)
     job_ref = job.id
 
     created_at = job.created_at
     organization_id = principal.organization_id
 
-    async def _abort_and_refund() -> None:
-        try:
-            if was_running:
-                await jobs.redis.publish(lifecycle.CANCEL_CHANNEL, job_ref)
-            if never_started:  # it never used a worker: the month it was created in gets it back
-                await quota.give_back(jobs.redis, organization_id, created_at)
-        except Exception:  # committed already; the heartbeat stops a running job within seconds anyway
-            logger.warning("after cancelling job %s: Redis unavailable", job_ref, exc_info=True)
+    if was_running:  # lost: the heartbeat stops a running job within seconds anyway
+        effects(session).publish(lifecycle.CANCEL_CHANNEL, job_ref)
+    if never_started:  # it never used a worker: the month it was created in gets it back
 
-    after_commit(session, _abort_and_refund)
+        async def _refund() -> None:
+            await quota.give_back(jobs.redis, organization_id, created_at)
+
+        effects(session).call(_refund, f"refunding cancelled job {job_ref}")
     jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
     return job
 

@@ -45,7 +45,7 @@ async def sweep(dispatcher: lifecycle.Dispatcher) -> dict[str, int]:
                 session, job, settings, now, {"code": "WORKER_LOST", "message": message}, retryable=True
             )
             if lifecycle.is_final(job):
-                lifecycle.announce_after_commit(session, dispatcher.redis, job)
+                lifecycle.announce_after_commit(session, job)
         for job in await _undelivered(session, dispatcher, now):
             lost += 1
             job.dispatch_token = None  # its message was lost: hand it out again

@@ -19,6 +19,7 @@ from backplane.auth.mail import MAIL_LINK_TASK
 from backplane.auth.tasks import mail_link_task, send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.billing.tasks import report_usage_task
+from backplane.billing.usage import REPORT_USAGE
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
@@ -125,7 +126,7 @@ def _skipped_in_outages(task: Callable[[dict[str, Any]], Awaitable[Any]]) -> Wor
 FUNCTIONS: list[Function] = [
     func(_through_outages(send_email_task), name=SEND_EMAIL, max_tries=5, timeout=30),
     func(_through_outages(mail_link_task), name=MAIL_LINK_TASK, max_tries=5, timeout=30),
-    func(_through_outages(report_usage_task), name="billing.report_usage", max_tries=5),
+    func(_through_outages(report_usage_task), name=REPORT_USAGE, max_tries=5),
     # keep_result=0: a finished attempt leaves no result behind, so the sweep can queue the same
     # job id again if that attempt turns out lost. The timeout covers a chain of attempts to one
     # endpoint (CHAIN_SECONDS) and the last one's own deadline (at most 60 s).
