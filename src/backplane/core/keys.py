@@ -102,6 +102,17 @@ def upload_used(file_id: str) -> str:
     return f"{PREFIX}files:upload-used:{file_id}"
 
 
+# -- jobs (pub/sub channels) ----------------------------------------------------------------------
+
+JOBS_CANCEL_CHANNEL = f"{PREFIX}jobs:cancel"  # a running job was cancelled: its worker aborts it
+JOBS_WAKE_CHANNEL = f"{PREFIX}jobs:wake"  # a job was handed out: idle jobs workers poll arq's queue now
+
+
+def job_final_channel(job_id: str) -> str:
+    """A job's final state is announced here (`?wait=` listens)."""
+    return f"{PREFIX}jobs:final:{job_id}"
+
+
 # -- workers ----------------------------------------------------------------------------------------
 
 WORKERS_PREFIX = f"{PREFIX}workers:"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
+from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -33,13 +34,9 @@ logger = logging.getLogger(__name__)
 
 JOBS_QUEUE = "backplane:jobs"  # agent jobs; short tasks (emails, deliveries) use DEFAULT_QUEUE
 RUN_FUNCTION = "jobs.run"
-CANCEL_CHANNEL = "backplane:jobs:cancel"
-WAKE_CHANNEL = "backplane:jobs:wake"  # a job was handed out: idle jobs workers poll arq's queue now
-
-
-def final_channel(job_id: str) -> str:
-    """Pub/sub channel on which a job's final state is announced (`?wait=` listens here)."""
-    return f"backplane:jobs:final:{job_id}"
+CANCEL_CHANNEL = keys.JOBS_CANCEL_CHANNEL
+WAKE_CHANNEL = keys.JOBS_WAKE_CHANNEL
+final_channel = keys.job_final_channel
 
 
 def is_final(job: Job) -> bool:
