@@ -263,11 +263,15 @@ async def phase(
     label: str,
     organization_id: uuid.UUID,
     healthy: list[str],
+    events: int,
     args: argparse.Namespace,
+    rate: float,
     baseline: Figures,
 ) -> list[Figures]:
+    """Record `events` events (a burst in transactions of --batch, or `rate` per second, one per
+    transaction) and wait until every healthy receiver has them all; each receiver's figures."""
     before = [set((await arrivals(url))[0]) for url in healthy]
-    created = await record_events(organization_id, args.events, 1 if args.rate else args.batch, args.rate)
+    created = await record_events(organization_id, events, 1 if rate else args.batch, rate)
     await wait_for(healthy, set(created), time.monotonic() + args.timeout)
     figures = []
     for url, seen_before in zip(healthy, before, strict=True):
@@ -279,24 +283,75 @@ async def phase(
     total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies])
     print(line(f"{label}: all deliveries", total, "deliveries", baseline))
     for n, f in enumerate(figures, start=1):
-        print(line(f"{label}: healthy receiver {n}", f, "deliveries", baseline))
+        print(line(f"{label}: receiver {n}", f, "deliveries"))
     return figures
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=10_000, help="events of each burst phase")
     parser.add_argument("--batch", type=int, default=50, help="events per recording transaction (burst)")
     parser.add_argument(
-        "--rate", type=float, default=0, help="events per second, one per transaction (0: a burst, as fast as possible)"
+        "--rate", type=float, default=100, help="events per second of the paced phases, one per transaction (0: none)"
     )
+    parser.add_argument("--paced-events", type=int, default=1500, help="events of each paced phase")
     parser.add_argument("--workers", type=int, default=1, help="`backplane worker --queues tasks` processes")
-    parser.add_argument("--dead", choices=("refused", "hanging"), default="refused")
+    parser.add_argument(
+        "--dead", default="refused,hanging", help="dead receivers to try beside the healthy ones, one phase each"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one phase")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--hanging", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+async def pace_phases(
+    client: httpx.AsyncClient,
+    organization_id: uuid.UUID,
+    healthy: list[str],
+    dead_urls: dict[str, str],
+    args: argparse.Namespace,
+    rate: float,
+    baseline: Figures,
+) -> tuple[list[Figures], list[tuple[str, list[Figures]]]]:
+    """One phase with the healthy receivers alone, then one per dead receiver beside them (its webhook
+    deleted afterwards, its deliveries with it); the first's figures, and (dead kind, figures) of each
+    other."""
+    events = args.paced_events if rate else args.events
+    pace = f"paced {rate:g}/s" if rate else "burst"
+    print(f"\n{pace}: {events} events to each receiver")
+    alone = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
+    compared = []
+    for kind, url in dead_urls.items():
+        dead = await call_json(client, "POST", "/v1/webhooks", 201, {"url": url, "events": [EVENT_TYPE]})
+        try:
+            beside = await phase(f"{pace}, 2 healthy + {kind}", organization_id, healthy, events, args, rate, baseline)
+            deliveries, attempts = await attempts_logged(dead["id"])
+            print(f"{pace}, {kind} receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
+        finally:
+            await client.delete(f"/v1/webhooks/{dead['id']}")
+        compared.append((kind, beside))
+    return alone, compared
+
+
+def summary(baseline: Figures, results: dict[str, tuple[list[Figures], list[tuple[str, list[Figures]]]]]) -> None:
+    print("\nsummary (healthy receivers; rate and p99 against the same pace without a dead receiver)")
+    for pace, (alone, compared) in results.items():
+        worker = sum(f.rate for f in alone)
+        if pace == "burst":
+            print(
+                f"  burst: one worker {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx straight "
+                f"({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
+            )
+        else:
+            print(f"  {pace}: p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms without a dead receiver")
+        for kind, beside in compared:
+            ratios = ", ".join(
+                f"receiver {n}: x{b.rate / a.rate:.2f} rate, x{b.p99 / a.p99:.2f} p99"
+                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1)
+            )
+            print(f"  {pace} + {kind}: {ratios}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -304,13 +359,17 @@ async def main(args: argparse.Namespace) -> None:
     from backplane.workers.settings import WorkerSettings
 
     ports = [free_port(), free_port()]
-    dead_port = free_port()
+    kinds = [kind for kind in args.dead.split(",") if kind]
+    dead_urls = {kind: f"http://127.0.0.1:{free_port()}/hook" for kind in kinds}
     receivers = [start(__file__, "--receiver", str(port)) for port in ports]
-    if args.dead == "hanging":
-        receivers.append(start(__file__, "--receiver", str(dead_port), "--hanging"))
+    listening = list(ports)
+    if "hanging" in dead_urls:
+        hanging_port = int(dead_urls["hanging"].split(":")[2].split("/")[0])
+        receivers.append(start(__file__, "--receiver", str(hanging_port), "--hanging"))
+        listening.append(hanging_port)
     workers: list[Process] = []
     try:
-        for port in ports + ([dead_port] if args.dead == "hanging" else []):
+        for port in listening:
             await wait_for_port(port)
         healthy = [f"http://127.0.0.1:{port}" for port in ports]
 
@@ -318,10 +377,10 @@ async def main(args: argparse.Namespace) -> None:
         body += b'"webhook_id":"wh_0123456789abcdef01234567","data":{"id":"job_1","status":"completed"}}'
         concurrency = get_settings().webhook_endpoint_concurrency  # what one endpoint gets at once
         baseline = await direct_baseline(f"{healthy[0]}/hook", args.events, concurrency, body)
-        pace = f"{args.rate:g} events/s" if args.rate else f"a burst ({args.batch} per transaction)"
         print(
-            f"{args.events} events, {pace}, to each receiver; {args.workers} worker process(es), "
-            f"{WorkerSettings.max_jobs} jobs at once each; dead receiver: {args.dead}"
+            f"{args.workers} worker process(es) (`backplane worker --queues tasks`), {WorkerSettings.max_jobs} jobs "
+            f"at once each; dead receivers: {', '.join(kinds) or 'none'} (refused: nothing listens; hanging: "
+            "accepts and never answers)"
         )
         print(line(f"baseline: httpx straight to a receiver, {concurrency} at once", baseline, "posts"))
 
@@ -339,23 +398,12 @@ async def main(args: argparse.Namespace) -> None:
             ]
             await asyncio.sleep(3)  # let them connect and start listening
             try:
-                alone = await phase("2 healthy receivers", organization_id, healthy, args, baseline)
-                dead = await call_json(
-                    client,
-                    "POST",
-                    "/v1/webhooks",
-                    201,
-                    {"url": f"http://127.0.0.1:{dead_port}/hook", "events": [EVENT_TYPE]},
-                )
-                hooks.append(dead)
-                beside = await phase(f"2 healthy + 1 {args.dead}", organization_id, healthy, args, baseline)
-                deliveries, attempts = await attempts_logged(dead["id"])
-                print(f"dead receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
-                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1):
-                    print(
-                        f"healthy receiver {n} with the dead one beside it: x{b.rate / a.rate:.2f} rate, "
-                        f"x{b.p50 / a.p50:.2f} p50, x{b.p99 / a.p99:.2f} p99 of the phase without it"
+                results = {"burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)}
+                if args.rate:
+                    results[f"paced {args.rate:g}/s"] = await pace_phases(
+                        client, organization_id, healthy, dead_urls, args, args.rate, baseline
                     )
+                summary(baseline, results)
             finally:
                 for hook in hooks:
                     await client.delete(f"/v1/webhooks/{hook['id']}")

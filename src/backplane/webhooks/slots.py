@@ -52,6 +52,7 @@ def _keys(endpoint_id: str) -> list[str]:
 
 class EndpointSlots:
     def __init__(self, redis: Redis, *, limit: int, lease_seconds: float) -> None:
+        self._redis = redis
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self.limit = limit
@@ -68,4 +69,32 @@ class EndpointSlots:
         woken = await self._release(keys=_keys(endpoint_id), args=[delivery_id])
         if woken is None:
             return None
-        return woken.decode() if isinstance(woken, bytes) else str(woken)
+        return _text(woken)
+
+    async def acquire_many(self, wanted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`acquire` for many (delivery id, endpoint id) pairs in one round trip; those that got a slot
+        (the others wait in their endpoint's waiting set)."""
+        if not wanted:
+            return []
+        now = int(time.time() * 1000)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, endpoint_id in wanted:
+                args: list[str | int] = [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS]
+                await self._acquire(keys=_keys(endpoint_id), args=args, client=pipe)
+            granted = await pipe.execute()
+        return [pair for pair, ok in zip(wanted, granted, strict=True) if ok]
+
+    async def release_many(self, held: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`release` for many (delivery id, endpoint id) pairs in one round trip; the deliveries woken
+        (one per slot given back, where some waited), with their endpoint."""
+        if not held:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, endpoint_id in held:
+                await self._release(keys=_keys(endpoint_id), args=[delivery_id], client=pipe)
+            woken = await pipe.execute()
+        return [(_text(w), endpoint_id) for (_, endpoint_id), w in zip(held, woken, strict=True) if w is not None]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

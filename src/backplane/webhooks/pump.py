@@ -1,0 +1,202 @@
+"""The worker's first attempts of new deliveries, in batches: claimed together, sent together,
+logged together.
+
+`dispatch` hands the deliveries it made to the pump once its transaction commits. The pump takes
+one of its endpoint's slots for each (`slots.py`, across every worker; a delivery whose endpoint is
+full waits in Redis as it does for a job, and the attempt that frees a slot wakes it), claims what
+got a slot in one transaction, posts them concurrently through the worker's one HTTP client (one
+pool of connections per endpoint address), and logs what came back in one transaction per batch
+of answers. A hanging endpoint therefore holds its own slots and nothing else; the pump itself runs
+at most CAPACITY attempts at once.
+
+Nothing here is needed for correctness: a delivery the pump never got to (the worker died, PostgreSQL
+failed the claim) is pending in PostgreSQL, known to Redis neither as a job nor as waiting, and the
+sweep queues a job for it once it is overdue. Claims keep two attempts of one delivery apart as
+they do for jobs. The pump takes new deliveries only while its backlog is short (`room`), so that
+a burst waits in the outbox, where any worker's dispatcher can take it, rather than in one
+process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import httpx
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backplane.core.config import Settings
+from backplane.core.crypto import Encryptor
+from backplane.core.db import utcnow
+from backplane.webhooks import delivery
+from backplane.webhooks.sender import AttemptResult, send
+from backplane.webhooks.slots import EndpointSlots
+
+logger = logging.getLogger(__name__)
+
+CAPACITY = 200  # attempts in flight at once in one worker (each endpoint: its slots at most)
+BACKLOG = 1000  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
+ROOM_WAIT_SECONDS = 5.0
+
+Pair = tuple[str, str]  # (delivery id, endpoint id)
+
+
+class Pump:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        queue: ArqRedis,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        encryptor: Encryptor,
+        slots: EndpointSlots,
+        *,
+        capacity: int = CAPACITY,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._queue = queue
+        self._client = client
+        self._settings = settings
+        self._encryptor = encryptor
+        self._slots = slots
+        self._capacity = capacity
+        self._todo: deque[Pair] = deque()  # handed over, no slot yet
+        self._ready: list[Pair] = []  # slot held, not claimed yet
+        self._held = 0  # slots this pump holds (ready, being claimed, sent, or being logged)
+        self._answers: list[tuple[delivery.Claim, AttemptResult]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self._work = asyncio.Event()
+        self._answered = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the dispatcher's side ----------------------------------------------------------------
+
+    def submit(self, pairs: list[Pair]) -> None:
+        """New deliveries, due now (called once the transaction that made them has committed)."""
+        self._todo.extend(pairs)
+        if len(self._todo) >= BACKLOG:
+            self._room.clear()
+        self._work.set()
+
+    async def room(self) -> bool:
+        """Wait (a few seconds at most) until the backlog is short; whether it is."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ROOM_WAIT_SECONDS):
+                await self._room.wait()
+        return self._room.is_set() and not self._stopping
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._feed(), name="webhooks.pump.feed"),
+            asyncio.create_task(self._log(), name="webhooks.pump.log"),
+        ]
+
+    async def stop(self) -> None:
+        """Finish the attempts under way (within their deadline) and log them; what was not started
+        yet becomes a `webhooks.deliver` job each, for whichever worker runs next."""
+        self._stopping = True
+        self._room.set()
+        self._work.set()
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=self._settings.webhook_timeout_seconds + 5)
+        for task in [*self._tasks, *self._sending]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._sending, return_exceptions=True)
+        with contextlib.suppress(Exception):  # a store away: the sweep finds these deliveries again
+            await self._write()
+        ready, todo = self._ready, list(self._todo)
+        self._ready, self._todo = [], deque()
+        with contextlib.suppress(Exception):
+            await self._slots.release_many(ready)
+            for delivery_id, endpoint_id in [*ready, *todo]:
+                await self._queue.enqueue_job(
+                    delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1)
+                )
+
+    async def _feed(self) -> None:
+        while not self._stopping:
+            await self._work.wait()
+            self._work.clear()
+            try:
+                await self._take_slots()
+                await self._claim_and_send()
+            except Exception:
+                # PostgreSQL or Redis away: what was taken stays pending, and the sweep requeues it.
+                logger.warning("webhook pump: a batch could not be claimed; the sweep will find it", exc_info=True)
+                await asyncio.sleep(1)
+            if self._todo and self._held < self._capacity:
+                self._work.set()  # some of the last ones found their endpoint full: take more
+
+    async def _take_slots(self) -> None:
+        wanted: list[Pair] = []
+        while self._todo and self._held + len(wanted) < self._capacity:
+            wanted.append(self._todo.popleft())
+        if len(self._todo) < BACKLOG // 2:
+            self._room.set()
+        granted = await self._slots.acquire_many(wanted)
+        self._ready.extend(granted)
+        self._held += len(granted)
+
+    async def _claim_and_send(self) -> None:
+        ready, self._ready = self._ready, []
+        if not ready:
+            return
+        try:
+            claims = await delivery.claim(
+                self._sessionmaker, self._settings, self._encryptor, [d for d, _ in ready], utcnow()
+            )
+        except Exception:
+            await self._release(ready)  # if Redis is away too, the slots' leases end on their own
+            raise
+        claimed = {c.delivery_id for c in claims}
+        unclaimed = [pair for pair in ready if pair[0] not in claimed]
+        for claim in claims:
+            task = asyncio.create_task(self._send(claim))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        if unclaimed:  # another worker's, or nothing due: their slots go back at once
+            await self._release(unclaimed)
+
+    async def _send(self, claim: delivery.Claim) -> None:
+        result = await send(self._client, claim.url, claim.body, claim.headers, settings=self._settings)
+        self._answers.append((claim, result))
+        self._answered.set()
+
+    async def _log(self) -> None:
+        while True:
+            await self._answered.wait()
+            self._answered.clear()
+            try:
+                await self._write()
+            except Exception:
+                # The attempts were made but not logged: their deliveries stay claimed until the lease
+                # ends, then the sweep has them sent again (at least once, never lost).
+                logger.warning("webhook pump: attempts could not be logged", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def _write(self) -> None:
+        answers, self._answers = self._answers, []
+        if not answers:
+            return
+        try:
+            await delivery.record_outcomes(self._sessionmaker, self._queue, self._settings, answers)
+        finally:
+            await self._release([(claim.delivery_id, claim.endpoint_id) for claim, _ in answers])
+
+    async def _release(self, pairs: list[Pair]) -> None:
+        """Give slots back; each delivery woken by it gets the slot straight away if it can, and is
+        attempted here."""
+        self._held -= len(pairs)
+        woken = await self._slots.release_many(pairs)
+        granted = await self._slots.acquire_many(woken)
+        self._ready.extend(granted)
+        self._held += len(granted)
+        self._work.set()
