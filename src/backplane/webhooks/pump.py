@@ -38,7 +38,7 @@ from backplane.webhooks.slots import EndpointSlots
 logger = logging.getLogger(__name__)
 
 CAPACITY = 200  # attempts in flight at once in one worker (each endpoint: its slots at most)
-BACKLOG = 1000  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
+BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
 ROOM_WAIT_SECONDS = 5.0
 
 Pair = tuple[str, str]  # (delivery id, endpoint id)
@@ -65,7 +65,8 @@ class Pump:
         self._capacity = capacity
         self._todo: deque[Pair] = deque()  # handed over, no slot yet
         self._ready: list[Pair] = []  # slot held, not claimed yet
-        self._held = 0  # slots this pump holds (ready, being claimed, sent, or being logged)
+        self._held = 0  # slots this pump holds (ready, being claimed, or being sent)
+        self._sent: list[Pair] = []  # answered: their slots go back at the next turn of `_feed`
         self._answers: list[tuple[delivery.Claim, AttemptResult]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._work = asyncio.Event()
@@ -115,7 +116,7 @@ class Pump:
         ready, todo = self._ready, list(self._todo)
         self._ready, self._todo = [], deque()
         with contextlib.suppress(Exception):
-            await self._slots.release_many(ready)
+            await self._slots.release_many([*ready, *self._sent])
             for delivery_id, endpoint_id in [*ready, *todo]:
                 await self._queue.enqueue_job(
                     delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1)
@@ -126,6 +127,8 @@ class Pump:
             await self._work.wait()
             self._work.clear()
             try:
+                sent, self._sent = self._sent, []
+                await self._release(sent)
                 await self._take_slots()
                 await self._claim_and_send()
             except Exception:
@@ -167,6 +170,9 @@ class Pump:
 
     async def _send(self, claim: delivery.Claim) -> None:
         result = await send(self._client, claim.url, claim.body, claim.headers, settings=self._settings)
+        # The request is over: its slot goes back now, before the attempt is logged.
+        self._sent.append((claim.delivery_id, claim.endpoint_id))
+        self._work.set()
         self._answers.append((claim, result))
         self._answered.set()
 
@@ -184,16 +190,14 @@ class Pump:
 
     async def _write(self) -> None:
         answers, self._answers = self._answers, []
-        if not answers:
-            return
-        try:
+        if answers:
             await delivery.record_outcomes(self._sessionmaker, self._queue, self._settings, answers)
-        finally:
-            await self._release([(claim.delivery_id, claim.endpoint_id) for claim, _ in answers])
 
     async def _release(self, pairs: list[Pair]) -> None:
         """Give slots back; each delivery woken by it gets the slot straight away if it can, and is
         attempted here."""
+        if not pairs:
+            return
         self._held -= len(pairs)
         woken = await self._slots.release_many(pairs)
         granted = await self._slots.acquire_many(woken)

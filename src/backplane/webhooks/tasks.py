@@ -43,6 +43,8 @@ def _slots(ctx: dict[str, Any]) -> EndpointSlots:
 async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str | None = None) -> str | None:
     """`webhooks.deliver`: one attempt of one delivery (queued by dispatch, by a retry or a redelivery).
 
+    A worker that runs a `Pump` hands the delivery to it. Otherwise:
+
     With `endpoint_id` (every job queued by this version) the attempt first takes one of the
     endpoint's slots; when they are all taken it waits in the endpoint's waiting set instead of in
     this worker. When an attempt ends, the job hands its slot straight to the delivery that waited
@@ -51,6 +53,10 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
     """
     if endpoint_id is None:
         return await _attempt(ctx, delivery_id)
+    pump: Pump | None = ctx.get("webhook_pump")
+    if pump is not None:
+        pump.submit([(delivery_id, endpoint_id)])  # the worker's pump makes every attempt it can
+        return "pumped"
     slots = _slots(ctx)
     if not await slots.acquire(endpoint_id, delivery_id):
         return "waiting"
