@@ -151,6 +151,7 @@ async def arrivals(url: str) -> tuple[dict[str, float], int]:
 class Figures:
     rate: float
     latencies: list[float]  # seconds
+    cpu_ms: float = 0.0  # CPU time per delivery (per post: the baseline) of the process(es) doing it
 
     @property
     def p50(self) -> float:
@@ -189,10 +190,20 @@ async def direct_baseline(url: str, posts: int, concurrency: int, body: bytes) -
                 response.raise_for_status()
                 latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(poster() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Figures(posts / elapsed, latencies)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Figures(posts / elapsed, latencies, cpu * 1000 / posts)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def record_events(organization_id: uuid.UUID, count: int, batch: int, rate: float) -> dict[str, float]:
@@ -267,12 +278,14 @@ async def phase(
     args: argparse.Namespace,
     rate: float,
     baseline: Figures,
-) -> list[Figures]:
+) -> tuple[list[Figures], float]:
     """Record `events` events (a burst in transactions of --batch, or `rate` per second, one per
     transaction) and wait until every healthy receiver has them all; each receiver's figures."""
     before = [set((await arrivals(url))[0]) for url in healthy]
+    cpu = cpu_seconds(args.worker_pids)
     created = await record_events(organization_id, events, 1 if rate else args.batch, rate)
     await wait_for(healthy, set(created), time.monotonic() + args.timeout)
+    cpu = cpu_seconds(args.worker_pids) - cpu
     figures = []
     for url, seen_before in zip(healthy, before, strict=True):
         got, _ = await arrivals(url)
@@ -280,11 +293,12 @@ async def phase(
         latencies = [mine[k] - created[k] for k in created]
         span = max(mine.values()) - min(created.values())
         figures.append(Figures(len(mine) / span, latencies))
-    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies])
-    print(line(f"{label}: all deliveries", total, "deliveries", baseline))
+    # CPU per delivery to the healthy receivers: a dead receiver's attempts count as their overhead.
+    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies], cpu * 1000 / (2 * events))
+    print(line(f"{label}: all deliveries", total, "deliveries", baseline) + f"   worker CPU {total.cpu_ms:.2f} ms each")
     for n, f in enumerate(figures, start=1):
         print(line(f"{label}: receiver {n}", f, "deliveries"))
-    return figures
+    return figures, total.cpu_ms
 
 
 def parse_args() -> argparse.Namespace:
@@ -314,35 +328,44 @@ async def pace_phases(
     args: argparse.Namespace,
     rate: float,
     baseline: Figures,
-) -> tuple[list[Figures], list[tuple[str, list[Figures]]]]:
+) -> tuple[list[Figures], float, list[tuple[str, list[Figures]]]]:
     """One phase with the healthy receivers alone, then one per dead receiver beside them (its webhook
     deleted afterwards, its deliveries with it); the first's figures, and (dead kind, figures) of each
     other."""
     events = args.paced_events if rate else args.events
     pace = f"paced {rate:g}/s" if rate else "burst"
     print(f"\n{pace}: {events} events to each receiver")
-    alone = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
+    alone, cpu_ms = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
     compared = []
     for kind, url in dead_urls.items():
         dead = await call_json(client, "POST", "/v1/webhooks", 201, {"url": url, "events": [EVENT_TYPE]})
         try:
-            beside = await phase(f"{pace}, 2 healthy + {kind}", organization_id, healthy, events, args, rate, baseline)
+            beside, _ = await phase(
+                f"{pace}, 2 healthy + {kind}", organization_id, healthy, events, args, rate, baseline
+            )
             deliveries, attempts = await attempts_logged(dead["id"])
             print(f"{pace}, {kind} receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
         finally:
             await client.delete(f"/v1/webhooks/{dead['id']}")
         compared.append((kind, beside))
-    return alone, compared
+    return alone, cpu_ms, compared
 
 
-def summary(baseline: Figures, results: dict[str, tuple[list[Figures], list[tuple[str, list[Figures]]]]]) -> None:
+Results = dict[str, tuple[list[Figures], float, list[tuple[str, list[Figures]]]]]
+
+
+def summary(baseline: Figures, workers: int, results: Results) -> None:
     print("\nsummary (healthy receivers; rate and p99 against the same pace without a dead receiver)")
-    for pace, (alone, compared) in results.items():
+    for pace, (alone, cpu_ms, compared) in results.items():
         worker = sum(f.rate for f in alone)
         if pace == "burst":
             print(
-                f"  burst: one worker {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx straight "
-                f"({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
+                f"  burst: {workers} worker(s) {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx "
+                f"straight ({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
+            )
+            print(
+                f"  burst: worker CPU {cpu_ms:.2f} ms per delivery, httpx straight {baseline.cpu_ms:.2f} ms per post: "
+                f"x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio on a core of its own)"
             )
         else:
             print(f"  {pace}: p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms without a dead receiver")
@@ -396,14 +419,17 @@ async def main(args: argparse.Namespace) -> None:
             workers = [
                 start("-m", "backplane.cli", "worker", "--queues", "tasks", env=env) for _ in range(args.workers)
             ]
+            args.worker_pids = [worker.popen.pid for worker in workers]
             await asyncio.sleep(3)  # let them connect and start listening
             try:
-                results = {"burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)}
+                results: Results = {
+                    "burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)
+                }
                 if args.rate:
                     results[f"paced {args.rate:g}/s"] = await pace_phases(
                         client, organization_id, healthy, dead_urls, args, args.rate, baseline
                     )
-                summary(baseline, results)
+                summary(baseline, args.workers, results)
             finally:
                 for hook in hooks:
                     await client.delete(f"/v1/webhooks/{hook['id']}")

@@ -38,6 +38,7 @@ from backplane.webhooks.slots import EndpointSlots
 logger = logging.getLogger(__name__)
 
 CAPACITY = 200  # attempts in flight at once in one worker (each endpoint: its slots at most)
+CLAIMS_AT_ONCE = 3  # claim transactions under way at once
 BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
 ROOM_WAIT_SECONDS = 5.0
 
@@ -69,6 +70,7 @@ class Pump:
         self._sent: list[Pair] = []  # answered: their slots go back at the next turn of `_feed`
         self._answers: list[tuple[delivery.Claim, AttemptResult]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._claiming: set[asyncio.Task[None]] = set()
         self._work = asyncio.Event()
         self._answered = asyncio.Event()
         self._room = asyncio.Event()
@@ -106,11 +108,13 @@ class Pump:
         self._stopping = True
         self._room.set()
         self._work.set()
+        if self._claiming:
+            await asyncio.wait(list(self._claiming), timeout=5)
         if self._sending:
             await asyncio.wait(list(self._sending), timeout=self._settings.webhook_timeout_seconds + 5)
-        for task in [*self._tasks, *self._sending]:
+        for task in [*self._tasks, *self._claiming, *self._sending]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._sending, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._claiming, *self._sending, return_exceptions=True)
         with contextlib.suppress(Exception):  # a store away: the sweep finds these deliveries again
             await self._write()
         ready, todo = self._ready, list(self._todo)
@@ -130,11 +134,16 @@ class Pump:
                 sent, self._sent = self._sent, []
                 await self._release(sent)
                 await self._take_slots()
-                await self._claim_and_send()
             except Exception:
-                # PostgreSQL or Redis away: what was taken stays pending, and the sweep requeues it.
-                logger.warning("webhook pump: a batch could not be claimed; the sweep will find it", exc_info=True)
+                # Redis away: what was taken stays pending in PostgreSQL, and the sweep requeues it.
+                logger.warning("webhook pump: slots could not be taken or given back", exc_info=True)
                 await asyncio.sleep(1)
+            if self._ready and len(self._claiming) < CLAIMS_AT_ONCE:
+                # Claimed on the side: slots freed meanwhile are given back and taken again at once.
+                ready, self._ready = self._ready, []
+                claiming = asyncio.create_task(self._claim_and_send(ready))
+                self._claiming.add(claiming)
+                claiming.add_done_callback(self._claimed)
             if self._todo and self._held < self._capacity:
                 self._work.set()  # some of the last ones found their endpoint full: take more
 
@@ -148,17 +157,22 @@ class Pump:
         self._ready.extend(granted)
         self._held += len(granted)
 
-    async def _claim_and_send(self) -> None:
-        ready, self._ready = self._ready, []
-        if not ready:
-            return
+    def _claimed(self, task: asyncio.Task[None]) -> None:
+        self._claiming.discard(task)
+        self._work.set()
+
+    async def _claim_and_send(self, ready: list[Pair]) -> None:
         try:
             claims = await delivery.claim(
                 self._sessionmaker, self._settings, self._encryptor, [d for d, _ in ready], utcnow()
             )
         except Exception:
-            await self._release(ready)  # if Redis is away too, the slots' leases end on their own
-            raise
+            # PostgreSQL away: these stay pending, and the sweep requeues them.
+            logger.warning("webhook pump: a batch could not be claimed; the sweep will find it", exc_info=True)
+            with contextlib.suppress(Exception):  # if Redis is away too, the slots' leases end on their own
+                await self._release(ready)
+            await asyncio.sleep(1)
+            return
         claimed = {c.delivery_id for c in claims}
         unclaimed = [pair for pair in ready if pair[0] not in claimed]
         for claim in claims:
