@@ -294,7 +294,8 @@ async def phase(
         span = max(mine.values()) - min(created.values())
         figures.append(Figures(len(mine) / span, latencies))
     # CPU per delivery to the healthy receivers: a dead receiver's attempts count as their overhead.
-    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies], cpu * 1000 / (2 * events))
+    cpu_ms = cpu * 1000 / (2 * events)
+    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies], cpu_ms)
     print(line(f"{label}: all deliveries", total, "deliveries", baseline) + f"   worker CPU {total.cpu_ms:.2f} ms each")
     for n, f in enumerate(figures, start=1):
         print(line(f"{label}: receiver {n}", f, "deliveries"))
@@ -363,10 +364,11 @@ def summary(baseline: Figures, workers: int, results: Results) -> None:
                 f"  burst: {workers} worker(s) {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx "
                 f"straight ({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
             )
-            print(
-                f"  burst: worker CPU {cpu_ms:.2f} ms per delivery, httpx straight {baseline.cpu_ms:.2f} ms per post: "
-                f"x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio on a core of its own)"
-            )
+            if cpu_ms:
+                print(
+                    f"  burst: worker CPU {cpu_ms:.2f} ms per delivery, httpx straight {baseline.cpu_ms:.2f} ms per "
+                    f"post: x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio with a core each)"
+                )
         else:
             print(f"  {pace}: p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms without a dead receiver")
         for kind, beside in compared:

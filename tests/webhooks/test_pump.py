@@ -31,7 +31,7 @@ async def all_deliveries(client: httpx.AsyncClient, account: Account, hook: dict
 
 
 def pump_of(ctx: dict[str, Any]) -> Pump:
-    return Pump(ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], ctx["encryptor"], _slots(ctx))
+    return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
 
 
 async def test_two_pumps_handed_the_same_deliveries_send_each_once(

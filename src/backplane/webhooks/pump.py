@@ -4,10 +4,11 @@ logged together.
 `dispatch` hands the deliveries it made to the pump once its transaction commits. The pump takes
 one of its endpoint's slots for each (`slots.py`, across every worker; a delivery whose endpoint is
 full waits in Redis as it does for a job, and the attempt that frees a slot wakes it), claims what
-got a slot in one transaction, posts them concurrently through the worker's one HTTP client (one
-pool of connections per endpoint address), and logs what came back in one transaction per batch
-of answers. A hanging endpoint therefore holds its own slots and nothing else; the pump itself runs
-at most CAPACITY attempts at once.
+got a slot in one transaction, posts them concurrently, and logs what came back in one transaction
+per batch of answers. Each endpoint has an HTTP client of its own, kept while it is used: its
+connections are reused from one attempt to the next, and a hanging endpoint's connections never sit
+in the pool every other request searches. A hanging endpoint therefore holds its own slots and
+nothing else; the pump itself runs at most CAPACITY attempts at once.
 
 Nothing here is needed for correctness: a delivery the pump never got to (the worker died, PostgreSQL
 failed the claim) is pending in PostgreSQL, known to Redis neither as a job nor as waiting, and the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 import httpx
@@ -32,13 +34,14 @@ from backplane.core.config import Settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import utcnow
 from backplane.webhooks import delivery
-from backplane.webhooks.sender import AttemptResult, send
+from backplane.webhooks.sender import AttemptResult, new_client, send
 from backplane.webhooks.slots import EndpointSlots
 
 logger = logging.getLogger(__name__)
 
 CAPACITY = 200  # attempts in flight at once in one worker (each endpoint: its slots at most)
 CLAIMS_AT_ONCE = 3  # claim transactions under way at once
+CLIENT_IDLE_SECONDS = 120.0  # an endpoint's HTTP client is closed after this long unused (> an attempt)
 BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
 ROOM_WAIT_SECONDS = 5.0
 
@@ -50,7 +53,6 @@ class Pump:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         queue: ArqRedis,
-        client: httpx.AsyncClient,
         settings: Settings,
         encryptor: Encryptor,
         slots: EndpointSlots,
@@ -59,7 +61,7 @@ class Pump:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._queue = queue
-        self._client = client
+        self._clients: dict[str, tuple[httpx.AsyncClient, float]] = {}  # endpoint id -> (client, last used)
         self._settings = settings
         self._encryptor = encryptor
         self._slots = slots
@@ -117,6 +119,7 @@ class Pump:
         await asyncio.gather(*self._tasks, *self._claiming, *self._sending, return_exceptions=True)
         with contextlib.suppress(Exception):  # a store away: the sweep finds these deliveries again
             await self._write()
+        await self._close_idle_clients(idle_for=0)
         ready, todo = self._ready, list(self._todo)
         self._ready, self._todo = [], deque()
         with contextlib.suppress(Exception):
@@ -157,6 +160,20 @@ class Pump:
         self._ready.extend(granted)
         self._held += len(granted)
 
+    def _client(self, endpoint_id: str) -> httpx.AsyncClient:
+        client = self._clients[endpoint_id][0] if endpoint_id in self._clients else new_client(self._settings)
+        self._clients[endpoint_id] = (client, time.monotonic())
+        return client
+
+    async def _close_idle_clients(self, *, idle_for: float) -> None:
+        """Close the clients of endpoints not sent to for `idle_for` seconds (longer than an attempt
+        lasts, so none has a request under way)."""
+        now = time.monotonic()
+        for endpoint_id, (client, used) in list(self._clients.items()):
+            if now - used >= idle_for:
+                del self._clients[endpoint_id]
+                await client.aclose()
+
     def _claimed(self, task: asyncio.Task[None]) -> None:
         self._claiming.discard(task)
         self._work.set()
@@ -183,7 +200,9 @@ class Pump:
             await self._release(unclaimed)
 
     async def _send(self, claim: delivery.Claim) -> None:
-        result = await send(self._client, claim.url, claim.body, claim.headers, settings=self._settings)
+        result = await send(
+            self._client(claim.endpoint_id), claim.url, claim.body, claim.headers, settings=self._settings
+        )
         # The request is over: its slot goes back now, before the attempt is logged.
         self._sent.append((claim.delivery_id, claim.endpoint_id))
         self._work.set()
@@ -192,8 +211,11 @@ class Pump:
 
     async def _log(self) -> None:
         while True:
-            await self._answered.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLIENT_IDLE_SECONDS):
+                    await self._answered.wait()
             self._answered.clear()
+            await self._close_idle_clients(idle_for=CLIENT_IDLE_SECONDS)
             try:
                 await self._write()
             except Exception:

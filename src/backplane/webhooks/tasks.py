@@ -154,9 +154,7 @@ async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> Non
 
 def start_listening(ctx: dict[str, Any]) -> None:
     """The listener, and the pump that makes the first attempts of what it dispatches."""
-    pump = ctx["webhook_pump"] = Pump(
-        ctx["sessionmaker"], ctx["redis"], ctx["webhook_http"], ctx["settings"], ctx["encryptor"], _slots(ctx)
-    )
+    pump = ctx["webhook_pump"] = Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
     pump.start()
     stopping = asyncio.Event()
     ctx["webhook_listener_task"] = (
