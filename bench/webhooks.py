@@ -5,21 +5,23 @@ with WEBHOOK_ALLOW_PRIVATE_TARGETS=true (the make target sets it); DATABASE_URL 
 the server's. This script:
 
 1. starts two healthy receivers (each its own process: records when each `webhook-id` first
-   arrived, answers 200) and a dead one (--dead refused: nothing listens on its port; --dead
+   arrived, answers 200) and the dead ones of --dead (refused: nothing listens on its port;
    hanging: it accepts connections and never answers, so each attempt waits for the 10 s timeout);
 2. measures the baseline: --events signed-size POSTs straight to a healthy receiver with httpx,
    as many at once as the platform sends to one endpoint (WEBHOOK_ENDPOINT_CONCURRENCY): posts per
-   second and request latency;
+   second, request latency, and this process's CPU time per post;
 3. signs up, subscribes the two healthy receivers to `job.completed`, starts --workers
-   `backplane worker --queues tasks` processes, records --events events (as the domains do, with
-   `record_event`: a burst in transactions of --batch, or --rate events per second, one per
-   transaction) and waits until both receivers have every event:
-   deliveries per second (first event created to last delivery received) and end-to-end latency
-   (event created to received), p50 and p99;
-4. subscribes the dead receiver too and does it again with --events new events: the healthy
-   receivers' figures beside those of step 3 show what the dead one costs them.
+   `backplane worker --queues tasks` processes, records --events events as a burst (as the domains
+   do, with `record_event`, in transactions of --batch) and waits until both receivers have every
+   event: deliveries per second (first event created to last delivery received), end-to-end
+   latency (event created to received) p50 and p99, and the workers' CPU time per delivery;
+4. for each dead receiver: subscribes it too, does step 3 again with new events, and deletes it
+   (its deliveries go with it): the healthy receivers' rate and p99 beside step 3's show what it
+   costs them;
+5. steps 3 and 4 again at a steady --rate events per second (--paced-events each, one per
+   transaction).
 
-Each phase is printed beside the baseline as ratios. At the end the webhooks are deleted (their
+Each phase is printed beside the baseline, and a summary gives the ratios. At the end the webhooks are deleted (their
 deliveries go with them); the events, user and organization stay in PostgreSQL.
 """
 
