@@ -48,7 +48,13 @@ from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
 from backplane.webhooks import repository
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from backplane.webhooks.repository import active_endpoints_of, lock_deliveries, lock_for_attempt, overdue
+from backplane.webhooks.repository import (
+    active_endpoints_of,
+    lock_deliveries,
+    lock_endpoints,
+    lock_for_attempt,
+    overdue,
+)
 from backplane.webhooks.sender import AttemptResult, send
 from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
 from backplane.webhooks.slots import waiting_key
@@ -424,10 +430,12 @@ async def record_outcomes(
     """Log the attempts and move their deliveries on, in one transaction; each delivery's status
     afterwards (None: deleted with its endpoint while the request ran).
 
-    The endpoints' health first (in id order), then the deliveries, locked in one read: endpoint
-    then delivery is the order the API locks them in.
+    The endpoints first (locked in id order, then their health), then the deliveries, locked in one
+    read: endpoint then delivery is the order the API locks them in, so that a batch never
+    deadlocks with a webhook being disabled or deleted.
     """
     async with unit_of_work(sessionmaker) as session:
+        await lock_endpoints(session, sorted({done.endpoint_id for done, _ in outcomes}))
         disabled: set[str] = set()
         for done, result in sorted(outcomes, key=lambda outcome: outcome[0].endpoint_id):
             if done.endpoint_id in disabled or not needs_health_update(

@@ -93,6 +93,18 @@ async def lock_for_attempt(
     return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
 
 
+async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
+    """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
+    UPDATE: the dispatcher may still insert deliveries that reference them)."""
+    stmt = (
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.id == any_(_ids(endpoint_ids)))
+        .order_by(WebhookEndpoint.id)
+        .with_for_update(key_share=True)
+    )
+    await session.execute(stmt)
+
+
 async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dict[str, WebhookDelivery]:
     """These deliveries by id, locked in id order (those deleted meanwhile are missing)."""
     stmt = (
