@@ -103,10 +103,12 @@ bench-jobs: install services
 
 WEBHOOKS_BENCH = $(UV) run python bench/webhooks.py --url $(BENCH_URL) $(WEBHOOKS_BENCH_ARGS)
 
-# bench/webhooks.py: 10,000 events fanned out to two loopback receivers, then again with a third,
-# dead one beside them (deliveries per second, event-to-receipt latency, against posting with httpx
-# directly). The server and the workers reach loopback receivers only with private targets allowed.
-# WEBHOOKS_BENCH_ARGS passes options (e.g. --events 2000 --workers 2 --dead hanging).
+# bench/webhooks.py: httpx posting straight to a loopback receiver (the baseline), then one worker
+# delivering to two receivers, a burst of 10,000 events and 1,500 at 100/s, each alone and beside a
+# refused and a hanging receiver (rate, p50/p99, CPU per delivery; ratios against the baseline and
+# against the pace without a dead receiver). The server and the workers reach loopback receivers
+# only with private targets allowed. WEBHOOKS_BENCH_ARGS passes options (e.g. --events 3000
+# --rate 50 --dead hanging --workers 2).
 bench-webhooks: export WEBHOOK_ALLOW_PRIVATE_TARGETS = true
 bench-webhooks: install services
 	$(UV) run backplane migrate

@@ -5,21 +5,23 @@ with WEBHOOK_ALLOW_PRIVATE_TARGETS=true (the make target sets it); DATABASE_URL 
 the server's. This script:
 
 1. starts two healthy receivers (each its own process: records when each `webhook-id` first
-   arrived, answers 200) and a dead one (--dead refused: nothing listens on its port; --dead
+   arrived, answers 200) and the dead ones of --dead (refused: nothing listens on its port;
    hanging: it accepts connections and never answers, so each attempt waits for the 10 s timeout);
 2. measures the baseline: --events signed-size POSTs straight to a healthy receiver with httpx,
    as many at once as the platform sends to one endpoint (WEBHOOK_ENDPOINT_CONCURRENCY): posts per
-   second and request latency;
+   second, request latency, and this process's CPU time per post;
 3. signs up, subscribes the two healthy receivers to `job.completed`, starts --workers
-   `backplane worker --queues tasks` processes, records --events events (as the domains do, with
-   `record_event`: a burst in transactions of --batch, or --rate events per second, one per
-   transaction) and waits until both receivers have every event:
-   deliveries per second (first event created to last delivery received) and end-to-end latency
-   (event created to received), p50 and p99;
-4. subscribes the dead receiver too and does it again with --events new events: the healthy
-   receivers' figures beside those of step 3 show what the dead one costs them.
+   `backplane worker --queues tasks` processes, records --events events as a burst (as the domains
+   do, with `record_event`, in transactions of --batch) and waits until both receivers have every
+   event: deliveries per second (first event created to last delivery received), end-to-end
+   latency (event created to received) p50 and p99, and the workers' CPU time per delivery;
+4. for each dead receiver: subscribes it too, does step 3 again with new events, and deletes it
+   (its deliveries go with it): the healthy receivers' rate and p99 beside step 3's show what it
+   costs them;
+5. steps 3 and 4 again at a steady --rate events per second (--paced-events each, one per
+   transaction).
 
-Each phase is printed beside the baseline as ratios. At the end the webhooks are deleted (their
+Each phase is printed beside the baseline, and a summary gives the ratios. At the end the webhooks are deleted (their
 deliveries go with them); the events, user and organization stay in PostgreSQL.
 """
 
@@ -151,6 +153,7 @@ async def arrivals(url: str) -> tuple[dict[str, float], int]:
 class Figures:
     rate: float
     latencies: list[float]  # seconds
+    cpu_ms: float = 0.0  # CPU time per delivery (per post: the baseline) of the process(es) doing it
 
     @property
     def p50(self) -> float:
@@ -189,10 +192,20 @@ async def direct_baseline(url: str, posts: int, concurrency: int, body: bytes) -
                 response.raise_for_status()
                 latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(poster() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Figures(posts / elapsed, latencies)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Figures(posts / elapsed, latencies, cpu * 1000 / posts)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def record_events(organization_id: uuid.UUID, count: int, batch: int, rate: float) -> dict[str, float]:
@@ -263,12 +276,18 @@ async def phase(
     label: str,
     organization_id: uuid.UUID,
     healthy: list[str],
+    events: int,
     args: argparse.Namespace,
+    rate: float,
     baseline: Figures,
-) -> list[Figures]:
+) -> tuple[list[Figures], float]:
+    """Record `events` events (a burst in transactions of --batch, or `rate` per second, one per
+    transaction) and wait until every healthy receiver has them all; each receiver's figures."""
     before = [set((await arrivals(url))[0]) for url in healthy]
-    created = await record_events(organization_id, args.events, 1 if args.rate else args.batch, args.rate)
+    cpu = cpu_seconds(args.worker_pids)
+    created = await record_events(organization_id, events, 1 if rate else args.batch, rate)
     await wait_for(healthy, set(created), time.monotonic() + args.timeout)
+    cpu = cpu_seconds(args.worker_pids) - cpu
     figures = []
     for url, seen_before in zip(healthy, before, strict=True):
         got, _ = await arrivals(url)
@@ -276,27 +295,90 @@ async def phase(
         latencies = [mine[k] - created[k] for k in created]
         span = max(mine.values()) - min(created.values())
         figures.append(Figures(len(mine) / span, latencies))
-    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies])
-    print(line(f"{label}: all deliveries", total, "deliveries", baseline))
+    # CPU per delivery to the healthy receivers: a dead receiver's attempts count as their overhead.
+    cpu_ms = cpu * 1000 / (2 * events)
+    total = Figures(sum(f.rate for f in figures), [x for f in figures for x in f.latencies], cpu_ms)
+    print(line(f"{label}: all deliveries", total, "deliveries", baseline) + f"   worker CPU {total.cpu_ms:.2f} ms each")
     for n, f in enumerate(figures, start=1):
-        print(line(f"{label}: healthy receiver {n}", f, "deliveries", baseline))
-    return figures
+        print(line(f"{label}: receiver {n}", f, "deliveries"))
+    return figures, total.cpu_ms
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=10_000, help="events of each burst phase")
     parser.add_argument("--batch", type=int, default=50, help="events per recording transaction (burst)")
     parser.add_argument(
-        "--rate", type=float, default=0, help="events per second, one per transaction (0: a burst, as fast as possible)"
+        "--rate", type=float, default=100, help="events per second of the paced phases, one per transaction (0: none)"
     )
+    parser.add_argument("--paced-events", type=int, default=1500, help="events of each paced phase")
     parser.add_argument("--workers", type=int, default=1, help="`backplane worker --queues tasks` processes")
-    parser.add_argument("--dead", choices=("refused", "hanging"), default="refused")
+    parser.add_argument(
+        "--dead", default="refused,hanging", help="dead receivers to try beside the healthy ones, one phase each"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one phase")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--hanging", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+async def pace_phases(
+    client: httpx.AsyncClient,
+    organization_id: uuid.UUID,
+    healthy: list[str],
+    dead_urls: dict[str, str],
+    args: argparse.Namespace,
+    rate: float,
+    baseline: Figures,
+) -> tuple[list[Figures], float, list[tuple[str, list[Figures]]]]:
+    """One phase with the healthy receivers alone, then one per dead receiver beside them (its webhook
+    deleted afterwards, its deliveries with it); the first's figures, and (dead kind, figures) of each
+    other."""
+    events = args.paced_events if rate else args.events
+    pace = f"paced {rate:g}/s" if rate else "burst"
+    print(f"\n{pace}: {events} events to each receiver")
+    alone, cpu_ms = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
+    compared = []
+    for kind, url in dead_urls.items():
+        dead = await call_json(client, "POST", "/v1/webhooks", 201, {"url": url, "events": [EVENT_TYPE]})
+        try:
+            beside, _ = await phase(
+                f"{pace}, 2 healthy + {kind}", organization_id, healthy, events, args, rate, baseline
+            )
+            deliveries, attempts = await attempts_logged(dead["id"])
+            print(f"{pace}, {kind} receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
+        finally:
+            await client.delete(f"/v1/webhooks/{dead['id']}")
+        compared.append((kind, beside))
+    return alone, cpu_ms, compared
+
+
+Results = dict[str, tuple[list[Figures], float, list[tuple[str, list[Figures]]]]]
+
+
+def summary(baseline: Figures, workers: int, results: Results) -> None:
+    print("\nsummary (healthy receivers; rate and p99 against the same pace without a dead receiver)")
+    for pace, (alone, cpu_ms, compared) in results.items():
+        worker = sum(f.rate for f in alone)
+        if pace == "burst":
+            print(
+                f"  burst: {workers} worker(s) {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx "
+                f"straight ({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
+            )
+            if cpu_ms:
+                print(
+                    f"  burst: worker CPU {cpu_ms:.2f} ms per delivery, httpx straight {baseline.cpu_ms:.2f} ms per "
+                    f"post: x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio with a core each)"
+                )
+        else:
+            print(f"  {pace}: p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms without a dead receiver")
+        for kind, beside in compared:
+            ratios = ", ".join(
+                f"receiver {n}: x{b.rate / a.rate:.2f} rate, x{b.p99 / a.p99:.2f} p99"
+                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1)
+            )
+            print(f"  {pace} + {kind}: {ratios}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -304,13 +386,17 @@ async def main(args: argparse.Namespace) -> None:
     from backplane.workers.settings import WorkerSettings
 
     ports = [free_port(), free_port()]
-    dead_port = free_port()
+    kinds = [kind for kind in args.dead.split(",") if kind]
+    dead_urls = {kind: f"http://127.0.0.1:{free_port()}/hook" for kind in kinds}
     receivers = [start(__file__, "--receiver", str(port)) for port in ports]
-    if args.dead == "hanging":
-        receivers.append(start(__file__, "--receiver", str(dead_port), "--hanging"))
+    listening = list(ports)
+    if "hanging" in dead_urls:
+        hanging_port = int(dead_urls["hanging"].split(":")[2].split("/")[0])
+        receivers.append(start(__file__, "--receiver", str(hanging_port), "--hanging"))
+        listening.append(hanging_port)
     workers: list[Process] = []
     try:
-        for port in ports + ([dead_port] if args.dead == "hanging" else []):
+        for port in listening:
             await wait_for_port(port)
         healthy = [f"http://127.0.0.1:{port}" for port in ports]
 
@@ -318,10 +404,10 @@ async def main(args: argparse.Namespace) -> None:
         body += b'"webhook_id":"wh_0123456789abcdef01234567","data":{"id":"job_1","status":"completed"}}'
         concurrency = get_settings().webhook_endpoint_concurrency  # what one endpoint gets at once
         baseline = await direct_baseline(f"{healthy[0]}/hook", args.events, concurrency, body)
-        pace = f"{args.rate:g} events/s" if args.rate else f"a burst ({args.batch} per transaction)"
         print(
-            f"{args.events} events, {pace}, to each receiver; {args.workers} worker process(es), "
-            f"{WorkerSettings.max_jobs} jobs at once each; dead receiver: {args.dead}"
+            f"{args.workers} worker process(es) (`backplane worker --queues tasks`), {WorkerSettings.max_jobs} jobs "
+            f"at once each; dead receivers: {', '.join(kinds) or 'none'} (refused: nothing listens; hanging: "
+            "accepts and never answers)"
         )
         print(line(f"baseline: httpx straight to a receiver, {concurrency} at once", baseline, "posts"))
 
@@ -337,25 +423,17 @@ async def main(args: argparse.Namespace) -> None:
             workers = [
                 start("-m", "backplane.cli", "worker", "--queues", "tasks", env=env) for _ in range(args.workers)
             ]
+            args.worker_pids = [worker.popen.pid for worker in workers]
             await asyncio.sleep(3)  # let them connect and start listening
             try:
-                alone = await phase("2 healthy receivers", organization_id, healthy, args, baseline)
-                dead = await call_json(
-                    client,
-                    "POST",
-                    "/v1/webhooks",
-                    201,
-                    {"url": f"http://127.0.0.1:{dead_port}/hook", "events": [EVENT_TYPE]},
-                )
-                hooks.append(dead)
-                beside = await phase(f"2 healthy + 1 {args.dead}", organization_id, healthy, args, baseline)
-                deliveries, attempts = await attempts_logged(dead["id"])
-                print(f"dead receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
-                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1):
-                    print(
-                        f"healthy receiver {n} with the dead one beside it: x{b.rate / a.rate:.2f} rate, "
-                        f"x{b.p50 / a.p50:.2f} p50, x{b.p99 / a.p99:.2f} p99 of the phase without it"
+                results: Results = {
+                    "burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)
+                }
+                if args.rate:
+                    results[f"paced {args.rate:g}/s"] = await pace_phases(
+                        client, organization_id, healthy, dead_urls, args, args.rate, baseline
                     )
+                summary(baseline, args.workers, results)
             finally:
                 for hook in hooks:
                     await client.delete(f"/v1/webhooks/{hook['id']}")

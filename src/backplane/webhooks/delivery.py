@@ -1,14 +1,18 @@
 """From an event in the outbox to a signed POST, with retries (the worker's side of webhooks).
 
 1. `dispatch`: the oldest undispatched events become one delivery per endpoint that subscribes to
-   them (same organization, same mode, enabled); each delivery's first attempt is queued once the
-   transaction commits. It runs as soon as a transaction that recorded events commits (`listen`,
-   woken through Redis by `events.service.record_event`), and every 5 s as a cron, the safety net.
-2. `attempt`: one attempt of one delivery. A short transaction claims it (the lease keeps a duplicate
-   job away while the request runs), the request is sent outside any transaction, a second
-   transaction logs the attempt and decides: delivered, retry later (queued for its time in the
-   schedule), or failed for good. The endpoint's health follows: 410 Gone, or failing every
-   attempt for WEBHOOK_DISABLE_AFTER_SECONDS, disables it and emails the organization's owners.
+   them (same organization, same mode, enabled); once the transaction commits, each delivery's
+   first attempt goes to the worker's `Pump`, or is queued as a job where no pump runs. It runs as
+   soon as a transaction that recorded events commits (`listen`, woken through Redis by
+   `events.service.record_event`), and every 5 s as a cron, the safety net.
+2. `claim`, `send`, `record_outcomes`: attempts, in batches. A short transaction claims a batch of
+   deliveries (the lease keeps a duplicate job away while the requests run), the requests are sent
+   outside any transaction, a second transaction logs the attempts and decides for each: delivered,
+   retry later (queued for its time in the schedule), or failed for good. The worker's `Pump`
+   (pump.py) makes the first attempts of what `dispatch` made this way; `attempt` is one attempt
+   of one delivery (a retry's or a redelivery's `webhooks.deliver` job). The endpoint's health
+   follows: 410 Gone, or failing every attempt for WEBHOOK_DISABLE_AFTER_SECONDS, disables it and
+   emails the organization's owners.
 3. `sweep`: a delivery whose queued job was lost (Redis restarted empty, a worker killed
    mid-attempt) is queued again once it is overdue by a third of RECOVERY_SECONDS and Redis knows
    it neither as a queued job nor as waiting for a slot of its endpoint. Job ids name the delivery
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,14 +41,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
-from backplane.core.db import unit_of_work
+from backplane.core.db import after_commit, unit_of_work
 from backplane.core.ids import new_id
 from backplane.core.queue import enqueue_after_commit
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
 from backplane.webhooks import repository
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from backplane.webhooks.repository import active_endpoints_of, lock_delivery, lock_for_attempt, overdue
+from backplane.webhooks.repository import (
+    active_endpoints_of,
+    lock_deliveries,
+    lock_endpoints,
+    lock_for_attempt,
+    overdue,
+)
 from backplane.webhooks.sender import AttemptResult, send
 from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
 from backplane.webhooks.slots import waiting_key
@@ -292,14 +303,28 @@ async def notify_owners(
         enqueue_after_commit(session, queue, "email.send", address, subject, body)
 
 
+Handoff = Callable[[list[tuple[str, str]]], None]
+
+
 async def dispatch(
-    session: AsyncSession, queue: ArqRedis, settings: Settings, now: datetime, limit: int = DISPATCH_BATCH
+    session: AsyncSession,
+    queue: ArqRedis,
+    settings: Settings,
+    now: datetime,
+    limit: int = DISPATCH_BATCH,
+    *,
+    handoff: Handoff | None = None,
 ) -> int:
-    """Turn up to `limit` undispatched events into deliveries; the number of events handled."""
+    """Turn up to `limit` undispatched events into deliveries; the number of events handled.
+
+    Once the transaction commits, the first attempts go to `handoff` as (delivery id, endpoint id)
+    pairs (the worker's `Pump`), or without one each becomes a `webhooks.deliver` job.
+    """
     events = await claim_undispatched(session, limit)
     if not events:
         return 0
     endpoints = await active_endpoints_of(session, {event.organization_id for event in events})
+    made: list[tuple[str, str]] = []
     for event in events:
         for endpoint in endpoints:
             if (
@@ -309,14 +334,25 @@ async def dispatch(
             ):
                 delivery = new_delivery(endpoint, settings, kind="event", event=event, now=now)
                 session.add(delivery)
-                schedule(session, queue, delivery)
+                if handoff is None:
+                    schedule(session, queue, delivery)
+                else:
+                    made.append((delivery.id, endpoint.id))
         event.dispatched_at = now
     await session.flush()
+    if handoff is not None and made:
+
+        async def _hand_off() -> None:
+            handoff(made)
+
+        after_commit(session, _hand_off)
     return len(events)
 
 
 @dataclass(frozen=True, slots=True)
-class _Claim:
+class Claim:
+    """A delivery claimed for attempt `number`: what to send where, and what the claim read."""
+
     delivery_id: str
     endpoint_id: str
     kind: str
@@ -325,15 +361,19 @@ class _Claim:
     body: bytes
     headers: dict[str, str]
     failing_since: datetime | None
+    attempted_at: datetime
 
 
-async def _claim(
-    session: AsyncSession, settings: Settings, encryptor: Encryptor, delivery_id: str, now: datetime
-) -> _Claim | None:
-    found = await lock_for_attempt(session, delivery_id)
-    if found is None:
-        return None  # deleted with its endpoint, or another worker is on it
-    delivery, endpoint, event = found
+def _claim_found(
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    event: Event | None,
+    settings: Settings,
+    encryptor: Encryptor,
+    now: datetime,
+) -> Claim | None:
+    """Claim a locked delivery for an attempt at `now`: its request, signed, and a lease that keeps
+    any other job away; None when there is nothing to send now."""
     if delivery.status != "pending":
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + EARLY_TOLERANCE:
@@ -354,7 +394,7 @@ async def _claim(
         )
         return None
     delivery.next_attempt_at = now + attempt_lease(settings)
-    return _Claim(
+    return Claim(
         delivery.id,
         endpoint.id,
         delivery.kind,
@@ -363,7 +403,65 @@ async def _claim(
         body,
         headers,
         endpoint.failing_since,
+        now,
     )
+
+
+async def claim(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    encryptor: Encryptor,
+    delivery_ids: list[str],
+    now: datetime,
+) -> list[Claim]:
+    """Claim the due ones of these deliveries in one short transaction (one locking read, one
+    batched update); those another worker holds, or that are not due, are left out."""
+    async with unit_of_work(sessionmaker) as session:
+        found = await lock_for_attempt(session, delivery_ids)
+        return [c for row in found if (c := _claim_found(*row, settings, encryptor, now)) is not None]
+
+
+async def record_outcomes(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    queue: ArqRedis,
+    settings: Settings,
+    outcomes: list[tuple[Claim, AttemptResult]],
+) -> dict[str, str | None]:
+    """Log the attempts and move their deliveries on, in one transaction; each delivery's status
+    afterwards (None: deleted with its endpoint while the request ran).
+
+    The endpoints first (locked in id order, then their health), then the deliveries, locked in one
+    read: endpoint then delivery is the order the API locks them in, so that a batch never
+    deadlocks with a webhook being disabled or deleted.
+    """
+    async with unit_of_work(sessionmaker) as session:
+        await lock_endpoints(session, sorted({done.endpoint_id for done, _ in outcomes}))
+        disabled: set[str] = set()
+        for done, result in sorted(outcomes, key=lambda outcome: outcome[0].endpoint_id):
+            if done.endpoint_id in disabled or not needs_health_update(
+                done.kind, done.failing_since, result, done.attempted_at, settings
+            ):
+                continue
+            reason = await update_health(
+                session, queue, settings, done.endpoint_id, done.kind, result, done.attempted_at
+            )
+            if reason is not None:
+                disabled.add(done.endpoint_id)
+        locked = await lock_deliveries(session, [done.delivery_id for done, _ in outcomes])
+        statuses: dict[str, str | None] = {}
+        for done, result in outcomes:
+            delivery = locked.get(done.delivery_id)
+            if delivery is None:
+                statuses[done.delivery_id] = None
+                continue
+            session.add(apply_result(delivery, done.number, result, done.attempted_at, settings))
+            if done.endpoint_id in disabled:
+                delivery.status, delivery.next_attempt_at = "failed", None
+            if delivery.status == "pending":
+                schedule(session, queue, delivery)
+            statuses[done.delivery_id] = delivery.status
+        await session.flush()
+    return statuses
 
 
 async def attempt(
@@ -377,25 +475,12 @@ async def attempt(
     now: datetime,
 ) -> str | None:
     """One attempt of a due delivery; its status afterwards, or None when there was nothing to do."""
-    async with unit_of_work(sessionmaker) as session:
-        claim = await _claim(session, settings, encryptor, delivery_id, now)
-    if claim is None:
+    claimed = await claim(sessionmaker, settings, encryptor, [delivery_id], now)
+    if not claimed:
         return None
-    result = await send(client, claim.url, claim.body, claim.headers, settings=settings)
-    async with unit_of_work(sessionmaker) as session:
-        disabled = None
-        if needs_health_update(claim.kind, claim.failing_since, result, now, settings):
-            disabled = await update_health(session, queue, settings, claim.endpoint_id, claim.kind, result, now)
-        delivery = await lock_delivery(session, delivery_id)
-        if delivery is None:
-            return None  # its endpoint was deleted while the request ran
-        session.add(apply_result(delivery, claim.number, result, now, settings))
-        if disabled is not None:
-            delivery.status, delivery.next_attempt_at = "failed", None
-        if delivery.status == "pending":
-            schedule(session, queue, delivery)
-        await session.flush()
-        return delivery.status
+    [mine] = claimed
+    result = await send(client, mine.url, mine.body, mine.headers, settings=settings)
+    return (await record_outcomes(sessionmaker, queue, settings, [(mine, result)]))[delivery_id]
 
 
 def sweep_grace(settings: Settings) -> timedelta:

@@ -3,8 +3,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, String, and_, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -51,6 +53,12 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
         return list((await self.session.execute(stmt)).scalars())
 
 
+def _ids(ids: list[str]) -> BindParameter[Any]:
+    """A list of ids as one array parameter (`= ANY(:ids)`): one statement text whatever the length,
+    which the driver prepares once."""
+    return bindparam("ids", ids, type_=ARRAY(String))
+
+
 # The worker's reads below start from the outbox or from a queued delivery id, before any
 # organization is known (as API-key authentication does); what they find carries its organization.
 
@@ -70,23 +78,42 @@ async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[
 
 
 async def lock_for_attempt(
-    session: AsyncSession, delivery_id: str
-) -> tuple[WebhookDelivery, WebhookEndpoint, Event | None] | None:
-    """The delivery (locked; None if another worker holds it), its endpoint and its event."""
+    session: AsyncSession, delivery_ids: list[str]
+) -> list[tuple[WebhookDelivery, WebhookEndpoint, Event | None]]:
+    """These deliveries (locked; those another worker holds are left out), each with its endpoint and
+    its event."""
     stmt = (
         select(WebhookDelivery, WebhookEndpoint, Event)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .outerjoin(Event, Event.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id == delivery_id)
+        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
+        .order_by(WebhookDelivery.id)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1], row[2]) if row else None
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
 
 
-async def lock_delivery(session: AsyncSession, delivery_id: str) -> WebhookDelivery | None:
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
+    """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
+    UPDATE: the dispatcher may still insert deliveries that reference them)."""
+    stmt = (
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.id == any_(_ids(endpoint_ids)))
+        .order_by(WebhookEndpoint.id)
+        .with_for_update(key_share=True)
+    )
+    await session.execute(stmt)
+
+
+async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dict[str, WebhookDelivery]:
+    """These deliveries by id, locked in id order (those deleted meanwhile are missing)."""
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
+        .order_by(WebhookDelivery.id)
+        .with_for_update()
+    )
+    return {delivery.id: delivery for delivery in (await session.execute(stmt)).scalars()}
 
 
 async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, str, int]]:

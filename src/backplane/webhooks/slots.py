@@ -22,10 +22,12 @@ from redis.asyncio import Redis
 
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+local held = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if held or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], ARGV[4])
   redis.call('ZREM', KEYS[2], ARGV[3])
+  if held then return 2 end
   return 1
 end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[3])
@@ -52,13 +54,15 @@ def _keys(endpoint_id: str) -> list[str]:
 
 class EndpointSlots:
     def __init__(self, redis: Redis, *, limit: int, lease_seconds: float) -> None:
+        self._redis = redis
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self.limit = limit
         self.lease_ms = int(lease_seconds * 1000)
 
     async def acquire(self, endpoint_id: str, delivery_id: str) -> bool:
-        """Take a slot for this delivery's attempt; False: the endpoint is full and the delivery waits."""
+        """Take a slot for this delivery's attempt (or take over the one it has: a job run again after
+        its worker died); False: the endpoint is full and the delivery waits."""
         now = int(time.time() * 1000)
         args: list[str | int] = [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS]
         return bool(await self._acquire(keys=_keys(endpoint_id), args=args))
@@ -68,4 +72,33 @@ class EndpointSlots:
         woken = await self._release(keys=_keys(endpoint_id), args=[delivery_id])
         if woken is None:
             return None
-        return woken.decode() if isinstance(woken, bytes) else str(woken)
+        return _text(woken)
+
+    async def acquire_many(self, wanted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`acquire` for many (delivery id, endpoint id) pairs in one round trip; those that got a new
+        slot. The others wait in their endpoint's waiting set, or already had a slot: someone else is
+        on them (a job, another worker's pump), who gives that slot back."""
+        if not wanted:
+            return []
+        now = int(time.time() * 1000)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, endpoint_id in wanted:
+                args: list[str | int] = [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS]
+                await self._acquire(keys=_keys(endpoint_id), args=args, client=pipe)
+            granted = await pipe.execute()
+        return [pair for pair, got in zip(wanted, granted, strict=True) if got == 1]
+
+    async def release_many(self, held: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`release` for many (delivery id, endpoint id) pairs in one round trip; the deliveries woken
+        (one per slot given back, where some waited), with their endpoint."""
+        if not held:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, endpoint_id in held:
+                await self._release(keys=_keys(endpoint_id), args=[delivery_id], client=pipe)
+            woken = await pipe.execute()
+        return [(_text(w), endpoint_id) for (_, endpoint_id), w in zip(held, woken, strict=True) if w is not None]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,5 +1,6 @@
-"""arq tasks of webhooks. The worker keeps one HTTP client for deliveries in `ctx["webhook_http"]`, and
-the Encryptor that decrypts signing secrets in `ctx["encryptor"]`."""
+"""arq tasks of webhooks. The worker keeps one HTTP client for deliveries in `ctx["webhook_http"]`, the
+Encryptor that decrypts signing secrets in `ctx["encryptor"]`, and, beside the listener, the `Pump`
+that makes the first attempts of new deliveries in `ctx["webhook_pump"]`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
+from backplane.webhooks.pump import Pump
 from backplane.webhooks.slots import EndpointSlots
 from backplane.workers.context import session_scope
 from backplane.workers.resilience import stores_of
@@ -41,6 +43,8 @@ def _slots(ctx: dict[str, Any]) -> EndpointSlots:
 async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str | None = None) -> str | None:
     """`webhooks.deliver`: one attempt of one delivery (queued by dispatch, by a retry or a redelivery).
 
+    A worker that runs a `Pump` hands the delivery to it. Otherwise:
+
     With `endpoint_id` (every job queued by this version) the attempt first takes one of the
     endpoint's slots; when they are all taken it waits in the endpoint's waiting set instead of in
     this worker. When an attempt ends, the job hands its slot straight to the delivery that waited
@@ -49,6 +53,10 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
     """
     if endpoint_id is None:
         return await _attempt(ctx, delivery_id)
+    pump: Pump | None = ctx.get("webhook_pump")
+    if pump is not None:
+        pump.submit([(delivery_id, endpoint_id)])  # the worker's pump makes every attempt it can
+        return "pumped"
     slots = _slots(ctx)
     if not await slots.acquire(endpoint_id, delivery_id):
         return "waiting"
@@ -97,11 +105,19 @@ async def _wake(ctx: dict[str, Any], delivery_id: str, endpoint_id: str) -> None
 
 
 async def dispatch_task(ctx: dict[str, Any]) -> int:
-    """Cron `webhooks.dispatch`: new events become deliveries, in batches of one transaction each."""
+    """Cron `webhooks.dispatch`: new events become deliveries, in batches of one transaction each.
+
+    In a worker with a pump the first attempts go to it, and dispatching pauses while its backlog is
+    long (the rest stays in the outbox for the next round, or for another worker)."""
+    pump: Pump | None = ctx.get("webhook_pump")
     total = 0
     while True:
+        if pump is not None and not await pump.room():
+            return total
         async with session_scope(ctx) as session:
-            handled = await delivery.dispatch(session, ctx["redis"], ctx["settings"], utcnow())
+            handled = await delivery.dispatch(
+                session, ctx["redis"], ctx["settings"], utcnow(), handoff=pump.submit if pump else None
+            )
         total += handled
         if handled < delivery.DISPATCH_BATCH:
             return total
@@ -137,6 +153,9 @@ async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> Non
 
 
 def start_listening(ctx: dict[str, Any]) -> None:
+    """The listener, and the pump that makes the first attempts of what it dispatches."""
+    pump = ctx["webhook_pump"] = Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
+    pump.start()
     stopping = asyncio.Event()
     ctx["webhook_listener_task"] = (
         asyncio.create_task(listen_for_events(ctx, stopping), name="webhooks.listen"),
@@ -158,3 +177,7 @@ async def stop_listening(ctx: dict[str, Any]) -> None:
     except asyncio.CancelledError:
         if not task.cancelled():
             raise
+    finally:
+        pump: Pump | None = ctx.pop("webhook_pump", None)
+        if pump is not None:
+            await pump.stop()

@@ -1,0 +1,242 @@
+"""The worker's first attempts of new deliveries, in batches: claimed together, sent together,
+logged together.
+
+`dispatch` hands the deliveries it made to the pump once its transaction commits. The pump takes
+one of its endpoint's slots for each (`slots.py`, across every worker; a delivery whose endpoint is
+full waits in Redis as it does for a job, and the attempt that frees a slot wakes it), claims what
+got a slot in one transaction, posts them concurrently, and logs what came back in one transaction
+per batch of answers. Each endpoint has an HTTP client of its own, kept while it is used: its
+connections are reused from one attempt to the next, and a hanging endpoint's connections never sit
+in the pool every other request searches. A hanging endpoint therefore holds its own slots and
+nothing else; the pump itself runs at most CAPACITY attempts at once.
+
+Nothing here is needed for correctness: a delivery the pump never got to (the worker died, PostgreSQL
+failed the claim) is pending in PostgreSQL, known to Redis neither as a job nor as waiting, and the
+sweep queues a job for it once it is overdue. Claims keep two attempts of one delivery apart as
+they do for jobs. The pump takes new deliveries only while its backlog is short (`room`), so that
+a burst waits in the outbox, where any worker's dispatcher can take it, rather than in one
+process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+
+import httpx
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backplane.core.config import Settings
+from backplane.core.crypto import Encryptor
+from backplane.core.db import utcnow
+from backplane.webhooks import delivery
+from backplane.webhooks.sender import AttemptResult, new_client, send
+from backplane.webhooks.slots import EndpointSlots
+
+logger = logging.getLogger(__name__)
+
+CAPACITY = 200  # attempts in flight at once in one worker (each endpoint: its slots at most)
+CLAIMS_AT_ONCE = 3  # claim transactions under way at once
+CLIENT_IDLE_SECONDS = 120.0  # an endpoint's HTTP client is closed after this long unused (> an attempt)
+BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
+ROOM_WAIT_SECONDS = 5.0
+
+Pair = tuple[str, str]  # (delivery id, endpoint id)
+
+
+class Pump:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        queue: ArqRedis,
+        settings: Settings,
+        encryptor: Encryptor,
+        slots: EndpointSlots,
+        *,
+        capacity: int = CAPACITY,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._queue = queue
+        self._clients: dict[str, tuple[httpx.AsyncClient, float]] = {}  # endpoint id -> (client, last used)
+        self._settings = settings
+        self._encryptor = encryptor
+        self._slots = slots
+        self._capacity = capacity
+        self._todo: deque[Pair] = deque()  # handed over, no slot yet
+        self._ready: list[Pair] = []  # slot held, not claimed yet
+        self._held = 0  # slots this pump holds (ready, being claimed, or being sent)
+        self._sent: list[Pair] = []  # answered: their slots go back at the next turn of `_feed`
+        self._answers: list[tuple[delivery.Claim, AttemptResult]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self._claiming: set[asyncio.Task[None]] = set()
+        self._work = asyncio.Event()
+        self._answered = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the dispatcher's side ----------------------------------------------------------------
+
+    def submit(self, pairs: list[Pair]) -> None:
+        """New deliveries, due now (called once the transaction that made them has committed)."""
+        self._todo.extend(pairs)
+        if len(self._todo) >= BACKLOG:
+            self._room.clear()
+        self._work.set()
+
+    async def room(self) -> bool:
+        """Wait (a few seconds at most) until the backlog is short; whether it is."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ROOM_WAIT_SECONDS):
+                await self._room.wait()
+        return self._room.is_set() and not self._stopping
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._feed(), name="webhooks.pump.feed"),
+            asyncio.create_task(self._log(), name="webhooks.pump.log"),
+        ]
+
+    async def stop(self) -> None:
+        """Finish the attempts under way (within their deadline) and log them; what was not started
+        yet becomes a `webhooks.deliver` job each, for whichever worker runs next."""
+        self._stopping = True
+        self._room.set()
+        self._work.set()
+        if self._claiming:
+            await asyncio.wait(list(self._claiming), timeout=5)
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=self._settings.webhook_timeout_seconds + 5)
+        for task in [*self._tasks, *self._claiming, *self._sending]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._claiming, *self._sending, return_exceptions=True)
+        with contextlib.suppress(Exception):  # a store away: the sweep finds these deliveries again
+            await self._write()
+        await self._close_idle_clients(idle_for=0)
+        ready, todo = self._ready, list(self._todo)
+        self._ready, self._todo = [], deque()
+        with contextlib.suppress(Exception):
+            await self._slots.release_many([*ready, *self._sent])
+            for delivery_id, endpoint_id in [*ready, *todo]:
+                await self._queue.enqueue_job(
+                    delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1)
+                )
+
+    async def _feed(self) -> None:
+        while not self._stopping:
+            await self._work.wait()
+            self._work.clear()
+            try:
+                sent, self._sent = self._sent, []
+                await self._release(sent)
+                await self._take_slots()
+            except Exception:
+                # Redis away: what was taken stays pending in PostgreSQL, and the sweep requeues it.
+                logger.warning("webhook pump: slots could not be taken or given back", exc_info=True)
+                await asyncio.sleep(1)
+            if self._ready and len(self._claiming) < CLAIMS_AT_ONCE:
+                # Claimed on the side: slots freed meanwhile are given back and taken again at once.
+                ready, self._ready = self._ready, []
+                claiming = asyncio.create_task(self._claim_and_send(ready))
+                self._claiming.add(claiming)
+                claiming.add_done_callback(self._claimed)
+            if self._todo and self._held < self._capacity:
+                self._work.set()  # some of the last ones found their endpoint full: take more
+
+    async def _take_slots(self) -> None:
+        wanted: list[Pair] = []
+        while self._todo and self._held + len(wanted) < self._capacity:
+            wanted.append(self._todo.popleft())
+        if len(self._todo) < BACKLOG // 2:
+            self._room.set()
+        granted = await self._slots.acquire_many(wanted)
+        self._ready.extend(granted)
+        self._held += len(granted)
+
+    def _client(self, endpoint_id: str) -> httpx.AsyncClient:
+        client = self._clients[endpoint_id][0] if endpoint_id in self._clients else new_client(self._settings)
+        self._clients[endpoint_id] = (client, time.monotonic())
+        return client
+
+    async def _close_idle_clients(self, *, idle_for: float) -> None:
+        """Close the clients of endpoints not sent to for `idle_for` seconds (longer than an attempt
+        lasts, so none has a request under way)."""
+        now = time.monotonic()
+        for endpoint_id, (client, used) in list(self._clients.items()):
+            if now - used >= idle_for:
+                del self._clients[endpoint_id]
+                await client.aclose()
+
+    def _claimed(self, task: asyncio.Task[None]) -> None:
+        self._claiming.discard(task)
+        self._work.set()
+
+    async def _claim_and_send(self, ready: list[Pair]) -> None:
+        try:
+            claims = await delivery.claim(
+                self._sessionmaker, self._settings, self._encryptor, [d for d, _ in ready], utcnow()
+            )
+        except Exception:
+            # PostgreSQL away: these stay pending, and the sweep requeues them.
+            logger.warning("webhook pump: a batch could not be claimed; the sweep will find it", exc_info=True)
+            with contextlib.suppress(Exception):  # if Redis is away too, the slots' leases end on their own
+                await self._release(ready)
+            await asyncio.sleep(1)
+            return
+        claimed = {c.delivery_id for c in claims}
+        unclaimed = [pair for pair in ready if pair[0] not in claimed]
+        for claim in claims:
+            task = asyncio.create_task(self._send(claim))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        if unclaimed:  # another worker's, or nothing due: their slots go back at once
+            await self._release(unclaimed)
+
+    async def _send(self, claim: delivery.Claim) -> None:
+        result = await send(
+            self._client(claim.endpoint_id), claim.url, claim.body, claim.headers, settings=self._settings
+        )
+        # The request is over: its slot goes back now, before the attempt is logged.
+        self._sent.append((claim.delivery_id, claim.endpoint_id))
+        self._work.set()
+        self._answers.append((claim, result))
+        self._answered.set()
+
+    async def _log(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLIENT_IDLE_SECONDS):
+                    await self._answered.wait()
+            self._answered.clear()
+            await self._close_idle_clients(idle_for=CLIENT_IDLE_SECONDS)
+            try:
+                await self._write()
+            except Exception:
+                # The attempts were made but not logged: their deliveries stay claimed until the lease
+                # ends, then the sweep has them sent again (at least once, never lost).
+                logger.warning("webhook pump: attempts could not be logged", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def _write(self) -> None:
+        answers, self._answers = self._answers, []
+        if answers:
+            await delivery.record_outcomes(self._sessionmaker, self._queue, self._settings, answers)
+
+    async def _release(self, pairs: list[Pair]) -> None:
+        """Give slots back; each delivery woken by it gets the slot straight away if it can, and is
+        attempted here."""
+        if not pairs:
+            return
+        self._held -= len(pairs)
+        woken = await self._slots.release_many(pairs)
+        granted = await self._slots.acquire_many(woken)
+        self._ready.extend(granted)
+        self._held += len(granted)
+        self._work.set()

@@ -1,0 +1,85 @@
+"""The worker's pump: first attempts claimed, sent and logged in batches, each delivery still once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from backplane.core.config import Settings
+from backplane.core.db import unit_of_work, utcnow
+from backplane.webhooks import delivery as flow
+from backplane.webhooks.pump import Pump
+from backplane.webhooks.tasks import _slots
+from tests.fixtures.auth import Account, Api
+from tests.webhooks.conftest import (
+    Receiver,
+    create_webhook,
+    eventually,
+    queued_jobs,
+    record,
+    worker_context,
+)
+
+
+async def all_deliveries(client: httpx.AsyncClient, account: Account, hook: dict[str, Any]) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 100}, headers=account.headers)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
+
+
+def pump_of(ctx: dict[str, Any]) -> Pump:
+    return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
+
+
+async def test_two_pumps_handed_the_same_deliveries_send_each_once(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hooks = [await create_webhook(client, account, receiver.url(f"/{n}")) for n in range(2)]
+    event_ids = [await record(settings, account.organization_id, "job.completed", {"n": n}) for n in range(30)]
+    async with worker_context(settings) as one, worker_context(settings) as two:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(one["sessionmaker"]) as session:
+            assert await flow.dispatch(session, one["redis"], settings, utcnow(), handoff=handed.extend) == 30
+        assert len(handed) == 60
+        assert await queued_jobs(one["redis"]) == {}  # handed over, not queued
+        pumps = [pump_of(one), pump_of(two)]
+        for pump in pumps:
+            pump.start()
+        try:
+            for pump in pumps:
+                pump.submit(list(handed))  # two workers, the same deliveries
+
+            async def all_logged() -> bool:
+                found = [await all_deliveries(client, account, hook) for hook in hooks]
+                return all(len(f) == 30 and {d["status"] for d in f} == {"succeeded"} for f in found)
+
+            await eventually(all_logged, "every delivery logged")
+        finally:
+            for pump in pumps:
+                await pump.stop()
+    sent = Counter((r.path, r.headers["webhook-id"]) for r in receiver.received)
+    assert sent == {(path, event_id): 1 for path in ("/0", "/1") for event_id in event_ids}
+    for hook in hooks:
+        assert {d["attempt_count"] for d in await all_deliveries(client, account, hook)} == {1}
+
+
+async def test_a_stopping_pump_queues_what_it_has_not_started(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    await create_webhook(client, account, receiver.url())
+    for n in range(3):
+        await record(settings, account.organization_id, "job.completed", {"n": n})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await flow.dispatch(session, ctx["redis"], settings, utcnow(), handoff=handed.extend)
+        pump = pump_of(ctx)  # never started: the worker stops before it got to them
+        pump.submit(handed)
+        await pump.stop()
+        assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(delivery_id, 1) for delivery_id, _ in handed}
+    assert receiver.received == []
