@@ -126,7 +126,7 @@ async def test_two_dispatchers_at_once_deliver_each_event_once(
 
     async def dispatch_batch() -> int:
         async with unit_of_work(worker_ctx["sessionmaker"]) as session:
-            return await flow.dispatch(session, worker_ctx["redis"], settings, utcnow(), limit=10)
+            return await flow.dispatch(session, settings, utcnow(), limit=10)
 
     handled = await asyncio.gather(*(dispatch_batch() for _ in range(5)))
     assert sum(handled) == 30

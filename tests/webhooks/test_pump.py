@@ -43,7 +43,7 @@ async def test_two_pumps_handed_the_same_deliveries_send_each_once(
     async with worker_context(settings) as one, worker_context(settings) as two:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(one["sessionmaker"]) as session:
-            assert await flow.dispatch(session, one["redis"], settings, utcnow(), handoff=handed.extend) == 30
+            assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 30
         assert len(handed) == 60
         assert await queued_jobs(one["redis"]) == {}  # handed over, not queued
         pumps = [pump_of(one), pump_of(two)]
@@ -77,7 +77,7 @@ async def test_a_stopping_pump_queues_what_it_has_not_started(
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            await flow.dispatch(session, ctx["redis"], settings, utcnow(), handoff=handed.extend)
+            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
         pump = pump_of(ctx)  # never started: the worker stops before it got to them
         pump.submit(handed)
         await pump.stop()

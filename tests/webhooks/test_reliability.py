@@ -311,7 +311,7 @@ async def deliver_event_at(ctx: dict[str, Any], settings: Settings, organization
     """Record an event, dispatch it and make its first attempt as if the clock read `when`."""
     await record(settings, organization_id, "job.completed", JOB)
     async with unit_of_work(ctx["sessionmaker"]) as session:
-        await flow.dispatch(session, ctx["redis"], settings, when)
+        await flow.dispatch(session, settings, when)
         [delivery_id] = (
             await session.execute(select(WebhookDelivery.id).where(WebhookDelivery.attempt_count == 0))
         ).scalars()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backplane.core.config import Settings
-from backplane.core.effects import effects, take
+from backplane.core.effects import take
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -70,14 +70,6 @@ def create_sessionmaker(
     """`redis` and `queue`, when given, are each session's `info["redis"]` and `info["queue"]`: what its
     unit of work's effects (`core/effects.py`) publish and enqueue with."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"redis": redis, "queue": queue})
-
-
-AfterCommit = Callable[[], Awaitable[Any]]
-
-
-def after_commit(session: AsyncSession, action: AfterCommit) -> None:
-    """Run `action` once the session's transaction has committed: `effects(session).call(action)`."""
-    effects(session).call(action)
 
 
 async def commit(session: AsyncSession) -> None:

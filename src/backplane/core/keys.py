@@ -113,6 +113,21 @@ def job_final_channel(job_id: str) -> str:
     return f"{PREFIX}jobs:final:{job_id}"
 
 
+# -- events and webhooks ----------------------------------------------------------------------------
+
+EVENTS_COMMITTED = f"{PREFIX}events:committed"  # pushed after an event commits: the dispatcher wakes
+
+
+def webhook_slots(endpoint_id: str) -> str:
+    """An endpoint's attempts in flight (webhooks/slots.py)."""
+    return f"{PREFIX}webhooks:slots:{endpoint_id}"
+
+
+def webhook_waiting(endpoint_id: str) -> str:
+    """Deliveries waiting for one of the endpoint's slots."""
+    return f"{PREFIX}webhooks:waiting:{endpoint_id}"
+
+
 # -- workers ----------------------------------------------------------------------------------------
 
 WORKERS_PREFIX = f"{PREFIX}workers:"

@@ -9,13 +9,14 @@ from typing import Any, Literal, get_args
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.core.db import after_commit
+from backplane.core import keys
+from backplane.core.effects import effects
 from backplane.core.ids import new_id
 from backplane.events.models import Event
 
 logger = logging.getLogger(__name__)
 
-NEW_EVENTS_KEY = "backplane:events:committed"
+NEW_EVENTS_KEY = keys.EVENTS_COMMITTED
 _WAKE_PENDING = "events_wake_pending"
 
 EventType = Literal[
@@ -61,14 +62,11 @@ def wake_dispatcher_after_commit(session: AsyncSession) -> None:
         return
     session.info[_WAKE_PENDING] = True
 
-    async def _wake() -> None:
+    async def _wake() -> None:  # if it fails, the cron dispatches the event a few seconds later
         session.info.pop(_WAKE_PENDING, None)
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.lpush(NEW_EVENTS_KEY, "1")
-                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
-                await pipe.execute()
-        except Exception:  # committed already; the cron dispatches it a few seconds later
-            logger.warning("could not wake the webhook dispatcher", exc_info=True)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(NEW_EVENTS_KEY, "1")
+            pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+            await pipe.execute()
 
-    after_commit(session, _wake)
+    effects(session).call(_wake, "waking the webhook dispatcher")

@@ -41,9 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
-from backplane.core.db import after_commit, unit_of_work
+from backplane.core.db import unit_of_work
+from backplane.core.effects import effects
+from backplane.core.email import SEND_EMAIL
 from backplane.core.ids import new_id
-from backplane.core.queue import enqueue_after_commit
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
 from backplane.webhooks import repository
@@ -109,11 +110,9 @@ def new_delivery(
     )
 
 
-def schedule(session: AsyncSession, queue: ArqRedis, delivery: WebhookDelivery) -> None:
+def schedule(session: AsyncSession, delivery: WebhookDelivery) -> None:
     """Queue the delivery's next attempt for `next_attempt_at`, once the transaction commits."""
-    enqueue_after_commit(
-        session,
-        queue,
+    effects(session).enqueue(
         DELIVER_TASK,
         delivery.id,
         delivery.endpoint_id,
@@ -278,14 +277,12 @@ async def update_health(
     if endpoint is None:
         return None  # disabled already (or deleted)
     await repository.fail_pending(session, endpoint_id)
-    await notify_owners(session, queue, settings, endpoint, reason)
+    await notify_owners(session, settings, endpoint, reason)
     logger.warning("webhook %s disabled: %s", endpoint_id, reason)
     return reason
 
 
-async def notify_owners(
-    session: AsyncSession, queue: ArqRedis, settings: Settings, endpoint: WebhookEndpoint, reason: str
-) -> None:
+async def notify_owners(session: AsyncSession, settings: Settings, endpoint: WebhookEndpoint, reason: str) -> None:
     """Email each owner of the organization (through the `email.send` task, once this commits)."""
     mode = "live" if endpoint.livemode else "test-mode"
     subject = f"Webhook disabled: {endpoint.url[:100]}"
@@ -300,7 +297,7 @@ async def notify_owners(
         f"POST /v1/webhooks/{endpoint.id}/deliveries/<delivery id>/redeliver sends one again).\n"
     )
     for address in await repository.owner_emails(session, endpoint.organization_id):
-        enqueue_after_commit(session, queue, "email.send", address, subject, body)
+        effects(session).enqueue(SEND_EMAIL, address, subject, body)
 
 
 Handoff = Callable[[list[tuple[str, str]]], None]
@@ -308,7 +305,6 @@ Handoff = Callable[[list[tuple[str, str]]], None]
 
 async def dispatch(
     session: AsyncSession,
-    queue: ArqRedis,
     settings: Settings,
     now: datetime,
     limit: int = DISPATCH_BATCH,
@@ -335,7 +331,7 @@ async def dispatch(
                 delivery = new_delivery(endpoint, settings, kind="event", event=event, now=now)
                 session.add(delivery)
                 if handoff is None:
-                    schedule(session, queue, delivery)
+                    schedule(session, delivery)
                 else:
                     made.append((delivery.id, endpoint.id))
         event.dispatched_at = now
@@ -345,7 +341,7 @@ async def dispatch(
         async def _hand_off() -> None:
             handoff(made)
 
-        after_commit(session, _hand_off)
+        effects(session).call(_hand_off, "handing new deliveries to the pump")
     return len(events)
 
 
@@ -458,7 +454,7 @@ async def record_outcomes(
             if done.endpoint_id in disabled:
                 delivery.status, delivery.next_attempt_at = "failed", None
             if delivery.status == "pending":
-                schedule(session, queue, delivery)
+                schedule(session, delivery)
             statuses[done.delivery_id] = delivery.status
         await session.flush()
     return statuses

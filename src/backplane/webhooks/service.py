@@ -200,7 +200,7 @@ async def redeliver(
     delivery = flow.new_delivery(endpoint, settings, kind="redelivery", event=event, now=utcnow())
     session.add(delivery)
     await session.flush()
-    flow.schedule(session, queue, delivery)
+    flow.schedule(session, delivery)
     return delivery
 
 

@@ -20,6 +20,8 @@ import time
 
 from redis.asyncio import Redis
 
+from backplane.core import keys
+
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local held = redis.call('ZSCORE', KEYS[1], ARGV[3])
@@ -45,11 +47,11 @@ WAITING_TTL_MS = 7 * 86400 * 1000  # a waiting set nobody touches for a week is 
 
 
 def waiting_key(endpoint_id: str) -> str:
-    return f"webhooks:waiting:{endpoint_id}"
+    return keys.webhook_waiting(endpoint_id)
 
 
 def _keys(endpoint_id: str) -> list[str]:
-    return [f"webhooks:slots:{endpoint_id}", waiting_key(endpoint_id)]
+    return [keys.webhook_slots(endpoint_id), waiting_key(endpoint_id)]
 
 
 class EndpointSlots:

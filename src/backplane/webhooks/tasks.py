@@ -115,9 +115,7 @@ async def dispatch_task(ctx: dict[str, Any]) -> int:
         if pump is not None and not await pump.room():
             return total
         async with session_scope(ctx) as session:
-            handled = await delivery.dispatch(
-                session, ctx["redis"], ctx["settings"], utcnow(), handoff=pump.submit if pump else None
-            )
+            handled = await delivery.dispatch(session, ctx["settings"], utcnow(), handoff=pump.submit if pump else None)
         total += handled
         if handled < delivery.DISPATCH_BATCH:
             return total
