@@ -21,6 +21,7 @@ from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
+from backplane.core.docs import install_docs
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
 from backplane.core.queue import create_queue
@@ -133,8 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_public_enabled else None,
-        redoc_url="/redoc" if settings.docs_public_enabled else None,
+        docs_url=None,  # core/docs.py serves the pages with their assets, when the docs are public
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )
     install_idempotency(app)
@@ -170,4 +171,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
     ):
         app.include_router(router)
+    if settings.docs_public_enabled:
+        install_docs(app)
     return app
