@@ -3,15 +3,19 @@
 # - Tesseract OCR with its English data (taylor reads images and scanned PDF pages with it through pytesseract);
 # - Chromium (tests/e2e/test_docs_browser.py opens /docs and /redoc in it, headless, through Playwright's
 #   Python package: Debian's browser, so no browser build is downloaded).
-# Idempotent: does nothing when `tesseract` and /usr/bin/chromium are already there. Needs root (or sudo)
-# and apt on Debian/Ubuntu.
+# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract, not the test browser.
+# Idempotent: does nothing when they are already there. Needs root (or sudo) and apt on Debian/Ubuntu.
 set -euo pipefail
 
+runtime_only=false
+if [ "${1:-}" = "--runtime" ]; then
+  runtime_only=true
+fi
 packages=()
 if ! command -v tesseract >/dev/null 2>&1; then
   packages+=(tesseract-ocr tesseract-ocr-eng)
 fi
-if [ ! -x /usr/bin/chromium ]; then
+if [ "$runtime_only" = false ] && [ ! -x /usr/bin/chromium ]; then
   packages+=(chromium)
 fi
 if [ ${#packages[@]} -eq 0 ]; then
