@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from backplane import __version__
 from backplane.access.openapi import install_access_openapi
 from backplane.agents import registry as agents
+from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
@@ -21,7 +22,6 @@ from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import create_engine, create_sessionmaker
-from backplane.core.docs import install_docs
 from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
 from backplane.core.queue import create_queue
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url=None,  # core/docs.py serves the pages with their assets, when the docs are public
+        docs_url=None,  # api_docs.py serves the pages with their assets, when the docs are public
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )

@@ -21,6 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from backplane.access.requirements import Public
+
 ASSETS_URL = "/docs/assets"
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
@@ -68,8 +70,9 @@ def install_docs(app: FastAPI) -> None:
     """The two pages, the OAuth2 redirect page and their assets; call only when the docs are public."""
     assert app.openapi_url is not None, "the docs pages need the OpenAPI document"
     openapi_url = app.openapi_url
+    public = [Public("the API documentation, served only while DOCS_PUBLIC is on")]
 
-    @app.get(f"{ASSETS_URL}/redoc.standalone.js", include_in_schema=False)
+    @app.get(f"{ASSETS_URL}/redoc.standalone.js", include_in_schema=False, dependencies=public)
     async def redoc_script() -> Response:
         return Response(_redoc_script(), media_type="text/javascript")
 
@@ -78,7 +81,7 @@ def install_docs(app: FastAPI) -> None:
     def _asset(request: Request, name: str) -> str:
         return f"{request.scope.get('root_path', '')}{ASSETS_URL}/{name}"
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=public)
     async def swagger_ui(request: Request) -> HTMLResponse:
         return _page(
             get_swagger_ui_html(
@@ -92,11 +95,11 @@ def install_docs(app: FastAPI) -> None:
             )
         )
 
-    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
+    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False, dependencies=public)
     async def swagger_ui_oauth2_redirect() -> HTMLResponse:
         return _page(get_swagger_ui_oauth2_redirect_html())
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=public)
     async def redoc(request: Request) -> HTMLResponse:
         return _page(
             get_redoc_html(
