@@ -5,7 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never UV_LI
 RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY scripts/install-system-packages.sh ./scripts/
-RUN scripts/install-system-packages.sh && rm -rf /var/lib/apt/lists/*
+RUN scripts/install-system-packages.sh --runtime && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY alembic.ini ./

@@ -43,10 +43,17 @@ fuzz: install services
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) \
 		$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal tests/test_fuzz.py $(PYTEST_ARGS)
 
+# deploy/'s Kubernetes manifests are checked, strictly (no unknown field), against the JSON schemas of the
+# oldest and the newest Kubernetes they are meant for, bundled in the kubernetes-validate package (locked):
+# nothing is fetched at lint time.
+KUBERNETES_VERSIONS ?= 1.31.0 1.37.0
 lint: install
 	$(UV) run ruff check src tests migrations bench
 	$(UV) run ruff format --check src tests migrations bench
 	$(UV) run mypy
+	@for version in $(KUBERNETES_VERSIONS); do \
+		$(UV) run kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/*.yaml || exit 1; \
+	done; echo "deploy/: valid for Kubernetes $(KUBERNETES_VERSIONS)"
 
 format: install
 	$(UV) run ruff format src tests migrations bench

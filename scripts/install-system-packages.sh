@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# The Debian packages the agents need beside the Python environment: Tesseract OCR with its English
-# data (taylor reads images and scanned PDF pages with it through pytesseract). Idempotent: does
-# nothing when `tesseract` is already on PATH. Needs root (or sudo) and apt on Debian/Ubuntu.
+# The Debian packages the project needs beside the Python environment, each installed only when missing:
+# - Tesseract OCR with its English data (taylor reads images and scanned PDF pages with it through pytesseract);
+# - Chromium (tests/e2e/test_docs_browser.py opens /docs and /redoc in it, headless, through Playwright's
+#   Python package: Debian's browser, so no browser build is downloaded).
+# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract, not the test browser.
+# Idempotent: does nothing when they are already there. Needs root (or sudo) and apt on Debian/Ubuntu.
 set -euo pipefail
 
-if command -v tesseract >/dev/null 2>&1; then
+runtime_only=false
+if [ "${1:-}" = "--runtime" ]; then
+  runtime_only=true
+fi
+packages=()
+if ! command -v tesseract >/dev/null 2>&1; then
+  packages+=(tesseract-ocr tesseract-ocr-eng)
+fi
+if [ "$runtime_only" = false ] && [ ! -x /usr/bin/chromium ]; then
+  packages+=(chromium)
+fi
+if [ ${#packages[@]} -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "tesseract is missing and there is no apt-get here: install Tesseract OCR (with English data) yourself" >&2
+  echo "missing and there is no apt-get here: install ${packages[*]} yourself" >&2
   exit 1
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null 2>&1; then
-    echo "tesseract is missing: run this script as root (apt-get install tesseract-ocr tesseract-ocr-eng)" >&2
+    echo "missing: run this script as root (apt-get install ${packages[*]})" >&2
     exit 1
   fi
   sudo="sudo"
 fi
-echo "installing tesseract-ocr"
+echo "installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Another apt run on the machine holds the lock for a while: wait for it rather than fail.
 $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
-$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null
-tesseract --version | head -n 1
+$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+if command -v tesseract >/dev/null 2>&1; then tesseract --version | head -n 1; fi
+if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version 2>/dev/null | head -n 1; fi

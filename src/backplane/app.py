@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from backplane import __version__
 from backplane.access.openapi import install_access_openapi
 from backplane.agents import registry as agents
+from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
@@ -135,8 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_public_enabled else None,
-        redoc_url="/redoc" if settings.docs_public_enabled else None,
+        docs_url=None,  # api_docs.py serves the pages with their assets, when the docs are public
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )
     install_idempotency(app)
@@ -172,4 +173,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
     ):
         app.include_router(router)
+    if settings.docs_public_enabled:
+        install_docs(app)
     return app

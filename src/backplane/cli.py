@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import json
 import logging
+import math
+import os
 import sys
 import uuid
 from datetime import datetime
@@ -276,13 +278,52 @@ def _add_secrets_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may run on, capped by its container's CPU quota (cgroup v2 `cpu.max`,
+    e.g. a Kubernetes CPU limit), which `os.cpu_count()` does not see."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
+
+
+def serve_workers(workers: int | None, *, production: bool) -> int:
+    """`serve --workers`, else one API process per core in production and one elsewhere."""
+    if workers is not None:
+        return workers
+    return available_cores() if production else 1
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1: {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backplane", description="Backplane API service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="API processes")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="API processes (default: one per core, within the container's CPU quota, when "
+        "ENVIRONMENT=production; 1 otherwise)",
+    )
     worker = commands.add_parser("worker", help="run the arq workers (short tasks and agent jobs)")
     worker.add_argument(
         "--queues",
@@ -304,6 +345,11 @@ def main(argv: list[str] | None = None) -> None:
     _add_license_commands(commands)
     _add_staff_commands(commands)
     _add_secrets_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -318,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
             factory=True,
             host=args.host,
             port=args.port,
-            workers=args.workers,
+            workers=serve_workers(args.workers, production=settings.is_production),
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
             server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
         )
