@@ -308,8 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backplane.core.logs import configure_logging, logging_config
+
     settings = _settings()
+    configure_logging(settings.log_format_effective)
     if args.command == "serve":
         import uvicorn
 
@@ -319,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            log_config=logging_config(settings.log_format_effective),  # in every API process, access log too
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
             server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
         )

@@ -34,6 +34,7 @@ from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
+from backplane.core.logs import bind_log_context, log_context
 from backplane.core.queue import DEFAULT_QUEUE, enqueue_after_commit
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
@@ -156,6 +157,7 @@ class Runner:
             job = await _claim(session, job_id, token)
             if job is None:
                 return "skipped: not queued with this token"
+            bind_log_context(organization_id=job.organization_id)
             now = utcnow()
             job.attempts += 1
             job.started_at = now
@@ -491,4 +493,5 @@ async def _messages(pubsub: Any) -> AsyncIterator[Any]:
 async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:
     """`jobs.run`: one attempt of one job (on the agent-jobs queue)."""
     runner: Runner = ctx["runner"]
-    return await runner.run(job_id, token)
+    with log_context(job_id=job_id):
+        return await runner.run(job_id, token)
