@@ -1,5 +1,5 @@
 """`backplane serve | worker | migrate | license verify FILE | secrets rotate | staff grant|revoke EMAIL |
-licenses issue`."""
+licenses issue`, and the operator's `users | orgs | jobs | webhooks | check` (staff/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from backplane.core.config import Settings, get_settings
+from backplane.staff import cli as operator_cli
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -304,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     _add_license_commands(commands)
     _add_staff_commands(commands)
     _add_secrets_commands(commands)
+    operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
@@ -337,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command in ("staff", "licenses"):
         logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
         sys.exit(_run_operator_command(args, settings))
+    elif args.command in operator_cli.COMMANDS:
+        logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
+        sys.exit(operator_cli.run(args, settings))
     elif args.command == "secrets":
         sys.exit(rotate_secrets(settings))
 
