@@ -216,3 +216,20 @@ def test_uvicorn_takes_the_configuration_as_it_is() -> None:
             logger.handlers[:] = handlers
             logger.setLevel(level)
             logger.propagate = propagate
+
+
+def test_text_lines_carry_the_same_context_for_a_terminal() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("backplane.test.text")
+    logger.addHandler(handler := handler_for(stream, "text"))
+    try:
+        with log_context(organization_id="org-1", job_id="job_1"):
+            logger.warning("retrying with password=%s", "hunter2hunter2")
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = stream.getvalue().splitlines()
+    assert inside.endswith(
+        " WARNING backplane.test.text [organization_id=org-1 job_id=job_1]: retrying with password=[REDACTED]"
+    )
+    assert outside.endswith(" WARNING backplane.test.text: outside")
