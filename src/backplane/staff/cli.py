@@ -92,6 +92,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncpg
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
     from backplane.staff.commands import CommandFailed
 
     try:
@@ -99,14 +103,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except CommandFailed as exc:
         print(f"backplane: {exc}", file=sys.stderr)
         return 1
-    except (OSError, TimeoutError) as exc:  # PostgreSQL or Redis unreachable
-        print(f"backplane: cannot reach a store: {exc}", file=sys.stderr)
+    except (OSError, TimeoutError, RedisError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+        first_line = (str(exc).splitlines() or [""])[0]
+        print(f"backplane: PostgreSQL or Redis failed: {type(exc).__name__}: {first_line}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "redis")):
-            print(f"backplane: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-        raise
     print(json.dumps(answer, indent=2) if args.json else _text(args, answer))
     return 1 if failed else 0
 

@@ -33,9 +33,11 @@ from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
 from backplane.jobs import lifecycle
 from backplane.jobs import service as jobs
+from backplane.jobs.models import Job
 from backplane.jobs.schemas import JobRead
 from backplane.licenses.leases import Leases
 from backplane.licenses.service import license_read
+from backplane.organizations.models import Organization
 from backplane.organizations.repository import OrganizationRepository
 from backplane.staff import repository
 from backplane.staff import service as staff
@@ -143,7 +145,7 @@ async def show_organization(settings: Settings, organization_id: uuid.UUID) -> d
         }
 
 
-def _job_summary(job: Any) -> dict[str, Any]:
+def _job_summary(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "organization_id": str(job.organization_id),
@@ -167,7 +169,7 @@ async def dead_letters(settings: Settings, organization_id: uuid.UUID | None, li
 # --- repairs ------------------------------------------------------------------------------------
 
 
-def _acting_in(organization: Any, livemode: bool) -> Principal:
+def _acting_in(organization: Organization | None, livemode: bool) -> Principal:
     """The operator acting in the job's organization and mode, as platform staff."""
     return Principal(
         user=None, api_key=None, organization=organization, role=None, scopes=frozenset(), livemode=livemode,
