@@ -77,6 +77,10 @@ async def test_users_find_shows_the_user_and_their_organizations(api: Api, setti
     assert f"owner   {account.organization_id}" in text.stdout
 
     refused(backplane(settings, tmp_path, "users", "find", "nobody@example.com"), 1, "no user has the email address")
+    missing = backplane(
+        settings, tmp_path, "users", "find", "x@example.com", DATABASE_URL=settings.database.url + "_none"
+    )
+    refused(missing, 1, "backplane: PostgreSQL or Redis failed: DBAPIError: ")
 
 
 async def test_orgs_show_has_the_plan_usage_licenses_and_live_seats(

@@ -23,11 +23,12 @@ from typing import IO, Any, Literal
 LogFormat = Literal["json", "text"]
 CONTEXT_FIELDS = ("request_id", "organization_id", "job_id", "delivery_id")
 
-_context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=MappingProxyType({}))
+_context: ContextVar[Mapping[str, object]] = ContextVar("log_context", default=MappingProxyType({}))
 
 
-def _merged(fields: Mapping[str, object]) -> dict[str, str]:
-    return {**_context.get(), **{name: str(value) for name, value in fields.items() if value is not None}}
+def _merged(fields: Mapping[str, object]) -> dict[str, object]:
+    # Values are kept as given (a UUID stays one) and made text only when a line is written.
+    return {**_context.get(), **{name: value for name, value in fields.items() if value is not None}}
 
 
 @contextmanager
@@ -45,7 +46,7 @@ def bind_log_context(**fields: object) -> None:
     _context.set(_merged(fields))
 
 
-def current_log_context() -> Mapping[str, str]:
+def current_log_context() -> Mapping[str, object]:
     return _context.get()
 
 
@@ -117,9 +118,9 @@ class ContextFilter(logging.Filter):
 # --- formats ------------------------------------------------------------------------------------
 
 
-def _context_of(record: logging.LogRecord) -> Mapping[str, str]:
-    fields: Mapping[str, str] | None = getattr(record, "log_context", None)
-    return fields if fields is not None else current_log_context()
+def _context_of(record: logging.LogRecord) -> dict[str, str]:
+    fields: Mapping[str, object] | None = getattr(record, "log_context", None)
+    return {name: str(value) for name, value in (fields if fields is not None else current_log_context()).items()}
 
 
 class JsonFormatter(logging.Formatter):
