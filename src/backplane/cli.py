@@ -1,5 +1,5 @@
 """`backplane serve | worker | migrate | license verify FILE | secrets rotate | staff grant|revoke EMAIL |
-licenses issue`."""
+licenses issue`, and the operator's `users | orgs | jobs | webhooks | check` (staff/cli.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from backplane.core.config import Settings, get_settings
+from backplane.staff import cli as operator_cli
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -345,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_license_commands(commands)
     _add_staff_commands(commands)
     _add_secrets_commands(commands)
+    operator_cli.add_commands(commands)
     return parser
 
 
@@ -354,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "license":  # offline: needs no configuration unless it uses the local key
         sys.exit(verify_license(args))
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backplane.core.logs import configure_logging, logging_config
+
     settings = _settings()
+    configure_logging(settings.log_format_effective)
     if args.command == "serve":
         import uvicorn
 
@@ -365,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
             host=args.host,
             port=args.port,
             workers=serve_workers(args.workers, production=settings.is_production),
+            log_config=logging_config(settings.log_format_effective),  # in every API process, access log too
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
             server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
         )
@@ -380,6 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command in ("staff", "licenses"):
         logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
         sys.exit(_run_operator_command(args, settings))
+    elif args.command in operator_cli.COMMANDS:
+        logging.getLogger().setLevel(logging.WARNING)  # the output is the answer; keep it clean
+        sys.exit(operator_cli.run(args, settings))
     elif args.command == "secrets":
         sys.exit(rotate_secrets(settings))
 

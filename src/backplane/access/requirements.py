@@ -25,6 +25,7 @@ from backplane.access.authenticate import get_principal, path_organization_princ
 from backplane.access.principal import Principal, Scope
 from backplane.core.db import SessionDep
 from backplane.core.errors import AppError, Forbidden
+from backplane.core.logs import bind_log_context
 from backplane.idempotency.service import claim_for
 
 IDEMPOTENT_STATE = "idempotent_route"
@@ -93,6 +94,8 @@ class Require(Requirement):
         return access
 
     def check(self, principal: Principal) -> None:
+        if principal.organization is not None:
+            bind_log_context(organization_id=principal.organization.id)  # the request's lines say whose it is
         if self.user or self.staff:
             principal.require_user()
         if self.staff and not principal.is_staff:

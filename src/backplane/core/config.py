@@ -75,6 +75,11 @@ class EmailSettings(_Section):
         description="Unset: STARTTLS whenever the server offers it; true: STARTTLS required; false: never.",
     )
     email_from: str = "Backplane <no-reply@backplane.local>"
+    email_outbox_dir: Path = Field(
+        default=Path("./var/mail"),
+        description="Without SMTP_HOST, each email is written here as a .eml file (the log says which, never "
+        "its links).",
+    )
 
 
 class BillingMode(StrEnum):
@@ -205,6 +210,9 @@ class Settings(_Section):
     environment: Environment = Environment.development
     public_base_url: str = "http://127.0.0.1:8000"
     rate_limits_enabled: bool = True
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json: one JSON object per line; text: for a terminal. Unset: json in production."
+    )
     docs_public: bool | None = Field(
         default=None, description="Serve /docs, /redoc and /openapi.json; unset: everywhere but production."
     )
@@ -307,6 +315,10 @@ class Settings(_Section):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.production
+
+    @property
+    def log_format_effective(self) -> Literal["json", "text"]:
+        return self.log_format or ("json" if self.is_production else "text")
 
     @property
     def docs_public_enabled(self) -> bool:

@@ -10,6 +10,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backplane.core.logs import log_context
+
 HEADER = "X-Request-ID"
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -48,6 +50,7 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with log_context(request_id=request_id):  # the request's own: what it binds ends with it
+                await self.app(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)

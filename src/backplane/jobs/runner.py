@@ -32,6 +32,7 @@ from backplane.billing.usage import REPORT_USAGE
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
+from backplane.core.logs import bind_log_context, log_context
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.events.service import NEW_EVENTS_KEY, new_event_id
 from backplane.files.models import File
@@ -163,6 +164,7 @@ class Runner:
         outcome = ""
         while following is not None:
             job, token = following
+            bind_log_context(organization_id=job.organization_id)
             outcome, following = await self._run_claimed(job, token, chain_until)
             runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
@@ -475,4 +477,5 @@ async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:
 async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:
     """`jobs.run`: one attempt of one job (on the agent-jobs queue)."""
     runner: Runner = ctx["runner"]
-    return await runner.run(job_id, token)
+    with log_context(job_id=job_id):
+        return await runner.run(job_id, token)

@@ -24,7 +24,7 @@ class CommandFailed(Exception):
     """A clear message for the operator; the command exits 1."""
 
 
-def _cli_actor() -> tuple[uuid.UUID | None, str]:
+def cli_actor() -> tuple[uuid.UUID | None, str]:
     try:
         name = getpass.getuser()
     except (KeyError, OSError):  # no user name in this environment (a bare container)
@@ -42,9 +42,7 @@ async def set_staff(settings: Settings, email: str, granted: bool) -> str:
             changed = user.is_staff != granted
             user.is_staff = granted
             if changed:
-                staff.record(
-                    session, _cli_actor(), "staff.grant" if granted else "staff.revoke", target_id=str(user.id)
-                )
+                staff.record(session, cli_actor(), "staff.grant" if granted else "staff.revoke", target_id=str(user.id))
             state = "is now" if granted else "is no longer"
             return f"{user.email} {state} staff" + ("" if changed else " (unchanged)")
     finally:
@@ -70,7 +68,7 @@ async def issue_license(
             )
             staff.record(
                 session,
-                _cli_actor(),
+                cli_actor(),
                 "license.create",
                 organization_id=organization_id,
                 target_id=str(license_.id),

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.auth.models import User
+from backplane.events.models import Event
+from backplane.jobs.models import Job, JobStatus
+from backplane.licenses.models import License
+from backplane.organizations.models import Membership, Organization
 from backplane.staff.models import StaffAction
+from backplane.webhooks.models import WebhookEndpoint
 
 
 class StaffActionRepository:
@@ -18,3 +27,64 @@ class StaffActionRepository:
 
     def select(self) -> Select[tuple[StaffAction]]:
         return select(StaffAction)
+
+
+# --- the operator's commands: reads across organizations, by id or email -----------------------
+
+
+async def user_with_organizations(
+    session: AsyncSession, email: str
+) -> tuple[User, list[tuple[Organization, str]]] | None:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        return None
+    rows = await session.execute(
+        select(Organization, Membership.role)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.created_at)
+    )
+    return user, [(organization, role) for organization, role in rows.tuples()]
+
+
+async def licenses_of(session: AsyncSession, organization_id: uuid.UUID) -> list[License]:
+    stmt = select(License).where(License.organization_id == organization_id).order_by(License.created_at)
+    return list((await session.scalars(stmt)).all())
+
+
+async def job_counts_since(session: AsyncSession, organization_id: uuid.UUID, since: datetime) -> dict[str, int]:
+    stmt = (
+        select(Job.status, func.count())
+        .where(Job.organization_id == organization_id, Job.created_at >= since)
+        .group_by(Job.status)
+    )
+    return {status: int(count) for status, count in (await session.execute(stmt)).tuples()}
+
+
+async def find_job(session: AsyncSession, job_id: str) -> Job | None:
+    return await session.get(Job, job_id)
+
+
+async def dead_letters(session: AsyncSession, organization_id: uuid.UUID | None, limit: int) -> list[Job]:
+    stmt = select(Job).where(Job.status == JobStatus.DEAD_LETTER)
+    if organization_id is not None:
+        stmt = stmt.where(Job.organization_id == organization_id)
+    return list((await session.scalars(stmt.order_by(Job.finished_at.desc().nulls_last(), Job.id).limit(limit))).all())
+
+
+async def find_endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint | None:
+    return await session.get(WebhookEndpoint, endpoint_id)
+
+
+async def events_for(session: AsyncSession, endpoint: WebhookEndpoint, since: datetime) -> list[Event]:
+    """The endpoint's organization's events of its mode since `since`, oldest first."""
+    stmt = (
+        select(Event)
+        .where(
+            Event.organization_id == endpoint.organization_id,
+            Event.livemode == endpoint.livemode,
+            Event.created_at >= since,
+        )
+        .order_by(Event.created_at, Event.id)
+    )
+    return list((await session.scalars(stmt)).all())

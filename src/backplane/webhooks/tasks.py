@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
+from backplane.core.logs import log_context
 from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
 from backplane.webhooks.pump import Pump
@@ -82,15 +83,16 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
 
 
 async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
-    return await delivery.attempt(
-        ctx["sessionmaker"],
-        ctx["redis"],
-        ctx["webhook_http"],
-        ctx["settings"],
-        ctx["encryptor"],
-        delivery_id,
-        now=utcnow(),
-    )
+    with log_context(delivery_id=delivery_id):
+        return await delivery.attempt(
+            ctx["sessionmaker"],
+            ctx["redis"],
+            ctx["webhook_http"],
+            ctx["settings"],
+            ctx["encryptor"],
+            delivery_id,
+            now=utcnow(),
+        )
 
 
 async def _wake(ctx: dict[str, Any], delivery_id: str, endpoint_id: str) -> None:
