@@ -11,7 +11,6 @@ import math
 import os
 import sys
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,7 +186,7 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     issue.add_argument("--organization", required=True, metavar="ORG_ID", type=_uuid)
     issue.add_argument("--tier", required=True, choices=["free", "pro", "enterprise"])
     issue.add_argument("--seats", required=True, type=int, metavar="N")
-    issue.add_argument("--expires", type=_aware_datetime, metavar="ISO8601", help="default: never expires")
+    issue.add_argument("--expires", type=operator_cli.aware_datetime, metavar="ISO8601", help="default: never expires")
     issue.add_argument("--test", action="store_true", help="a test-mode license (livemode false)")
 
 
@@ -196,16 +195,6 @@ def _uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an organization id (a UUID): {value!r}") from None
-
-
-def _aware_datetime(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {value}Z or {value}+00:00")
-    return moment
 
 
 def _run_operator_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,7 +38,8 @@ def _public_id(prefix: str, what: str) -> Callable[[str], str]:
     return parse
 
 
-def _since(value: str) -> datetime:
+def aware_datetime(value: str) -> datetime:
+    """An argparse type: an ISO 8601 date and time with its time zone."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -82,7 +83,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "that the endpoint subscribes to, through the usual delivery (signing, retries, concurrency limit).",
     )
     replay.add_argument("--endpoint", required=True, metavar="WH_ID", type=_public_id("wh", "webhook endpoint"))
-    replay.add_argument("--since", required=True, metavar="ISO8601", type=_since)
+    replay.add_argument("--since", required=True, metavar="ISO8601", type=aware_datetime)
 
     commands.add_parser(
         "check",
