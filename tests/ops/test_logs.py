@@ -233,3 +233,19 @@ def test_text_lines_carry_the_same_context_for_a_terminal() -> None:
         " WARNING backplane.test.text [organization_id=org-1 job_id=job_1]: retrying with password=[REDACTED]"
     )
     assert outside.endswith(" WARNING backplane.test.text: outside")
+
+
+def test_routine_cron_runs_are_not_logged_but_their_failures_and_other_jobs_are() -> None:
+    from backplane.core.logs import RoutineRuns
+    from backplane.workers.settings import ROUTINE_CRONS
+
+    quiet = RoutineRuns(ROUTINE_CRONS)
+
+    def record(level: int, message: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("arq.worker", level, __file__, 1, message, args, None)
+
+    assert not quiet.filter(record(logging.INFO, "%6.2fs → %s(%s)%s", 0.01, "jobs.sweep", "", ""))
+    assert not quiet.filter(record(logging.INFO, "%6.2fs ← %s ● %s", 0.01, "webhooks.dispatch", "0"))
+    assert quiet.filter(record(logging.WARNING, "%6.2fs ! %s failed, %s: %s", 0.01, "jobs.sweep", "E", "x"))
+    assert quiet.filter(record(logging.INFO, "%6.2fs → %s(%s)%s", 0.01, "job_1:jobs.run", "", ""))
+    assert quiet.filter(record(logging.INFO, "Starting worker for %d functions: %s", 3, "a, b"))

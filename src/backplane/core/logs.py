@@ -13,7 +13,7 @@ import json
 import logging
 import logging.config
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -113,6 +113,22 @@ class ContextFilter(logging.Filter):
             client, method, path, _, status = record.args
             record.http = {"client": client, "method": method, "path": redact(str(path)), "status": status}
         return True
+
+
+class RoutineRuns(logging.Filter):
+    """On arq's `arq.worker` logger: drops the INFO lines (start, end) of frequent cron jobs that run
+    every few seconds whether or not there is work, so that an idle worker is quiet. arq names a cron
+    run by the cron's name alone (the record's second argument); a failing run still logs (WARNING and
+    up pass), and so do the cron's own log lines when it does something."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__()
+        self.names = frozenset(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not isinstance(record.args, tuple) or len(record.args) < 2:
+            return True
+        return record.args[1] not in self.names
 
 
 # --- formats ------------------------------------------------------------------------------------

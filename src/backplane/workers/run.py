@@ -18,12 +18,13 @@ from arq.worker import Worker
 from backplane.agents import registry
 from backplane.core.config import Settings
 from backplane.core.db import create_engine
+from backplane.core.logs import RoutineRuns
 from backplane.core.redis import create_redis
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
 from backplane.workers.health import HealthServer, Monitor, health_app
 from backplane.workers.resilience import ResilientWorker, Stores
-from backplane.workers.settings import WorkerSettings, cron_jobs, jobs_worker_options, worker_options
+from backplane.workers.settings import ROUTINE_CRONS, WorkerSettings, cron_jobs, jobs_worker_options, worker_options
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ async def run_workers(
     """Run the workers until `stop` is set (by default: SIGINT/SIGTERM), then stop them: running
     agent jobs are handed back. The exit status: 0, or 1 when a worker loop failed."""
     stop = stop or _stop_on_signals()
+    logging.getLogger("arq.worker").addFilter(RoutineRuns(ROUTINE_CRONS))
     stores = Stores()
     workers = build_workers(settings, queues, stores)
     engine = create_engine(settings)

@@ -143,6 +143,11 @@ def jobs_sweep(sweep_seconds: float) -> CronJob:
     return cron(_skipped_in_outages(jobs_sweep_task), name=SWEEP_TASK, second=set(range(0, 60, step)), timeout=60)
 
 
+# Crons that run every few seconds whether or not there is work: their start and end lines are not
+# logged (core/logs.py RoutineRuns), so that an idle worker is quiet.
+ROUTINE_CRONS = (SWEEP_TASK, "webhooks.dispatch", "webhooks.sweep")
+
+
 def cron_jobs(recovery_seconds: float, sweep_seconds: float = 2.0) -> list[CronJob]:
     # The webhook sweep runs every third of RECOVERY_SECONDS (at most every minute), so a delivery whose
     # job Redis lost is queued again within RECOVERY_SECONDS of Redis answering.
