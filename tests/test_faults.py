@@ -16,23 +16,6 @@ from tests.fixtures.proxy import TcpProxy
 
 
 @pytest.fixture
-async def pg_proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
-    url = make_url(settings.database.url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
-async def redis_proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy("127.0.0.1", 6379)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
 async def proxied_client(
     settings: Settings, pg_proxy: TcpProxy, redis_proxy: TcpProxy
 ) -> AsyncIterator[httpx.AsyncClient]:

@@ -20,6 +20,7 @@ from backplane.workers.resilience import ResilientWorker, Stores
 from backplane.workers.run import close_worker
 from backplane.workers.settings import jobs_worker_options
 from tests.fixtures.auth import Account, Api
+from tests.fixtures.waiting import until  # noqa: F401 (imported from here by the tests)
 
 FAST = {
     "agent_test_mode": True,
@@ -103,12 +104,3 @@ async def wait_for(client: httpx.AsyncClient, account: Account, job_id: str, sec
     assert response.status_code == 200, response.text
     job: dict[str, Any] = response.json()
     return job
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:
-    """Poll a condition the test cannot be woken for (e.g. a status that is not final)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)

@@ -15,6 +15,7 @@ from backplane.workers.run import run_workers
 from tests.conftest import TEST_REDIS_URL
 from tests.fixtures.net import free_port
 from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.waiting import until  # noqa: F401 (imported from here by the tests)
 
 FAST = {
     "agent_test_mode": True,
@@ -31,23 +32,6 @@ FAST = {
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update=FAST)
-
-
-@pytest.fixture
-async def redis_proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy("127.0.0.1", 6379)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
-async def pg_proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
-    url = make_url(settings.database.url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
 
 
 @pytest.fixture
@@ -100,15 +84,6 @@ async def start_worker(
     for worker in started:
         if worker.task is not None and not worker.task.done():
             await worker.close()
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    """Poll a condition nothing wakes the test for."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def answers(worker: RunningWorker, status: int, path: str = "/health/ready") -> bool:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
-
-logger = logging.getLogger(__name__)
 
 
 def _queue(request: Request) -> ArqRedis:

@@ -249,7 +249,6 @@ def needs_health_update(
 
 async def update_health(
     session: AsyncSession,
-    queue: ArqRedis,
     settings: Settings,
     endpoint_id: str,
     kind: str,
@@ -438,9 +437,7 @@ async def record_outcomes(
                 done.kind, done.failing_since, result, done.attempted_at, settings
             ):
                 continue
-            reason = await update_health(
-                session, queue, settings, done.endpoint_id, done.kind, result, done.attempted_at
-            )
+            reason = await update_health(session, settings, done.endpoint_id, done.kind, result, done.attempted_at)
             if reason is not None:
                 disabled.add(done.endpoint_id)
         locked = await lock_deliveries(session, [done.delivery_id for done, _ in outcomes])

@@ -219,6 +219,6 @@ async def get_delivery(webhook_id: str, delivery_id: str, principal: Admin, sess
     responses=platform_errors(409),
 )
 async def redeliver(
-    webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, queue: QueueDep, settings: SettingsDep
+    webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, settings: SettingsDep
 ) -> DeliveryRead:
-    return _delivery(await service.redeliver(session, queue, settings, principal, webhook_id, delivery_id))
+    return _delivery(await service.redeliver(session, settings, principal, webhook_id, delivery_id))

@@ -176,7 +176,6 @@ async def get_delivery(
 
 async def redeliver(
     session: AsyncSession,
-    queue: ArqRedis,
     settings: Settings,
     principal: Principal,
     endpoint_id: str,
@@ -228,7 +227,7 @@ async def send_test(
     async with new_client(settings) as client:
         result = await send(client, url, body, headers, settings=settings)
     if result.gone:
-        await flow.update_health(session, queue, settings, delivery.endpoint_id, "test", result, now)
+        await flow.update_health(session, settings, delivery.endpoint_id, "test", result, now)
     attempt = flow.apply_result(delivery, 1, result, now, settings)
     session.add(delivery)
     await session.flush()  # before its attempt: without a relationship the two inserts have no set order
