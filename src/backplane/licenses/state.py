@@ -24,7 +24,7 @@ from backplane.core import keys, versioned
 from backplane.core.security import sha256_hex
 from backplane.licenses.models import License
 
-STATE_TTL_MS = 3_600_000
+STATE_TTL_MS = 300_000  # also the longest a lost invalidation (Redis away at the commit) can last
 KEY_INDEX_TTL_SECONDS = 86_400
 
 # license(state key, organization id, livemode '1'/'0', now ms) ->
