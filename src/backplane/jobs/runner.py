@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputErro
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.usage import REPORT_USAGE
+from backplane.core import metrics
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -165,7 +167,9 @@ class Runner:
         while following is not None:
             job, token = following
             bind_log_context(organization_id=job.organization_id)
+            started = _count_start(job)
             outcome, following = await self._run_claimed(job, token, chain_until)
+            _count_finish(job, outcome, started)
             runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
 
@@ -464,6 +468,20 @@ class Runner:
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
 # few seconds of quiet).
 _PUBSUB_WAIT_SECONDS = 1.0
+
+
+def _count_start(job: Job) -> float:
+    """Count a run's start and its wait since the job became due; the run's start on the loop's clock."""
+    metrics.JOBS_STARTED.labels(job.agent_id).inc()
+    if job.started_at is not None:
+        due = max(moment for moment in (job.queued_at or job.created_at, job.run_after) if moment is not None)
+        metrics.JOB_QUEUE_WAIT.labels(job.agent_id).observe(max(0.0, (job.started_at - due).total_seconds()))
+    return time.perf_counter()
+
+
+def _count_finish(job: Job, outcome: str, started: float) -> None:
+    metrics.JOBS_FINISHED.labels(job.agent_id, outcome).inc()
+    metrics.JOB_RUN_TIME.labels(job.agent_id).observe(time.perf_counter() - started)
 
 
 async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:

@@ -21,6 +21,8 @@ from arq.connections import create_pool
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from backplane.core import metrics
+
 logger = logging.getLogger(__name__)
 
 # What redis-py raises when Redis is unreachable. Python's own ConnectionError and TimeoutError are
@@ -67,6 +69,8 @@ class Store:
         return self.down_since is None
 
     def lost(self, error: BaseException) -> None:
+        if self.name == "redis":
+            metrics.REDIS_ERRORS.inc()
         if self.down_since is None:
             self.down_since = time.monotonic()
             self.back_again.clear()
