@@ -56,6 +56,7 @@ def transition(session: AsyncSession, job: Job, to: JobStatus, now: datetime, re
         )
     )
     job.status = str(to)
+    effects(session).publish(keys.job_changed_channel(job.id), job.status)  # its event streams (jobs/live.py)
     if to is JobStatus.QUEUED:
         job.queued_at = now
     if to in FINAL_STATUSES:

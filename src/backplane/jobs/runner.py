@@ -17,6 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -41,7 +42,7 @@ from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle, repository
+from backplane.jobs import lifecycle, live, repository
 from backplane.jobs.models import Job, JobStatus
 from backplane.workers.resilience import Stores
 
@@ -167,6 +168,7 @@ class Runner:
         while following is not None:
             job, token = following
             bind_log_context(organization_id=job.organization_id)
+            await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
             started = _count_start(job)
             outcome, following = await self._run_claimed(job, token, chain_until)
             _count_finish(job, outcome, started)
@@ -208,6 +210,7 @@ class Runner:
             read_file=_reader(self.storage),
             llm=self.llm,
             extras={"attempt": attempt},
+            report=partial(live.report_progress, self.redis, job_id),
         )
         task = asyncio.create_task(self._run_agent(agent, context, input_data, config))
         self.running[job_id] = task
