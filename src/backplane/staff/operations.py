@@ -1,5 +1,5 @@
 """The operator's commands beyond staff and licenses: `users find`, `orgs show`, `jobs retry`,
-`jobs dead-letters`, `webhooks replay` and `check`.
+`jobs dead-letters`, `webhooks replay`, `agents maintenance` and `check`.
 
 Each opens the stores it needs (`Stores`), does its work in one unit of work through the domains'
 own functions, and answers a JSON-ready dict; the two that change something (retry, replay) are
@@ -31,7 +31,7 @@ from backplane.core.db import create_engine, create_sessionmaker, unit_of_work, 
 from backplane.core.errors import AppError
 from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
-from backplane.jobs import lifecycle
+from backplane.jobs import lifecycle, maintenance
 from backplane.jobs import service as jobs
 from backplane.jobs.models import Job
 from backplane.jobs.schemas import JobRead
@@ -311,3 +311,33 @@ def _migration_head() -> str | None:
     from backplane.cli import _alembic_config
 
     return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+
+
+async def agent_maintenance(settings: Settings, agent_id: str, on: bool, reason: str | None) -> dict[str, Any]:
+    """Start or end an agent's maintenance (recorded as a staff action); ending it dispatches the
+    organizations whose jobs waited for it."""
+    from backplane.agents import registry as agents
+
+    agents.load(test_agents=settings.agent_test_mode)
+    async with stores(settings) as s:
+        organizations: list[uuid.UUID] = []
+        async with unit_of_work(s.sessionmaker) as session:
+            try:
+                if on:
+                    assert reason is not None
+                    state = await maintenance.start(session, agent_id, reason, cli_actor())
+                else:
+                    state, organizations = await maintenance.end(session, agent_id, cli_actor())
+            except AppError as exc:
+                raise NotFoundFailure(f"agent {agent_id!r}: {exc.message}") from None
+        dispatcher = lifecycle.Dispatcher(s.sessionmaker, s.redis, s.queue, settings)
+        dispatched = 0
+        for organization_id in organizations:  # else the sweeper does it within seconds
+            dispatched += len(await dispatcher.dispatch(organization_id))
+    return {
+        "agent_id": state.agent_id,
+        "status": "maintenance" if state.maintenance else "available",
+        "reason": state.reason,
+        "since": _time(state.since),
+        "jobs_dispatched": dispatched,
+    }
