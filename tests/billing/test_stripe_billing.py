@@ -161,47 +161,51 @@ async def test_two_concurrent_deliveries_of_one_event_apply_once(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
     subscription = await _bought(http, owner, stripe_server)
-    obj = stripe_server.get(subscription["id"])
-    obj["items"]["data"][0]["quantity"] = 9
-    evt = event("customer.subscription.updated", obj)
+    evt = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=9))
     responses = await asyncio.gather(*(_deliver(http, evt) for _ in range(2)))
     assert sorted(r.json()["duplicate"] for r in responses) == [False, True]
     assert (await _current(http, owner))["seats"] == 9
     assert (await _events(settings, owner.organization_id)).count("subscription.updated") == 1
 
 
-async def test_out_of_order_updates_never_move_backwards(
+async def test_events_delivered_in_reverse_end_in_stripes_state(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer
 ) -> None:
     subscription = await _bought(http, owner, stripe_server)
     now = int(time.time())
-    newer = stripe_server.get(subscription["id"])
-    newer["items"]["data"][0]["quantity"] = 20
-    older = stripe_server.get(subscription["id"])
-    older["items"]["data"][0]["quantity"] = 8
-    assert (await _deliver(http, event("customer.subscription.updated", newer, created=now + 5))).status_code == 200
-    assert (await _deliver(http, event("customer.subscription.updated", older, created=now + 2))).status_code == 200
+    older = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=8))
+    newer = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=20))
+    # The newer first, then the older one, whose copy of the subscription says 8 seats.
+    assert (await _deliver(http, {**newer, "created": now})).status_code == 200
+    assert (await _deliver(http, {**older, "created": now - 5})).status_code == 200
     current = await _current(http, owner)
     assert current["seats"] == 20
     license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
     assert license_["seats"] == 20
 
 
+async def test_an_event_whose_copy_is_newer_than_stripe_still_ends_in_stripes_state(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer
+) -> None:
+    """An event is a hint to look, never the state: a copy that Stripe has since moved on from is not applied."""
+    subscription = await _bought(http, owner, stripe_server)
+    copy = stripe_server.set_subscription(subscription["id"], status="past_due")
+    stripe_server.set_subscription(subscription["id"], status="active")
+    assert (await _deliver(http, event("customer.subscription.updated", copy))).status_code == 200
+    assert (await _current(http, owner))["status"] == "active"
+
+
 async def test_payment_succeeded_restores_a_past_due_subscription(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
     subscription = await _bought(http, owner, stripe_server)
-    now = int(time.time())
+    stripe_server.set_subscription(subscription["id"], status="past_due")
     await _deliver(
-        http,
-        event(
-            "invoice.payment_failed", stripe_server.create_invoice(subscription["id"], status="open"), created=now + 1
-        ),
+        http, event("invoice.payment_failed", stripe_server.create_invoice(subscription["id"], status="open"))
     )
     assert (await _current(http, owner))["status"] == "past_due"
-    await _deliver(
-        http, event("invoice.payment_succeeded", stripe_server.create_invoice(subscription["id"]), created=now + 2)
-    )
+    stripe_server.set_subscription(subscription["id"], status="active")
+    await _deliver(http, event("invoice.payment_succeeded", stripe_server.create_invoice(subscription["id"])))
     assert (await _current(http, owner))["status"] == "active"
     types = await _events(settings, owner.organization_id)
     assert "payment.failed" in types and types[-1] == "payment.succeeded"
@@ -218,6 +222,7 @@ async def test_past_due_keeps_the_plan_for_the_grace_period_only(
     ):
         owner = await Api(http).register("late@example.com")
         subscription = await _bought(http, owner, stripe_server)
+        stripe_server.set_subscription(subscription["id"], status="past_due")
         invoice = stripe_server.create_invoice(subscription["id"], status="open")
         await _deliver(http, event("invoice.payment_failed", invoice, created=int(time.time())))
         await asyncio.sleep(0.01)
@@ -247,7 +252,8 @@ async def test_bad_signatures_and_stale_timestamps_change_nothing(
     )
     assert changed.status_code == 400
     assert (await _current(http, owner))["status"] == "active"
-    # The forged event's id was not consumed: the genuine delivery still applies.
+    # The forged event's id was not consumed: the genuine delivery still applies (Stripe's state).
+    stripe_server.set_subscription(subscription["id"], status="canceled")
     genuine = await _deliver(http, evt)
     assert genuine.json() == {"received": True, "duplicate": False}
     assert (await _current(http, owner))["status"] == "canceled"
@@ -271,3 +277,21 @@ async def test_stripe_outage_during_checkout_is_a_clean_502(
     assert_licensing_error(
         response, 502, "Billing unavailable", "The payment provider could not be reached. Retry later."
     )
+
+
+async def test_cancel_at_period_end_then_deleted_in_the_same_second_ends_the_subscription(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
+) -> None:
+    """The cancel call must not stamp a local time that makes Stripe's own deletion look older."""
+    subscription = await _bought(http, owner, stripe_server)
+    second = int(time.time())
+    at_end = await http.post("/api/v1/subscriptions/cancel/", json={}, headers=owner.headers)
+    assert at_end.status_code == 200 and at_end.json()["cancel_at_period_end"] is True
+    ended = stripe_server.set_subscription(subscription["id"], status="canceled", ended_at=second)
+    deleted = await _deliver(http, event("customer.subscription.deleted", ended, created=second))
+    assert deleted.json() == {"received": True, "duplicate": False}
+    current = await _current(http, owner)
+    assert current["status"] == "canceled"
+    license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
+    assert license_["is_active"] is False
+    assert (await _events(settings, owner.organization_id))[-1] == "subscription.cancelled"

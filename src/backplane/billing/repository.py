@@ -1,17 +1,39 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.billing.models import StripeEvent, Subscription
+from backplane.billing.models import Invoice, StripeEvent, Subscription
 
 
 class SubscriptionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def lock(self, organization_id: uuid.UUID) -> None:
+        """Serialize every change of one organization's subscription (webhooks, API calls, the sync)
+        until this transaction ends: each fetches Stripe's current object under the lock, so the
+        last to apply has also fetched last. An advisory lock, because the row may not exist yet."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"billing:{organization_id}"}
+        )
+
+    async def list_synced(self, organization_id: uuid.UUID | None = None) -> Sequence[tuple[uuid.UUID, str]]:
+        """(organization, Stripe subscription id) of every subscription Stripe knows, paid plans first
+        considered: the free plan has nothing to compare."""
+        stmt = (
+            select(Subscription.organization_id, Subscription.stripe_subscription_id)
+            .where(Subscription.stripe_subscription_id.is_not(None), Subscription.plan != "free")
+            .order_by(Subscription.organization_id)
+        )
+        if organization_id is not None:
+            stmt = stmt.where(Subscription.organization_id == organization_id)
+        return [(row[0], str(row[1])) for row in (await self.session.execute(stmt)).all()]
 
     async def get_for_organization(
         self, organization_id: uuid.UUID, *, for_update: bool = False
@@ -50,3 +72,37 @@ async def claim_stripe_event(session: AsyncSession, event_id: str, event_type: s
         .returning(StripeEvent.id)
     )
     return (await session.execute(stmt)).scalar() is not None
+
+
+class InvoiceRepository:
+    """Invoices of one organization (every query is scoped by it)."""
+
+    def __init__(self, session: AsyncSession, organization_id: uuid.UUID) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def select(self) -> Select[Invoice]:
+        return select(Invoice).where(Invoice.organization_id == self.organization_id)
+
+    async def get(self, invoice_id: uuid.UUID) -> Invoice | None:
+        return (await self.session.execute(self.select().where(Invoice.id == invoice_id))).scalar_one_or_none()
+
+    async def get_by_stripe_id(self, stripe_invoice_id: str) -> Invoice | None:
+        stmt = self.select().where(Invoice.stripe_invoice_id == stripe_invoice_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def upsert_stripe(self, stripe_invoice_id: str, values: dict[str, Any]) -> None:
+        """Insert or refresh the local copy of a Stripe invoice."""
+        stmt = insert(Invoice).values(
+            id=uuid.uuid4(), organization_id=self.organization_id, stripe_invoice_id=stripe_invoice_id, **values
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Invoice.stripe_invoice_id],
+            set_=values,
+            where=Invoice.organization_id == self.organization_id,
+        )
+        await self.session.execute(stmt)
+
+    def add(self, invoice: Invoice) -> Invoice:
+        self.session.add(invoice)
+        return invoice
