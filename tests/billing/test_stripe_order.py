@@ -35,11 +35,15 @@ async def test_api_calls_and_webhooks_interleaved_in_one_second_end_in_stripes_s
         await deliver(http, event("customer.subscription.updated", copy, created=second))
     remote = stripe_server.get(subscription["id"])
     current = await current_subscription(http, owner)
-    assert (current["seats"], current["cancel_at_period_end"], current["status"]) == (
-        remote["items"]["data"][0]["quantity"],
-        remote["cancel_at_period_end"],
-        remote["status"],
-    ) == (7, True, "active")
+    assert (
+        (current["seats"], current["cancel_at_period_end"], current["status"])
+        == (
+            remote["items"]["data"][0]["quantity"],
+            remote["cancel_at_period_end"],
+            remote["status"],
+        )
+        == (7, True, "active")
+    )
     license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
     assert (license_["seats"], license_["is_active"]) == (7, True)
     assert (await event_types(settings, owner.organization_id)).count("subscription.cancelled") == 0
