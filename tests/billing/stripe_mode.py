@@ -4,6 +4,7 @@ purchase every Stripe test starts from. The fixtures are registered by this fold
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -77,3 +78,18 @@ async def event_types(settings: Settings, organization_id: str) -> list[str]:
             return [r[0] for r in rows]
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def stripe_app_for(
+    settings: Settings, stripe_server: StripeServer, **stripe_overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Api]]:
+    """A client of an app in Stripe mode with other Stripe settings (STRIPE_PORTAL_RETURN_URL, ...), and an
+    `Api` that can follow the app's mailed links."""
+    stripe_settings = stand_in_settings(stripe_server, stripe_webhook_secret=WEBHOOK_SECRET, **stripe_overrides)
+    application = create_app(settings.model_copy(update={"stripe": stripe_settings}))
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client,
+    ):
+        yield client, Api(client, application.state.queue)

@@ -112,3 +112,37 @@ def subscription_read(subscription: Subscription | None, settings: Settings) -> 
         livemode=subscription.livemode,
         limits=plan_limits(plan),
     )
+
+
+class InvoiceRead(BaseModel):
+    id: str = Field(description="Stripe's invoice id (`in_…`), or this service's id for a local-mode invoice.")
+    number: str | None = Field(description="The invoice number shown to the customer; null for a draft.")
+    status: str = Field(examples=["paid"], description="draft, open, paid, uncollectible, void")
+    amount_due: int = Field(description="In the currency's smallest unit (cents).")
+    amount_paid: int = Field(description="In the currency's smallest unit (cents).")
+    currency: str = Field(examples=["usd"])
+    description: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    hosted_invoice_url: str | None = Field(
+        description="Stripe's page of the invoice (pay it, download it); in local billing mode this service's "
+        "printable page."
+    )
+    invoice_pdf: str | None = Field(description="Stripe's PDF of the invoice; null in local billing mode.")
+    livemode: bool
+    created_at: datetime
+
+
+class LicensingInvoiceList(BaseModel):
+    invoices: list[InvoiceRead]
+    has_more: bool = Field(description="Whether another page follows this one.")
+    next_cursor: str | None = Field(description="Pass as `cursor` to fetch the next page; null on the last page.")
+
+
+class PortalSession(BaseModel):
+    url: str = Field(
+        description="Stripe's Billing Portal (payment methods, invoices, cancellation), valid for a short time; in "
+        "local billing mode this service's own page."
+    )
+    return_url: str = Field(description="Where the portal sends the customer back to (STRIPE_PORTAL_RETURN_URL).")
+    expires_at: datetime | None = Field(description="When a local-mode page stops answering; null for Stripe's.")

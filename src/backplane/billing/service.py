@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
+from backplane.billing.invoices import record_local_purchase
 from backplane.billing.models import Subscription
 from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
@@ -236,7 +237,8 @@ async def complete_local_checkout(
         subscription_id=None,
         livemode=False,
     )
-    await apply_state(session, redis, settings, uuid.UUID(pending["organization_id"]), state)
+    subscription = await apply_state(session, redis, settings, uuid.UUID(pending["organization_id"]), state)
+    await record_local_purchase(session, subscription)
     return str(pending["success_url"])
 
 
