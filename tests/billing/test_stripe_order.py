@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
+import stripe
 
 from backplane.core.config import Settings
 from tests.billing.stripe_mode import bought, current_subscription, deliver, event_types
@@ -122,3 +124,25 @@ async def test_stripe_down_during_api_calls_is_a_502_that_changes_nothing(
     stripe_server.down(None)
     assert await current_subscription(http, owner) == before
     assert await event_types(settings, owner.organization_id) == types
+
+
+async def test_an_event_for_an_organization_that_is_gone_is_acknowledged_and_ignored(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, stripe_client: stripe.StripeClient
+) -> None:
+    gone = str(uuid.uuid4())
+    customer = await stripe_client.v1.customers.create_async(params={"metadata": {"organization_id": gone}})
+    checkout = await stripe_client.v1.checkout.sessions.create_async(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": "price_pro_monthly", "quantity": 2}],
+            "success_url": "https://app.example.com/s",
+            "client_reference_id": gone,
+            "metadata": {"organization_id": gone},
+            "subscription_data": {"metadata": {"organization_id": gone}},
+        }
+    )
+    session_obj, subscription = stripe_server.complete_checkout(checkout.id)
+    for evt in (event("checkout.session.completed", session_obj), event("customer.subscription.updated", subscription)):
+        assert (await deliver(http, evt)).json() == {"received": True, "duplicate": False}
+    assert (await current_subscription(http, owner))["plan"] == "free"

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.billing.models import Invoice, StripeEvent, Subscription
+from backplane.organizations.models import Organization
 
 
 class SubscriptionRepository:
@@ -24,11 +25,15 @@ class SubscriptionRepository:
         )
 
     async def list_synced(self, organization_id: uuid.UUID | None = None) -> Sequence[tuple[uuid.UUID, str]]:
-        """(organization, Stripe subscription id) of every subscription Stripe knows, paid plans first
-        considered: the free plan has nothing to compare."""
+        """(organization, Stripe subscription id) of every paid subscription Stripe knows that has not
+        ended: the free plan has nothing to compare, and a canceled subscription stays canceled."""
         stmt = (
             select(Subscription.organization_id, Subscription.stripe_subscription_id)
-            .where(Subscription.stripe_subscription_id.is_not(None), Subscription.plan != "free")
+            .where(
+                Subscription.stripe_subscription_id.is_not(None),
+                Subscription.plan != "free",
+                Subscription.status != "canceled",  # over for good: Stripe never revives one
+            )
             .order_by(Subscription.organization_id)
         )
         if organization_id is not None:
@@ -42,6 +47,10 @@ class SubscriptionRepository:
         if for_update:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        found = await self.session.execute(select(Organization.id).where(Organization.id == organization_id))
+        return found.scalar() is not None
 
     async def find_organization(self, *, subscription_id: str | None, customer_id: str | None) -> uuid.UUID | None:
         """The organization a Stripe subscription or customer belongs to (webhooks start from Stripe ids)."""

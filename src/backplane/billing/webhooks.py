@@ -152,13 +152,16 @@ async def _invoice(
 
 async def _organization_of(session: AsyncSession, obj: Mapping[str, Any], *, subscription_id: Any) -> uuid.UUID | None:
     metadata = obj.get("metadata") or {}
+    repository = SubscriptionRepository(session)
     for candidate in (metadata.get("organization_id"), obj.get("client_reference_id")):
         if candidate:
             try:
-                return uuid.UUID(str(candidate))
+                organization_id = uuid.UUID(str(candidate))
             except ValueError:
                 continue  # not one of ours: fall back to the Stripe ids we stored
+            if await repository.organization_exists(organization_id):
+                return organization_id
     customer = obj.get("customer") if isinstance(obj.get("customer"), str) else None
-    return await SubscriptionRepository(session).find_organization(
+    return await repository.find_organization(
         subscription_id=subscription_id if isinstance(subscription_id, str) else None, customer_id=customer
     )
