@@ -15,8 +15,8 @@ from backplane.agents import registry as agents
 from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.billing import connect_endpoints, invoice_endpoints
 from backplane.billing import endpoints as billing_endpoints
-from backplane.billing import invoice_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.core import metrics
 from backplane.core.body_limit import install_body_limit
@@ -176,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing_endpoints.stripe_webhooks,
         invoice_endpoints.licensing,
         invoice_endpoints.platform,
+        connect_endpoints.platform,
+        connect_endpoints.connect_webhooks,
         webhooks_router,
         events_router,
     ):

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
@@ -66,4 +68,19 @@ class Invoice(IdMixin, Base):
     invoice_pdf: Mapped[str | None] = mapped_column(Text)
     livemode: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # Stripe's `created` for a Stripe invoice
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+
+
+class ConnectedAccount(IdMixin, TimestampMixin, Base):
+    """Stripe Connect: the organization's Standard connected account, as Stripe last showed it."""
+
+    __tablename__ = "connected_accounts"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), unique=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(255), unique=True)
+    charges_enabled: Mapped[bool] = mapped_column(default=False)
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    details_submitted: Mapped[bool] = mapped_column(default=False)
+    requirements: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    livemode: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)

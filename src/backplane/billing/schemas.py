@@ -146,3 +146,43 @@ class PortalSession(BaseModel):
     )
     return_url: str = Field(description="Where the portal sends the customer back to (STRIPE_PORTAL_RETURN_URL).")
     expires_at: datetime | None = Field(description="When a local-mode page stops answering; null for Stripe's.")
+
+
+class ConnectAccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_url: AnyHttpUrl = Field(
+        description="Where Stripe sends the user when the link has expired (its origin must be in "
+        "STRIPE_CONNECT_REDIRECT_ALLOWLIST).",
+        examples=["https://your-app.com/stripe/refresh"],
+    )
+    return_url: AnyHttpUrl = Field(
+        description="Where Stripe sends the user after onboarding (its origin must be in "
+        "STRIPE_CONNECT_REDIRECT_ALLOWLIST).",
+        examples=["https://your-app.com/stripe/return"],
+    )
+
+
+class ConnectRequirements(BaseModel):
+    currently_due: list[str] | None = None
+    eventually_due: list[str] | None = None
+    past_due: list[str] | None = None
+    pending_verification: list[str] | None = None
+    disabled_reason: str | None = None
+
+
+class ConnectAccountRead(BaseModel):
+    id: str = Field(description="The Stripe account id (`acct_…`).")
+    type: str = "standard"
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements: ConnectRequirements
+    livemode: bool
+    updated_at: datetime
+
+
+class ConnectOnboarding(BaseModel):
+    account: ConnectAccountRead
+    onboarding_url: str = Field(description="Stripe's `account_onboarding` link: send the user there.")
+    expires_at: datetime

@@ -12,7 +12,7 @@ import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.billing import invoices, sync
+from backplane.billing import connect, invoices, sync
 from backplane.billing.repository import SubscriptionRepository, claim_stripe_event
 from backplane.core.config import Settings
 from backplane.core.errors import AppError
@@ -35,10 +35,12 @@ class InvalidWebhook(AppError):
     status_code, code, title = 400, "INVALID_WEBHOOK", "Invalid webhook"
 
 
-def verify(payload: bytes, signature: str | None, settings: Settings) -> dict[str, Any]:
-    secret = settings.stripe.stripe_webhook_secret
+def verify(payload: bytes, signature: str | None, settings: Settings, *, connect: bool = False) -> dict[str, Any]:
+    """The event, verified with STRIPE_WEBHOOK_SECRET (or the Connect endpoint's secret)."""
+    secret = settings.stripe.stripe_connect_webhook_secret if connect else settings.stripe.stripe_webhook_secret
     if secret is None:
-        raise InvalidWebhook("Stripe webhooks are not configured here (STRIPE_WEBHOOK_SECRET is unset).")
+        name = "STRIPE_CONNECT_WEBHOOK_SECRET" if connect else "STRIPE_WEBHOOK_SECRET"
+        raise InvalidWebhook(f"Stripe webhooks are not configured here ({name} is unset).")
     if not signature:
         raise InvalidWebhook("The Stripe-Signature header is missing.")
     try:
@@ -165,3 +167,14 @@ async def _organization_of(session: AsyncSession, obj: Mapping[str, Any], *, sub
     return await repository.find_organization(
         subscription_id=subscription_id if isinstance(subscription_id, str) else None, customer_id=customer
     )
+
+
+async def process_connect(session: AsyncSession, client: stripe.StripeClient | None, event: Mapping[str, Any]) -> bool:
+    """Apply one verified event of the Connect endpoint (`account.updated`). False: already processed."""
+    if not await claim_stripe_event(session, event["id"], event["type"]):
+        return False
+    if event["type"] != "account.updated" or client is None:
+        logger.info("ignoring Stripe Connect event %s of type %s", event["id"], event["type"])
+        return True
+    await connect.apply_account_event(session, client, (event.get("data") or {}).get("object") or {})
+    return True

@@ -111,6 +111,31 @@ class StripeSettings(_Section):
         "(e.g. `maya=maya_jobs,sam=seo_audits`); an agent not named reports to `{agent}_job_completed`.",
     )
 
+    stripe_connect_enabled: bool = Field(
+        default=False, description="Stripe Connect for platforms building on the service (/v1/connect/account)."
+    )
+    stripe_connect_webhook_secret: SecretStr | None = Field(
+        default=None, description="`whsec_…` of the Connect webhook endpoint (account.updated)."
+    )
+    stripe_connect_redirect_allowlist: str = Field(
+        default="",
+        description="Comma-separated origins (https://app.example.com) that onboarding refresh and return URLs "
+        "may be on.",
+    )
+
+    @field_validator("stripe_connect_redirect_allowlist")
+    @classmethod
+    def _check_connect_allowlist(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"STRIPE_CONNECT_REDIRECT_ALLOWLIST: {origin!r} is not an origin like https://host")
+        return value
+
+    @property
+    def connect_origins(self) -> frozenset[str]:
+        return frozenset(origin.rstrip("/") for origin in _split(self.stripe_connect_redirect_allowlist))
+
     @field_validator("stripe_portal_return_url")
     @classmethod
     def _check_return_url(cls, value: str | None) -> str | None:
