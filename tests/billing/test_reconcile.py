@@ -14,7 +14,7 @@ import pytest
 from backplane.billing.tasks import reconcile_task
 from backplane.core.config import Settings
 from backplane.workers.settings import CRON_JOBS
-from tests.billing.stripe_mode import bought, current_subscription, event_types
+from tests.billing.stripe_mode import CHECKOUT, bought, current_subscription, event_types
 from tests.fixtures.auth import Account, Api
 from tests.fixtures.stripe_fixture import TEST_SECRET_KEY, stand_in_settings
 from tests.fixtures.stripe_server import PERIOD_SECONDS, StripeServer
@@ -112,3 +112,22 @@ def _no_env_stripe(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI reads STRIPE_* from its environment: only what each test passes."""
     for name in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "BILLING_MODE"):
         monkeypatch.delenv(name, raising=False)
+
+
+async def test_a_checkout_whose_webhook_was_lost_is_found_by_the_sync(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
+) -> None:
+    started = await http.post("/api/v1/subscriptions/checkout/", json=CHECKOUT, headers=owner.headers)
+    _, subscription = stripe_server.complete_checkout(started.json()["session_id"])  # paid; no webhook came
+    assert (await current_subscription(http, owner))["plan"] == "free"
+    worker_settings = settings.model_copy(update={"stripe": stand_in_settings(stripe_server)})
+    async with worker_context(worker_settings) as ctx:
+        assert await reconcile_task(ctx) == {"checked": 1, "repaired": 1, "failed": 0}
+        assert await reconcile_task(ctx) == {"checked": 1, "repaired": 0, "failed": 0}
+    current = await current_subscription(http, owner)
+    assert (current["plan"], current["status"], current["seats"]) == ("pro", "active", 5)
+    license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
+    assert (license_["tier"], license_["seats"], license_["is_active"]) == ("pro", 5, True)
+    assert await event_types(settings, owner.organization_id) == ["subscription.created"]
+    # The second run compared the subscription itself, now that the row knows it.
+    assert stripe_server.requests_to("GET", f"/v1/subscriptions/{subscription['id']}")

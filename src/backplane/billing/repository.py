@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.billing.models import Invoice, StripeEvent, Subscription
+from backplane.core.db import utcnow
 from backplane.organizations.models import Organization
 
 
@@ -24,21 +26,30 @@ class SubscriptionRepository:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"billing:{organization_id}"}
         )
 
-    async def list_synced(self, organization_id: uuid.UUID | None = None) -> Sequence[tuple[uuid.UUID, str]]:
-        """(organization, Stripe subscription id) of every paid subscription Stripe knows that has not
-        ended: the free plan has nothing to compare, and a canceled subscription stays canceled."""
+    async def list_synced(self, organization_id: uuid.UUID | None = None) -> Sequence[uuid.UUID]:
+        """Organizations whose subscription reconciliation compares with Stripe: every paid one that has
+        not ended (a canceled subscription stays canceled), and, for 35 days after their last change,
+        those whose checkout has not completed here or that ended (a checkout or new subscription whose
+        webhook was lost). The free plan without a Stripe customer has nothing to compare."""
+        recent = utcnow() - timedelta(days=35)
         stmt = (
-            select(Subscription.organization_id, Subscription.stripe_subscription_id)
+            select(Subscription.organization_id)
             .where(
-                Subscription.stripe_subscription_id.is_not(None),
-                Subscription.plan != "free",
-                Subscription.status != "canceled",  # over for good: Stripe never revives one
+                Subscription.stripe_customer_id.is_not(None),
+                or_(
+                    and_(
+                        Subscription.stripe_subscription_id.is_not(None),
+                        Subscription.plan != "free",
+                        Subscription.status != "canceled",
+                    ),
+                    and_(Subscription.status.in_(("incomplete", "canceled")), Subscription.updated_at > recent),
+                ),
             )
             .order_by(Subscription.organization_id)
         )
         if organization_id is not None:
             stmt = stmt.where(Subscription.organization_id == organization_id)
-        return [(row[0], str(row[1])) for row in (await self.session.execute(stmt)).all()]
+        return list((await self.session.execute(stmt)).scalars().all())
 
     async def get_for_organization(
         self, organization_id: uuid.UUID, *, for_update: bool = False

@@ -30,7 +30,15 @@ logger = logging.getLogger(__name__)
 
 RECONCILE_TASK = "billing.reconcile"
 # What reconciliation compares (and repairs): the rest of the state follows from these.
-COMPARED = ("plan", "status", "seats", "current_period_end", "cancel_at_period_end", "canceled_at")
+COMPARED = (
+    "subscription_id",
+    "plan",
+    "status",
+    "seats",
+    "current_period_end",
+    "cancel_at_period_end",
+    "canceled_at",
+)
 
 
 async def retrieve(client: stripe.StripeClient, kind: str, object_id: str) -> dict[str, Any] | None:
@@ -117,25 +125,49 @@ async def reconcile_one(
     await repository.lock(organization_id)
     local = await repository.get_for_organization(organization_id, for_update=True)
     result: dict[str, Any] = {"organization_id": str(organization_id), "differences": {}, "repaired": False}
-    if local is None or local.stripe_subscription_id is None:
-        result["skipped"] = "no Stripe subscription"
+    state = None
+    if local is not None and local.stripe_subscription_id is not None and local.status != "canceled":
+        remote = await retrieve(client, "subscriptions", local.stripe_subscription_id)
+        # None: Stripe deleted it without a trace (test data removed), so it is over.
+        state = replace(state_of(local), status="canceled") if remote is None else state_from_stripe(remote, settings)
+    if (
+        local is not None
+        and local.stripe_customer_id is not None
+        and local.status not in LIVE_STATUSES
+        and (state is None or state.status not in LIVE_STATUSES)
+    ):
+        # A checkout completed (or a new subscription started) whose webhook never arrived.
+        newer = await _newest_live(client, local.stripe_customer_id)
+        if newer is not None:
+            state = state_from_stripe(newer, settings)
+    if local is None or state is None:
+        result["skipped"] = "nothing at Stripe to compare"
         return result
-    result["subscription_id"] = local.stripe_subscription_id
-    remote = await retrieve(client, "subscriptions", local.stripe_subscription_id)
-    # None: Stripe deleted it without a trace (test data removed), so it is over.
-    state = replace(state_of(local), status="canceled") if remote is None else state_from_stripe(remote, settings)
+    result["subscription_id"] = state.subscription_id
     found = differences(local, state)
     result["differences"] = {name: [_plain(a), _plain(b)] for name, (a, b) in found.items()}
     if found:
         logger.warning(
             "billing drift of organization %s (subscription %s) repaired: %s",
             organization_id,
-            local.stripe_subscription_id,
+            state.subscription_id,
             ", ".join(f"{name} {ours!r} -> {theirs!r}" for name, (ours, theirs) in found.items()),
         )
         await apply_state(session, redis, settings, organization_id, state)
         result["repaired"] = True
     return result
+
+
+async def _newest_live(client: stripe.StripeClient, customer_id: str) -> dict[str, Any] | None:
+    try:
+        found = await client.v1.subscriptions.list_async(params={"customer": customer_id, "limit": 10})
+    except stripe.StripeError as exc:
+        raise BillingUnavailable() from exc
+    for subscription in found.data:  # newest first
+        if subscription.status in LIVE_STATUSES:
+            result: dict[str, Any] = subscription.to_dict()
+            return result
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -156,7 +188,7 @@ async def reconcile_all(
     async with unit_of_work(sessionmaker) as session:
         targets = await SubscriptionRepository(session).list_synced(organization_id)
     results = []
-    for target, _ in targets:
+    for target in targets:
         try:
             async with unit_of_work(sessionmaker) as session:
                 results.append(await reconcile_one(session, client, redis, settings, target))
