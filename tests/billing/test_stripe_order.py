@@ -11,9 +11,10 @@ import httpx
 import stripe
 
 from backplane.core.config import Settings
-from tests.billing.stripe_mode import bought, current_subscription, deliver, event_types
+from tests.billing.stripe_mode import bought, current_subscription, deliver, event_types, stripe_app_for
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account
+from tests.fixtures.net import refused_port
 from tests.fixtures.stripe_server import StripeServer, event
 
 UNAVAILABLE = "The payment provider could not be reached. Retry later."
@@ -146,3 +147,20 @@ async def test_an_event_for_an_organization_that_is_gone_is_acknowledged_and_ign
     for evt in (event("checkout.session.completed", session_obj), event("customer.subscription.updated", subscription)):
         assert (await deliver(http, evt)).json() == {"received": True, "duplicate": False}
     assert (await current_subscription(http, owner))["plan"] == "free"
+
+
+async def test_stripe_refusing_connections_is_a_502_for_webhooks_and_api_calls_alike(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
+) -> None:
+    subscription = await bought(http, owner, stripe_server)
+    before = await current_subscription(http, owner)
+    ended = stripe_server.set_subscription(subscription["id"], status="canceled")
+    with refused_port() as port:
+        async with stripe_app_for(settings, stripe_server, stripe_api_base=f"http://127.0.0.1:{port}") as (cut_off, _):
+            refused = await deliver(cut_off, event("customer.subscription.deleted", ended))
+            assert_licensing_error(refused, 502, "Billing unavailable", UNAVAILABLE)
+            cancel = await cut_off.post("/api/v1/subscriptions/cancel/", json={}, headers=owner.headers)
+            assert_licensing_error(cancel, 502, "Billing unavailable", UNAVAILABLE)
+            portal = await cut_off.post("/v1/billing/portal", headers=owner.headers)
+            assert portal.status_code == 502 and portal.json()["error"]["code"] == "BILLING_UNAVAILABLE"
+    assert await current_subscription(http, owner) == before
