@@ -237,4 +237,6 @@ async def test_cancel_at_period_end_then_deleted_in_the_same_second_ends_the_sub
     assert current["status"] == "canceled"
     license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
     assert license_["is_active"] is False
+    validated = await http.post("/api/v1/licenses/validate/", json={"key_string": license_["key_string"]})
+    assert validated.json()["valid"] is False  # the customer stopped paying: the license stops validating
     assert (await event_types(settings, owner.organization_id))[-1] == "subscription.cancelled"
