@@ -136,6 +136,7 @@ async def _invoice(
     subscription = None
     if subscription_id is not None:
         subscription = await sync.apply_from_stripe(session, client, redis, settings, organization_id, subscription_id)
+    subscription = subscription or await SubscriptionRepository(session).get_for_organization(organization_id)
     await invoices.keep_copy(session, organization_id, remote)
     record_event(
         session,
