@@ -1,5 +1,5 @@
 """The operator's commands beyond staff and licenses: `users find`, `orgs show`, `jobs retry`,
-`jobs dead-letters`, `webhooks replay`, `agents maintenance` and `check`.
+`jobs dead-letters`, `webhooks replay`, `agents maintenance`, `billing sync` and `check`.
 
 Each opens the stores it needs (`Stores`), does its work in one unit of work through the domains'
 own functions, and answers a JSON-ready dict; the two that change something (retry, replay) are
@@ -254,6 +254,26 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]]) -> dict[str, An
     except Exception as exc:  # every failure is an answer here, never a traceback
         detail, ok = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, False
     return {"name": name, "ok": ok, "detail": detail, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+async def billing_sync(settings: Settings, organization_id: uuid.UUID | None) -> dict[str, Any]:
+    """Reconcile subscriptions with Stripe (all, or one organization's): what was checked and repaired."""
+    from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+    from backplane.billing.sync import reconcile_all
+
+    client = create_stripe_client(settings.stripe)
+    try:
+        async with stores(settings) as s:
+            results = await reconcile_all(s.sessionmaker, client, s.redis, settings, organization_id)
+    finally:
+        await close_stripe_client(client)
+    return {
+        "checked": len(results),
+        "repaired": sum(bool(r["repaired"]) for r in results),
+        "failed": sum("error" in r for r in results),
+        "note": "local billing mode: nothing to compare" if client is None else None,
+        "subscriptions": results,
+    }
 
 
 async def check(settings: Settings) -> list[dict[str, Any]]:
