@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         licenses_router,
         billing_endpoints.licensing,
         billing_endpoints.platform,
+        billing_endpoints.usage_router,
         billing_endpoints.stripe_webhooks,
         invoice_endpoints.licensing,
         invoice_endpoints.platform,

@@ -4,6 +4,7 @@ names it (or the one STRIPE_METER_EVENT_NAMES gives), identified by the job id (
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,11 @@ from tests.jobs.conftest import JobsWorker, wait_for
 __all__ = ["stripe_server", "stripe_server_session"]
 
 
-async def _run_one_job(settings: Settings, stripe_server: StripeServer, agent_id: str) -> tuple[str, str]:
-    """Buy, run one job of `agent_id` to completion, then run the queued usage report. (job id, customer)"""
+async def _run_one_job(
+    settings: Settings, stripe_server: StripeServer, agent_id: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Buy, run one job of `agent_id` to completion, then run the queued usage report. (job id, customer,
+    the organization's usage afterwards)"""
     application = create_app(settings)
     async with (
         application.router.lifespan_context(application),
@@ -37,9 +41,11 @@ async def _run_one_job(settings: Settings, stripe_server: StripeServer, agent_id
             assert job["status"] == "completed", job
         finally:
             await worker.stop()
-    await run_burst_worker(settings)  # the task worker sends the report the completion queued
+        await run_burst_worker(settings)  # the task worker sends the report the completion queued
+        usage = await http.get("/v1/usage", headers=owner.headers)
+        assert usage.status_code == 200, usage.text
     [customer] = stripe_server.objects("customer")
-    return job["id"], customer["id"]
+    return job["id"], customer["id"], usage.json()
 
 
 @pytest.fixture
@@ -50,11 +56,14 @@ async def stripe_settings(settings: Settings, stripe_server: StripeServer) -> As
 async def test_a_completed_job_reports_to_its_agents_meter(
     settings: Settings, stripe_server: StripeServer, stripe_settings: StripeSettings
 ) -> None:
-    job_id, customer = await _run_one_job(settings.model_copy(update={"stripe": stripe_settings}), stripe_server,
-                                          "test-noop")  # fmt: skip
+    job_id, customer, usage = await _run_one_job(settings.model_copy(update={"stripe": stripe_settings}),
+                                                 stripe_server, "test-noop")  # fmt: skip
     [reported] = stripe_server.meter_events
     assert reported["event_name"] == "test-noop_job_completed"
     assert (reported["identifier"], reported["payload"]) == (job_id, {"value": "1", "stripe_customer_id": customer})
+    # What the customer sees as billed: what Stripe accepted.
+    assert usage["reported_to_stripe"] == {"test-noop_job_completed": 1}
+    assert usage["jobs"]["by_agent"] == {"test-noop": 1}
 
 
 async def test_the_meter_is_configurable_per_agent(

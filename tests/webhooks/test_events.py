@@ -16,7 +16,7 @@ from tests.webhooks.conftest import bearer, record
 EVENT_NOT_FOUND = "No event with this id."
 EVENT_TYPES = (
     "'job.completed', 'job.failed', 'subscription.created', 'subscription.updated', "
-    "'subscription.cancelled', 'payment.succeeded' or 'payment.failed'"
+    "'subscription.cancelled', 'payment.succeeded', 'payment.failed' or 'quota.threshold_reached'"
 )
 
 

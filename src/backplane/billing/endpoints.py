@@ -6,11 +6,13 @@ from html import escape
 from typing import Annotated
 
 import stripe
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.access.requirements import LiveOwner, LiveReader, Public
-from backplane.billing import service, webhooks
+from backplane.access.principal import Principal
+from backplane.access.requirements import LiveOwner, LiveReader, Public, Reader
+from backplane.billing import consumption, service, webhooks
 from backplane.billing.deps import PlatformLimit
 from backplane.billing.plans import PLANS, price_ids
 from backplane.billing.schemas import (
@@ -21,13 +23,15 @@ from backplane.billing.schemas import (
     PlanRead,
     SeatsUpdate,
     SubscriptionRead,
+    SubscriptionWithUsage,
+    UsageRead,
     WebhookAck,
     plan_limits,
     subscription_read,
 )
 from backplane.core import metrics
 from backplane.core.config import Settings
-from backplane.core.db import SessionDep
+from backplane.core.db import SessionDep, utcnow
 from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors, platform_errors
 from backplane.core.redis import RedisDep
@@ -38,6 +42,7 @@ licensing = APIRouter(
 )
 platform = APIRouter(prefix="/v1/subscriptions", tags=["Subscriptions"], responses=platform_errors(401, 403, 429))
 stripe_webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["Stripe webhooks"])
+usage_router = APIRouter(prefix="/v1/usage", tags=["Subscriptions"], responses=platform_errors(401, 403, 422, 429))
 
 
 async def _stripe(request: Request) -> stripe.StripeClient | None:
@@ -76,12 +81,48 @@ async def list_plans(settings: SettingsDep) -> PlanList:
 
 @licensing.get(
     "/current/",
-    response_model=SubscriptionRead,
+    response_model=SubscriptionWithUsage,
     dependencies=[LicenseOperationsLimit],
-    summary="The current subscription",
+    summary="The current subscription, with this month's usage",
 )
-async def current_subscription(principal: LiveReader, session: SessionDep, settings: SettingsDep) -> SubscriptionRead:
-    return subscription_read(await service.current(session, principal.organization_id), settings)
+async def current_subscription(
+    principal: LiveReader, session: SessionDep, settings: SettingsDep, request: Request
+) -> SubscriptionWithUsage:
+    subscription = subscription_read(await service.current(session, principal.organization_id), settings)
+    usage = await usage_of(request, session, principal, None)
+    return SubscriptionWithUsage(**subscription.model_dump(), usage=usage)
+
+
+async def usage_of(request: Request, session: AsyncSession, principal: Principal, period: str | None) -> UsageRead:
+    settings: Settings = request.app.state.settings
+    now = utcnow()
+    start = consumption.parse_period(period, now)
+    plan = await service.plan_of(session, request.app.state.redis, settings, principal.organization_id)
+    leases = request.app.state.leases
+    summary = await consumption.summary(
+        session, leases, plan, principal.organization_id, principal.livemode, start, now
+    )
+    return UsageRead.model_validate(summary)
+
+
+@usage_router.get(
+    "",
+    response_model=UsageRead,
+    dependencies=[PlatformLimit],
+    summary="Usage: this month's (or a past month's) jobs, concurrency, seats, storage and rate tier",
+    description="Read from PostgreSQL (and live seats from Redis), so it holds when Redis counters are lost. "
+    "A past month is measured against today's plan.",
+)
+async def get_usage(
+    principal: Reader,
+    session: SessionDep,
+    request: Request,
+    period: Annotated[
+        str | None,
+        Query(description="A past or the current month, YYYY-MM; default: the current one.", examples=["2026-10"]),
+    ] = None,
+) -> UsageRead:
+    return await usage_of(request, session, principal, period)
 
 
 @licensing.post(

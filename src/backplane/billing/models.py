@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, func
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -84,3 +84,29 @@ class ConnectedAccount(IdMixin, TimestampMixin, Base):
     requirements: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     livemode: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+
+
+class UsageReport(Base):
+    """A meter event Stripe accepted (`billing.report_usage`), kept so that customers can see what was billed."""
+
+    __tablename__ = "usage_reports"
+    __table_args__ = (Index("ix_usage_reports_organization_reported_at", "organization_id", "reported_at"),)
+
+    identifier: Mapped[str] = mapped_column(String(100), primary_key=True)  # Stripe's: one per billed thing
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    event_name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[int]
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuotaNotice(Base):
+    """A threshold of the monthly job quota an organization reached (75, 90 or 100 %): once per month each."""
+
+    __tablename__ = "quota_notices"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-11
+    percent: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    reached_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -186,3 +186,61 @@ class ConnectOnboarding(BaseModel):
     account: ConnectAccountRead
     onboarding_url: str = Field(description="Stripe's `account_onboarding` link: send the user there.")
     expires_at: datetime
+
+
+class JobsUsage(BaseModel):
+    used: int = Field(description="Jobs the quota counts this period: every job created, less those cancelled "
+                      "before they ran.")  # fmt: skip
+    quota: int | None = Field(description="The plan's monthly jobs; null: unlimited.")
+    remaining: int | None
+    percent_used: float | None
+    by_agent: dict[str, int] = Field(examples=[{"maya": 12, "sam": 3}])
+    thresholds_reached: list[int] = Field(
+        description="Of 75, 90 and 100 (% of the quota): those reached this period, each announced once by a "
+        "`quota.threshold_reached` event.",
+        examples=[[75]],
+    )
+
+
+class ConcurrencyUsage(BaseModel):
+    running: int | None = Field(description="Jobs running or handed to a worker now (null for a past period).")
+    limit: int
+
+
+class SeatsUsage(BaseModel):
+    license_id: str
+    tier: str
+    seats: int
+    live: int | None = Field(description="Seats leased now (null for a past period).")
+
+
+class StorageUsage(BaseModel):
+    files: int
+    used_bytes: int
+    max_file_bytes: int = Field(description="The plan's largest upload.")
+
+
+class RateLimitUsage(BaseModel):
+    requests_per_minute: int
+    burst: int
+
+
+class UsageRead(BaseModel):
+    period: str = Field(examples=["2026-11"])
+    period_start: datetime
+    period_end: datetime
+    plan: str
+    jobs: JobsUsage
+    concurrency: ConcurrencyUsage
+    seats: list[SeatsUsage] = Field(description="The organization's licenses of this mode (up to 100).")
+    storage: StorageUsage
+    rate_limit: RateLimitUsage
+    reported_to_stripe: dict[str, int] = Field(
+        description="Meter events Stripe accepted this period, by meter (live jobs completed, "
+        "`{agent}_job_completed` unless configured otherwise).",
+        examples=[{"maya_job_completed": 12}],
+    )
+
+
+class SubscriptionWithUsage(SubscriptionRead):
+    usage: UsageRead = Field(description="This month's usage, as `GET /v1/usage` shows it.")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import stripe
 from arq import Retry
+from sqlalchemy.exc import IntegrityError
 
+from backplane.billing import consumption
 from backplane.billing.sync import reconcile_all
 from backplane.billing.usage import report_usage
+from backplane.core.db import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ async def report_usage_task(
     up to the function's max_tries); a request Stripe refuses (4xx) is logged and not retried.
     """
     try:
-        return await report_usage(
+        reported = await report_usage(
             ctx["stripe"],
             customer_id=customer_id,
             event_name=event_name,
@@ -75,6 +79,19 @@ async def report_usage_task(
             error,
         )
         return False
+    if reported:
+        await _keep_report(ctx, organization_id, identifier, event_name, value)
+    return reported
+
+
+async def _keep_report(ctx: dict[str, Any], organization_id: str, identifier: str, event_name: str, value: int) -> None:
+    """What the organization's usage shows as billed (GET /v1/usage). Stripe has accepted the event, so
+    an organization deleted meanwhile (or an id that names none) only skips the local record."""
+    try:
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await consumption.record_report(session, uuid.UUID(organization_id), identifier, event_name, value)
+    except (ValueError, IntegrityError):
+        logger.warning("usage %s reported for organization %s, which no longer exists", identifier, organization_id)
 
 
 async def reconcile_task(ctx: dict[str, Any]) -> dict[str, int]:

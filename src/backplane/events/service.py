@@ -27,6 +27,7 @@ EventType = Literal[
     "subscription.cancelled",
     "payment.succeeded",
     "payment.failed",
+    "quota.threshold_reached",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.principal import Principal
 from backplane.agents.base import Agent
 from backplane.agents.registry import all_agents, get_agent
-from backplane.billing import quota
+from backplane.billing import consumption, quota
 from backplane.billing.plans import Plan
 from backplane.core import metrics
 from backplane.core.config import Settings
@@ -160,8 +160,9 @@ async def create_jobs(
 
     now = utcnow()
     await _ensure_counted(session, jobs, principal, now)
-    await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now, amount=len(specs))
+    used = await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now, amount=len(specs))
     try:
+        await consumption.note_thresholds(session, principal.organization_id, jobs.plan, used - len(specs), used, now)
         created: list[Job] = []
         repository = JobRepository(session, principal.organization_id, principal.livemode)
         waiting_why = await maintenance.reason_for_new_jobs(session, {spec.agent_id for _, spec, _ in checked})
