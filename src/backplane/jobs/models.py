@@ -73,6 +73,8 @@ class Job(TimestampMixin, Base):
     dispatch_token: Mapped[uuid.UUID | None]
     dispatched_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    # The trace-context carrier of the request that created it (core/tracing.py; NULL without tracing).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class JobTransition(Base):

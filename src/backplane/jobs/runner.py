@@ -29,6 +29,7 @@ from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputErro
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.usage import REPORT_USAGE
+from backplane.core import tracing
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -148,24 +149,30 @@ class Runner:
 
     # -- one run ------------------------------------------------------------------------------
 
-    async def run(self, job_id: str, token_text: str) -> str:
+    async def run(self, job_id: str, token_text: str, trace_context: dict[str, str] | None = None) -> str:
         """The job this message names, then each job that its completion hands the freed slot to, for
-        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds)."""
-        try:
-            token = uuid.UUID(token_text)
-        except ValueError:
-            return "skipped: malformed token"
-        async with self.statements.connect() as connection:
-            claimed = await repository.claim(connection, job_id, token, utcnow())
-        if claimed is None:
-            return "skipped: not queued with this token"
-        chain_until, runs = asyncio.get_running_loop().time() + CHAIN_SECONDS, 0
-        following: tuple[Job, uuid.UUID] | None = (claimed, token)
-        outcome = ""
+        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds).
+
+        Each run is a `jobs.run` span: the message's trace context (its dispatch) is the first one's
+        parent; a job taken on in this slot continues its own trace, through a dispatch of its own."""
+        with tracing.span("jobs.run", parent=trace_context, kind="consumer", job_id=job_id):
+            try:
+                token = uuid.UUID(token_text)
+            except ValueError:
+                return "skipped: malformed token"
+            async with self.statements.connect() as connection:
+                claimed = await repository.claim(connection, job_id, token, utcnow())
+            if claimed is None:
+                return "skipped: not queued with this token"
+            chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
+            bind_log_context(organization_id=claimed.organization_id)
+            outcome, following = await self._run_claimed(claimed, token, chain_until)
+        runs = 1
         while following is not None:
             job, token = following
-            bind_log_context(organization_id=job.organization_id)
-            outcome, following = await self._run_claimed(job, token, chain_until)
+            with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
+                bind_log_context(organization_id=job.organization_id)
+                outcome, following = await self._run_claimed(job, token, chain_until)
             runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
 
@@ -310,7 +317,7 @@ class Runner:
         slots = asyncio.ensure_future(self._slots(job))
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
-        next_token = uuid.uuid4()
+        next_token, event_id = uuid.uuid4(), new_event_id()
         try:
             async with self.statements.connect() as connection:
                 completed, handed = await repository.complete(
@@ -319,8 +326,9 @@ class Runner:
                     token,
                     now,
                     output,
-                    event_id=new_event_id(),
+                    event_id=event_id,
                     event_data=lifecycle.event_data(job, self.settings),
+                    event_trace=tracing.mark("job.completed", event_id=event_id, job_id=job.id),
                     slots=await slots,
                     next_token=next_token,
                     run_next=run_next,
@@ -335,7 +343,7 @@ class Runner:
         if handed is not None and run_next:
             return outcome, (handed, next_token)
         if handed is not None:
-            await self.dispatcher.send([(handed.id, next_token)])
+            await self.dispatcher.send([(handed.id, next_token, lifecycle.dispatched(handed))])
         return outcome, None
 
     async def _slots(self, job: Job) -> int:
@@ -474,8 +482,11 @@ async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:
             yield message["channel"], message["data"]
 
 
-async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:
-    """`jobs.run`: one attempt of one job (on the agent-jobs queue)."""
+async def run_job_task(
+    ctx: dict[str, Any], job_id: str, token: str, trace_context: dict[str, str] | None = None
+) -> str:
+    """`jobs.run`: one attempt of one job (on the agent-jobs queue). `trace_context`: the dispatch's
+    (core/tracing.py), in messages sent while tracing is on."""
     runner: Runner = ctx["runner"]
     with log_context(job_id=job_id):
-        return await runner.run(job_id, token)
+        return await runner.run(job_id, token, trace_context)

@@ -21,6 +21,7 @@ from backplane.agents.base import Agent
 from backplane.agents.registry import all_agents, get_agent
 from backplane.billing import quota
 from backplane.billing.plans import Plan
+from backplane.core import tracing
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.effects import effects
@@ -177,6 +178,7 @@ async def create_jobs(
                 max_attempts=jobs.settings.job_max_attempts,
                 created_by=_creator(principal),
                 created_at=now,
+                trace_context=tracing.carrier(),  # its dispatch and run continue the request's trace
             )
             repository.add(job)
             session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))
