@@ -363,6 +363,7 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
     job.error = None
     job.output_data = None
     job.started_at = None
+    job.trace_context = tracing.carrier() or job.trace_context  # the retry's request, when traced
     job.finished_at = None
     lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="retried by the user")
     jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
