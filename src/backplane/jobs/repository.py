@@ -112,8 +112,7 @@ async def complete(
 ) -> tuple[bool, Job | None]:
     """PROCESSING with this token -> COMPLETED with its `job.completed` event; the freed slot handed on
     with `next_token` (and that job claimed, with `run_next`); `event_trace`: the event's trace context
-    (core/tracing.py). (whether this run completed the job, the
-    job handed the slot, detached)."""
+    (core/tracing.py). (whether this run completed the job, the job handed the slot, detached)."""
     row = (
         (
             await connection.execute(
