@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -171,21 +171,26 @@ def headers(given: Mapping[str, str]) -> dict[str, str]:
     return {**given, **found} if found else dict(given)
 
 
-@contextmanager
 def span(
     name: str, *, parent: Mapping[str, str] | None = None, kind: str = "internal", **attributes: Any
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """A span around the block, the current one inside it: the child of `parent` (a stored or carried
     carrier) when given, else of the current span. `kind`: internal, consumer, producer, client.
     Attributes are prefixed `backplane.`; None values are left out."""
     if _active is None:
-        yield
-        return
+        return nullcontext()
+    return _span(_active, name, parent, kind, attributes)
+
+
+@contextmanager
+def _span(
+    active: _Tracing, name: str, parent: Mapping[str, str] | None, kind: str, attributes: dict[str, Any]
+) -> Iterator[None]:
     from opentelemetry import context, propagate
     from opentelemetry.trace import SpanKind
 
     start_in = propagate.extract(dict(parent)) if parent else context.get_current()
-    with _active.tracer.start_as_current_span(
+    with active.tracer.start_as_current_span(
         name,
         context=start_in,
         kind=SpanKind[kind.upper()],
