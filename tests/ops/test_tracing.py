@@ -298,3 +298,26 @@ def test_with_an_endpoint_spans_go_out_over_otlp_http(settings: Settings, tmp_pa
     # One server span: FastAPI's own telemetry, on now that a global provider is set, steps aside for
     # the instrumentation's.
     assert servers == ["POST /api/v1/auth/token/"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [(None, "backplane-worker"), ("", "backplane-worker"), ("eu-workers", "eu-workers")],
+)
+def test_the_service_is_named_by_otel_service_name_else_by_its_process(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, expected: str
+) -> None:
+    if variable is None:
+        monkeypatch.delenv(tracing.SERVICE_NAME_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(tracing.SERVICE_NAME_VARIABLE, variable)
+    exporter = InMemorySpanExporter()
+    assert tracing.configure(tracing.WORKER_SERVICE, exporter=exporter)
+    try:
+        with tracing.span("jobs.run", kind="consumer"):
+            pass
+    finally:
+        tracing.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert span.resource.attributes["service.name"] == expected
+    assert not tracing.active()
