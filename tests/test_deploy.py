@@ -66,3 +66,42 @@ def test_every_setting_named_is_one_the_readme_documents() -> None:
     )
     assert named - documented == set()
     assert {"SECRET_KEY", "ENCRYPTION_KEYS", "LICENSE_SIGNING_KEY", "DATABASE_URL", "REDIS_URL"} <= named
+
+
+def _metric_families() -> set[str]:
+    from prometheus_client import REGISTRY
+
+    from backplane.core import metrics  # noqa: F401  (defines them)
+
+    return {family.name for family in REGISTRY.collect() if family.name.startswith("backplane_")}
+
+
+def test_the_grafana_dashboard_reads_every_metric_and_only_ours() -> None:
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana" / "backplane.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    read = {
+        re.sub(r"_(total|bucket|count|sum)$", "", name) for expr in exprs for name in re.findall(r"backplane_\w+", expr)
+    }
+    families = _metric_families()
+    assert len(families) >= 20
+    assert read - families == set()  # a panel over a metric nobody writes shows nothing, silently
+    assert families - read == set()  # a metric no panel shows
+
+
+def test_prometheus_finds_the_metrics_where_they_are_served() -> None:
+    resources = _resources()
+    config = resources[("ConfigMap", "backplane-config")]["data"]
+    api_deployment, worker_deployment = (
+        resources[("Deployment", "backplane-api")],
+        resources[("Deployment", "backplane-worker")],
+    )
+    api, worker = api_deployment["spec"]["template"], worker_deployment["spec"]["template"]
+    assert api["metadata"]["annotations"]["prometheus.io/port"] == config["METRICS_PORT"]
+    ports = {port["name"]: port["containerPort"] for port in _container(api_deployment)["ports"]}
+    assert ports["metrics"] == int(config["METRICS_PORT"])
+    service = resources[("Service", "backplane-api")]
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]  # not exposed through it
+    command = _container(worker_deployment)["command"]
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == command[command.index("--health-port") + 1]

@@ -17,6 +17,7 @@ from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+from backplane.core import metrics
 from backplane.core.body_limit import install_body_limit
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.encryptor = Encryptor(settings.encryption_key_ring)
         agents.load(test_agents=settings.agent_test_mode)
         app.state.engine = create_engine(settings)
+        metrics.forget_dead_processes()
+        metrics.declare_routes(app.routes)
         app.state.redis = create_redis(settings)
         app.state.queue = create_queue(settings.redis.url)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis, queue=app.state.queue)
@@ -149,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_body_limit(app, settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.public_base_url.startswith("https://"))
+    app.add_middleware(metrics.RequestMetrics)  # outermost of ours: times everything the others do
     install_error_handlers(app)
     install_openapi(app)
     install_access_openapi(app)
@@ -177,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
     ):
         app.include_router(router)
+    if settings.metrics_port is None:
+        app.include_router(health_endpoints.metrics)
     if settings.docs_public_enabled:
         install_docs(app)
     return app

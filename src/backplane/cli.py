@@ -352,12 +352,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         import uvicorn
 
+        from backplane.core import metrics
+
+        processes = serve_workers(args.workers, production=settings.is_production)
+        metrics.prepare_serving(processes, host=args.host, port=settings.metrics_port)
         uvicorn.run(
             "backplane.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
-            workers=serve_workers(args.workers, production=settings.is_production),
+            workers=processes,
             log_config=logging_config(settings.log_format_effective),  # in every API process, access log too
             proxy_headers=False,  # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only
             server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business

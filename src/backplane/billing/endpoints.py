@@ -25,6 +25,7 @@ from backplane.billing.schemas import (
     plan_limits,
     subscription_read,
 )
+from backplane.core import metrics
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
@@ -211,8 +212,19 @@ async def stripe_webhook(
     request: Request, session: SessionDep, client: StripeDep, redis: RedisDep, settings: SettingsDep
 ) -> WebhookAck:
     payload = await request.body()
-    event = webhooks.verify(payload, request.headers.get("stripe-signature"), settings)
-    processed = await webhooks.process(session, client, redis, settings, event)
+    try:
+        event = webhooks.verify(payload, request.headers.get("stripe-signature"), settings)
+    except webhooks.InvalidWebhook:
+        metrics.STRIPE_EVENTS.labels("unverified", "refused").inc()
+        raise
+    kind = metrics.stripe_event_type(event["type"])
+    try:
+        processed = await webhooks.process(session, client, redis, settings, event)
+    except BaseException:
+        metrics.STRIPE_EVENTS.labels(kind, "failed").inc()
+        raise
+    outcome = "duplicate" if not processed else "applied" if event["type"] in webhooks.HANDLED else "ignored"
+    metrics.STRIPE_EVENTS.labels(kind, outcome).inc()
     return WebhookAck(received=True, duplicate=not processed)
 
 

@@ -216,6 +216,13 @@ class Settings(_Section):
     docs_public: bool | None = Field(
         default=None, description="Serve /docs, /redoc and /openapi.json; unset: everywhere but production."
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve the Prometheus metrics on this port (same host as the API) instead of GET /metrics "
+        "on the API port.",
+    )
     max_request_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

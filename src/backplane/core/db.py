@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from redis.asyncio import Redis
-from sqlalchemy import DateTime, MetaData, Table, func, insert
+from sqlalchemy import DateTime, MetaData, Table, event, func, insert
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from backplane.core import metrics
 from backplane.core.config import Settings
 from backplane.core.effects import take
 
@@ -55,13 +56,22 @@ def create_engine(settings: Settings, *, autocommit: bool = False, pool_size: in
     themselves (one round trip instead of BEGIN, the statement and COMMIT; its ping is one too).
     `pool_size`: connections kept open (default DATABASE_POOL_SIZE); beyond it up to 10 more are
     opened and closed again as needed, which costs a connection set-up each time."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database.url,
         pool_size=pool_size or settings.database.pool_size,
         pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused
         connect_args={"timeout": settings.database.connect_timeout_seconds},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    count_connections_in_use(engine)
+    return engine
+
+
+def count_connections_in_use(engine: AsyncEngine) -> None:
+    """Keep `backplane_db_pool_connections_in_use` current from the pool's own checkout and checkin."""
+    in_use = metrics.DB_POOL_IN_USE
+    event.listen(engine.sync_engine.pool, "checkout", lambda *_: in_use.inc())
+    event.listen(engine.sync_engine.pool, "checkin", lambda *_: in_use.dec())
 
 
 def create_sessionmaker(

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backplane.core import metrics
 from backplane.core.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+        if isinstance(exc, redis.exceptions.RedisError):
+            metrics.REDIS_ERRORS.inc()
         return render(request, ServiceUnavailable(headers={"Retry-After": "5"}))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

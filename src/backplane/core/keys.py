@@ -113,6 +113,16 @@ def job_final_channel(job_id: str) -> str:
     return f"{PREFIX}jobs:final:{job_id}"
 
 
+def job_changed_channel(job_id: str) -> str:
+    """A job changed status or reported progress (its events stream, `jobs/live.py`, listens)."""
+    return f"{PREFIX}jobs:changed:{job_id}"
+
+
+def job_progress(job_id: str) -> str:
+    """A Redis stream of the progress a job's agent reported (`jobs/live.py`)."""
+    return f"{PREFIX}jobs:progress:{job_id}"
+
+
 # -- events and webhooks ----------------------------------------------------------------------------
 
 EVENTS_COMMITTED = f"{PREFIX}events:committed"  # pushed after an event commits: the dispatcher wakes

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backplane.core import keys
+from backplane.core import keys, metrics
 from backplane.core.client_ip import client_ip, client_network
 from backplane.core.errors import AppError
 
@@ -179,6 +179,7 @@ async def enforce(request: Request, subject: str, limit: Limit) -> None:
 def apply(request: Request, decision: Decision) -> None:
     """Put `decision` on the response's headers; 429 if it refused the request."""
     request.scope.setdefault("state", {})[STATE_KEY] = decision
+    metrics.RATE_LIMIT_DECISIONS.labels(decision.limit.name, "allowed" if decision.allowed else "limited").inc()
     if not decision.allowed:
         raise RateLimited(decision)
 

@@ -6,18 +6,21 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from backplane import __version__
 from backplane.access.requirements import Public
+from backplane.core import metrics as metrics_
 from backplane.core.errors import ServiceUnavailable, render
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
 licensing = APIRouter(prefix="/api/v1/health", tags=["Health"])
 platform = APIRouter(prefix="/v1", tags=["Health"])
+# Off both API surfaces and out of the OpenAPI document; only on the API port when METRICS_PORT is unset.
+metrics = APIRouter(include_in_schema=False)
 
 
 class Health(BaseModel):
@@ -85,3 +88,16 @@ async def licensing_ready(request: Request) -> JSONResponse:
 )
 async def platform_health(request: Request) -> JSONResponse:
     return await _ready_response(request)
+
+
+@metrics.get(
+    "/metrics",
+    dependencies=[
+        Public(
+            "Prometheus scrapes: operational aggregates by route template, agent and plan, naming no "
+            "organization, user or key; set METRICS_PORT to take it off the API port"
+        )
+    ],
+)
+async def prometheus_metrics() -> Response:
+    return Response(metrics_.exposition(), media_type=metrics_.CONTENT_TYPE)

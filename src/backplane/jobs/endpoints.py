@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +27,7 @@ from backplane.core.pagination import Page, PageParams, created_between, page_pa
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
-from backplane.jobs import lifecycle, service
+from backplane.jobs import lifecycle, live, service
 from backplane.jobs.models import Job, JobStatus
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import (
@@ -230,6 +232,49 @@ async def get_output(job_id: str, principal: Reader, session: SessionDep) -> Job
         content=job.output_data,
         finished_at=job.finished_at,
     )
+
+
+async def _watched_job(job_id: str, principal: Reader, session: SessionDep) -> Job:
+    """The job to stream, or 404 before the stream starts; the session's connection handed back."""
+    job = await service.get_job(session, principal, job_id)
+    await session.commit()
+    return job
+
+
+def _cursor(
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The `id` of the last event received: the stream resumes after it (browsers' "
+            "EventSource sends it when they reconnect).",
+        ),
+    ] = None,
+) -> live.Cursor:
+    return live.Cursor.parse(last_event_id)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    summary="Watch a job: its status changes and progress, live (Server-Sent Events)",
+    description="A `text/event-stream` of the job's events, from its creation (or after `Last-Event-ID`) "
+    "and then as they happen, from any API process:\n\n"
+    "* `status`: `{from_status, to_status, attempt, reason, at}`, one per status change;\n"
+    "* `progress`: `{progress, message, at}`, what the agent reports while it runs (`progress` 0 to 1);\n"
+    "* `done`: the job in its final state (as `GET /v1/jobs/{id}` shows it); then the stream ends.\n\n"
+    "Each event's `id` is a cursor: reconnect with it as `Last-Event-ID` to miss nothing. Comments "
+    "(`: ping`) keep idle connections open; a stream also ends after 15 minutes (reconnect to go on).",
+    responses={422: {"description": "`Last-Event-ID` is not an id this stream sent."}},
+)
+async def job_events(
+    request: Request,
+    job: Annotated[Job, Depends(_watched_job)],
+    cursor: Annotated[live.Cursor, Depends(_cursor)],
+) -> AsyncIterator[ServerSentEvent]:
+    state = request.app.state
+    async for event in live.events(state.sessionmaker, state.redis, job, cursor, _read):
+        yield event
 
 
 @router.get("/{job_id}/history", response_model=list[JobTransitionRead], summary="A job's status changes")

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
-from backplane.core import keys, tracing
+from backplane.core import keys, metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -58,6 +58,7 @@ def transition(session: AsyncSession, job: Job, to: JobStatus, now: datetime, re
         )
     )
     job.status = str(to)
+    effects(session).publish(keys.job_changed_channel(job.id), job.status)  # its event streams (jobs/live.py)
     if to is JobStatus.QUEUED:
         job.queued_at = now
     if to in FINAL_STATUSES:
@@ -142,6 +143,7 @@ def fail_attempt(
     transition(session, job, JobStatus.FAILED, now, reason=error["message"])
     if retryable:  # every attempt failed: park it where `retry` can find it
         transition(session, job, JobStatus.DEAD_LETTER, now, reason=f"{job.attempts} attempts failed")
+        metrics.JOB_DEAD_LETTERS.labels(job.agent_id).inc()
     record_final_event(session, job, settings)
 
 

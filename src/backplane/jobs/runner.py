@@ -14,8 +14,10 @@ import contextlib
 import json
 import logging
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -29,7 +31,7 @@ from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputErro
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.usage import REPORT_USAGE
-from backplane.core import tracing
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -40,7 +42,7 @@ from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle, repository
+from backplane.jobs import lifecycle, live, repository
 from backplane.jobs.models import Job, JobStatus
 from backplane.workers.resilience import Stores
 
@@ -165,16 +167,25 @@ class Runner:
             if claimed is None:
                 return "skipped: not queued with this token"
             chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
-            bind_log_context(organization_id=claimed.organization_id)
-            outcome, following = await self._run_claimed(claimed, token, chain_until)
+            outcome, following = await self._run_one(claimed, token, chain_until)
         runs = 1
         while following is not None:
             job, token = following
             with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
-                bind_log_context(organization_id=job.organization_id)
-                outcome, following = await self._run_claimed(job, token, chain_until)
+                outcome, following = await self._run_one(job, token, chain_until)
             runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
+
+    async def _run_one(
+        self, job: Job, token: uuid.UUID, chain_until: float
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """`_run_claimed`, announced and counted."""
+        bind_log_context(organization_id=job.organization_id)
+        await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
+        started = _count_start(job)
+        outcome, following = await self._run_claimed(job, token, chain_until)
+        _count_finish(job, outcome, started)
+        return outcome, following
 
     async def _run_claimed(
         self, job: Job, token: uuid.UUID, chain_until: float
@@ -211,6 +222,7 @@ class Runner:
             read_file=_reader(self.storage),
             llm=self.llm,
             extras={"attempt": attempt},
+            report=partial(live.report_progress, self.redis, job_id),
         )
         task = asyncio.create_task(self._run_agent(agent, context, input_data, config))
         self.running[job_id] = task
@@ -472,6 +484,20 @@ class Runner:
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
 # few seconds of quiet).
 _PUBSUB_WAIT_SECONDS = 1.0
+
+
+def _count_start(job: Job) -> float:
+    """Count a run's start and its wait since the job became due; the run's start on the loop's clock."""
+    metrics.JOBS_STARTED.labels(job.agent_id).inc()
+    if job.started_at is not None:
+        due = max(moment for moment in (job.queued_at or job.created_at, job.run_after) if moment is not None)
+        metrics.JOB_QUEUE_WAIT.labels(job.agent_id).observe(max(0.0, (job.started_at - due).total_seconds()))
+    return time.perf_counter()
+
+
+def _count_finish(job: Job, outcome: str, started: float) -> None:
+    metrics.JOBS_FINISHED.labels(job.agent_id, outcome).inc()
+    metrics.JOB_RUN_TIME.labels(job.agent_id).observe(time.perf_counter() - started)
 
 
 async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:

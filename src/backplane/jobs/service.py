@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from backplane.agents.base import Agent
 from backplane.agents.registry import all_agents, get_agent
 from backplane.billing import quota
 from backplane.billing.plans import Plan
-from backplane.core import tracing
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.effects import effects
@@ -189,7 +190,13 @@ async def create_jobs(
         await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
         raise
     jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
+    effects(session).call(partial(_count_created, [job.agent_id for job in created]), "counting the created jobs")
     return created
+
+
+async def _count_created(agent_ids: list[str]) -> None:
+    for agent_id in agent_ids:
+        metrics.JOBS_CREATED.labels(agent_id).inc()
 
 
 async def _ensure_counted(session: AsyncSession, jobs: JobsContext, principal: Principal, now: datetime) -> None:

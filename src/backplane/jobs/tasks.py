@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from arq.constants import in_progress_key_prefix, job_key_prefix
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backplane.billing.plans import PlanName
+from backplane.core import metrics
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.jobs import lifecycle
@@ -65,7 +67,30 @@ async def sweep(dispatcher: lifecycle.Dispatcher) -> dict[str, int]:
         dispatched += len(await dispatcher.dispatch(organization_id))
     if stalled or lost or dispatched:
         logger.info("job sweep: %d stalled, %d undelivered, %d dispatched", stalled, lost, dispatched)
+    async with dispatcher.sessionmaker() as session:
+        await sample_waiting(session)
     return {"stalled": stalled, "lost": lost, "dispatched": dispatched}
+
+
+# Jobs waiting for a slot (queued, not handed out), summed by their organization's plan (its row in
+# subscriptions; none: free), and the longest queue of one organization.
+_WAITING = text("""
+WITH waiting AS (
+    SELECT organization_id, count(*) AS n FROM jobs
+    WHERE status = 'queued' AND dispatch_token IS NULL GROUP BY organization_id
+)
+SELECT coalesce(subscriptions.plan, 'free') AS plan, sum(waiting.n) AS jobs, max(waiting.n) AS longest
+FROM waiting LEFT JOIN subscriptions USING (organization_id)
+GROUP BY 1
+""")
+
+
+async def sample_waiting(session: AsyncSession) -> None:
+    rows = (await session.execute(_WAITING)).all()
+    by_plan = {str(name): 0 for name in PlanName} | {row.plan: int(row.jobs) for row in rows}
+    for plan, count in by_plan.items():
+        metrics.JOBS_WAITING.labels(plan).set(count)
+    metrics.JOBS_WAITING_LONGEST_QUEUE.set(max((int(row.longest) for row in rows), default=0))
 
 
 async def _undelivered(session: AsyncSession, dispatcher: lifecycle.Dispatcher, now: datetime) -> list[Job]:

@@ -11,7 +11,8 @@ from the leases' ended log.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.admission import Admission
 from backplane.access.principal import Principal
 from backplane.core import keys as corekeys
-from backplane.core import versioned
+from backplane.core import metrics, versioned
 from backplane.core.db import RowBatcher, unit_of_work, utcnow
-from backplane.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from backplane.core.errors import AppError, Conflict, InvalidInput, NotFound, ServiceUnavailable
 from backplane.core.ratelimit import Limit, enforce
 from backplane.licenses import keys, state
-from backplane.licenses.leases import Leases
+from backplane.licenses.leases import EndedLease, Leases
 from backplane.licenses.limits import HEARTBEAT, LICENSE_OPERATIONS
 from backplane.licenses.models import License, SessionEnd
 from backplane.licenses.repository import find_license_by_key, record_ended_sessions
@@ -35,7 +36,45 @@ from backplane.licenses.service import get_license, usable_or_raise
 SESSION_GONE = "Session not found or expired. Acquire a seat again."
 
 
+class _Outcome:
+    value = "ok"
+
+
+@contextmanager
+def _counted(operation: str) -> Iterator[_Outcome]:
+    """Count one seat operation in `backplane_seat_operations` by its outcome: what the body sets on
+    success, else named after the refusal's status."""
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except AppError as error:
+        outcome.value = metrics.seat_outcome(error.status_code)
+        raise
+    except BaseException:
+        outcome.value = "error"
+        raise
+    finally:
+        metrics.SEAT_OPERATIONS.labels(operation, outcome.value).inc()
+
+
 async def acquire(admission: Admission, data: AcquireRequest, client_ip: str | None) -> SessionRead:
+    with _counted("acquire") as outcome:
+        read, created = await _acquire(admission, data, client_ip)
+        outcome.value = "acquired" if created else "resumed"
+        return read
+
+
+async def heartbeat(admission: Admission, session_id: uuid.UUID) -> SessionRead:
+    with _counted("heartbeat"):
+        return await _heartbeat(admission, session_id)
+
+
+async def release(admission: Admission, session_id: uuid.UUID) -> ReleaseResponse:
+    with _counted("release"):
+        return await _release(admission, session_id)
+
+
+async def _acquire(admission: Admission, data: AcquireRequest, client_ip: str | None) -> tuple[SessionRead, bool]:
     leases, ttl = _leases(admission), admission.settings.seat_lease_ttl_seconds
     canonical = keys.normalize(data.license_key)
     if canonical is None:
@@ -68,10 +107,10 @@ async def acquire(admission: Admission, data: AcquireRequest, client_ip: str | N
         except BaseException:  # no history row, no seat: give it back
             await leases.release(license_uuid, session_id, SessionEnd.released)
             raise
-    return _session_read(key_string, session_id, _time(expires), int(seats), int(live))
+    return _session_read(key_string, session_id, _time(expires), int(seats), int(live)), bool(int(created))
 
 
-async def heartbeat(admission: Admission, session_id: uuid.UUID) -> SessionRead:
+async def _heartbeat(admission: Admission, session_id: uuid.UUID) -> SessionRead:
     leases, ttl = _leases(admission), admission.settings.seat_lease_ttl_seconds
 
     async def call(admit_keys: list[str], admit_args: list[Any]) -> list[Any]:
@@ -82,7 +121,7 @@ async def heartbeat(admission: Admission, session_id: uuid.UUID) -> SessionRead:
     return _session_read(key_string, session_id, _time(expires), int(seats), int(live))
 
 
-async def release(admission: Admission, session_id: uuid.UUID) -> ReleaseResponse:
+async def _release(admission: Admission, session_id: uuid.UUID) -> ReleaseResponse:
     leases = _leases(admission)
 
     async def call(admit_keys: list[str], admit_args: list[Any]) -> list[Any]:
@@ -183,13 +222,13 @@ async def revoke(
     return ReleaseResponse(message="Session revoked; its seat is free.", seats_remaining=max(0, license_.seats - live))
 
 
-async def record_ended_batch(session: AsyncSession, leases: Leases, limit: int = 1000) -> int:
+async def record_ended_batch(session: AsyncSession, leases: Leases, limit: int = 1000) -> list[EndedLease]:
     """Write one batch of ended leases into their history; the caller commits, then acks the count."""
     ended = await leases.peek_ended(limit)
     await record_ended_sessions(
         session, [(e.session_id, e.reason, e.ended_at, e.last_heartbeat_at, e.heartbeats) for e in ended]
     )
-    return len(ended)
+    return ended
 
 
 def _session_read(key_string: str, session_id: uuid.UUID, expires_at: object, seats: int, live: int) -> SessionRead:

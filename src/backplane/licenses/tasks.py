@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from backplane.core import metrics
 from backplane.licenses.leases import Leases
+from backplane.licenses.models import SessionEnd
 from backplane.licenses.seats import record_ended_batch
 from backplane.workers.context import session_scope
 
@@ -14,8 +16,9 @@ async def record_ended_sessions_task(ctx: dict[str, Any]) -> int:
     total = 0
     while True:
         async with session_scope(ctx) as session:
-            count = await record_ended_batch(session, leases)
-        if not count:
+            ended = await record_ended_batch(session, leases)
+        if not ended:
             return total
-        await leases.ack_ended(count)  # only after the history is committed
-        total += count
+        await leases.ack_ended(len(ended))  # only after the history is committed
+        metrics.LEASE_EXPIRIES.inc(sum(1 for lease in ended if lease.reason == SessionEnd.expired))
+        total += len(ended)

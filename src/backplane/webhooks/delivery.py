@@ -32,6 +32,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -39,7 +40,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backplane.core import tracing
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import unit_of_work
@@ -445,6 +446,7 @@ async def record_outcomes(
             reason = await update_health(session, settings, done.endpoint_id, done.kind, result, done.attempted_at)
             if reason is not None:
                 disabled.add(done.endpoint_id)
+                effects(session).call(_count_disabled, "counting a disabled endpoint")
         locked = await lock_deliveries(session, [done.delivery_id for done, _ in outcomes])
         statuses: dict[str, str | None] = {}
         for done, result in outcomes:
@@ -459,7 +461,19 @@ async def record_outcomes(
                 schedule(session, delivery)
             statuses[done.delivery_id] = delivery.status
         await session.flush()
+        effects(session).call(partial(_count_attempts, outcomes, statuses), "counting webhook attempts")
     return statuses
+
+
+async def _count_attempts(outcomes: list[tuple[Claim, AttemptResult]], statuses: dict[str, str | None]) -> None:
+    for _, result in outcomes:
+        metrics.WEBHOOK_ATTEMPTS.labels(metrics.http_outcome(result.status_code)).inc()
+        metrics.WEBHOOK_LATENCY.observe(result.duration_ms / 1000)
+    metrics.WEBHOOK_DELIVERIES_FAILED.inc(sum(1 for status in statuses.values() if status == "failed"))
+
+
+async def _count_disabled() -> None:
+    metrics.WEBHOOK_ENDPOINTS_DISABLED.inc()
 
 
 async def attempt(

@@ -4,7 +4,7 @@ The monitor checks both stores every few seconds (more often, with capped backof
 away), so an outage is seen and logged once even when no task happens to touch the store, and
 writes `bp:workers:<host>:<pid>` (expiring after three missed beats). `--health-port` serves
 `GET /health` (200 while the process runs its loops) and `GET /health/ready` (503 while PostgreSQL
-or Redis is unreachable).
+or Redis is unreachable) and `GET /metrics` (Prometheus).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backplane.core import keys
+from backplane.core import keys, metrics
 from backplane.workers.resilience import Backoff, Stores
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,10 @@ def health_app(stores: Stores, alive: Callable[[], bool]) -> Starlette:
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
-    return Starlette(routes=[Route("/health", health), Route("/health/ready", ready)])
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    return Starlette(routes=[Route("/health", health), Route("/health/ready", ready), Route("/metrics", prometheus)])
 
 
 class HealthServer(uvicorn.Server):

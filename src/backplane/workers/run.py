@@ -16,6 +16,7 @@ import signal
 from arq.worker import Worker
 
 from backplane.agents import registry
+from backplane.core import metrics
 from backplane.core.config import Settings
 from backplane.core.db import create_engine
 from backplane.core.logs import RoutineRuns
@@ -93,6 +94,7 @@ async def run_workers(
     async def restore_leases() -> None:
         if not await leases.restored():
             await leases.ensure_restored()
+        metrics.LIVE_LEASES.set(await leases.live_total())
 
     monitor = Monitor(
         stores,
