@@ -92,6 +92,10 @@ def local_checkout(session_id: str) -> str:
     return f"{PREFIX}billing:local-checkout:{session_id}"
 
 
+def local_portal(token: str) -> str:
+    return f"{PREFIX}billing:local-portal:{token}"
+
+
 def monthly_jobs(organization_id: uuid.UUID | str, month_start: datetime) -> str:
     """Jobs used in a month (billing/quota.py)."""
     return f"{PREFIX}quota:jobs:{organization_id}:{month_start:%Y-%m}"

@@ -27,7 +27,7 @@ from backplane.core.pagination import Page, PageParams, created_between, page_pa
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
-from backplane.jobs import lifecycle, live, service
+from backplane.jobs import lifecycle, live, maintenance, service
 from backplane.jobs.models import Job, JobStatus
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import (
@@ -63,7 +63,7 @@ JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
 
 
 def _read(job: Job) -> JobRead:
-    return JobRead.model_validate(lifecycle.job_data(job))
+    return JobRead.model_validate({**lifecycle.job_data(job), "status_reason": job.status_reason})
 
 
 _CREATE_BODY = {
@@ -306,9 +306,22 @@ async def retry_job(job_id: str, principal: Writer, session: SessionDep, jobs: J
     return _read(await service.retry(session, jobs, principal, job_id))
 
 
-@agents_router.get("", response_model=list[AgentSummary], summary="List agents")
-async def list_agents(principal: Reader) -> list[AgentSummary]:
-    return [AgentSummary.model_validate(a.describe()) for a in all_agents()]
+@agents_router.get(
+    "",
+    response_model=list[AgentSummary],
+    summary="List agents",
+    description="Each agent with its state: `maintenance` means its new jobs are accepted and wait queued.",
+)
+async def list_agents(principal: Reader, session: SessionDep) -> list[AgentSummary]:
+    under = await maintenance.states(session)
+    summaries = []
+    for agent in all_agents():
+        state = maintenance.state_of(agent.id, under)
+        status = "maintenance" if state.maintenance else "available"
+        summaries.append(
+            AgentSummary.model_validate({**agent.describe(), "status": status, "maintenance_reason": state.reason})
+        )
+    return summaries
 
 
 @agents_router.get(

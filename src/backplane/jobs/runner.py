@@ -48,7 +48,6 @@ from backplane.workers.resilience import Stores
 
 logger = logging.getLogger(__name__)
 
-USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
 # A slot's run goes on with the job its completion claimed for as long as this; then the next job is
 # sent through arq. Well under arq's time-out for `jobs.run` (the longest agent's limit plus 120 s).
 CHAIN_SECONDS = 60.0
@@ -394,7 +393,8 @@ class Runner:
             REPORT_USAGE,
             organization_id=str(job.organization_id),
             customer_id=subscription.stripe_customer_id if subscription else None,
-            event_name=USAGE_EVENT,
+            # The platform guide's meter, `{agent}_job_completed`, unless STRIPE_METER_EVENT_NAMES names another.
+            event_name=self.settings.stripe.meter_event_name(job.agent_id),
             value=1,
             identifier=job.id,  # stable: Stripe bills a job once however often this runs
             livemode=True,

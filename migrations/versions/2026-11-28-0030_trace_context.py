@@ -6,8 +6,8 @@ asked for it. NULL unless OTEL_EXPORTER_OTLP_ENDPOINT is set; nullable columns w
 adding them rewrites no table.
 
 Revision ID: 7a3f0c2e9d41
-Revises: 3c1e7a52d9b4
-Create Date: 2026-11-27 23:30:00.000000
+Revises: 5b8f0c2a7e41
+Create Date: 2026-11-28 00:30:00.000000
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "7a3f0c2e9d41"
-down_revision: str | None = "3c1e7a52d9b4"
+down_revision: str | None = "5b8f0c2a7e41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
