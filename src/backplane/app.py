@@ -31,6 +31,8 @@ from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from backplane.core.redis import create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.core.security_headers import SecurityHeadersMiddleware
+from backplane.core.tracing import install as install_tracing
+from backplane.core.tracing import instrument_engine
 from backplane.events.endpoints import router as events_router
 from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_history = session_history(app.state.engine)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)
+        instrument_engine(app.state.engine)  # with tracing on (core/tracing.py)
         app.state.stripe = create_stripe_client(settings.stripe)
         logger.info(
             "billing mode: %s",
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )
+    install_tracing(app)  # OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set
     install_idempotency(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     install_body_limit(app, settings.max_request_body_bytes)

@@ -31,3 +31,5 @@ class Event(TimestampMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     livemode: Mapped[bool] = mapped_column(default=True)
     dispatched_at: Mapped[datetime | None]
+    # The trace-context carrier of the event's span, which its deliveries continue (core/tracing.py).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.core import keys
+from backplane.core import keys, tracing
 from backplane.core.effects import effects
 from backplane.core.ids import new_id
 from backplane.events.models import Event
@@ -45,7 +45,15 @@ def record_event(
     """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
-    event = Event(id=new_event_id(), organization_id=organization_id, type=type_, data=data, livemode=livemode)
+    event_id = new_event_id()
+    event = Event(
+        id=event_id,
+        organization_id=organization_id,
+        type=type_,
+        data=data,
+        livemode=livemode,
+        trace_context=tracing.mark(type_, event_id=event_id),  # what its deliveries continue
+    )
     session.add(event)
     wake_dispatcher_after_commit(session)
     return event

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
-from backplane.core import keys, metrics
+from backplane.core import keys, metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 JOBS_QUEUE = "backplane:jobs"  # agent jobs; short tasks (emails, deliveries) use DEFAULT_QUEUE
 RUN_FUNCTION = "jobs.run"
+# A job handed out: its id, its run's dispatch token, and the trace context its run continues.
+Handed = tuple[str, uuid.UUID, tracing.Carrier | None]
 CANCEL_CHANNEL = keys.JOBS_CANCEL_CHANNEL
 WAKE_CHANNEL = keys.JOBS_WAKE_CHANNEL
 final_channel = keys.job_final_channel
@@ -161,6 +163,21 @@ async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+def dispatched(job: Job) -> tracing.Carrier | None:
+    """A `jobs.dispatch` span for a job handed out, in the trace of the request that created it (or a
+    trace of its own): the context its run continues. None without tracing."""
+    return tracing.mark("jobs.dispatch", parent=job.trace_context, job_id=job.id, attempt=job.attempts + 1)
+
+
+def _message(job_id: str, token: uuid.UUID, trace: tracing.Carrier | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of a `jobs.run` message; the trace context rides along as a keyword argument, only
+    when there is one (so that without tracing the message is what it always was)."""
+    kwargs: dict[str, Any] = {"_job_id": f"{job_id}:{token}", "_queue_name": JOBS_QUEUE}
+    if trace:
+        kwargs["trace_context"] = trace
+    return (job_id, str(token)), kwargs
+
+
 class Dispatcher:
     """Hands an organization's waiting jobs to workers, as many as it has free slots: one per process.
 
@@ -214,32 +231,30 @@ class Dispatcher:
                 .with_for_update(skip_locked=True)
             )
             jobs = list((await session.execute(stmt)).scalars())
-            handed: list[tuple[str, uuid.UUID]] = []
+            handed: list[Handed] = []
             for job in jobs:
                 job.dispatch_token = uuid.uuid4()
                 job.dispatched_at = now
-                handed.append((job.id, job.dispatch_token))
+                handed.append((job.id, job.dispatch_token, dispatched(job)))
             self.send_after_commit(session, handed)
-        return [job_id for job_id, _ in handed]
+        return [job_id for job_id, _, _ in handed]
 
-    def send_after_commit(self, session: AsyncSession, handed: list[tuple[str, uuid.UUID]]) -> None:
+    def send_after_commit(self, session: AsyncSession, handed: list[Handed]) -> None:
         """Once committed, each handed job's arq message, then one wake-up for the workers' polls.
 
         A message that never arrives: the sweeper hands the job out again."""
-        for job_id, token in handed:
-            effects(session).enqueue(
-                RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
-            )
+        for job_id, token, trace in handed:
+            args, kwargs = _message(job_id, token, trace)
+            effects(session).enqueue(RUN_FUNCTION, *args, **kwargs)
         if handed:
             effects(session).publish(WAKE_CHANNEL, "1")
 
-    async def send(self, handed: list[tuple[str, uuid.UUID]]) -> None:
+    async def send(self, handed: list[Handed]) -> None:
         """`send_after_commit` for jobs whose handing out has committed already."""
-        for job_id, token in handed:
+        for job_id, token, trace in handed:
+            args, kwargs = _message(job_id, token, trace)
             try:
-                await self.queue.enqueue_job(
-                    RUN_FUNCTION, job_id, str(token), _job_id=f"{job_id}:{token}", _queue_name=JOBS_QUEUE
-                )
+                await self.queue.enqueue_job(RUN_FUNCTION, *args, **kwargs)
             except Exception:  # committed already; the sweeper hands it out again
                 logger.exception("could not enqueue job %s", job_id)
         if handed:

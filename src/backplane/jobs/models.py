@@ -75,6 +75,8 @@ class Job(TimestampMixin, Base):
     heartbeat_at: Mapped[datetime | None]
     # Why a queued job is not handed out (its agent under maintenance); None otherwise.
     status_reason: Mapped[str | None] = mapped_column(String(600))
+    # The trace-context carrier of the request that created it (core/tracing.py; NULL without tracing).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class AgentMaintenance(Base):

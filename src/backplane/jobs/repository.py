@@ -24,7 +24,7 @@ class JobRepository(LivemodeRepository[Job]):
 _COLUMNS = (
     "id, organization_id, livemode, agent_id, status, priority, input_data, config, file_ids, output_data, error, "
     "attempts, max_attempts, created_by, created_at, queued_at, started_at, finished_at, run_after, dispatch_token, "
-    "dispatched_at, heartbeat_at"
+    "dispatched_at, heartbeat_at, trace_context"
 )
 _NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
@@ -63,8 +63,8 @@ WITH done AS (
     INSERT INTO job_transitions (job_id, from_status, to_status, attempt, at)
     SELECT id, 'processing', 'completed', attempts, :now FROM done
 ), announced AS (
-    INSERT INTO events (id, organization_id, type, data, livemode, created_at)
-    SELECT :event_id, organization_id, 'job.completed', :event_data, livemode, :now FROM done
+    INSERT INTO events (id, organization_id, type, data, livemode, created_at, trace_context)
+    SELECT :event_id, organization_id, 'job.completed', :event_data, livemode, :now, :event_trace FROM done
 ), others AS (
     SELECT count(*) AS active FROM jobs AS active JOIN done ON active.organization_id = done.organization_id
     WHERE active.id <> done.id
@@ -92,7 +92,9 @@ WITH done AS (
     SELECT id, 'queued', 'processing', attempts, 'attempt ' || attempts, :now FROM handed WHERE :run_next
 )
 SELECT (SELECT count(*) FROM done) AS completed, handed.* FROM (SELECT 1) AS one LEFT JOIN handed ON true
-""").bindparams(bindparam("output", type_=JSONB), bindparam("event_data", type_=JSONB))
+""").bindparams(
+    bindparam("output", type_=JSONB), bindparam("event_data", type_=JSONB), bindparam("event_trace", type_=JSONB)
+)
 
 
 async def complete(
@@ -104,13 +106,14 @@ async def complete(
     *,
     event_id: str,
     event_data: dict[str, Any],
+    event_trace: dict[str, str] | None = None,
     slots: int,
     next_token: uuid.UUID,
     run_next: bool,
 ) -> tuple[bool, Job | None]:
     """PROCESSING with this token -> COMPLETED with its `job.completed` event; the freed slot handed on
-    with `next_token` (and that job claimed, with `run_next`). (whether this run completed the job, the
-    job handed the slot, detached)."""
+    with `next_token` (and that job claimed, with `run_next`); `event_trace`: the event's trace context
+    (core/tracing.py). (whether this run completed the job, the job handed the slot, detached)."""
     row = (
         (
             await connection.execute(
@@ -122,6 +125,7 @@ async def complete(
                     "output": output,
                     "event_id": event_id,
                     "event_data": event_data,
+                    "event_trace": event_trace,
                     "slots": slots,
                     "next_token": next_token,
                     "run_next": run_next,

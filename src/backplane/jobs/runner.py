@@ -31,7 +31,7 @@ from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputErro
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.usage import REPORT_USAGE
-from backplane.core import metrics
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -150,29 +150,41 @@ class Runner:
 
     # -- one run ------------------------------------------------------------------------------
 
-    async def run(self, job_id: str, token_text: str) -> str:
+    async def run(self, job_id: str, token_text: str, trace_context: dict[str, str] | None = None) -> str:
         """The job this message names, then each job that its completion hands the freed slot to, for
-        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds)."""
-        try:
-            token = uuid.UUID(token_text)
-        except ValueError:
-            return "skipped: malformed token"
-        async with self.statements.connect() as connection:
-            claimed = await repository.claim(connection, job_id, token, utcnow())
-        if claimed is None:
-            return "skipped: not queued with this token"
-        chain_until, runs = asyncio.get_running_loop().time() + CHAIN_SECONDS, 0
-        following: tuple[Job, uuid.UUID] | None = (claimed, token)
-        outcome = ""
+        up to CHAIN_SECONDS (so arq's time-out, the longest agent's limit plus 120 s, still holds).
+
+        Each run is a `jobs.run` span: the message's trace context (its dispatch) is the first one's
+        parent; a job taken on in this slot continues its own trace, through a dispatch of its own."""
+        with tracing.span("jobs.run", parent=trace_context, kind="consumer", job_id=job_id):
+            try:
+                token = uuid.UUID(token_text)
+            except ValueError:
+                return "skipped: malformed token"
+            async with self.statements.connect() as connection:
+                claimed = await repository.claim(connection, job_id, token, utcnow())
+            if claimed is None:
+                return "skipped: not queued with this token"
+            chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
+            outcome, following = await self._run_one(claimed, token, chain_until)
+        runs = 1
         while following is not None:
             job, token = following
-            bind_log_context(organization_id=job.organization_id)
-            await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
-            started = _count_start(job)
-            outcome, following = await self._run_claimed(job, token, chain_until)
-            _count_finish(job, outcome, started)
+            with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
+                outcome, following = await self._run_one(job, token, chain_until)
             runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
+
+    async def _run_one(
+        self, job: Job, token: uuid.UUID, chain_until: float
+    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        """`_run_claimed`, announced and counted."""
+        bind_log_context(organization_id=job.organization_id)
+        await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
+        started = _count_start(job)
+        outcome, following = await self._run_claimed(job, token, chain_until)
+        _count_finish(job, outcome, started)
+        return outcome, following
 
     async def _run_claimed(
         self, job: Job, token: uuid.UUID, chain_until: float
@@ -316,7 +328,7 @@ class Runner:
         slots = asyncio.ensure_future(self._slots(job))
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
-        next_token = uuid.uuid4()
+        next_token, event_id = uuid.uuid4(), new_event_id()
         try:
             async with self.statements.connect() as connection:
                 completed, handed = await repository.complete(
@@ -325,8 +337,9 @@ class Runner:
                     token,
                     now,
                     output,
-                    event_id=new_event_id(),
+                    event_id=event_id,
                     event_data=lifecycle.event_data(job, self.settings),
+                    event_trace=tracing.mark("job.completed", event_id=event_id, job_id=job.id),
                     slots=await slots,
                     next_token=next_token,
                     run_next=run_next,
@@ -341,7 +354,7 @@ class Runner:
         if handed is not None and run_next:
             return outcome, (handed, next_token)
         if handed is not None:
-            await self.dispatcher.send([(handed.id, next_token)])
+            await self.dispatcher.send([(handed.id, next_token, lifecycle.dispatched(handed))])
         return outcome, None
 
     async def _slots(self, job: Job) -> int:
@@ -495,8 +508,11 @@ async def _messages(pubsub: Any) -> AsyncIterator[tuple[Any, Any]]:
             yield message["channel"], message["data"]
 
 
-async def run_job_task(ctx: dict[str, Any], job_id: str, token: str) -> str:
-    """`jobs.run`: one attempt of one job (on the agent-jobs queue)."""
+async def run_job_task(
+    ctx: dict[str, Any], job_id: str, token: str, trace_context: dict[str, str] | None = None
+) -> str:
+    """`jobs.run`: one attempt of one job (on the agent-jobs queue). `trace_context`: the dispatch's
+    (core/tracing.py), in messages sent while tracing is on."""
     runner: Runner = ctx["runner"]
     with log_context(job_id=job_id):
-        return await runner.run(job_id, token)
+        return await runner.run(job_id, token, trace_context)

@@ -22,7 +22,7 @@ from backplane.agents.base import Agent
 from backplane.agents.registry import all_agents, get_agent
 from backplane.billing import consumption, quota
 from backplane.billing.plans import Plan
-from backplane.core import metrics
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.effects import effects
@@ -182,6 +182,7 @@ async def create_jobs(
                 created_by=_creator(principal),
                 created_at=now,
                 status_reason=waiting_why.get(spec.agent_id),
+                trace_context=tracing.carrier(),  # its dispatch and run continue the request's trace
             )
             repository.add(job)
             session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))
@@ -372,6 +373,7 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
     job.error = None
     job.output_data = None
     job.started_at = None
+    job.trace_context = tracing.carrier() or job.trace_context  # the retry's request, when traced
     job.finished_at = None
     lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="retried by the user")
     jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)

@@ -40,7 +40,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backplane.core import metrics
+from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import unit_of_work
@@ -109,6 +109,8 @@ def new_delivery(
         max_attempts=max_attempts(settings) if kind == "event" else 1,
         next_attempt_at=now,
         created_at=now,
+        # Its attempts continue the event's trace; a redelivery's or a ping's, the request's that asked.
+        trace_context=event.trace_context if kind == "event" and event is not None else tracing.carrier(),
     )
 
 
@@ -359,6 +361,7 @@ class Claim:
     headers: dict[str, str]
     failing_since: datetime | None
     attempted_at: datetime
+    trace_context: dict[str, str] | None = None  # the delivery's: its attempt's span continues it
 
 
 def _claim_found(
@@ -401,6 +404,7 @@ def _claim_found(
         headers,
         endpoint.failing_since,
         now,
+        delivery.trace_context,
     )
 
 
@@ -487,7 +491,7 @@ async def attempt(
     if not claimed:
         return None
     [mine] = claimed
-    result = await send(client, mine.url, mine.body, mine.headers, settings=settings)
+    result = await send(client, mine.url, mine.body, mine.headers, settings=settings, claim=mine)
     return (await record_outcomes(sessionmaker, queue, settings, [(mine, result)]))[delivery_id]
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, func, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.crypto import Encryptor
@@ -99,6 +99,9 @@ class WebhookDelivery(TimestampMixin, Base):
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    # The trace its attempts continue: the event's, or the request's that asked for a redelivery or a
+    # ping (core/tracing.py; NULL without tracing).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class WebhookAttempt(IdMixin, Base):

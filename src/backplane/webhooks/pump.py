@@ -201,7 +201,7 @@ class Pump:
 
     async def _send(self, claim: delivery.Claim) -> None:
         result = await send(
-            self._client(claim.endpoint_id), claim.url, claim.body, claim.headers, settings=self._settings
+            self._client(claim.endpoint_id), claim.url, claim.body, claim.headers, settings=self._settings, claim=claim
         )
         # The request is over: its slot goes back now, before the attempt is logged.
         self._sent.append((claim.delivery_id, claim.endpoint_id))

@@ -9,12 +9,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
+from backplane.core import tracing
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.netguard import BlockedTarget, customer_client, guarded_request
+
+if TYPE_CHECKING:
+    from backplane.webhooks.delivery import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +66,34 @@ def new_client(settings: Settings) -> httpx.AsyncClient:
 
 
 async def send(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    settings: Settings,
+    claim: Claim | None = None,
+) -> AttemptResult:
+    """POST `body`; a 2xx answer is success, anything else (redirects included) a failure.
+
+    With tracing on, the attempt of `claim` is a `webhooks.deliver` span in its delivery's trace, and
+    the receiver gets that span's `traceparent`."""
+    if claim is None:
+        return await _send(client, url, body, headers, settings=settings)
+    with tracing.span(
+        "webhooks.deliver",
+        parent=claim.trace_context,
+        kind="producer",
+        delivery_id=claim.delivery_id,
+        endpoint_id=claim.endpoint_id,
+        attempt=claim.number,
+    ):
+        return await _send(client, url, body, tracing.headers(headers), settings=settings)
+
+
+async def _send(
     client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *, settings: Settings
 ) -> AttemptResult:
-    """POST `body`; a 2xx answer is success, anything else (redirects included) a failure."""
     started = time.monotonic()
     status_code: int | None = None
     text: str | None = None

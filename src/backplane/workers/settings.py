@@ -29,6 +29,7 @@ from backplane.core.netguard import customer_client
 from backplane.core.queue import DEFAULT_QUEUE
 from backplane.core.ratelimit import RateLimiter
 from backplane.core.redis import create_redis
+from backplane.core.tracing import instrument_engine, start_worker
 from backplane.files.storage import create_storage
 from backplane.files.tasks import cleanup_pending_task
 from backplane.idempotency.service import purge_expired_task
@@ -58,6 +59,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["encryptor"] = Encryptor(settings.encryption_key_ring)
     ctx["engine"] = create_engine(settings)
+    start_worker(ctx)  # OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set
     ctx["redis_app"] = create_redis(settings)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"], queue=ctx.get("redis"))
     ctx["leases"] = Leases(ctx["redis_app"], restore=LeaseRestorer(settings))
@@ -239,6 +241,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
     runner = Runner(settings, ctx["dispatcher"], ctx["storage"], ctx["http"], stores_of(ctx), wake=ctx.get("wake_poll"))
     ctx["runner"] = runner
+    instrument_engine(runner.statements)
     runner.start()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
 
