@@ -243,3 +243,17 @@ async def test_a_format_of_an_unfinished_or_foreign_job(
         )
     stranger = await api.register()
     assert_not_found(await output(client, stranger, job["id"], format="markdown"), "No job with this id.")
+
+
+async def test_openapi_documents_the_format_parameter_and_content_types(client: httpx.AsyncClient) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"]["/v1/jobs/{job_id}/output"]["get"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == "format"]
+    assert parameter["in"] == "query" and parameter["required"] is False
+    content = operation["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/JobOutput"}
+    assert content["application/pdf"]["schema"] == {"type": "string", "format": "binary"}
+    for media_type in ("text/markdown", "text/plain", "text/html", "text/csv"):
+        assert content[media_type]["schema"] == {"type": "string"}
+    assert "422" in operation["responses"] and "409" in operation["responses"]
+    agent_config = (await client.get("/openapi.json")).json()["components"]["schemas"]["AgentConfig"]
+    assert "output_formats" in agent_config["required"]
