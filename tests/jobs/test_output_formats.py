@@ -257,3 +257,15 @@ async def test_openapi_documents_the_format_parameter_and_content_types(client: 
     assert "422" in operation["responses"] and "409" in operation["responses"]
     agent_config = (await client.get("/openapi.json")).json()["components"]["schemas"]["AgentConfig"]
     assert "output_formats" in agent_config["required"]
+
+
+async def test_an_agent_without_renderings_answers_json_only(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    job = await wait_for(client, owner, (await create_job("test-noop"))["id"])
+    assert job["status"] == "completed", job
+    assert_invalid(
+        await output(client, owner, job["id"], format="markdown"),
+        {"format": ["test-noop outputs json; not 'markdown'."]},
+    )
+    assert (await output(client, owner, job["id"], accept="text/*, */*;q=0.1")).json()["content"] == job["output_data"]

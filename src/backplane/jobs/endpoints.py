@@ -260,8 +260,9 @@ async def get_output(
         raise service.JobNotCompleted(
             f"The job is {job.status}; its output exists once it is completed.", details={"status": job.status}
         )
-    agent = get_agent(job.agent_id)
-    chosen = outputs.choose(agent, output_format, accept) if agent is not None else outputs.JSON
+    agent = get_agent(job.agent_id)  # None: an agent no longer served, whose jobs keep their JSON output
+    offered = agent.output_formats if agent is not None else ("json",)
+    chosen = outputs.choose(job.agent_id, offered, output_format, accept)
     response.headers["Vary"] = "Accept"
     if chosen.name == "json":
         return JobOutput(

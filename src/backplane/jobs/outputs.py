@@ -7,6 +7,7 @@ download and kept in `job_outputs`: later downloads are served from there, never
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import mimeparse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,24 +22,20 @@ from backplane.jobs.models import Job, RenderedOutput
 JSON = FORMATS["json"]
 
 
-def _offered(agent: Agent) -> str:
-    return ", ".join(agent.output_formats)
-
-
-def choose(agent: Agent, requested: str | None, accept: str | None) -> OutputFormat:
-    """`requested` (the `format` parameter) wins; else the best of the agent's formats for `Accept`.
+def choose(agent_id: str, offered: Sequence[str], requested: str | None, accept: str | None) -> OutputFormat:
+    """`requested` (the `format` parameter) wins; else the best of the agent's `offered` formats for `Accept`.
 
     No `Accept`, `*/*`, `application/json` or an unreadable header: JSON, as before formats existed.
     A format or an `Accept` the agent cannot answer: 422 naming the agent's formats.
     """
     if requested is not None:
         name = requested.strip().lower()
-        if name not in agent.output_formats:
-            raise InvalidInput({"format": [f"{agent.id} outputs {_offered(agent)}; not {requested!r}."]})
+        if name not in offered:
+            raise InvalidInput({"format": [f"{agent_id} outputs {', '.join(offered)}; not {requested!r}."]})
         return FORMATS[name]
     if accept is None or not accept.strip():
         return JSON
-    formats = [FORMATS[name] for name in agent.output_formats]
+    formats = [FORMATS[name] for name in offered]
     # mimeparse breaks ties in favour of the last candidate: the agent's first formats (json) go last.
     candidates = list(dict.fromkeys(f.media_type for f in reversed(formats)))
     try:
@@ -47,7 +44,7 @@ def choose(agent: Agent, requested: str | None, accept: str | None) -> OutputFor
         return JSON
     if not best:
         raise InvalidInput(
-            {"Accept": [f"{agent.id} outputs {_offered(agent)} ({', '.join(candidates[::-1])}); not {accept!r}."]}
+            {"Accept": [f"{agent_id} outputs {', '.join(offered)} ({', '.join(candidates[::-1])}); not {accept!r}."]}
         )
     return next(f for f in formats if f.media_type == best)
 
