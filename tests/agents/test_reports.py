@@ -115,6 +115,16 @@ async def test_sam_reports_keep_markup_from_the_input_as_text(
     assert f"{SCRIPT} & <b>Bold</b>" in pdf.pages[0].extract_text()
 
 
+def test_the_pdf_prints_names_beyond_latin_1_in_an_embedded_font() -> None:
+    # fonts-dejavu-core comes with scripts/install-system-packages.sh; Helvetica alone would drop these glyphs.
+    name = "Кофейня Ωmega Café"
+    output = {"audit_results": {"business_name": name, "seo_score": 50, "recommendations": []}}
+    reader = PdfReader(io.BytesIO(Sam().render("pdf", output)))
+    assert f"Local SEO audit: {name}" in reader.pages[0].extract_text()
+    fonts = {str(font["/BaseFont"]) for font in reader.pages[0]["/Resources"]["/Font"].values()}
+    assert any(f.endswith("DejaVuSans") or "+DejaVuSans" in f for f in fonts), fonts
+
+
 def test_control_characters_from_extracted_text_do_not_break_a_report() -> None:
     output = {
         "audit_results": {

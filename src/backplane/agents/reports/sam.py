@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml.html import builder as E
@@ -14,6 +16,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from backplane.agents.reports import html
@@ -134,14 +138,32 @@ def render_html(output: dict[str, Any]) -> bytes:
     )
 
 
+# Debian's fonts-dejavu-core (scripts/install-system-packages.sh installs it): embedded, it prints Latin,
+# Greek and Cyrillic names; the standard Helvetica, which needs nothing, holds Latin-1 only.
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+@lru_cache(maxsize=1)
+def fonts() -> tuple[str, str]:
+    """(regular, bold) font names: DejaVu Sans when installed, else Helvetica."""
+    regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
+    if not (regular.is_file() and bold.is_file()):
+        return "Helvetica", "Helvetica-Bold"
+    pdfmetrics.registerFont(TTFont("DejaVuSans", str(regular)))
+    pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(bold)))
+    return "DejaVuSans", "DejaVuSans-Bold"
+
+
 def _styles() -> dict[str, ParagraphStyle]:
     sheet = getSampleStyleSheet()
+    regular, bold = fonts()
+
     return {
-        "title": cast(ParagraphStyle, sheet["Title"]),
-        "heading": cast(ParagraphStyle, sheet["Heading2"]),
-        "body": cast(ParagraphStyle, sheet["BodyText"]),
-        "cell": ParagraphStyle("cell", parent=sheet["BodyText"], fontSize=8, leading=10),
-        "head": ParagraphStyle("head", parent=sheet["BodyText"], fontSize=8, leading=10, fontName="Helvetica-Bold"),
+        "title": ParagraphStyle("title", parent=sheet["Title"], fontName=bold),
+        "heading": ParagraphStyle("heading", parent=sheet["Heading2"], fontName=bold),
+        "body": ParagraphStyle("body", parent=sheet["BodyText"], fontName=regular),
+        "cell": ParagraphStyle("cell", parent=sheet["BodyText"], fontName=regular, fontSize=8, leading=10),
+        "head": ParagraphStyle("head", parent=sheet["BodyText"], fontName=bold, fontSize=8, leading=10),
     }
 
 
@@ -172,7 +194,7 @@ def _table(
 
 
 def render_pdf(output: dict[str, Any]) -> bytes:
-    """A4, ReportLab's built-in Helvetica (a standard PDF font: nothing to install or embed)."""
+    """A4, in DejaVu Sans (embedded, the glyphs used only) or, without it, the standard Helvetica."""
     report = _report(output)
     styles = _styles()
     width = A4[0] - 36 * mm
