@@ -126,6 +126,22 @@ async def test_media_maya_cannot_read_is_refused_and_the_upload_not_kept(
     assert stored_files(Path(settings.storage_dir)) == []
 
 
+async def test_blank_text_files_give_maya_nothing_to_repurpose(
+    client: httpx.AsyncClient, owner: Account, app: FastAPI
+) -> None:
+    files = [("files", ("empty.txt", b" \n\t\n", "text/plain")), ("files", ("rule.md", b"---\n***\n", "text/markdown"))]
+    response = await client.post("/v1/jobs", data={"agent_id": "maya"}, files=files, headers=owner.headers)
+    assert_invalid(
+        response,
+        {"file_ids.0": ["empty.txt has no words to repurpose."], "file_ids.1": ["rule.md has no words to repurpose."]},
+    )
+    await _nothing_created(app, owner)
+    # One file with words is enough: the blank one is merely empty.
+    files.append(("files", ("notes.txt", b"Composting turns kitchen scraps into soil.", "text/plain")))
+    accepted = await client.post("/v1/jobs", data={"agent_id": "maya"}, files=files, headers=owner.headers)
+    assert accepted.status_code == 201, accepted.text
+
+
 CITATIONS = b"name,address,city,phone,source\nJoe's Coffee Shop,123 Pine Street,Seattle,(206) 555-0142,yelp\n"
 
 

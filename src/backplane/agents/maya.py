@@ -114,6 +114,7 @@ class Maya(Agent):
     input_model = MayaInput
     config_model = MayaConfig
     file_types, max_file_bytes = AGENT_FILES["maya"]
+    inspected_types = frozenset({"txt", "md"})  # a blank text file is known before the job runs
     output_formats = ("json", "markdown", "text")
 
     def check_input(self, input: MayaInput, config: MayaConfig, files: Sequence[InputFile]) -> FieldErrors:
@@ -129,6 +130,9 @@ class Maya(Agent):
                 ]
             else:
                 errors["file_ids"] = ["source_type file needs at least one file (file_ids or an upload)."]
+        if input.source_type == "file" and files and all(_blank(f) for f in files):
+            for index, file in enumerate(files):
+                errors[f"file_ids.{index}"] = [f"{file.filename} has no words to repurpose."]
         for index, file in enumerate(files):
             if file.type_name in _MEDIA:
                 errors[f"file_ids.{index}"] = [
@@ -148,6 +152,13 @@ class Maya(Agent):
         if config.extract_images:
             output["images"] = document.images
         return output
+
+
+def _blank(file: InputFile) -> bool:
+    """A text file read whole at creation that holds no word."""
+    if file.head is None or file.size_bytes > len(file.head):
+        return False
+    return word_count(file.head.decode("utf-8", errors="replace")) == 0
 
 
 def _topic(text: str) -> str | None:
