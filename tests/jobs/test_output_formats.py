@@ -95,6 +95,9 @@ async def test_sam_audit_as_html_and_pdf_stored_once(
     assert page.status_code == 200, page.text
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["content-disposition"] == f'inline; filename="{job["id"]}.html"'
+    assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["vary"] == "Accept"
+    assert page.headers["x-request-id"].startswith("req_")
     document = lxml_html.fromstring(page.content)
     assert document.xpath("//script") == [], "the business name is text, not markup"
     assert f"Joe's {SCRIPT}" in document.xpath("//h1")[0].text_content()

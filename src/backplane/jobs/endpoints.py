@@ -214,6 +214,7 @@ async def get_job(
     return _read(await service.get_job(session, principal, job_id))
 
 
+_REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 # The renderings besides JSON (whose schema is JobOutput): text, or binary (PDF).
 _OUTPUT_CONTENT = {
     f.media_type: {"schema": {"type": "string"} | ({} if f.charset else {"format": "binary"})}
@@ -274,11 +275,10 @@ async def get_output(
         )
     assert agent is not None
     stored = await outputs.rendered(session, agent, job, chosen)
-    return Response(
-        content=stored.content,
-        media_type=stored.content_type,
-        headers={"Vary": "Accept", "Content-Disposition": f'inline; filename="{job.id}.{chosen.extension}"'},
-    )
+    headers = {"Vary": "Accept", "Content-Disposition": f'inline; filename="{job.id}.{chosen.extension}"'}
+    if chosen.media_type == "text/html":  # a report opened in a browser runs nothing, loads nothing
+        headers["Content-Security-Policy"] = _REPORT_POLICY
+    return Response(content=stored.content, media_type=stored.content_type, headers=headers)
 
 
 @router.get("/{job_id}/history", response_model=list[JobTransitionRead], summary="A job's status changes")
