@@ -255,3 +255,25 @@ def test_taylor_csv_quotes_and_defuses_what_a_spreadsheet_would_run() -> None:
     assert by_name["Balance"][2] == "-5.0", "numbers stay numbers"
     [item] = [row for row in rows if row[0] == "line_item"]
     assert item[3] == "'@SUM(A1)" and item[6] == "-12.5"
+
+
+ODD_OUTPUTS: list[dict[str, Any]] = [
+    {},
+    {"audit_results": "not a dict", "suggested_posts": "nor a list", "extracted_data": [1, 2]},
+    {
+        "audit_results": {"checks": [None, 1, {"id": None}], "recommendations": ["x"], "keyword_coverage": {"k": 3}},
+        "suggested_posts": [None, {"engagement_score": "high", "hashtags": "#x"}, {"engagement_score": 0.9}],
+        "twitter_thread": {"posts": [None, "text", {"text": None}]},
+        "newsletter": {"sections": [None, {"heading": 1}]},
+        "extracted_data": {"line_items": [None, {"amount": "12"}], "fields": ["a"], "nested": {"a": {"b": 1}}},
+        "pages": "none",
+    },
+]
+
+
+@pytest.mark.parametrize("output", ODD_OUTPUTS)
+def test_renderers_take_outputs_of_unexpected_shapes(output: dict[str, Any]) -> None:
+    """An output is JSON an LLM may have shaped: every rendering still comes out, never an exception."""
+    for agent in (Maya(), Jordan(), Sam(), Taylor()):
+        for name in agent.output_formats[1:]:
+            assert agent.render(name, output)

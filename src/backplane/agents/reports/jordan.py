@@ -21,6 +21,11 @@ def _weekday(moment: Any) -> str:
         return ""
 
 
+def _score(post: dict[str, Any]) -> float:
+    score = post.get("engagement_score")
+    return float(score) if isinstance(score, int | float) else 0.0
+
+
 def _mean(values: list[float]) -> str:
     return f"{sum(values) / len(values):.2f}" if values else ""
 
@@ -28,7 +33,7 @@ def _mean(values: list[float]) -> str:
 def report(output: dict[str, Any]) -> bytes:
     posts = [as_dict(p) for p in as_list(output.get("suggested_posts"))]
     scores = [float(p["engagement_score"]) for p in posts if isinstance(p.get("engagement_score"), int | float)]
-    best = max(posts, key=lambda p: p.get("engagement_score") or 0, default=None)
+    best = max(posts, key=_score, default=None)
     topic = clean(output.get("content_topic"))
     bands = {band: sum(1 for p in posts if p.get("predicted_engagement") == band) for band in _BANDS}
     overview = [
