@@ -185,3 +185,15 @@ async def test_inputs_that_can_run_are_still_accepted(client: httpx.AsyncClient,
         headers=owner.headers,
     )
     assert uploaded.status_code == 201, uploaded.text
+
+
+async def test_a_file_whose_bytes_are_gone_is_left_to_the_run(
+    client: httpx.AsyncClient, owner: Account, settings: Settings
+) -> None:
+    file_id = await _upload(client, owner, "export.csv", b"title,where\nJoe's,Seattle\n", "sam")
+    for path in stored_files(Path(settings.storage_dir)):
+        path.unlink()
+    response = await client.post(
+        "/v1/jobs", json={"agent_id": "sam", "input_data": SAM, "file_ids": [file_id]}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text  # not a 500: the run reports the missing file

@@ -161,7 +161,10 @@ async def _check_inputs(
             type_name = kind.name if kind else ""
             head = None
             if storage is not None and type_name in agent.inspected_types:
-                head = await _head(storage, file.storage_key)
+                try:
+                    head = await _head(storage, file.storage_key)
+                except Exception:  # unreadable now: the run reads it again and says why it cannot
+                    logger.warning("could not read the head of %s to check it", file.id, exc_info=True)
             named.append(InputFile(file.id, file.filename, type_name, file.size_bytes, head))
         found = agent.check_input(
             agent.input_model.model_validate(spec.input_data), agent.config_model.model_validate(spec.config), named
