@@ -15,6 +15,7 @@ from backplane.agents import registry as agents
 from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.billing import connect_endpoints, invoice_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
 from backplane.core import metrics
@@ -173,6 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing_endpoints.licensing,
         billing_endpoints.platform,
         billing_endpoints.stripe_webhooks,
+        invoice_endpoints.licensing,
+        invoice_endpoints.platform,
+        connect_endpoints.platform,
+        connect_endpoints.connect_webhooks,
         webhooks_router,
         events_router,
     ):

@@ -4,81 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.app import create_app
 from backplane.core.config import Settings
+from tests.billing.stripe_mode import (
+    CHECKOUT,
+    WEBHOOK,
+    WEBHOOK_SECRET,
+    bought,
+    current_subscription,
+    deliver,
+    event_types,
+)
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account, Api
 from tests.fixtures.stripe_fixture import stand_in_settings
 from tests.fixtures.stripe_server import StripeServer, event, sign_webhook, signed_webhook
-
-WEBHOOK_SECRET = "whsec_test_secret"
-WEBHOOK = "/api/v1/webhooks/stripe/"
-CHECKOUT = {
-    "price_id": "price_pro_monthly",
-    "seats": 5,
-    "success_url": "https://app.example.com/success",
-    "cancel_url": "https://app.example.com/pricing",
-}
-
-
-@pytest.fixture
-async def stripe_app(settings: Settings, stripe_server: StripeServer) -> AsyncIterator[FastAPI]:
-    stripe_settings = stand_in_settings(stripe_server, stripe_webhook_secret=WEBHOOK_SECRET)
-    application = create_app(settings.model_copy(update={"stripe": stripe_settings}))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def http(stripe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stripe_app), base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-async def owner(http: httpx.AsyncClient) -> Account:
-    return await Api(http).register("owner@example.com", company="Acme")
-
-
-async def _deliver(http: httpx.AsyncClient, evt: dict[str, Any], **kwargs: Any) -> httpx.Response:
-    body, headers = signed_webhook(evt, WEBHOOK_SECRET, **kwargs)
-    return await http.post(WEBHOOK, content=body, headers=headers)
-
-
-async def _bought(http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer) -> dict[str, Any]:
-    """Checkout through the API, the customer pays at the stand-in, Stripe sends the webhook."""
-    response = await http.post("/api/v1/subscriptions/checkout/", json=CHECKOUT, headers=owner.headers)
-    assert response.status_code == 200, response.text
-    session_obj, subscription = stripe_server.complete_checkout(response.json()["session_id"])
-    delivered = await _deliver(http, event("checkout.session.completed", session_obj))
-    assert delivered.status_code == 200, delivered.text
-    return subscription
-
-
-async def _current(http: httpx.AsyncClient, owner: Account) -> dict[str, Any]:
-    body: dict[str, Any] = (await http.get("/api/v1/subscriptions/current/", headers=owner.headers)).json()
-    return body
-
-
-async def _events(settings: Settings, organization_id: str) -> list[str]:
-    engine = create_async_engine(settings.database.url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(
-                text("SELECT type FROM events WHERE organization_id = :o ORDER BY created_at"), {"o": organization_id}
-            )
-            return [r[0] for r in rows]
-    finally:
-        await engine.dispose()
 
 
 async def test_checkout_then_webhook_creates_subscription_and_license(
@@ -91,16 +34,16 @@ async def test_checkout_then_webhook_creates_subscription_and_license(
     assert created.params["line_items"] == [{"price": "price_pro_monthly", "quantity": "5"}]
     assert created.params["metadata"]["organization_id"] == owner.organization_id
     # Not live until the payment completes.
-    assert (await _current(http, owner))["plan"] == "free"
+    assert (await current_subscription(http, owner))["plan"] == "free"
 
     session_obj, _ = stripe_server.complete_checkout(body["session_id"])
-    delivered = await _deliver(http, event("checkout.session.completed", session_obj))
+    delivered = await deliver(http, event("checkout.session.completed", session_obj))
     assert delivered.json() == {"received": True, "duplicate": False}
-    current = await _current(http, owner)
+    current = await current_subscription(http, owner)
     assert (current["plan"], current["status"], current["seats"]) == ("pro", "active", 5)
     license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
     assert (license_["tier"], license_["seats"], license_["is_active"]) == ("pro", 5, True)
-    assert await _events(settings, owner.organization_id) == ["subscription.created"]
+    assert await event_types(settings, owner.organization_id) == ["subscription.created"]
 
     # A second checkout reuses the organization's one Stripe customer.
     await http.post("/api/v1/subscriptions/cancel/", json={"immediately": True}, headers=owner.headers)
@@ -111,7 +54,7 @@ async def test_checkout_then_webhook_creates_subscription_and_license(
 async def test_seat_update_changes_stripe_quantity_and_the_license(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
+    subscription = await bought(http, owner, stripe_server)
     updated = await http.post("/api/v1/subscriptions/update/", json={"seats": 12}, headers=owner.headers)
     assert updated.status_code == 200 and updated.json()["seats"] == 12
     assert stripe_server.get(subscription["id"])["items"]["data"][0]["quantity"] == 12
@@ -122,7 +65,7 @@ async def test_seat_update_changes_stripe_quantity_and_the_license(
 async def test_cancel_at_period_end_then_immediately(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
+    subscription = await bought(http, owner, stripe_server)
     at_end = await http.post("/api/v1/subscriptions/cancel/", json={}, headers=owner.headers)
     assert at_end.json()["cancel_at_period_end"] is True and at_end.json()["status"] == "active"
     assert stripe_server.get(subscription["id"])["cancel_at_period_end"] is True
@@ -133,9 +76,9 @@ async def test_cancel_at_period_end_then_immediately(
     license_ = (await http.get(f"/api/v1/licenses/{now.json()['license_id']}/", headers=owner.headers)).json()
     assert license_["is_active"] is False
     # Stripe's own deletion event afterwards changes nothing more.
-    deleted = await _deliver(http, event("customer.subscription.deleted", stripe_server.get(subscription["id"])))
+    deleted = await deliver(http, event("customer.subscription.deleted", stripe_server.get(subscription["id"])))
     assert deleted.status_code == 200
-    assert await _events(settings, owner.organization_id) == [
+    assert await event_types(settings, owner.organization_id) == [
         "subscription.created",
         "subscription.updated",
         "subscription.cancelled",
@@ -145,65 +88,69 @@ async def test_cancel_at_period_end_then_immediately(
 async def test_a_duplicate_event_has_no_second_effect(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
+    subscription = await bought(http, owner, stripe_server)
     changed = stripe_server.set_subscription(subscription["id"], status="past_due")
     evt = event("invoice.payment_failed", {**stripe_server.create_invoice(subscription["id"], status="open")})
-    first = await _deliver(http, evt)
-    second = await _deliver(http, evt)
+    first = await deliver(http, evt)
+    second = await deliver(http, evt)
     assert first.json() == {"received": True, "duplicate": False}
     assert second.json() == {"received": True, "duplicate": True}
     assert changed["status"] == "past_due"
-    assert (await _current(http, owner))["status"] == "past_due"
-    assert (await _events(settings, owner.organization_id)).count("payment.failed") == 1
+    assert (await current_subscription(http, owner))["status"] == "past_due"
+    assert (await event_types(settings, owner.organization_id)).count("payment.failed") == 1
 
 
 async def test_two_concurrent_deliveries_of_one_event_apply_once(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
-    obj = stripe_server.get(subscription["id"])
-    obj["items"]["data"][0]["quantity"] = 9
-    evt = event("customer.subscription.updated", obj)
-    responses = await asyncio.gather(*(_deliver(http, evt) for _ in range(2)))
+    subscription = await bought(http, owner, stripe_server)
+    evt = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=9))
+    responses = await asyncio.gather(*(deliver(http, evt) for _ in range(2)))
     assert sorted(r.json()["duplicate"] for r in responses) == [False, True]
-    assert (await _current(http, owner))["seats"] == 9
-    assert (await _events(settings, owner.organization_id)).count("subscription.updated") == 1
+    assert (await current_subscription(http, owner))["seats"] == 9
+    assert (await event_types(settings, owner.organization_id)).count("subscription.updated") == 1
 
 
-async def test_out_of_order_updates_never_move_backwards(
+async def test_events_delivered_in_reverse_end_in_stripes_state(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
+    subscription = await bought(http, owner, stripe_server)
     now = int(time.time())
-    newer = stripe_server.get(subscription["id"])
-    newer["items"]["data"][0]["quantity"] = 20
-    older = stripe_server.get(subscription["id"])
-    older["items"]["data"][0]["quantity"] = 8
-    assert (await _deliver(http, event("customer.subscription.updated", newer, created=now + 5))).status_code == 200
-    assert (await _deliver(http, event("customer.subscription.updated", older, created=now + 2))).status_code == 200
-    current = await _current(http, owner)
+    older = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=8))
+    newer = event("customer.subscription.updated", stripe_server.set_subscription(subscription["id"], quantity=20))
+    # The newer first, then the older one, whose copy of the subscription says 8 seats.
+    assert (await deliver(http, {**newer, "created": now})).status_code == 200
+    assert (await deliver(http, {**older, "created": now - 5})).status_code == 200
+    current = await current_subscription(http, owner)
     assert current["seats"] == 20
     license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
     assert license_["seats"] == 20
 
 
+async def test_an_event_whose_copy_is_newer_than_stripe_still_ends_in_stripes_state(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer
+) -> None:
+    """An event is a hint to look, never the state: a copy that Stripe has since moved on from is not applied."""
+    subscription = await bought(http, owner, stripe_server)
+    copy = stripe_server.set_subscription(subscription["id"], status="past_due")
+    stripe_server.set_subscription(subscription["id"], status="active")
+    assert (await deliver(http, event("customer.subscription.updated", copy))).status_code == 200
+    assert (await current_subscription(http, owner))["status"] == "active"
+
+
 async def test_payment_succeeded_restores_a_past_due_subscription(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
-    now = int(time.time())
-    await _deliver(
-        http,
-        event(
-            "invoice.payment_failed", stripe_server.create_invoice(subscription["id"], status="open"), created=now + 1
-        ),
+    subscription = await bought(http, owner, stripe_server)
+    stripe_server.set_subscription(subscription["id"], status="past_due")
+    await deliver(
+        http, event("invoice.payment_failed", stripe_server.create_invoice(subscription["id"], status="open"))
     )
-    assert (await _current(http, owner))["status"] == "past_due"
-    await _deliver(
-        http, event("invoice.payment_succeeded", stripe_server.create_invoice(subscription["id"]), created=now + 2)
-    )
-    assert (await _current(http, owner))["status"] == "active"
-    types = await _events(settings, owner.organization_id)
+    assert (await current_subscription(http, owner))["status"] == "past_due"
+    stripe_server.set_subscription(subscription["id"], status="active")
+    await deliver(http, event("invoice.payment_succeeded", stripe_server.create_invoice(subscription["id"])))
+    assert (await current_subscription(http, owner))["status"] == "active"
+    types = await event_types(settings, owner.organization_id)
     assert "payment.failed" in types and types[-1] == "payment.succeeded"
 
 
@@ -217,11 +164,12 @@ async def test_past_due_keeps_the_plan_for_the_grace_period_only(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as http,
     ):
         owner = await Api(http).register("late@example.com")
-        subscription = await _bought(http, owner, stripe_server)
+        subscription = await bought(http, owner, stripe_server)
+        stripe_server.set_subscription(subscription["id"], status="past_due")
         invoice = stripe_server.create_invoice(subscription["id"], status="open")
-        await _deliver(http, event("invoice.payment_failed", invoice, created=int(time.time())))
+        await deliver(http, event("invoice.payment_failed", invoice, created=int(time.time())))
         await asyncio.sleep(0.01)
-        current = await _current(http, owner)
+        current = await current_subscription(http, owner)
     assert current["plan"] == "pro" and current["status"] == "past_due"
     assert current["limits"]["requests_per_minute"] == 60  # grace of 0 s is over: free limits
 
@@ -229,7 +177,7 @@ async def test_past_due_keeps_the_plan_for_the_grace_period_only(
 async def test_bad_signatures_and_stale_timestamps_change_nothing(
     http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
 ) -> None:
-    subscription = await _bought(http, owner, stripe_server)
+    subscription = await bought(http, owner, stripe_server)
     obj = stripe_server.get(subscription["id"])
     evt = event("customer.subscription.deleted", obj)
     body, headers = signed_webhook(evt, "whsec_wrong")
@@ -237,7 +185,7 @@ async def test_bad_signatures_and_stale_timestamps_change_nothing(
     assert forged.status_code == 400
     assert forged.json()["error"] == "Invalid webhook"
     assert forged.json()["detail"].startswith("Signature verification failed")
-    stale = await _deliver(http, evt, timestamp=int(time.time()) - 301)
+    stale = await deliver(http, evt, timestamp=int(time.time()) - 301)
     assert stale.status_code == 400
     missing = await http.post(WEBHOOK, content=body, headers={"Content-Type": "application/json"})
     assert_licensing_error(missing, 400, "Invalid webhook", "The Stripe-Signature header is missing.")
@@ -246,15 +194,16 @@ async def test_bad_signatures_and_stale_timestamps_change_nothing(
         WEBHOOK, content=tampered, headers=headers | {"Stripe-Signature": sign_webhook(body, WEBHOOK_SECRET)}
     )
     assert changed.status_code == 400
-    assert (await _current(http, owner))["status"] == "active"
-    # The forged event's id was not consumed: the genuine delivery still applies.
-    genuine = await _deliver(http, evt)
+    assert (await current_subscription(http, owner))["status"] == "active"
+    # The forged event's id was not consumed: the genuine delivery still applies (Stripe's state).
+    stripe_server.set_subscription(subscription["id"], status="canceled")
+    genuine = await deliver(http, evt)
     assert genuine.json() == {"received": True, "duplicate": False}
-    assert (await _current(http, owner))["status"] == "canceled"
+    assert (await current_subscription(http, owner))["status"] == "canceled"
 
 
 async def test_unknown_event_types_are_acknowledged_and_ignored(http: httpx.AsyncClient, owner: Account) -> None:
-    response = await _deliver(http, event("customer.tax_id.created", {"object": "tax_id", "id": "txi_1"}))
+    response = await deliver(http, event("customer.tax_id.created", {"object": "tax_id", "id": "txi_1"}))
     assert response.json() == {"received": True, "duplicate": False}
     garbage = b"not json"
     rejected = await http.post(
@@ -271,3 +220,23 @@ async def test_stripe_outage_during_checkout_is_a_clean_502(
     assert_licensing_error(
         response, 502, "Billing unavailable", "The payment provider could not be reached. Retry later."
     )
+
+
+async def test_cancel_at_period_end_then_deleted_in_the_same_second_ends_the_subscription(
+    http: httpx.AsyncClient, owner: Account, stripe_server: StripeServer, settings: Settings
+) -> None:
+    """The cancel call must not stamp a local time that makes Stripe's own deletion look older."""
+    subscription = await bought(http, owner, stripe_server)
+    second = int(time.time())
+    at_end = await http.post("/api/v1/subscriptions/cancel/", json={}, headers=owner.headers)
+    assert at_end.status_code == 200 and at_end.json()["cancel_at_period_end"] is True
+    ended = stripe_server.set_subscription(subscription["id"], status="canceled", ended_at=second)
+    deleted = await deliver(http, event("customer.subscription.deleted", ended, created=second))
+    assert deleted.json() == {"received": True, "duplicate": False}
+    current = await current_subscription(http, owner)
+    assert current["status"] == "canceled"
+    license_ = (await http.get(f"/api/v1/licenses/{current['license_id']}/", headers=owner.headers)).json()
+    assert license_["is_active"] is False
+    validated = await http.post("/api/v1/licenses/validate/", json={"key_string": license_["key_string"]})
+    assert validated.json()["valid"] is False  # the customer stopped paying: the license stops validating
+    assert (await event_types(settings, owner.organization_id))[-1] == "subscription.cancelled"

@@ -38,9 +38,9 @@ async def test_created_job_has_the_guide_shape(create_job: CreateJob) -> None:
     job = await create_job("test-sleep", input_data={"seconds": 0}, config={}, priority=7)
     assert set(job) == {
         "id", "agent_id", "status", "priority", "input_data", "config", "file_ids", "output_data", "error",
-        "attempts", "livemode", "created_at", "queued_at", "started_at", "finished_at",
+        "attempts", "livemode", "created_at", "queued_at", "started_at", "finished_at", "status_reason",
     }  # fmt: skip
-    assert job["status"] == "queued"
+    assert job["status"] == "queued" and job["status_reason"] is None
     assert job["priority"] == 7
     assert job["input_data"] == {"seconds": 0}
     assert job["attempts"] == 0

@@ -181,3 +181,26 @@ async def test_a_delivery_whose_job_redis_lost_is_sent_once_without_waiting_minu
         assert len(receiver.received) == 1
     finally:
         receiver.stop()
+
+
+async def test_redis_lost_while_arq_watches_a_key_is_an_outage_not_a_crash(redis_proxy: TcpProxy) -> None:
+    """redis-py turns a connection lost inside WATCH into a WatchError (arq's `start_jobs` watches each
+    job's key): a worker whose poll met it died with it, under load, instead of waiting Redis out."""
+    from redis.exceptions import WatchError
+
+    from backplane.workers.resilience import Stores, redis_down
+
+    client = Redis(host="127.0.0.1", port=redis_proxy.port)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            await pipe.watch("bp:test:watched")
+            await redis_proxy.stop()
+            with pytest.raises(WatchError) as raised:
+                await pipe.exists("bp:test:watched")
+    finally:
+        await redis_proxy.start()
+        await client.aclose()
+    assert redis_down(raised.value)
+    stores = Stores()
+    assert stores.noticed(raised.value) and not stores.redis.up
+    assert not redis_down(WatchError("Watched variable changed."))  # arq's own race: not an outage

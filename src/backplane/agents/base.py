@@ -103,6 +103,14 @@ class AgentContext:
     llm: LLMCall | None = None
     now: Callable[[], Any] | None = None  # datetime factory (UTC), overridable for tests
     extras: dict[str, Any] = field(default_factory=dict)
+    # Where `progress` goes: the runner's (jobs/live.py), which callers of the job watch; none in tests.
+    report: Callable[[float, str], Awaitable[None]] | None = None
+
+    async def progress(self, fraction: float, message: str = "") -> None:
+        """Tell whoever watches the job how far it is (0..1) and what it is doing (a short message:
+        pages done, chunks transcribed). Never fails the job: a report that cannot be sent is dropped."""
+        if self.report is not None:
+            await self.report(min(1.0, max(0.0, float(fraction))), message[:200])
 
     async def parse(self, call: Callable[[], T], *, subject: str) -> T:
         """`call()`, a parser given a customer's file, in a child process with CPU-time and memory limits

@@ -46,7 +46,10 @@ class SleepAgent(Agent):
     time_limit_seconds = 30.0
 
     async def run(self, ctx: AgentContext, input: _SleepInput, config: _NoConfig) -> dict[str, Any]:
-        await asyncio.sleep(input.seconds)
+        steps = 4
+        for step in range(steps):
+            await ctx.progress(step / steps, f"step {step + 1} of {steps}")
+            await asyncio.sleep(input.seconds / steps)
         return {"slept": input.seconds}
 
 

@@ -204,8 +204,10 @@ async def complete_local_checkout(
     response_model=WebhookAck,
     summary="Stripe webhooks",
     description="Verified with the Stripe-Signature header (tolerance 300 s). Each event id is applied once; "
-    "a repeat answers 200 with `duplicate: true`. Unknown event types are acknowledged and ignored.",
-    responses=licensing_errors(400),
+    "a repeat answers 200 with `duplicate: true`. Unknown event types are acknowledged and ignored. The state "
+    "applied is Stripe's current object, fetched under the organization's billing lock, whatever the order of "
+    "events; Stripe unreachable answers 502 `Billing unavailable` and keeps nothing, so Stripe's retry applies it.",
+    responses=licensing_errors(400, 502),
     dependencies=[Public("Stripe; the Stripe-Signature header is verified")],
 )
 async def stripe_webhook(

@@ -112,3 +112,77 @@ def subscription_read(subscription: Subscription | None, settings: Settings) -> 
         livemode=subscription.livemode,
         limits=plan_limits(plan),
     )
+
+
+class InvoiceRead(BaseModel):
+    id: str = Field(description="Stripe's invoice id (`in_…`), or this service's id for a local-mode invoice.")
+    number: str | None = Field(description="The invoice number shown to the customer; null for a draft.")
+    status: str = Field(examples=["paid"], description="draft, open, paid, uncollectible, void")
+    amount_due: int = Field(description="In the currency's smallest unit (cents).")
+    amount_paid: int = Field(description="In the currency's smallest unit (cents).")
+    currency: str = Field(examples=["usd"])
+    description: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    hosted_invoice_url: str | None = Field(
+        description="Stripe's page of the invoice (pay it, download it); in local billing mode this service's "
+        "printable page."
+    )
+    invoice_pdf: str | None = Field(description="Stripe's PDF of the invoice; null in local billing mode.")
+    livemode: bool
+    created_at: datetime
+
+
+class LicensingInvoiceList(BaseModel):
+    invoices: list[InvoiceRead]
+    has_more: bool = Field(description="Whether another page follows this one.")
+    next_cursor: str | None = Field(description="Pass as `cursor` to fetch the next page; null on the last page.")
+
+
+class PortalSession(BaseModel):
+    url: str = Field(
+        description="Stripe's Billing Portal (payment methods, invoices, cancellation), valid for a short time; in "
+        "local billing mode this service's own page."
+    )
+    return_url: str = Field(description="Where the portal sends the customer back to (STRIPE_PORTAL_RETURN_URL).")
+    expires_at: datetime | None = Field(description="When a local-mode page stops answering; null for Stripe's.")
+
+
+class ConnectAccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_url: AnyHttpUrl = Field(
+        description="Where Stripe sends the user when the link has expired (its origin must be in "
+        "STRIPE_CONNECT_REDIRECT_ALLOWLIST).",
+        examples=["https://your-app.com/stripe/refresh"],
+    )
+    return_url: AnyHttpUrl = Field(
+        description="Where Stripe sends the user after onboarding (its origin must be in "
+        "STRIPE_CONNECT_REDIRECT_ALLOWLIST).",
+        examples=["https://your-app.com/stripe/return"],
+    )
+
+
+class ConnectRequirements(BaseModel):
+    currently_due: list[str] | None = None
+    eventually_due: list[str] | None = None
+    past_due: list[str] | None = None
+    pending_verification: list[str] | None = None
+    disabled_reason: str | None = None
+
+
+class ConnectAccountRead(BaseModel):
+    id: str = Field(description="The Stripe account id (`acct_…`).")
+    type: str = "standard"
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements: ConnectRequirements
+    livemode: bool
+    updated_at: datetime
+
+
+class ConnectOnboarding(BaseModel):
+    account: ConnectAccountRead
+    onboarding_url: str = Field(description="Stripe's `account_onboarding` link: send the user there.")
+    expires_at: datetime

@@ -1,8 +1,10 @@
 """Subscriptions: checkout, seat changes, cancellation, and applying Stripe's view of them.
 
 Every change, from an API call's response, a webhook, or a local checkout, goes through
-`apply_state`, which keeps the subscription and its license in step, refuses to move backwards
-(an older Stripe event than the last applied is ignored), and records the platform event.
+`apply_state`, which keeps the subscription and its license in step and records the platform event.
+In Stripe mode the state applied is always Stripe's current object (an API call's answer, or an
+object fetched under the organization's billing lock: see sync.py), never an event's copy, so the
+order in which events arrive does not matter and no timestamps are compared.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
+from backplane.billing.invoices import record_local_purchase
 from backplane.billing.models import Subscription
 from backplane.billing.plans import LIVE_STATUSES, PLANS, Plan, PlanName, effective_plan, plan_for_price
 from backplane.billing.repository import SubscriptionRepository
@@ -234,7 +237,8 @@ async def complete_local_checkout(
         subscription_id=None,
         livemode=False,
     )
-    await apply_state(session, redis, settings, uuid.UUID(pending["organization_id"]), state, at=now)
+    subscription = await apply_state(session, redis, settings, uuid.UUID(pending["organization_id"]), state)
+    await record_local_purchase(session, subscription)
     return str(pending["success_url"])
 
 
@@ -260,9 +264,7 @@ async def update_seats(
         except stripe.StripeError as exc:
             raise BillingUnavailable() from exc
         state = state_from_stripe(updated.to_dict(), settings)
-    applied = await apply_state(session, redis, settings, principal.organization_id, state, at=utcnow())
-    assert applied is not None
-    return applied
+    return await apply_state(session, redis, settings, principal.organization_id, state)
 
 
 async def cancel(
@@ -294,15 +296,13 @@ async def cancel(
         except stripe.StripeError as exc:
             raise BillingUnavailable() from exc
         state = state_from_stripe(remote.to_dict(), settings)
-    applied = await apply_state(session, redis, settings, principal.organization_id, state, at=now)
-    assert applied is not None
-    return applied
+    return await apply_state(session, redis, settings, principal.organization_id, state)
 
 
 async def _live_subscription(session: AsyncSession, principal: Principal) -> Subscription:
-    subscription = await SubscriptionRepository(session).get_for_organization(
-        principal.organization_id, for_update=True
-    )
+    repository = SubscriptionRepository(session)
+    await repository.lock(principal.organization_id)  # a webhook about it waits for Stripe's answer here
+    subscription = await repository.get_for_organization(principal.organization_id, for_update=True)
     if subscription is None or subscription.status not in LIVE_STATUSES:
         raise Conflict("This organization has no active subscription. Start one with checkout/.")
     return subscription
@@ -339,10 +339,9 @@ async def apply_state(
     settings: Settings,
     organization_id: uuid.UUID,
     state: SubscriptionState,
-    *,
-    at: datetime,
-) -> Subscription | None:
-    """Make the subscription (and its license) match `state`, as of `at`. None: `state` is stale."""
+) -> Subscription:
+    """Make the subscription (and its license) match `state`. In Stripe mode the caller holds the
+    organization's billing lock and `state` is Stripe's current object."""
     repository = SubscriptionRepository(session)
     subscription = await repository.get_for_organization(organization_id, for_update=True)
     if subscription is None:
@@ -351,11 +350,6 @@ async def apply_state(
                 id=uuid.uuid4(), organization_id=organization_id, plan=PlanName.free, status="incomplete", seats=1
             )
         )
-    elif subscription.last_event_at is not None and at < subscription.last_event_at:
-        logger.info(
-            "ignoring a stale subscription update for %s (%s < %s)", organization_id, at, subscription.last_event_at
-        )
-        return None
     before = _snapshot(subscription) if subscription.status != "incomplete" else None
 
     subscription.plan = state.plan
@@ -368,11 +362,12 @@ async def apply_state(
     subscription.stripe_customer_id = state.customer_id or subscription.stripe_customer_id
     subscription.stripe_subscription_id = state.subscription_id or subscription.stripe_subscription_id
     subscription.livemode = state.livemode
+    now = utcnow()
     if state.status == "past_due":
-        subscription.past_due_since = subscription.past_due_since or at
+        subscription.past_due_since = subscription.past_due_since or now
     else:
         subscription.past_due_since = None
-    subscription.last_event_at = at
+    subscription.synced_at = now
     await session.flush()
     await _sync_license(session, settings, subscription)
 

@@ -8,6 +8,7 @@ from typing import Any
 import stripe
 from arq import Retry
 
+from backplane.billing.sync import reconcile_all
 from backplane.billing.usage import report_usage
 
 logger = logging.getLogger(__name__)
@@ -74,3 +75,12 @@ async def report_usage_task(
             error,
         )
         return False
+
+
+async def reconcile_task(ctx: dict[str, Any]) -> dict[str, int]:
+    """`billing.reconcile` (daily cron): compare every non-free subscription with Stripe and repair drift."""
+    results = await reconcile_all(ctx["sessionmaker"], ctx["stripe"], ctx["redis_app"], ctx["settings"])
+    repaired = sum(bool(r["repaired"]) for r in results)
+    failed = sum("error" in r for r in results)
+    logger.info("billing reconciliation: %d checked, %d repaired, %d failed", len(results), repaired, failed)
+    return {"checked": len(results), "repaired": repaired, "failed": failed}

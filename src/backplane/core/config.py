@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -26,6 +27,8 @@ from backplane.core.crypto import derive_key, parse_keys
 
 MIN_SECRET_KEY_LENGTH = 32
 MAX_S3_PRESIGN_SECONDS = 7 * 86400  # SigV4's limit on X-Amz-Expires
+_METER_AGENT = re.compile(r"[a-z0-9_-]{1,64}")
+_METER_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class Environment(StrEnum):
@@ -98,6 +101,65 @@ class StripeSettings(_Section):
     stripe_price_pro_monthly: str = "price_pro_monthly"
     stripe_price_enterprise_monthly: str = "price_enterprise_monthly"
     past_due_grace_seconds: int = Field(default=7 * 86400, ge=0)
+    stripe_portal_return_url: str | None = Field(
+        default=None,
+        description="Where Stripe's Billing Portal sends the customer back to; unset: PUBLIC_BASE_URL.",
+    )
+    stripe_meter_event_names: str = Field(
+        default="",
+        description="Meters completed live jobs report to, per agent, as `agent=meter` pairs separated by commas "
+        "(e.g. `maya=maya_jobs,sam=seo_audits`); an agent not named reports to `{agent}_job_completed`.",
+    )
+
+    stripe_connect_enabled: bool = Field(
+        default=False, description="Stripe Connect for platforms building on the service (/v1/connect/account)."
+    )
+    stripe_connect_webhook_secret: SecretStr | None = Field(
+        default=None, description="`whsec_…` of the Connect webhook endpoint (account.updated)."
+    )
+    stripe_connect_redirect_allowlist: str = Field(
+        default="",
+        description="Comma-separated origins (https://app.example.com) that onboarding refresh and return URLs "
+        "may be on.",
+    )
+
+    @field_validator("stripe_connect_redirect_allowlist")
+    @classmethod
+    def _check_connect_allowlist(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"STRIPE_CONNECT_REDIRECT_ALLOWLIST: {origin!r} is not an origin like https://host")
+        return value
+
+    @property
+    def connect_origins(self) -> frozenset[str]:
+        return frozenset(origin.rstrip("/") for origin in _split(self.stripe_connect_redirect_allowlist))
+
+    @field_validator("stripe_portal_return_url")
+    @classmethod
+    def _check_return_url(cls, value: str | None) -> str | None:
+        return check_frontend_url(value.strip(), "STRIPE_PORTAL_RETURN_URL") if value and value.strip() else None
+
+    @field_validator("stripe_meter_event_names")
+    @classmethod
+    def _check_meter_names(cls, value: str) -> str:
+        for pair in _split(value):
+            agent, equals, meter = (part.strip() for part in pair.partition("="))
+            if not equals or not _METER_AGENT.fullmatch(agent) or not _METER_NAME.fullmatch(meter):
+                raise ValueError(
+                    f"STRIPE_METER_EVENT_NAMES: {pair!r} is not `agent=meter_event_name` (letters, digits, _ and -, "
+                    "at most 100 characters)"
+                )
+        return value
+
+    def meter_event_name(self, agent_id: str) -> str:
+        """The Stripe meter event a completed job of `agent_id` reports to."""
+        for pair in _split(self.stripe_meter_event_names):
+            agent, _, meter = (part.strip() for part in pair.partition("="))
+            if agent == agent_id:
+                return meter
+        return f"{agent_id}_job_completed"
 
     @property
     def mode(self) -> BillingMode:

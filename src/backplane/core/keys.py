@@ -92,6 +92,10 @@ def local_checkout(session_id: str) -> str:
     return f"{PREFIX}billing:local-checkout:{session_id}"
 
 
+def local_portal(token: str) -> str:
+    return f"{PREFIX}billing:local-portal:{token}"
+
+
 def monthly_jobs(organization_id: uuid.UUID | str, month_start: datetime) -> str:
     """Jobs used in a month (billing/quota.py)."""
     return f"{PREFIX}quota:jobs:{organization_id}:{month_start:%Y-%m}"
@@ -111,6 +115,16 @@ JOBS_WAKE_CHANNEL = f"{PREFIX}jobs:wake"  # a job was handed out: idle jobs work
 def job_final_channel(job_id: str) -> str:
     """A job's final state is announced here (`?wait=` listens)."""
     return f"{PREFIX}jobs:final:{job_id}"
+
+
+def job_changed_channel(job_id: str) -> str:
+    """A job changed status or reported progress (its events stream, `jobs/live.py`, listens)."""
+    return f"{PREFIX}jobs:changed:{job_id}"
+
+
+def job_progress(job_id: str) -> str:
+    """A Redis stream of the progress a job's agent reported (`jobs/live.py`)."""
+    return f"{PREFIX}jobs:progress:{job_id}"
 
 
 # -- events and webhooks ----------------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +28,7 @@ from backplane.core.pagination import Page, PageParams, created_between, page_pa
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
-from backplane.jobs import lifecycle, outputs, service
+from backplane.jobs import lifecycle, live, maintenance, outputs, service
 from backplane.jobs.models import Job, JobStatus
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import (
@@ -64,7 +66,7 @@ JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
 
 
 def _read(job: Job) -> JobRead:
-    return JobRead.model_validate(lifecycle.job_data(job))
+    return JobRead.model_validate({**lifecycle.job_data(job), "status_reason": job.status_reason})
 
 
 _CREATE_BODY = {
@@ -281,6 +283,49 @@ async def get_output(
     return Response(content=stored.content, media_type=stored.content_type, headers=headers)
 
 
+async def _watched_job(job_id: str, principal: Reader, session: SessionDep) -> Job:
+    """The job to stream, or 404 before the stream starts; the session's connection handed back."""
+    job = await service.get_job(session, principal, job_id)
+    await session.commit()
+    return job
+
+
+def _cursor(
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The `id` of the last event received: the stream resumes after it (browsers' "
+            "EventSource sends it when they reconnect).",
+        ),
+    ] = None,
+) -> live.Cursor:
+    return live.Cursor.parse(last_event_id)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    summary="Watch a job: its status changes and progress, live (Server-Sent Events)",
+    description="A `text/event-stream` of the job's events, from its creation (or after `Last-Event-ID`) "
+    "and then as they happen, from any API process:\n\n"
+    "* `status`: `{from_status, to_status, attempt, reason, at}`, one per status change;\n"
+    "* `progress`: `{progress, message, at}`, what the agent reports while it runs (`progress` 0 to 1);\n"
+    "* `done`: the job in its final state (as `GET /v1/jobs/{id}` shows it); then the stream ends.\n\n"
+    "Each event's `id` is a cursor: reconnect with it as `Last-Event-ID` to miss nothing. Comments "
+    "(`: ping`) keep idle connections open; a stream also ends after 15 minutes (reconnect to go on).",
+    responses={422: {"description": "`Last-Event-ID` is not an id this stream sent."}},
+)
+async def job_events(
+    request: Request,
+    job: Annotated[Job, Depends(_watched_job)],
+    cursor: Annotated[live.Cursor, Depends(_cursor)],
+) -> AsyncIterator[ServerSentEvent]:
+    state = request.app.state
+    async for event in live.events(state.sessionmaker, state.redis, job, cursor, _read):
+        yield event
+
+
 @router.get("/{job_id}/history", response_model=list[JobTransitionRead], summary="A job's status changes")
 async def get_history(job_id: str, principal: Reader, session: SessionDep) -> list[JobTransitionRead]:
     job = await service.get_job(session, principal, job_id)
@@ -310,9 +355,22 @@ async def retry_job(job_id: str, principal: Writer, session: SessionDep, jobs: J
     return _read(await service.retry(session, jobs, principal, job_id))
 
 
-@agents_router.get("", response_model=list[AgentSummary], summary="List agents")
-async def list_agents(principal: Reader) -> list[AgentSummary]:
-    return [AgentSummary.model_validate(a.describe()) for a in all_agents()]
+@agents_router.get(
+    "",
+    response_model=list[AgentSummary],
+    summary="List agents",
+    description="Each agent with its state: `maintenance` means its new jobs are accepted and wait queued.",
+)
+async def list_agents(principal: Reader, session: SessionDep) -> list[AgentSummary]:
+    under = await maintenance.states(session)
+    summaries = []
+    for agent in all_agents():
+        state = maintenance.state_of(agent.id, under)
+        status = "maintenance" if state.maintenance else "available"
+        summaries.append(
+            AgentSummary.model_validate({**agent.describe(), "status": status, "maintenance_reason": state.reason})
+        )
+    return summaries
 
 
 @agents_router.get(

@@ -18,7 +18,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import ColumnElement, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.billing.plans import Plan
@@ -28,7 +28,7 @@ from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.events.service import record_event
-from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
+from backplane.jobs.models import FINAL_STATUSES, AgentMaintenance, Job, JobStatus, JobTransition
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ RUN_FUNCTION = "jobs.run"
 CANCEL_CHANNEL = keys.JOBS_CANCEL_CHANNEL
 WAKE_CHANNEL = keys.JOBS_WAKE_CHANNEL
 final_channel = keys.job_final_channel
+
+
+def not_in_maintenance() -> ColumnElement[bool]:
+    """A job's agent is not under maintenance (such jobs wait: `jobs/maintenance.py`)."""
+    return ~exists().where(AgentMaintenance.agent_id == Job.agent_id)
 
 
 def is_final(job: Job) -> bool:
@@ -56,6 +61,7 @@ def transition(session: AsyncSession, job: Job, to: JobStatus, now: datetime, re
         )
     )
     job.status = str(to)
+    effects(session).publish(keys.job_changed_channel(job.id), job.status)  # its event streams (jobs/live.py)
     if to is JobStatus.QUEUED:
         job.queued_at = now
     if to in FINAL_STATUSES:
@@ -201,6 +207,7 @@ class Dispatcher:
                     Job.status == JobStatus.QUEUED,
                     Job.dispatch_token.is_(None),
                     or_(Job.run_after.is_(None), Job.run_after <= now),
+                    not_in_maintenance(),
                 )
                 .order_by(Job.priority.desc(), Job.created_at, Job.id)
                 .limit(free)

@@ -73,6 +73,20 @@ class Job(TimestampMixin, Base):
     dispatch_token: Mapped[uuid.UUID | None]
     dispatched_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    # Why a queued job is not handed out (its agent under maintenance); None otherwise.
+    status_reason: Mapped[str | None] = mapped_column(String(600))
+
+
+class AgentMaintenance(Base):
+    """An agent under maintenance (the row exists while it is): its new jobs are accepted and wait
+    queued, none is handed out, until staff end it (`jobs/maintenance.py`)."""
+
+    __tablename__ = "agent_maintenance"
+
+    agent_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    since: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(320))  # the staff user's email, or `cli:<os user>`
 
 
 class JobTransition(Base):

@@ -74,6 +74,7 @@ WITH done AS (
     WHERE waiting.organization_id = (SELECT organization_id FROM done)
         AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
         AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
+        AND NOT EXISTS (SELECT 1 FROM agent_maintenance AS m WHERE m.agent_id = waiting.agent_id)
         AND (SELECT active FROM others) < :slots
     ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
     LIMIT 1

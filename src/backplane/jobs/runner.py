@@ -17,6 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -41,13 +42,12 @@ from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle, repository
+from backplane.jobs import lifecycle, live, repository
 from backplane.jobs.models import Job, JobStatus
 from backplane.workers.resilience import Stores
 
 logger = logging.getLogger(__name__)
 
-USAGE_EVENT = "jobs_completed"  # the Stripe meter a completed live-mode job reports to
 # A slot's run goes on with the job its completion claimed for as long as this; then the next job is
 # sent through arq. Well under arq's time-out for `jobs.run` (the longest agent's limit plus 120 s).
 CHAIN_SECONDS = 60.0
@@ -167,6 +167,7 @@ class Runner:
         while following is not None:
             job, token = following
             bind_log_context(organization_id=job.organization_id)
+            await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
             started = _count_start(job)
             outcome, following = await self._run_claimed(job, token, chain_until)
             _count_finish(job, outcome, started)
@@ -208,6 +209,7 @@ class Runner:
             read_file=_reader(self.storage),
             llm=self.llm,
             extras={"attempt": attempt},
+            report=partial(live.report_progress, self.redis, job_id),
         )
         task = asyncio.create_task(self._run_agent(agent, context, input_data, config))
         self.running[job_id] = task
@@ -378,7 +380,8 @@ class Runner:
             REPORT_USAGE,
             organization_id=str(job.organization_id),
             customer_id=subscription.stripe_customer_id if subscription else None,
-            event_name=USAGE_EVENT,
+            # The platform guide's meter, `{agent}_job_completed`, unless STRIPE_METER_EVENT_NAMES names another.
+            event_name=self.settings.stripe.meter_event_name(job.agent_id),
             value=1,
             identifier=job.id,  # stable: Stripe bills a job once however often this runs
             livemode=True,

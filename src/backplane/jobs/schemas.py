@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -84,6 +84,12 @@ class JobRead(BaseModel):
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    status_reason: str | None = Field(
+        default=None,
+        description="Why a queued job is not running yet, when there is a reason other than its turn: "
+        "its agent under maintenance.",
+        examples=["The agent maya is under maintenance: upgrading the transcription model"],
+    )
 
 
 class JobBatchRead(BaseModel):
@@ -116,6 +122,11 @@ class AgentSummary(BaseModel):
         description="What `GET /v1/jobs/{id}/output?format=` renders a completed job's output as.",
         examples=[["json", "html", "pdf"]],
     )
+    status: Literal["available", "maintenance"] = Field(
+        default="available",
+        description="`maintenance`: new jobs are accepted and wait queued until it ends (`maintenance_reason`).",
+    )
+    maintenance_reason: str | None = None
 
 
 class AgentConfig(AgentSummary):

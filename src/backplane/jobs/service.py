@@ -35,7 +35,7 @@ from backplane.files.repository import FileRepository
 from backplane.files.service import new_file_id, storage_key
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle
+from backplane.jobs import lifecycle, maintenance
 from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import MAX_FILES_PER_JOB, JobCreate
@@ -211,6 +211,7 @@ async def create_jobs(
     try:
         created: list[Job] = []
         repository = JobRepository(session, principal.organization_id, principal.livemode)
+        waiting_why = await maintenance.reason_for_new_jobs(session, {spec.agent_id for _, spec, _ in checked})
         for _, spec, _ in checked:
             job = Job(
                 id=new_job_id(),
@@ -226,6 +227,7 @@ async def create_jobs(
                 max_attempts=jobs.settings.job_max_attempts,
                 created_by=_creator(principal),
                 created_at=now,
+                status_reason=waiting_why.get(spec.agent_id),
             )
             repository.add(job)
             session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))

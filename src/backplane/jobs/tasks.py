@@ -58,6 +58,7 @@ async def sweep(dispatcher: lifecycle.Dispatcher) -> dict[str, int]:
             Job.status == JobStatus.QUEUED,
             Job.dispatch_token.is_(None),
             or_(Job.run_after.is_(None), Job.run_after <= utcnow()),
+            lifecycle.not_in_maintenance(),
         )
     )
     async with dispatcher.sessionmaker() as session:

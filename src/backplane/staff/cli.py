@@ -1,4 +1,5 @@
-"""`backplane users find | orgs show | jobs retry | jobs dead-letters | webhooks replay | check`: the
+"""`backplane users find | orgs show | jobs retry | jobs dead-letters | webhooks replay | agents maintenance |
+billing sync | check`: the
 arguments, and the answers as JSON (`--json`) or as text for a person.
 
 Exit status: 0 done, 1 not found or refused (with the reason), 2 malformed input (argparse's usage
@@ -19,7 +20,7 @@ from typing import Any
 from backplane.core.config import Settings
 from backplane.core.ids import is_id
 
-COMMANDS = ("users", "orgs", "jobs", "webhooks", "check")
+COMMANDS = ("users", "orgs", "jobs", "webhooks", "agents", "billing", "check")
 
 
 def _organization_id(value: str) -> uuid.UUID:
@@ -85,6 +86,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     replay.add_argument("--endpoint", required=True, metavar="WH_ID", type=_public_id("wh", "webhook endpoint"))
     replay.add_argument("--since", required=True, metavar="ISO8601", type=aware_datetime)
 
+    agents = commands.add_parser("agents", help="agents")
+    under = agents.add_subparsers(dest="agents_command", required=True).add_parser(
+        "maintenance",
+        parents=[as_json],
+        help="put an agent under maintenance (its new jobs wait, queued) or end it (recorded as a staff action)",
+    )
+    under.add_argument("agent_id", metavar="AGENT")
+    under.add_argument("state", choices=["on", "off"])
+    under.add_argument("--reason", help="why (required with `on`): the waiting jobs show it")
+    billing = commands.add_parser("billing", help="subscriptions and Stripe")
+    sync = billing.add_subparsers(dest="billing_command", required=True).add_parser(
+        "sync",
+        parents=[as_json],
+        help="compare subscriptions with Stripe and repair drift (exit 1 if Stripe failed for any)",
+        description="Fetches each non-free subscription from Stripe and applies what differs (status, plan, seats, "
+        "period, cancellation), recorded as the usual subscription.* events; the daily billing.reconcile cron does "
+        "the same for all of them.",
+    )
+    sync.add_argument("--org", metavar="ORG_ID", type=_organization_id, help="this organization only")
+
     commands.add_parser(
         "check",
         parents=[as_json],
@@ -125,6 +146,17 @@ async def _answer(args: argparse.Namespace, settings: Settings) -> tuple[Any, bo
         return await ops.dead_letters(settings, args.org, max(1, args.limit)), False
     if args.command == "webhooks":
         return await ops.replay_webhook(settings, args.endpoint, args.since), False
+    if args.command == "agents":
+        from backplane.staff.commands import CommandFailed
+
+        on = args.state == "on"
+        reason = (args.reason or "").strip()
+        if on and not 1 <= len(reason) <= 500:
+            raise CommandFailed("give --reason (1 to 500 characters) to put an agent under maintenance")
+        return await ops.agent_maintenance(settings, args.agent_id, on, reason if on else None), False
+    if args.command == "billing":
+        synced = await ops.billing_sync(settings, args.org)
+        return synced, synced["failed"] > 0
     results = await ops.check(settings)
     return results, not all(result["ok"] for result in results)
 
@@ -164,7 +196,25 @@ def _text(args: argparse.Namespace, answer: Any) -> str:
             f"{job['finished_at'] or ''}  {(job['error'] or {}).get('message', '')}"
             for job in answer
         )
+    if args.command == "agents":
+        if answer["status"] == "maintenance":
+            return f"agent {answer['agent_id']} is under maintenance since {answer['since']}: {answer['reason']}"
+        return f"agent {answer['agent_id']} is available; {answer['jobs_dispatched']} waiting jobs dispatched"
     if args.command == "webhooks":
         count = len(answer["deliveries"])
         return f"{count} deliver{'y' if count == 1 else 'ies'} to {answer['endpoint_id']} queued"
+    if args.command == "billing":
+        return _billing_text(answer)
     return "\n".join(f"{'ok  ' if r['ok'] else 'FAIL'} {r['name']:<13} {r['detail']}" for r in answer)
+
+
+def _billing_text(answer: dict[str, Any]) -> str:
+    lines = [f"{answer['checked']} checked, {answer['repaired']} repaired, {answer['failed']} failed"]
+    if answer.get("note"):
+        lines.append(answer["note"])
+    for result in answer["subscriptions"]:
+        if result.get("error"):
+            lines.append(f"  {result['organization_id']}: {result['error']}")
+        for name, (ours, theirs) in result.get("differences", {}).items():
+            lines.append(f"  {result['organization_id']}: {name} {ours} -> {theirs}")
+    return "\n".join(lines)

@@ -1,19 +1,21 @@
-"""`/v1/staff`: what platform staff did, readable by staff only."""
+"""`/v1/staff`: what platform staff did, readable by staff only, and agents' maintenance."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backplane.access.requirements import Staff
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
+from backplane.jobs import maintenance
+from backplane.staff import service as staff_service
 from backplane.staff.models import StaffAction
 from backplane.staff.repository import StaffActionRepository
 
@@ -57,3 +59,60 @@ async def list_staff_actions(
     return Page(
         data=[StaffActionRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
+
+
+class MaintenanceStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="Why, as the agent's waiting jobs will show it (`status_reason`).",
+        examples=["upgrading the transcription model"],
+    )
+
+
+class AgentStateRead(BaseModel):
+    agent_id: str
+    status: Literal["available", "maintenance"]
+    reason: str | None
+    since: datetime | None
+
+
+def _state_read(state: maintenance.AgentState) -> AgentStateRead:
+    return AgentStateRead(
+        agent_id=state.agent_id,
+        status="maintenance" if state.maintenance else "available",
+        reason=state.reason,
+        since=state.since,
+    )
+
+
+@router.put(
+    "/agents/{agent_id}/maintenance",
+    response_model=AgentStateRead,
+    summary="Put an agent under maintenance (staff only)",
+    description="Its new jobs are accepted and wait queued with a `status_reason`; none is handed out until the "
+    "maintenance ends. Jobs already running go on. Again with another reason: the reason changes. Recorded as a "
+    "staff action.",
+    responses=platform_errors(404),
+)
+async def start_maintenance(
+    agent_id: str, body: MaintenanceStart, principal: Staff, session: SessionDep
+) -> AgentStateRead:
+    actor = staff_service.actor_of(principal.user)
+    return _state_read(await maintenance.start(session, agent_id, body.reason, actor))
+
+
+@router.delete(
+    "/agents/{agent_id}/maintenance",
+    response_model=AgentStateRead,
+    summary="End an agent's maintenance (staff only)",
+    description="Its waiting jobs are handed out at once, best priority first, then oldest, within each "
+    "organization's concurrency. Ending a maintenance that is not on changes nothing.",
+    responses=platform_errors(404),
+)
+async def end_maintenance(agent_id: str, principal: Staff, session: SessionDep, request: Request) -> AgentStateRead:
+    state, organizations = await maintenance.end(session, agent_id, staff_service.actor_of(principal.user))
+    dispatcher = request.app.state.dispatcher
+    for organization_id in organizations:
+        dispatcher.dispatch_after_commit(session, organization_id)
+    return _state_read(state)

@@ -1,5 +1,5 @@
 """The operator's commands beyond staff and licenses: `users find`, `orgs show`, `jobs retry`,
-`jobs dead-letters`, `webhooks replay` and `check`.
+`jobs dead-letters`, `webhooks replay`, `agents maintenance`, `billing sync` and `check`.
 
 Each opens the stores it needs (`Stores`), does its work in one unit of work through the domains'
 own functions, and answers a JSON-ready dict; the two that change something (retry, replay) are
@@ -31,7 +31,7 @@ from backplane.core.db import create_engine, create_sessionmaker, unit_of_work, 
 from backplane.core.errors import AppError
 from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
-from backplane.jobs import lifecycle
+from backplane.jobs import lifecycle, maintenance
 from backplane.jobs import service as jobs
 from backplane.jobs.models import Job
 from backplane.jobs.schemas import JobRead
@@ -256,6 +256,26 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]]) -> dict[str, An
     return {"name": name, "ok": ok, "detail": detail, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+async def billing_sync(settings: Settings, organization_id: uuid.UUID | None) -> dict[str, Any]:
+    """Reconcile subscriptions with Stripe (all, or one organization's): what was checked and repaired."""
+    from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
+    from backplane.billing.sync import reconcile_all
+
+    client = create_stripe_client(settings.stripe)
+    try:
+        async with stores(settings) as s:
+            results = await reconcile_all(s.sessionmaker, client, s.redis, settings, organization_id)
+    finally:
+        await close_stripe_client(client)
+    return {
+        "checked": len(results),
+        "repaired": sum(bool(r["repaired"]) for r in results),
+        "failed": sum("error" in r for r in results),
+        "note": "local billing mode: nothing to compare" if client is None else None,
+        "subscriptions": results,
+    }
+
+
 async def check(settings: Settings) -> list[dict[str, Any]]:
     """Configuration (already loaded and valid), PostgreSQL and its migrations, Redis, storage, Stripe."""
     from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
@@ -311,3 +331,33 @@ def _migration_head() -> str | None:
     from backplane.cli import _alembic_config
 
     return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+
+
+async def agent_maintenance(settings: Settings, agent_id: str, on: bool, reason: str | None) -> dict[str, Any]:
+    """Start or end an agent's maintenance (recorded as a staff action); ending it dispatches the
+    organizations whose jobs waited for it."""
+    from backplane.agents import registry as agents
+
+    agents.load(test_agents=settings.agent_test_mode)
+    async with stores(settings) as s:
+        organizations: list[uuid.UUID] = []
+        async with unit_of_work(s.sessionmaker) as session:
+            try:
+                if on:
+                    assert reason is not None
+                    state = await maintenance.start(session, agent_id, reason, cli_actor())
+                else:
+                    state, organizations = await maintenance.end(session, agent_id, cli_actor())
+            except AppError as exc:
+                raise NotFoundFailure(f"agent {agent_id!r}: {exc.message}") from None
+        dispatcher = lifecycle.Dispatcher(s.sessionmaker, s.redis, s.queue, settings)
+        dispatched = 0
+        for organization_id in organizations:  # else the sweeper does it within seconds
+            dispatched += len(await dispatcher.dispatch(organization_id))
+    return {
+        "agent_id": state.agent_id,
+        "status": "maintenance" if state.maintenance else "available",
+        "reason": state.reason,
+        "since": _time(state.since),
+        "jobs_dispatched": dispatched,
+    }

@@ -38,6 +38,15 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 NAMES = {"redis": "Redis", "database": "PostgreSQL"}
 
 
+def redis_down(error: BaseException) -> bool:
+    """Whether `error` says Redis is unreachable: one of REDIS_DOWN, or the WatchError redis-py raises
+    in its place when the connection of a pipeline that WATCHes a key is lost (arq watches each job
+    it starts), raised while handling the connection error (its context)."""
+    if isinstance(error, redis.exceptions.WatchError):
+        return isinstance(error.__cause__ or error.__context__, REDIS_DOWN)
+    return isinstance(error, REDIS_DOWN)
+
+
 class Backoff:
     """Capped exponential waits: 0.25 s, 0.5 s, 1 s, ... up to `cap`."""
 
@@ -104,7 +113,7 @@ class Stores:
         if isinstance(error, DATABASE_DOWN):
             self.database.lost(error)
             return True
-        if isinstance(error, REDIS_ERRORS):
+        if isinstance(error, REDIS_ERRORS) or (isinstance(error, redis.exceptions.WatchError) and redis_down(error)):
             self.redis.lost(error)
             return True
         return False
@@ -190,7 +199,9 @@ class ResilientWorker(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
-        except REDIS_DOWN as error:
+        except Exception as error:
+            if not redis_down(error):
+                raise
             self.stores.redis.lost(error)
             await asyncio.sleep(self._backoff.next())
             return
@@ -206,7 +217,8 @@ class ResilientWorker(Worker):
                 return
             try:
                 await super().start_jobs([job_id])
-            except REDIS_DOWN:
-                self.job_counter -= 1
-                self.sem.release()
+            except Exception as error:
+                if redis_down(error):
+                    self.job_counter -= 1
+                    self.sem.release()
                 raise

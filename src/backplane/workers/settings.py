@@ -18,7 +18,8 @@ from backplane.agents import registry, sandbox
 from backplane.auth.mail import MAIL_LINK_TASK
 from backplane.auth.tasks import mail_link_task, send_email_task
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
-from backplane.billing.tasks import report_usage_task
+from backplane.billing.sync import RECONCILE_TASK
+from backplane.billing.tasks import reconcile_task, report_usage_task
 from backplane.billing.usage import REPORT_USAGE
 from backplane.core.config import Settings, get_settings
 from backplane.core.crypto import Encryptor
@@ -179,6 +180,15 @@ def cron_jobs(recovery_seconds: float, sweep_seconds: float = 2.0) -> list[CronJ
         ),
         cron(_skipped_in_outages(sweep_task), name="webhooks.sweep", second=set(range(0, 60, step)), timeout=60),
         cron(_skipped_in_outages(purge_expired_task), name="idempotency.purge", minute=7, second=15, timeout=300),
+        # Daily: Stripe is the source of truth, and a lost webhook is repaired within a day.
+        cron(
+            _skipped_in_outages(reconcile_task),
+            name=RECONCILE_TASK,
+            hour=3,
+            minute=41,
+            second=0,
+            timeout=3600,
+        ),
     ]
 
 

@@ -1,8 +1,8 @@
 """job_outputs: completed jobs' outputs rendered as Markdown, text, HTML, PDF or CSV, each made once
 
 Revision ID: 5a7f3c91e2d4
-Revises: 3c1e7a52d9b4
-Create Date: 2026-11-27 23:59:00.000000
+Revises: 5b8f0c2a7e41
+Create Date: 2026-11-28 00:01:00.000000
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5a7f3c91e2d4"
-down_revision: str | None = "3c1e7a52d9b4"
+down_revision: str | None = "5b8f0c2a7e41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
