@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Debian packages the project needs beside the Python environment, each installed only when missing:
 # - Tesseract OCR with its English data (taylor reads images and scanned PDF pages with it through pytesseract);
+# - DejaVu Sans (sam's PDF report embeds it, so that names in any Latin, Greek or Cyrillic script print;
+#   without it the report falls back to the standard Helvetica, which holds Latin-1 only);
 # - Chromium (tests/e2e/test_docs_browser.py opens /docs and /redoc in it, headless, through Playwright's
 #   Python package: Debian's browser, so no browser build is downloaded).
-# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract, not the test browser.
+# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract and the font, not the test browser.
 # Idempotent: does nothing when they are already there. Needs root (or sudo) and apt on Debian/Ubuntu.
 set -euo pipefail
 
@@ -14,6 +16,9 @@ fi
 packages=()
 if ! command -v tesseract >/dev/null 2>&1; then
   packages+=(tesseract-ocr tesseract-ocr-eng)
+fi
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  packages+=(fonts-dejavu-core)
 fi
 if [ "$runtime_only" = false ] && [ ! -x /usr/bin/chromium ]; then
   packages+=(chromium)

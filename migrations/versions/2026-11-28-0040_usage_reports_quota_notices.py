@@ -1,7 +1,7 @@
 """usage that customers can see: meter events Stripe accepted, quota thresholds reached
 
 Revision ID: 6c2d4f8a1e30
-Revises: 5b8f0c2a7e41
+Revises: 5a7f3c91e2d4
 Create Date: 2026-11-28 00:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "6c2d4f8a1e30"
-down_revision: str | None = "5b8f0c2a7e41"
+down_revision: str | None = "5a7f3c91e2d4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -20,7 +20,7 @@ from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from backplane.core.config import Settings
-from backplane.core.netguard import BlockedTarget, guarded_get
+from backplane.core.netguard import BlockedTarget, check_url, guarded_get
 
 T = TypeVar("T")
 
@@ -51,6 +51,34 @@ class AgentFile:
     type_name: str  # a key of backplane.files.types.TYPES: "pdf", "png", "txt", ...
     size_bytes: int
     storage_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file named by a job being created, as `Agent.check_input` sees it: its type, and its first bytes
+    when the agent's `inspected_types` include that type (else None)."""
+
+    id: str
+    filename: str
+    type_name: str
+    size_bytes: int
+    head: bytes | None = None
+
+
+# Field errors found at creation: {"input_data.content": ["..."], "file_ids.0": ["..."]}.
+FieldErrors = dict[str, list[str]]
+
+HEAD_BYTES = 64 * 1024  # what `check_input` may read of an inspected file
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why `url` can never be fetched (not http(s), no host, credentials), or None. Whether its host is
+    public is decided when the job runs, by the guarded client, since it takes a DNS lookup."""
+    try:
+        check_url(url, allow_private=True)
+    except BlockedTarget as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(slots=True)
@@ -170,12 +198,26 @@ class Agent(ABC):
     max_file_bytes: ClassVar[int] = 0
     max_files: ClassVar[int] = 10
     time_limit_seconds: ClassVar[float] = 600.0
+    # Types whose first HEAD_BYTES `check_input` reads (a CSV's header, say); the rest it judges by type.
+    inspected_types: ClassVar[frozenset[str]] = frozenset()
+    # How a completed job's output can be downloaded (`GET /v1/jobs/{id}/output?format=`); json is the stored output.
+    output_formats: ClassVar[tuple[str, ...]] = ("json",)
 
     @abstractmethod
     async def run(self, ctx: AgentContext, input: Any, config: Any) -> dict[str, Any]: ...
 
+    def check_input(self, input: Any, config: Any, files: Sequence[InputFile]) -> FieldErrors:
+        """What in an already schema-valid input cannot produce output (no source, a file the agent cannot
+        read, an empty CSV), found when the job is created so that it is refused before it is queued or
+        counted. Field names as the request spells them (`input_data.url`, `file_ids.0`); empty when fine."""
+        return {}
+
+    def render(self, format_name: str, output: dict[str, Any]) -> bytes:
+        """A completed job's `output` in one of `output_formats` other than json (CPU-bound: call it in a thread)."""
+        raise NotImplementedError(f"{self.id} renders no {format_name}")
+
     def describe(self) -> dict[str, Any]:
-        """What `GET /v1/agents/{id}/config` shows: schemas and file limits."""
+        """What `GET /v1/agents/{id}/config` shows: schemas, file limits and output formats."""
         return {
             "id": self.id,
             "name": self.name,
@@ -186,4 +228,5 @@ class Agent(ABC):
             "max_file_bytes": self.max_file_bytes,
             "max_files": self.max_files,
             "time_limit_seconds": self.time_limit_seconds,
+            "output_formats": list(self.output_formats),
         }

@@ -22,6 +22,7 @@ reads as thin, more is cut behind "see more"), 3-5 hashtags, a closing question,
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -30,8 +31,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from backplane.agents import llm
-from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel
+from backplane.agents.base import (
+    Agent,
+    AgentContext,
+    AgentInputError,
+    AgentModel,
+    FieldErrors,
+    InputFile,
+    web_url_problem,
+)
 from backplane.agents.documents import parse_file, parse_html, parse_plain
+from backplane.agents.reports import jordan as reports
 from backplane.agents.text import Scorer, hashtag, is_stop_word, key_terms, sentences, words
 from backplane.agents.tone import VOICES, Tone, voiced
 from backplane.files.types import AGENT_FILES
@@ -128,6 +138,15 @@ class Jordan(Agent):
     input_model = JordanInput
     config_model = JordanConfig
     file_types, max_file_bytes = AGENT_FILES["jordan"]
+    output_formats = ("json", "report")
+
+    def check_input(self, input: JordanInput, config: JordanConfig, files: Sequence[InputFile]) -> FieldErrors:
+        if input.url is not None and (problem := web_url_problem(input.url)):
+            return {"input_data.url": [problem]}
+        return {}
+
+    def render(self, format_name: str, output: dict[str, Any]) -> bytes:
+        return reports.report(output)
 
     async def run(self, ctx: AgentContext, input: JordanInput, config: JordanConfig) -> dict[str, Any]:
         material = await _material(ctx, input)

@@ -10,14 +10,24 @@ falls back to the offline pipeline on any failure.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from backplane.agents import llm
-from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel
+from backplane.agents.base import (
+    Agent,
+    AgentContext,
+    AgentInputError,
+    AgentModel,
+    FieldErrors,
+    InputFile,
+    web_url_problem,
+)
 from backplane.agents.documents import Document, parse_file, parse_html, parse_plain
+from backplane.agents.reports import maya as reports
 from backplane.agents.text import Scorer, hashtags, key_terms, read_time, sentences, truncate, word_count
 from backplane.agents.tone import VOICES, Tone, voiced
 from backplane.files.types import AGENT_FILES
@@ -62,6 +72,7 @@ class MayaInput(AgentModel):
     tone: Tone = Field(default=Tone.professional, description="Wording of openers, calls to action and greetings.")
     include_hashtags: bool = Field(default=True, description="Add hashtags made from the content's key terms.")
     max_length: int = Field(default=280, ge=60, le=25_000, description="Longest thread post, in characters.")
+    _inferred: bool = PrivateAttr(default=False)  # source_type was not given, but inferred
 
     @field_validator("target_formats", mode="before")
     @classmethod
@@ -77,6 +88,7 @@ class MayaInput(AgentModel):
     def _source(self) -> MayaInput:
         if self.source_type is None:
             self.source_type = "text" if self.content else "url" if self.url else "file"
+            self._inferred = True
         if self.source_type == "text" and not self.content:
             raise ValueError("source_type text needs `content`")
         if self.source_type == "url" and not self.url:
@@ -102,6 +114,34 @@ class Maya(Agent):
     input_model = MayaInput
     config_model = MayaConfig
     file_types, max_file_bytes = AGENT_FILES["maya"]
+    inspected_types = frozenset({"txt", "md"})  # a blank text file is known before the job runs
+    output_formats = ("json", "markdown", "text")
+
+    def check_input(self, input: MayaInput, config: MayaConfig, files: Sequence[InputFile]) -> FieldErrors:
+        errors: FieldErrors = {}
+        if input.source_type == "text" and input.content is not None and word_count(input.content) == 0:
+            errors["input_data.content"] = ["The content has no words to repurpose."]
+        if input.source_type == "url" and input.url is not None and (problem := web_url_problem(input.url)):
+            errors["input_data.url"] = [problem]
+        if input.source_type == "file" and not files:
+            if input._inferred:
+                errors["input_data.content"] = [
+                    "Maya needs something to repurpose: `content` (text), a `url`, or files (`file_ids` or an upload)."
+                ]
+            else:
+                errors["file_ids"] = ["source_type file needs at least one file (file_ids or an upload)."]
+        if input.source_type == "file" and files and all(_blank(f) for f in files):
+            for index, file in enumerate(files):
+                errors[f"file_ids.{index}"] = [f"{file.filename} has no words to repurpose."]
+        for index, file in enumerate(files):
+            if file.type_name in _MEDIA:
+                errors[f"file_ids.{index}"] = [
+                    f"{file.filename}: Maya cannot transcribe audio or video yet; send the transcript as text."
+                ]
+        return errors
+
+    def render(self, format_name: str, output: dict[str, Any]) -> bytes:
+        return reports.markdown(output) if format_name == "markdown" else reports.text(output)
 
     async def run(self, ctx: AgentContext, input: MayaInput, config: MayaConfig) -> dict[str, Any]:
         document, source = await _load(ctx, input)
@@ -112,6 +152,13 @@ class Maya(Agent):
         if config.extract_images:
             output["images"] = document.images
         return output
+
+
+def _blank(file: InputFile) -> bool:
+    """A text file read whole at creation that holds no word."""
+    if file.head is None or file.size_bytes > len(file.head):
+        return False
+    return word_count(file.head.decode("utf-8", errors="replace")) == 0
 
 
 def _topic(text: str) -> str | None:

@@ -21,14 +21,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel
+from backplane.agents.base import (
+    Agent,
+    AgentContext,
+    AgentInputError,
+    AgentModel,
+    FieldErrors,
+    InputFile,
+    web_url_problem,
+)
 from backplane.agents.documents import parse_file
+from backplane.agents.reports import sam as reports
 from backplane.agents.site import Site, normalize_address, normalize_name, phone_key, phones_in, read_site
 from backplane.files.types import AGENT_FILES
 
@@ -106,6 +116,20 @@ class Sam(Agent):
     input_model = SamInput
     config_model = SamConfig
     file_types, max_file_bytes = AGENT_FILES["sam"]
+    inspected_types = frozenset({"csv"})
+    output_formats = ("json", "html", "pdf")
+
+    def check_input(self, input: SamInput, config: SamConfig, files: Sequence[InputFile]) -> FieldErrors:
+        errors: FieldErrors = {}
+        if problem := web_url_problem(input.website):
+            errors["input_data.website"] = [problem]
+        for index, file in enumerate(files):
+            if file.type_name == "csv" and file.head is not None and (problem := citation_list_problem(file)):
+                errors[f"file_ids.{index}"] = [problem]
+        return errors
+
+    def render(self, format_name: str, output: dict[str, Any]) -> bytes:
+        return reports.render_pdf(output) if format_name == "pdf" else reports.render_html(output)
 
     async def run(self, ctx: AgentContext, input: SamInput, config: SamConfig) -> dict[str, Any]:
         page = await ctx.fetch(input.website)
@@ -502,6 +526,29 @@ _COLUMNS = {
     "phone": ("phone", "telephone", "phone_number", "tel"),
     "source": ("source", "site", "directory", "url", "platform"),
 }
+
+
+def citation_list_problem(file: InputFile) -> str | None:
+    """Why a CSV citation list cannot be read (not UTF-8, no name/address/phone header, no rows), from its head."""
+    assert file.head is not None
+    head = file.head
+    if file.size_bytes > len(head):  # the head may end inside a line (or a character): judge whole lines
+        head = head[: head.rfind(b"\n") + 1] if b"\n" in head else head
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return f"{file.filename}: not a readable UTF-8 CSV file."
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        headers = {h.strip().lower().replace(" ", "_") for h in reader.fieldnames or [] if h}
+        has_row = any(any(isinstance(v, str) and v.strip() for v in row.values()) for row in reader)
+    except csv.Error:
+        return f"{file.filename}: not a readable CSV file."
+    if not headers & {n for key in ("name", "address", "phone") for n in _COLUMNS[key]}:
+        return f"{file.filename}: a citation list needs a header with name, address or phone columns."
+    if not has_row and file.size_bytes <= len(file.head):
+        return f"{file.filename}: the citation list has no rows."
+    return None
 
 
 def _csv_citations(filename: str, data: bytes) -> list[Citation]:

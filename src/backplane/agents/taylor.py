@@ -15,15 +15,17 @@ OCR) times, for invoices, how complete and consistent the fields are (invoice.py
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache, partial
 from typing import Any, Literal
 
 import pytesseract
 from pydantic import Field
 
-from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel
+from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel, FieldErrors, InputFile
 from backplane.agents.documents import OCR_LANGUAGE, Page, read_image, read_pdf
 from backplane.agents.invoice import extract_invoice, invoice_checks, invoice_confidence
+from backplane.agents.reports import taylor as reports
 from backplane.files.types import AGENT_FILES
 
 ExtractionType = Literal["ocr", "text", "invoice", "form_data", "classification"]
@@ -104,6 +106,15 @@ class Taylor(Agent):
     input_model = TaylorInput
     config_model = TaylorConfig
     file_types, max_file_bytes = AGENT_FILES["taylor"]
+    output_formats = ("json", "csv")
+
+    def check_input(self, input: TaylorInput, config: TaylorConfig, files: Sequence[InputFile]) -> FieldErrors:
+        if not files:
+            return {"file_ids": ["Taylor needs at least one file (file_ids or an upload)."]}
+        return {}
+
+    def render(self, format_name: str, output: dict[str, Any]) -> bytes:
+        return reports.render_csv(output)
 
     async def run(self, ctx: AgentContext, input: TaylorInput, config: TaylorConfig) -> dict[str, Any]:
         if not ctx.files:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, ValidationError
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.principal import Principal
 from backplane.access.requirements import Idempotent, Reader, Writer
 from backplane.agents.registry import all_agents, get_agent
+from backplane.agents.reports.formats import FORMATS
 from backplane.billing.deps import PlanDep, PlatformLimit
 from backplane.core.body_limit import streams_body
 from backplane.core.db import SessionDep, commit
@@ -27,7 +28,7 @@ from backplane.core.pagination import Page, PageParams, created_between, page_pa
 from backplane.core.redis import RedisDep
 from backplane.files.deps import StorageDep
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
-from backplane.jobs import lifecycle, live, maintenance, service
+from backplane.jobs import lifecycle, live, maintenance, outputs, service
 from backplane.jobs.models import Job, JobStatus
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import (
@@ -55,8 +56,10 @@ agents_router = APIRouter(
 MAX_WAIT_SECONDS = 60
 
 
-async def _jobs_context(request: Request, redis: RedisDep, settings: SettingsDep, plan: PlanDep) -> service.JobsContext:
-    return service.JobsContext(settings, redis, request.app.state.dispatcher, plan)
+async def _jobs_context(
+    request: Request, redis: RedisDep, settings: SettingsDep, plan: PlanDep, storage: StorageDep
+) -> service.JobsContext:
+    return service.JobsContext(settings, redis, request.app.state.dispatcher, plan, storage)
 
 
 JobsDep = Annotated[service.JobsContext, Depends(_jobs_context)]
@@ -213,25 +216,71 @@ async def get_job(
     return _read(await service.get_job(session, principal, job_id))
 
 
+_REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+# The renderings besides JSON (whose schema is JobOutput): text, or binary (PDF).
+_OUTPUT_CONTENT = {
+    f.media_type: {"schema": {"type": "string"} | ({} if f.charset else {"format": "binary"})}
+    for f in FORMATS.values()
+    if f.name != "json"
+}
+
+
 @router.get(
     "/{job_id}/output",
     response_model=JobOutput,
     summary="Get a completed job's output",
-    responses=platform_errors(409),
+    description="JSON by default: `{job_id, agent_id, status, content, finished_at}` with the agent's output as "
+    "`content`. `format` (or, without it, `Accept`) asks for another rendering of the same output, each "
+    "agent offering its own (listed as `output_formats` in `GET /v1/agents/{id}/config`): maya `markdown` "
+    "(text/markdown) and `text` (text/plain); jordan `report`, an HTML analytics report (text/html); sam "
+    "`html` (text/html) and `pdf` (application/pdf), the audit report; taylor `csv` (text/csv, RFC 4180, one "
+    "row per field or line item). `format` wins over `Accept`; `Accept: */*` or `application/json` is JSON. "
+    "A format the agent does not offer is 422 naming its formats; a job not yet completed is 409. "
+    "A rendering is made on the first download and stored; later downloads return the same bytes.",
+    responses={
+        200: {"description": "The output, in the format asked for.", "content": _OUTPUT_CONTENT},
+        **platform_errors(409),
+    },
 )
-async def get_output(job_id: str, principal: Reader, session: SessionDep) -> JobOutput:
+async def get_output(
+    job_id: str,
+    principal: Reader,
+    session: SessionDep,
+    response: Response,
+    output_format: Annotated[
+        str | None,
+        Query(
+            alias="format",
+            max_length=16,
+            description="json, markdown, text, report, html, pdf or csv, as the job's agent offers.",
+            examples=["pdf"],
+        ),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
     job = await service.get_job(session, principal, job_id)
     if job.status != JobStatus.COMPLETED or job.output_data is None:
         raise service.JobNotCompleted(
             f"The job is {job.status}; its output exists once it is completed.", details={"status": job.status}
         )
-    return JobOutput(
-        job_id=job.id,
-        agent_id=job.agent_id,
-        status=JobStatus(job.status),
-        content=job.output_data,
-        finished_at=job.finished_at,
-    )
+    agent = get_agent(job.agent_id)  # None: an agent no longer served, whose jobs keep their JSON output
+    offered = agent.output_formats if agent is not None else ("json",)
+    chosen = outputs.choose(job.agent_id, offered, output_format, accept)
+    response.headers["Vary"] = "Accept"
+    if chosen.name == "json":
+        return JobOutput(
+            job_id=job.id,
+            agent_id=job.agent_id,
+            status=JobStatus(job.status),
+            content=job.output_data,
+            finished_at=job.finished_at,
+        )
+    assert agent is not None
+    stored = await outputs.rendered(session, agent, job, chosen)
+    headers = {"Vary": "Accept", "Content-Disposition": f'inline; filename="{job.id}.{chosen.extension}"'}
+    if chosen.media_type == "text/html":  # a report opened in a browser runs nothing, loads nothing
+        headers["Content-Security-Policy"] = _REPORT_POLICY
+    return Response(content=stored.content, media_type=stored.content_type, headers=headers)
 
 
 async def _watched_job(job_id: str, principal: Reader, session: SessionDep) -> Job:

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,3 +104,16 @@ class JobTransition(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime]
+
+
+class RenderedOutput(Base):
+    """A completed job's output rendered in one format (`GET /v1/jobs/{id}/output?format=`), made on the
+    first download and served from here afterwards: a completed job's output never changes."""
+
+    __tablename__ = "job_outputs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

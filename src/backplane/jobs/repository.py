@@ -5,11 +5,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backplane.core.tenancy import LivemodeRepository
-from backplane.jobs.models import Job
+from backplane.jobs.models import Job, RenderedOutput
 
 
 class JobRepository(LivemodeRepository[Job]):
@@ -137,3 +137,22 @@ async def complete(
     )
     handed = None if row["id"] is None else Job(**{name: row[name] for name in _NAMES})
     return bool(row["completed"]), handed
+
+
+async def get_rendered(session: AsyncSession, job_id: str, format_name: str) -> RenderedOutput | None:
+    return await session.get(RenderedOutput, (job_id, format_name))
+
+
+async def add_rendered(
+    session: AsyncSession, job_id: str, format_name: str, content: bytes, content_type: str, now: datetime
+) -> RenderedOutput:
+    """Store a rendering; when a concurrent download stored one first, that one is kept and returned."""
+    stmt = (
+        insert(RenderedOutput)
+        .values(job_id=job_id, format=format_name, content=content, content_type=content_type, created_at=now)
+        .on_conflict_do_nothing(index_elements=["job_id", "format"])
+    )
+    await session.execute(stmt)
+    stored = await session.get(RenderedOutput, (job_id, format_name), populate_existing=True)
+    assert stored is not None
+    return stored

@@ -118,6 +118,10 @@ class AgentSummary(BaseModel):
     description: str
     accepted_file_types: list[str]
     max_file_bytes: int
+    output_formats: list[str] = Field(
+        description="What `GET /v1/jobs/{id}/output?format=` renders a completed job's output as.",
+        examples=[["json", "html", "pdf"]],
+    )
     status: Literal["available", "maintenance"] = Field(
         default="available",
         description="`maintenance`: new jobs are accepted and wait queued until it ends (`maintenance_reason`).",

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
-from backplane.agents.base import Agent
+from backplane.agents.base import HEAD_BYTES, Agent, InputFile
 from backplane.agents.registry import all_agents, get_agent
 from backplane.billing import consumption, quota
 from backplane.billing.plans import Plan
@@ -56,6 +56,7 @@ class JobsContext:
     redis: Redis
     dispatcher: lifecycle.Dispatcher
     plan: Plan
+    storage: Storage | None = None  # read for the heads of files an agent inspects at creation
 
 
 def new_job_id() -> str:
@@ -109,11 +110,12 @@ def _check_file(agent: Agent, file: File) -> list[str]:
 
 async def _check_files(
     session: AsyncSession, principal: Principal, specs: Sequence[tuple[Agent, JobCreate, str]]
-) -> dict[str, list[str]]:
-    """Every file must be a ready file of this organization and mode (else 404) that its agent takes."""
+) -> tuple[dict[str, list[str]], dict[str, File]]:
+    """Every file must be a ready file of this organization and mode (else 404) that its agent takes.
+    (field errors, the files by id)."""
     wanted = {file_id for _, spec, _ in specs for file_id in spec.file_ids}
     if not wanted:
-        return {}
+        return {}, {}
     for file_id in sorted(wanted):
         if not is_id(file_id, "file"):  # names no file (and may hold what PostgreSQL refuses, such as NUL)
             raise NotFound(f"No file with id {file_id!r}.", details={"file_id": file_id})
@@ -128,6 +130,46 @@ async def _check_files(
             problems = _check_file(agent, file)
             if problems:
                 errors[f"{prefix}file_ids.{index}"] = problems
+    return errors, found
+
+
+async def _head(storage: Storage, key: str) -> bytes:
+    head = b""
+    chunks = storage.read(key, chunk_size=HEAD_BYTES)
+    try:
+        async for chunk in chunks:
+            head += chunk
+            if len(head) >= HEAD_BYTES:
+                break
+    finally:
+        close = getattr(chunks, "aclose", None)  # the file is let go now, not when collected
+        if close is not None:
+            await close()
+    return head[:HEAD_BYTES]
+
+
+async def _check_inputs(
+    storage: Storage | None, specs: Sequence[tuple[Agent, JobCreate, str]], files: dict[str, File]
+) -> dict[str, list[str]]:
+    """Each agent's own judgement of its already valid input: what could never produce output."""
+    errors: dict[str, list[str]] = {}
+    for agent, spec, prefix in specs:
+        named: list[InputFile] = []
+        for file_id in spec.file_ids:
+            file = files[file_id]
+            kind = BY_CONTENT_TYPE.get(file.content_type)
+            type_name = kind.name if kind else ""
+            head = None
+            if storage is not None and type_name in agent.inspected_types:
+                try:
+                    head = await _head(storage, file.storage_key)
+                except Exception:  # unreadable now: the run reads it again and says why it cannot
+                    logger.warning("could not read the head of %s to check it", file.id, exc_info=True)
+            named.append(InputFile(file.id, file.filename, type_name, file.size_bytes, head))
+        found = agent.check_input(
+            agent.input_model.model_validate(spec.input_data), agent.config_model.model_validate(spec.config), named
+        )
+        errors.update({f"{prefix}{field}": messages for field, messages in found.items()})
     return errors
 
 
@@ -154,7 +196,12 @@ async def create_jobs(
             continue
         errors.update(validate_spec(agent, spec, prefix))
         checked.append((agent, spec, prefix))
-    errors.update(await _check_files(session, principal, checked))
+    file_errors, files = await _check_files(session, principal, checked)
+    errors.update(file_errors)
+    if errors:
+        raise InvalidInput(errors)
+    # Only now, with every schema and file valid: what the agents themselves know cannot run.
+    errors.update(await _check_inputs(jobs.storage, checked, files))
     if errors:
         raise InvalidInput(errors)
 
