@@ -415,7 +415,8 @@ async def retry(session: AsyncSession, jobs: JobsContext, principal: Principal, 
         )
     now = utcnow()
     await _ensure_counted(session, jobs, principal, now)
-    await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now)
+    used = await quota.consume(jobs.redis, principal.organization_id, jobs.plan, now)
+    await consumption.note_thresholds(session, principal.organization_id, jobs.plan, used - 1, used, now)
     job.attempts = 0
     job.error = None
     job.output_data = None
