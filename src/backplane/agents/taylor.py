@@ -125,9 +125,10 @@ class Taylor(Agent):
         )
         pages: list[tuple[str, Page]] = []
         skipped = False
-        for file in ctx.files:
+        for number, file in enumerate(ctx.files):
             if file.type_name not in self.file_types:
                 raise AgentInputError(f"{file.filename}: Taylor reads pdf, png, jpg, tiff and bmp files.")
+            await ctx.progress(0.9 * number / len(ctx.files), f"reading file {number + 1} of {len(ctx.files)}")
             remaining = config.max_pages - len(pages)
             if remaining <= 0:
                 skipped = True
@@ -141,6 +142,7 @@ class Taylor(Agent):
                 count = len(read)
             skipped = skipped or count > len(read[:remaining])
             pages += [(file.id, page) for page in read[:remaining]]
+        await ctx.progress(0.9, f"{len(pages)} page{'s' if len(pages) != 1 else ''} read; extracting")
         text = "\n\n".join(page.text.strip() for _, page in pages if page.text.strip())
         if not text:
             raise AgentInputError("No text was found in the files (blank pages or unreadable scans).")
