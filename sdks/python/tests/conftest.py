@@ -1,5 +1,5 @@
 """The SDK's tests run against real `backplane serve` and `backplane worker` processes, started once per
-module (they take seconds to start) over a database of the module's own and the test process's Redis
+module (they take seconds to start), over a database of the SDK tests' own and the test process's Redis
 database (flushed first). Each test signs up a fresh account, so tests share the processes, not data.
 
 This folder is not a package (the repository's own tests are the `tests` package), so its modules are
@@ -35,22 +35,28 @@ FAST_JOBS = {
 }
 
 
-@pytest.fixture(scope="module")
-def backplane_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="session")
+def sdk_database_url() -> Iterator[str]:
+    """One database for the SDK's modules in this test process (migrating takes seconds)."""
     url = database.new_database_url()
     database.create_and_migrate(url)
+    yield url
+    database.drop(url)
+
+
+@pytest.fixture(scope="module")
+def backplane_env(sdk_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     redis = Redis.from_url(TEST_REDIS_URL)
     redis.flushdb()
     redis.close()
-    yield {
-        "DATABASE_URL": url,
+    return {
+        "DATABASE_URL": sdk_database_url,
         "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": TEST_SECRET_KEY,
         "STORAGE_DIR": str(tmp_path_factory.mktemp("files")),
         "SECRETS_DIR": str(tmp_path_factory.mktemp("secrets")),
         **FAST_JOBS,
     }
-    database.drop(url)
 
 
 @pytest.fixture(scope="module")

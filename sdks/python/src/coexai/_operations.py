@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, Generic, TypedDict, TypeVar, Union
 
 import httpx
@@ -66,12 +67,16 @@ def _json_of(response: httpx.Response) -> Any:
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Query parameters without the unset ones; booleans as the service spells them."""
+    """Query parameters without the unset ones; booleans and moments as the service spells them."""
     out: dict[str, Any] = {}
     for key, value in params.items():
         if value is None:
             continue
-        out[key] = str(value).lower() if isinstance(value, bool) else value
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[key] = value
     return out
 
 
@@ -227,8 +232,10 @@ def get_output(
         yield from wait_for_completion(job_id, wait, poll_interval)
         response = yield Request("GET", f"/v1/jobs/{job_id}/output", params=params)
     kind = response.headers.get("content-type", "")
-    if kind.startswith("application/json") and params is None:
-        return from_dict(JobOutput, _json_of(response))
+    if kind.startswith("application/json"):
+        body = _json_of(response)
+        if isinstance(body, dict) and {"job_id", "content"} <= set(body):  # the JSON output itself
+            return from_dict(JobOutput, body)
     job = yield from call("GET", f"/v1/jobs/{job_id}", Job)  # a rendering: its job's fields come from the job
     content: Any = response.text if kind.startswith("text/") else response.content
     return JobOutput(job.id, job.agent_id, job.status, content, job.finished_at, format=output_format or "json")
