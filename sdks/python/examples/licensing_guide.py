@@ -14,6 +14,7 @@ Where it differs from the guide, and why:
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from coexai import LicenseSessionManager, LicensingClient, get_hardware_id
 
 client = LicensingClient(api_key=os.environ["COEXAI_API_KEY"], base_url=os.environ["COEXAI_BASE_URL"])
 stop_file = Path(os.environ["STOP_FILE"])
+lost = threading.Event()
 
 
-def on_session_lost(error: Exception) -> None:
+def on_session_lost(error: Exception) -> None:  # called from the heartbeat thread
     print(json.dumps({"lost": str(error)}), flush=True)
-    sys.exit(2)
+    lost.set()
 
 
 manager = LicenseSessionManager(
@@ -38,7 +40,9 @@ session = manager.acquire(os.environ["LICENSE_KEY"], os.environ.get("HARDWARE_ID
 print(json.dumps({"session_id": session.session_id, "resumed": manager.resumed}), flush=True)
 
 # ... do work ...
-while not stop_file.exists():
+while not stop_file.exists() and not lost.is_set():
     time.sleep(0.1)
+if lost.is_set():
+    sys.exit(2)
 # Leaving the program releases the seat (atexit), as the guide asks: "Always release license seats on
 # application exit".

@@ -28,6 +28,7 @@ from coexai import (
     NotFoundError,
     ValidationError,
     WaitTimeoutError,
+    WebhookVerificationError,
 )
 from conftest import EXAMPLES, Account, sign_up
 
@@ -216,11 +217,28 @@ def test_webhooks_crud_and_verifying_a_real_delivery_in_both_schemes(
     assert not coexai.webhooks.verify(body, headers, "whsec_" + "A" * 32)
     assert not coexai.webhooks.verify(body, {**headers, "webhook-timestamp": str(int(time.time()) - 3600)}, secret)
     assert not coexai.webhooks.verify(body, {}, secret)
+    with pytest.raises(WebhookVerificationError):
+        coexai.webhooks.construct_event(body.replace(b"webhook", b"forged!"), headers, secret)
+
+    # After a rotation both secrets verify for a while: the old one through its own `v1,` signature
+    # and through X-CoExAI-Signature-Previous.
+    rotated = coexai.webhooks.rotate_secret(hook.id)["secret"]
+    seen = len(endpoint.requests)
+    coexai.webhooks.test(hook.id)
+    deadline = time.monotonic() + 30
+    while len(endpoint.requests) == seen:
+        assert time.monotonic() < deadline, "the test delivery never arrived"
+        time.sleep(0.05)
+    body, headers = endpoint.requests[-1]
+    guide_only = {k: v for k, v in headers.items() if not k.startswith("webhook-")}
+    for key in (rotated, secret):
+        assert coexai.webhooks.verify(body, headers, key) and coexai.webhooks.verify(body, guide_only, key)
+    assert coexai.webhooks.construct_event(body, headers, rotated).type == "webhook.test"
 
     [stored] = list(coexai.events.list(type="job.completed"))
     assert stored.id == event.id and coexai.events.get(stored.id).data["id"] == job.id
     deliveries = list(coexai.webhooks.deliveries(hook.id))
-    assert deliveries and deliveries[0].event_id == event.id
+    assert event.id in {d.event_id for d in deliveries} and {d.kind for d in deliveries} >= {"test"}
     coexai.webhooks.delete(hook.id)
     with pytest.raises(NotFoundError):
         coexai.webhooks.get(hook.id)
