@@ -124,6 +124,10 @@ def test_the_client_signs_in_with_the_licensing_guides_jwt_pair(base_url: str) -
     [license_] = client.list_licenses(is_active=True)["licenses"]
     assert client.get_license(license_["id"])["key_string"] == license_["key_string"]
     assert client.validate_license(license_["key_string"])["valid"] is True
+    # An access token that no longer works (expired, revoked) is refreshed once with the refresh token.
+    client._transport.api_key = "expired-or-revoked"
+    assert client.get_license(license_["id"])["id"] == license_["id"]
+    assert client._transport.api_key != "expired-or-revoked"
     client.close()
 
 

@@ -145,12 +145,14 @@ def test_files_agents_keys_organizations_and_me(coexai: CoExAI, account: Account
     large = coexai.files.upload_large(("big.txt", b"x" * 5000, "text/plain"))  # the three-step upload
     assert large.status in {"ready", "uploaded", "available"} and large.size_bytes == 5000, large
     assert coexai.files.download(large.id) == b"x" * 5000
-    assert {f.id for f in coexai.files.list(limit=1)} == {uploaded.id, large.id}
+    assert {f.id for f in coexai.files.list(limit=1)} == {uploaded.id, large.id}  # one page at a time
     coexai.files.delete(large.id)
     with pytest.raises(NotFoundError):
         coexai.files.get(large.id)
     job = coexai.jobs.create(agent_id="test-noop", file_ids=[uploaded.id])
     assert coexai.jobs.wait_for_completion(job.id, timeout=30).file_ids == [uploaded.id]
+    with_path = coexai.jobs.create(agent_id="test-noop", files=[str(note)], file_ids=[uploaded.id])
+    assert len(with_path.file_ids) == 2 and uploaded.id in with_path.file_ids
 
     agents = {a.id: a for a in coexai.agents.list()}
     assert {"maya", "jordan", "sam", "taylor"} <= set(agents)
