@@ -4,9 +4,10 @@ holds one seat for a desktop application the way the licensing guide describes, 
 The manager:
 - acquires a seat (`POST licenses/acquire/`) and heartbeats it from a daemon thread every
   `heartbeat_interval` seconds (the guide: every 3 minutes against a 6-minute lease);
-- on a failed heartbeat retries after 10, 20, 40 s (the guide's backoff) and after `max_retries` failures
-  gives the seat up and calls `on_session_lost(error)`; a heartbeat answered 404 (the lease expired or an
-  admin revoked it) acquires again at once with the same hardware id instead;
+- on a failed heartbeat tries again after `backoff` seconds, doubling (the guide's 10 s, 20 s, ...), and
+  after `max_retries` failures in a row (3) gives the seat up and calls `on_session_lost(error)`; a
+  heartbeat answered 404 (the lease expired or an admin revoked it) acquires again at once with the
+  same hardware id instead (a 409 then, the seat taken meanwhile, counts as a failure);
 - writes the session id to `session_file` (0600, replaced atomically), so an application restarted after
   a crash heartbeats its stored session and keeps its seat; if that session is gone (404) it acquires
   again with the same `hardware_id`, which the service answers with that machine's live session if it
@@ -278,7 +279,7 @@ class LicenseSessionManager:
                     if self._on_session_lost is not None:
                         self._on_session_lost(exc)
                     return
-                pause = self._backoff * 2 ** (failures - 1)  # 10 s, 20 s, 40 s
+                pause = self._backoff * 2 ** (failures - 1)  # 10 s, 20 s, ...
                 continue
             failures, pause = 0, self._interval
 
