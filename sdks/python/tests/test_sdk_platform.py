@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from coexai import (
     AsyncCoExAI,
     AuthenticationError,
     CoExAI,
+    CoExAIError,
     ConflictError,
     NotFoundError,
     ValidationError,
@@ -106,6 +108,21 @@ def test_jobs_create_wait_output_list_cancel_retry(coexai: CoExAI) -> None:
     listed = [j.id for j in coexai.jobs.list(limit=1)]
     assert listed == [failing.id, queued.id, sleeper.id, job.id]
     assert [j.id for j in coexai.jobs.list(status="cancelled", limit=1)] == [queued.id, sleeper.id]
+    hour_ago, later = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
+    assert len(list(coexai.jobs.list(created_after=hour_ago))) == 4
+    assert list(coexai.jobs.list(created_after=later)) == []
+
+
+def test_a_batch_is_refused_whole_before_anything_is_sent_or_created(coexai: CoExAI, tmp_path: Path) -> None:
+    with pytest.raises(CoExAIError) as unknown:
+        coexai.jobs.create_batch([{"agent_id": "test-noop", "inputs": {}}])
+    assert unknown.value.code == "INVALID_ARGUMENT" and unknown.value.status_code is None
+    with pytest.raises(FileNotFoundError):
+        coexai.jobs.create_batch([{"agent_id": "test-noop", "file": tmp_path / "missing.pdf"}])
+    with pytest.raises(ValidationError) as invalid:  # the service checks the batch as a whole
+        coexai.jobs.create_batch([{"agent_id": "test-noop"}, {"agent_id": "no-such-agent"}])
+    assert "jobs.1" in str(invalid.value.details)
+    assert list(coexai.jobs.list()) == []
 
 
 def test_the_same_idempotency_key_gives_the_same_job(coexai: CoExAI) -> None:
