@@ -55,6 +55,7 @@ def backplane_env(sdk_database_url: str, tmp_path_factory: pytest.TempPathFactor
         "SECRET_KEY": TEST_SECRET_KEY,
         "STORAGE_DIR": str(tmp_path_factory.mktemp("files")),
         "SECRETS_DIR": str(tmp_path_factory.mktemp("secrets")),
+        "EMAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("mail")),  # sign-up mail, not in the repository's var/
         **FAST_JOBS,
     }
 
