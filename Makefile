@@ -48,16 +48,16 @@ fuzz: install services
 # nothing is fetched at lint time.
 KUBERNETES_VERSIONS ?= 1.31.0 1.37.0
 lint: install
-	$(UV) run ruff check src tests migrations bench
-	$(UV) run ruff format --check src tests migrations bench
+	$(UV) run ruff check src tests migrations bench sdks/python
+	$(UV) run ruff format --check src tests migrations bench sdks/python
 	$(UV) run mypy
 	@for version in $(KUBERNETES_VERSIONS); do \
 		$(UV) run kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/*.yaml || exit 1; \
 	done; echo "deploy/: valid for Kubernetes $(KUBERNETES_VERSIONS)"
 
 format: install
-	$(UV) run ruff format src tests migrations bench
-	$(UV) run ruff check --fix src tests migrations bench
+	$(UV) run ruff format src tests migrations bench sdks/python
+	$(UV) run ruff check --fix src tests migrations bench sdks/python
 
 # Benchmarks against a server started here with rate limits off and files in a temporary
 # STORAGE_DIR (removed afterwards); the server's log goes to var/bench-server.log.
