@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.principal import Principal
 from backplane.api_keys.models import LIVE_PREFIX, TEST_PREFIX, ApiKey, RevokedReason
 from backplane.api_keys.repository import ApiKeyRepository
-from backplane.api_keys.schemas import ApiKeyCreate
+from backplane.api_keys.schemas import ApiKeyCreate, ApiKeyRead
 from backplane.core.db import utcnow
 from backplane.core.errors import InvalidInput, NotFound
 from backplane.core.security import sha256_hex
+from backplane.events.service import record_event
 
 SECRET_LENGTH = 40
 DISPLAY_CHARS = 8
@@ -49,7 +50,13 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
         )
     )
     await session.flush()
+    _announce(session, api_key, "api_key.created")
     return api_key, secret
+
+
+def _announce(session: AsyncSession, api_key: ApiKey, event_type: str) -> None:
+    data = ApiKeyRead.model_validate(api_key).model_dump(mode="json")  # never the secret: it is not kept
+    record_event(session, api_key.organization_id, event_type, data, livemode=api_key.livemode)
 
 
 async def get_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKey:
@@ -67,4 +74,5 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.U
         api_key.revoked_at = utcnow()
         api_key.revoked_reason = RevokedReason.revoked
         await session.flush()
+        _announce(session, api_key, "api_key.revoked")
     return api_key

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, Field
 
 from backplane.access.requirements import Reader
 from backplane.billing.deps import PlatformLimit
@@ -13,6 +13,7 @@ from backplane.core.db import SessionDep
 from backplane.core.errors import NotFound
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, created_between, page_params, paginate
+from backplane.events import catalog
 from backplane.events.models import Event
 from backplane.events.repository import EventRepository
 from backplane.events.schemas import EventRead
@@ -74,3 +75,31 @@ async def get_event(event_id: str, principal: Reader, session: SessionDep) -> Ev
     if event is None:
         raise NotFound("No event with this id.")
     return EventRead.model_validate(event)
+
+
+types_router = APIRouter(
+    prefix="/v1/event-types",
+    tags=["Events"],
+    responses=platform_errors(401, 403, 429),
+    dependencies=[PlatformLimit],
+)
+
+
+class EventTypeRead(BaseModel):
+    type: str = Field(examples=["job.completed"])
+    description: str
+    data_schema: dict[str, Any] = Field(description="The JSON Schema of the event's `data`.")
+
+
+@types_router.get(
+    "",
+    response_model=list[EventTypeRead],
+    summary="Every event type, with the JSON Schema of its data",
+    description="What webhooks may subscribe to and `/v1/events` may hold; each `data_schema` is generated from "
+    "the model that builds the events' data.",
+)
+async def list_event_types(principal: Reader) -> list[EventTypeRead]:
+    return [
+        EventTypeRead(type=name, description=description, data_schema=catalog.schema_of(name))
+        for name, (description, _) in catalog.CATALOG.items()
+    ]

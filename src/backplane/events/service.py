@@ -28,6 +28,8 @@ EventType = Literal[
     "payment.succeeded",
     "payment.failed",
     "quota.threshold_reached",
+    "api_key.created",
+    "api_key.revoked",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

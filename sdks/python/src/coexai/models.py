@@ -158,6 +158,7 @@ class Agent:
     max_file_bytes: int = 0
     status: str | None = None
     maintenance_reason: str | None = None
+    output_formats: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -171,6 +172,7 @@ class AgentConfig:
     max_file_bytes: int = 0
     status: str | None = None
     maintenance_reason: str | None = None
+    output_formats: list[str] = field(default_factory=list)
     input_schema: dict[str, Any] = field(default_factory=dict)
     config_schema: dict[str, Any] = field(default_factory=dict)
     max_files: int = 0

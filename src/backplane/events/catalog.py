@@ -1,0 +1,78 @@
+"""Every event type: what it means and the JSON Schema of its `data`, from the models that build it.
+
+`GET /v1/event-types` serves this, and `record_event` refuses a type that is not here; the tests check
+each type's recorded `data` against the schema served, so a payload cannot drift from its documentation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backplane.api_keys.schemas import ApiKeyRead
+from backplane.billing.schemas import SubscriptionRead
+from backplane.jobs.schemas import JobRead
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobEventData(JobRead):
+    model_config = ConfigDict(extra="forbid")
+
+    output_url: str | None = Field(default=None, description="Where a completed job's output is (job.completed).")
+
+
+class SubscriptionEventData(_Data):
+    subscription: SubscriptionRead
+    previous: dict[str, Any] | None = Field(description="The fields that changed, as they were; null when created.")
+
+
+class PaymentEventData(_Data):
+    invoice_id: str | None
+    amount: int | None = Field(description="In the currency's smallest unit: paid (succeeded) or due (failed).")
+    currency: str | None
+    attempt_count: int | None
+    subscription_id: str | None
+
+
+class QuotaThresholdData(_Data):
+    period: str = Field(examples=["2026-11"])
+    threshold_percent: Literal[75, 90, 100]
+    jobs_used: int
+    jobs_quota: int
+    plan: str
+    resets_at: datetime
+
+
+class ApiKeyEventData(ApiKeyRead):
+    """The key as the API shows it: never its secret."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+CATALOG: dict[str, tuple[str, type[BaseModel]]] = {
+    "job.completed": ("A job completed; its output is at `output_url`.", JobEventData),
+    "job.failed": ("A job failed for good (its last attempt failed, or its input could not run).", JobEventData),
+    "subscription.created": ("A subscription started (a checkout completed).", SubscriptionEventData),
+    "subscription.updated": (
+        "A subscription changed: plan, seats, status, period or cancellation.",
+        SubscriptionEventData,
+    ),
+    "subscription.cancelled": ("A subscription ended.", SubscriptionEventData),
+    "payment.succeeded": ("An invoice was paid.", PaymentEventData),
+    "payment.failed": ("An invoice's payment failed; Stripe retries it.", PaymentEventData),
+    "quota.threshold_reached": (
+        "The month's jobs reached 75, 90 or 100 % of the plan's quota (once per month each).",
+        QuotaThresholdData,
+    ),
+    "api_key.created": ("An API key was created (its secret is never in an event).", ApiKeyEventData),
+    "api_key.revoked": ("An API key was revoked.", ApiKeyEventData),
+}
+
+
+def schema_of(event_type: str) -> dict[str, Any]:
+    return CATALOG[event_type][1].model_json_schema(mode="serialization")
