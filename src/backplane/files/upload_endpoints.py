@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from backplane.access.requirements import Idempotent, Public, Reader, Writer
 from backplane.billing.deps import PlanDep, PlatformLimit
@@ -13,11 +13,11 @@ from backplane.core.db import SessionDep, commit
 from backplane.core.deps import SettingsDep
 from backplane.core.errors import Conflict
 from backplane.core.openapi import platform_errors
+from backplane.core.ratelimit import Limit, per_ip
 from backplane.files import uploads
 from backplane.files.deps import StorageDep
 from backplane.files.endpoints import _read as read_file
 from backplane.files.schemas import FileRead, ReceivedPart, UploadCreate, UploadRead
-from backplane.licenses.limits import ValidationLimit
 
 router = APIRouter(
     prefix="/v1/files/uploads",
@@ -98,15 +98,19 @@ async def abort_upload(upload_id: str, principal: Writer, session: SessionDep, s
     await uploads.abort(session, storage, principal, upload_id)
 
 
+# Per client address, like the pre-signed PUT's limit but 20 a second: a 500 MB file is 100 parts of 5 MB,
+# sent in parallel, and a forged URL costs one HMAC to refuse.
+PART_UPLOADS = Limit("upload_parts", 1200)
+
 # The PUT target of local storage's part URLs: no bearer token (the URL's signature is the credential).
-signed_parts = APIRouter(prefix="/v1/files/uploads", tags=["Files"], dependencies=[ValidationLimit])
+signed_parts = APIRouter(prefix="/v1/files/uploads", tags=["Files"], dependencies=[Depends(per_ip(PART_UPLOADS))])
 
 
 @signed_parts.put(
     "/{upload_id}/parts/{part_number}",
     response_model=ReceivedPart,
     summary="Upload one part to its signed URL (local storage)",
-    responses=platform_errors(403, 404, 409, 422),
+    responses=platform_errors(403, 404, 409, 422, 429),
     dependencies=[Public("the signed URL is the credential")],
 )
 @streams_body()  # raw bytes of any type, exactly the part's size
