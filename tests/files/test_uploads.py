@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.files.tasks import cleanup_pending_task
+from backplane.files.uploads import sweep_stray_parts
+from backplane.workers.context import session_scope
 from backplane.workers.settings import shutdown, startup
 from tests.files import samples
 from tests.files.conftest import BACKENDS
@@ -441,3 +443,46 @@ async def test_a_completed_upload_cannot_be_aborted_and_bad_requests_are_refused
     ):
         response = await client.post("/v1/files/uploads", json=body, headers=account.headers)
         assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR", body
+
+
+@BACKENDS
+async def test_the_cron_frees_parts_that_no_upload_in_progress_owns(
+    api: Api, client: httpx.AsyncClient, app: FastAPI, settings: Settings, stored: Callable[[], Awaitable[list[str]]]
+) -> None:
+    account = await api.register()
+    pdf = samples.pdf()
+    live = await _start(client, account, len(pdf))
+    await _upload_part(client, live["parts"][0], pdf)
+    done = await _start(client, account, len(pdf))
+    await _upload_part(client, done["parts"][0], pdf)
+    assert (await client.post(f"/v1/files/uploads/{done['id']}/complete", headers=account.headers)).status_code == 200
+    assert len(await stored()) == 2  # the live upload's part, the completed file
+
+    # Parts that reach no upload in progress: one that finished streaming after its upload was completed
+    # (local), or an S3 multipart upload begun by a request whose transaction then failed.
+    storage = app.state.storage
+    late_key = f"{account.organization_id}/{done['file_id']}"
+    lost_key = f"{account.organization_id}/file_{'0' * 24}"
+    if settings.s3.enabled:
+        await storage.start_parts(late_key)
+        await storage.start_parts(lost_key)
+    else:
+        for key in (late_key, lost_key):
+            writer = await storage.part_writer(key, 1)
+            await writer.write(b"late part")
+            await writer.commit()
+    assert len(await stored()) == 4
+
+    ctx: dict[str, Any] = {"settings": settings}
+    await startup(ctx)
+    try:
+        assert await cleanup_pending_task(ctx) == 0  # younger than the grace period: left to the next run
+        async with session_scope(ctx) as session:
+            assert await sweep_stray_parts(session, storage, utcnow() + timedelta(minutes=1)) == 2
+    finally:
+        await shutdown(ctx)
+    assert len(await stored()) == 2
+    still = (await client.get(f"/v1/files/uploads/{live['id']}", headers=account.headers)).json()
+    assert still["received"] == [{"part_number": 1, "size_bytes": len(pdf)}]
+    download = await client.get(f"/v1/files/{done['file_id']}/content", headers=account.headers)
+    assert download.content == pdf

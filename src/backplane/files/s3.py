@@ -301,3 +301,13 @@ class S3Storage:
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) not in _NO_UPLOAD:
                 raise
+
+    async def parts_before(self, before: datetime) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        start = f"{self.prefix}uploads/"
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+            for item in page.get("Uploads", []):
+                if item["Initiated"] < before:
+                    found.append((item["Key"].removeprefix(start), item["UploadId"]))
+        return found

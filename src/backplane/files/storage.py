@@ -91,6 +91,10 @@ class Storage(Protocol):
     async def abort_parts(self, key: str, upload_id: str | None) -> None:
         """Delete every part of the upload (no error if there are none)."""
 
+    async def parts_before(self, before: datetime) -> list[tuple[str, str | None]]:
+        """(key, storage's upload id) of every multipart upload holding parts, last changed (local) or begun
+        (S3) before `before`."""
+
     async def aclose(self) -> None: ...
 
 
@@ -225,6 +229,21 @@ class LocalStorage:
 
     async def abort_parts(self, key: str, upload_id: str | None) -> None:
         await asyncio.to_thread(shutil.rmtree, self._parts_dir(key), True)
+
+    async def parts_before(self, before: datetime) -> list[tuple[str, str | None]]:
+        root = self.root / ".parts"
+        cutoff = before.timestamp()
+
+        def _list() -> list[tuple[str, str | None]]:
+            if not root.exists():
+                return []
+            return [
+                (f"{folder.parent.name}/{folder.name}", None)
+                for folder in root.glob("*/*")
+                if folder.is_dir() and folder.stat().st_mtime < cutoff
+            ]
+
+        return await asyncio.to_thread(_list)
 
     async def aclose(self) -> None:
         return None

@@ -304,3 +304,23 @@ async def cleanup_expired(session: AsyncSession, storage: Storage, now: datetime
     for upload in stale:
         await _discard(session, storage, upload, await _file(session, upload, for_update=True))
     return len(stale)
+
+
+async def sweep_stray_parts(session: AsyncSession, storage: Storage, before: datetime) -> int:
+    """Free parts that no upload in progress owns: a part that finished streaming just after its upload was
+    completed or aborted (local storage), or an S3 multipart upload begun for a request whose transaction
+    then failed. Only those begun or last changed before `before`, so that rows being committed are seen."""
+    stray = 0
+    found = await storage.parts_before(before)
+    for start in range(0, len(found), 500):
+        batch = found[start : start + 500]
+        ids = [key.rsplit("/", 1)[-1] for key, _ in batch]  # keys end with the file id (service.storage_key)
+        query = select(Upload.file_id, Upload.storage_upload_id).where(
+            Upload.file_id.in_(ids), Upload.status == "uploading"
+        )
+        live = {(file_id, upload_id) for file_id, upload_id in (await session.execute(query)).all()}
+        for key, upload_id in batch:
+            if (key.rsplit("/", 1)[-1], upload_id) not in live:
+                await storage.abort_parts(key, upload_id)
+                stray += 1
+    return stray
