@@ -123,7 +123,7 @@ async def create(
         created_at=utcnow(),
     )
     # Started last: a failure before it leaves nothing in the storage. (One after it, before the commit,
-    # leaves an S3 multipart upload without a row: the bucket's AbortIncompleteMultipartUpload rule ends it.)
+    # leaves an S3 multipart upload without a row: the cron's `sweep_stray_parts` aborts it.)
     upload.storage_upload_id = await storage.start_parts(key)
     UploadRepository(session, principal.organization_id, principal.livemode).add(upload)
     await session.flush()
