@@ -61,8 +61,8 @@ format: install
 
 # Benchmarks against a server started here with rate limits off and files in a temporary
 # STORAGE_DIR (removed afterwards); the server's log goes to var/bench-server.log.
-# `make bench` runs bench/seats.py (seat leasing) then bench/uploads.py (200 MB upload and download,
-# throughput and server memory); `make bench-uploads` only the latter. BENCH_ARGS passes options to
+# `make bench` runs bench/seats.py (seat leasing) then bench/uploads.py (200 MB upload and download, a 300 MB
+# resumable multipart upload; throughput and server memory); `make bench-uploads` only the latter. BENCH_ARGS passes options to
 # seats.py (e.g. --requests 500), UPLOAD_BENCH_ARGS to uploads.py (e.g. --size-mb 400).
 BENCH_URL = http://$(HOST):$(PORT)
 

@@ -8,7 +8,10 @@ Against the server at --url (whose process id is --pid, to read its memory from 
 2. uploads a --small-mb text file (the per-request overhead), then a --size-mb one (default 200),
    each as a multipart body streamed from a generator (the client never holds the file), and
    downloads both back, checking each byte count and sha256 against what was sent;
-3. samples the server's VmRSS every --sample-ms while each operation runs, and resets its VmHWM
+3. uploads a --multipart-mb file (default 300) as a resumable multipart upload (POST /v1/files/uploads,
+   --part-mb parts PUT --parallel at a time to their part URLs, then complete), checking its size and
+   sha256, as one operation from the POST to the completed file;
+4. samples the server's VmRSS every --sample-ms while each operation runs, and resets its VmHWM
    before it (`/proc/PID/clear_refs`, when allowed) so that VmHWM after it is the exact peak
    between samples; prints throughput and the server's memory growth against the file's size.
 
@@ -63,6 +66,13 @@ def file_chunks(size: int) -> Iterator[bytes]:
         yield BLOCK
     if rest:
         yield BLOCK[:rest]
+
+
+def file_slice(start: int, length: int) -> bytes:
+    """Bytes `start` to `start + length` of the benchmark file (one part of a multipart upload)."""
+    offset = start % BLOCK_BYTES
+    whole = (BLOCK * ((offset + length) // BLOCK_BYTES + 1))[offset : offset + length]
+    return whole
 
 
 def file_sha256(size: int) -> str:
@@ -310,6 +320,50 @@ class Bench:
             exact,
         )
 
+    async def multipart_upload(self, size: int, part_size: int, parallel: int) -> tuple[Result, dict[str, Any]]:
+        """POST /v1/files/uploads, the parts PUT `parallel` at a time (each part held by this client while it
+        is sent, never by the server), then complete: one operation."""
+        before, exact = self._measure_start()
+        with RssSampler(self.args.pid, self.args.sample_ms / 1000) as sampler:
+            started = time.perf_counter()
+            upload = await self._json(
+                "POST",
+                "/v1/files/uploads",
+                201,
+                {"filename": FILENAME, "content_type": "text/plain", "size_bytes": size, "part_size": part_size},
+            )
+            self.files.append(upload["file_id"])
+            gate = asyncio.Semaphore(parallel)
+
+            async def send(part: dict[str, Any]) -> None:
+                async with gate:
+                    data = file_slice((part["part_number"] - 1) * part_size, part["size_bytes"])
+                    url = part["upload_url"]
+                    target = urlsplit(url)
+                    if target.path.startswith("/v1/files/uploads/"):  # local storage: this server's own URL
+                        url = f"{target.path}?{target.query}"
+                    response = await self.client.put(url, content=data)
+                    if response.status_code != 200:
+                        sys.exit(f"bench: PUT part {part['part_number']} answered {response.status_code}")
+
+            await asyncio.gather(*(send(part) for part in upload["parts"]))
+            file: dict[str, Any] = await self._json("POST", f"/v1/files/uploads/{upload['id']}/complete", 200)
+            seconds = time.perf_counter() - started
+        if file["size_bytes"] != size or file["sha256"] != file_sha256(size):
+            sys.exit(f"bench: the multipart upload's size or sha256 is not that of the bytes sent: {file}")
+        parts = len(upload["parts"])
+        result = Result(
+            f"multipart {_mb(size)} ({parts}x{_mb(part_size)}, {parallel} at once)",
+            size,
+            seconds,
+            before,
+            sampler.peak,
+            len(sampler.samples),
+            hwm(self.args.pid),
+            exact,
+        )
+        return result, file
+
     async def cleanup(self) -> None:
         for file_id in self.files:
             response = await self.client.delete(f"/v1/files/{file_id}")
@@ -332,14 +386,14 @@ def _mib(n: int) -> str:
 def print_table(results: Sequence[Result], sample_ms: int) -> None:
     print(f"\nServer memory is VmRSS of the server process, sampled every {sample_ms} ms, in MB")
     header = (
-        f"{'operation':<18} {'size MB':>8} {'seconds':>8} {'MB/s':>8} {'RSS before':>10} {'peak during':>11} "
+        f"{'operation':<42} {'size MB':>8} {'seconds':>8} {'MB/s':>8} {'RSS before':>10} {'peak during':>11} "
         f"{'growth':>8} {'growth/size':>11}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.operation:<18} {_mib(r.size):>8} {r.seconds:>8.3f} {r.mb_per_s:>8.1f} {_mib(r.rss_before):>10} "
+            f"{r.operation:<42} {_mib(r.size):>8} {r.seconds:>8.3f} {r.mb_per_s:>8.1f} {_mib(r.rss_before):>10} "
             f"{_mib(r.peak):>11} {_mib(r.growth):>8} {r.growth / r.size:>11.1%}"
         )
     exact = all(r.hwm_exact for r in results)
@@ -373,7 +427,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size-mb", type=int, default=200, help="the large file's size in MB (MiB)")
     parser.add_argument("--small-mb", type=int, default=1, help="the small (per-request overhead) file's size")
     parser.add_argument("--sample-ms", type=int, default=50, help="RSS sampling interval in milliseconds")
+    parser.add_argument(
+        "--multipart-mb", type=int, default=300, help="the resumable multipart upload's size in MB; 0: none"
+    )
+    parser.add_argument("--part-mb", type=int, default=8, help="the multipart upload's part size (at least 5)")
+    parser.add_argument("--parallel", type=int, default=4, help="parts in flight at once")
     args = parser.parse_args(argv)
+    if args.multipart_mb and not 1 <= args.multipart_mb <= ENTERPRISE_MAX_MB:
+        parser.error(f"--multipart-mb must be 0, or between 1 and {ENTERPRISE_MAX_MB} (the enterprise limit)")
+    if not 5 <= args.part_mb <= 512 or not 1 <= args.parallel <= 64:
+        parser.error("--part-mb must be between 5 and 512, --parallel between 1 and 64")
     for name in ("size_mb", "small_mb"):
         if not 1 <= getattr(args, name) <= ENTERPRISE_MAX_MB:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and {ENTERPRISE_MAX_MB} (the enterprise limit)")
@@ -407,6 +470,9 @@ async def run(args: argparse.Namespace) -> None:
             large, large_file = await bench.upload(args.size_mb * MB)
             results.append(large)
             results.append(await bench.download(large_file))
+            if args.multipart_mb:
+                multipart, _ = await bench.multipart_upload(args.multipart_mb * MB, args.part_mb * MB, args.parallel)
+                results.append(multipart)
             print_table(results, args.sample_ms)
         finally:
             await bench.cleanup()

@@ -219,6 +219,10 @@ def test_s3_settings_are_read_from_their_environment_names(monkeypatch: pytest.M
             {"S3_BUCKET": "b", "UPLOAD_URL_TTL_SECONDS": "604801"},
             "UPLOAD_URL_TTL_SECONDS is at most 604800 \\(7 days\\) with S3",
         ),
+        (
+            {"S3_BUCKET": "b", "UPLOAD_EXPIRY_HOURS": "169"},
+            "UPLOAD_EXPIRY_HOURS is at most 168 \\(7 days\\) with S3",
+        ),
     ],
 )
 def test_s3_settings_that_cannot_work_stop_start_up(
@@ -228,6 +232,12 @@ def test_s3_settings_that_cannot_work_stop_start_up(
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_upload_expiry_hours_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().upload_expiry_hours == 24
+    monkeypatch.setenv("UPLOAD_EXPIRY_HOURS", "48")
+    assert Settings().upload_expiry_hours == 48
 
 
 # Webhooks.

@@ -38,6 +38,8 @@ from backplane.events.endpoints import types_router as event_types_router
 from backplane.files.endpoints import router as files_router
 from backplane.files.endpoints import signed_uploads
 from backplane.files.storage import create_storage
+from backplane.files.upload_endpoints import router as uploads_router
+from backplane.files.upload_endpoints import signed_parts
 from backplane.health import endpoints as health_endpoints
 from backplane.idempotency.service import install_idempotency
 from backplane.jobs import endpoints as jobs_endpoints
@@ -171,8 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         staff_router,
         api_keys_router,
         license_files_router,  # before licenses_router: `public-key/` is not an id
+        uploads_router,  # before files_router: `uploads` is not a file id
         files_router,
         signed_uploads,
+        signed_parts,
         jobs_endpoints.router,
         jobs_endpoints.agents_router,
         licenses_router,

@@ -335,6 +335,8 @@ class Settings(_Section):
     )
     storage_dir: Path = Path("./var/files")
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
+    # Multipart uploads (POST /v1/files/uploads): their part URLs work this long, then the cron frees them.
+    upload_expiry_hours: int = Field(default=24, gt=0)
     # Jobs. The defaults suit production; tests shrink them to run the lifecycle in seconds.
     agent_test_mode: bool = Field(default=False, description="Register the test agents (never in production).")
     job_worker_concurrency: int = Field(default=10, ge=1, le=1000, description="Agent jobs one worker runs at once.")
@@ -452,6 +454,11 @@ class Settings(_Section):
             raise ValueError(
                 f"UPLOAD_URL_TTL_SECONDS is at most {MAX_S3_PRESIGN_SECONDS} (7 days) with S3: "
                 "S3 refuses pre-signed URLs valid for longer"
+            )
+        if self.s3.enabled and self.upload_expiry_hours * 3600 > MAX_S3_PRESIGN_SECONDS:
+            raise ValueError(
+                f"UPLOAD_EXPIRY_HOURS is at most {MAX_S3_PRESIGN_SECONDS // 3600} (7 days) with S3: "
+                "S3 refuses pre-signed part URLs valid for longer"
             )
         return self
 

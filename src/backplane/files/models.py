@@ -30,3 +30,22 @@ class File(TimestampMixin, Base):
     declared_size_bytes: Mapped[int | None] = mapped_column(BigInteger)  # pre-signed uploads: what confirm checks
     uploaded_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+
+
+class Upload(TimestampMixin, Base):
+    """A multipart upload (files/uploads.py) of the pending file `file_id`; its parts live in the storage."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # upl_…
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    livemode: Mapped[bool] = mapped_column(default=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    part_count: Mapped[int]
+    storage_upload_id: Mapped[str | None] = mapped_column(String(1024))  # S3's UploadId
+    # uploading: takes parts. completed: the file is ready (the row stays, so that GET answers).
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime]

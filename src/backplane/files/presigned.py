@@ -149,6 +149,15 @@ async def confirm(session: AsyncSession, storage: Storage, principal: Principal,
         head = None  # checked on the way in
     # A refusal deletes the bytes; the pending row stays until the cleanup cron removes it with its
     # expired URL (an S3 URL still valid may take another PUT, confirmed again).
+    await accept(storage, file, head)
+    await session.flush()
+    return file
+
+
+async def accept(storage: Storage, file: File, head: bytes | None) -> None:
+    """Check received bytes against what was declared: their size, and their type from `head` (None:
+    checked on the way in); refused bytes are deleted. Then the file is ready. (Confirm and multipart
+    complete.)"""
     if file.size_bytes != file.declared_size_bytes:
         await storage.delete(file.storage_key)
         raise SizeMismatch(file.size_bytes, file.declared_size_bytes or 0)
@@ -159,8 +168,6 @@ async def confirm(session: AsyncSession, storage: Storage, principal: Principal,
             raise unsupported(file.filename)
     file.status = "ready"
     file.expires_at = None
-    await session.flush()
-    return file
 
 
 class SizeMismatch(AppError):

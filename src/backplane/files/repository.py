@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from backplane.core.tenancy import LivemodeRepository
-from backplane.files.models import File
+from backplane.files.models import File, Upload
 
 
 class FileRepository(LivemodeRepository[File]):
@@ -9,3 +9,10 @@ class FileRepository(LivemodeRepository[File]):
 
     model = File
     id_prefix = "file"
+
+
+class UploadRepository(LivemodeRepository[Upload]):
+    """Multipart uploads of one organization and mode."""
+
+    model = Upload
+    id_prefix = "upl"

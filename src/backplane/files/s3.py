@@ -31,12 +31,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backplane.billing.plans import MB
 from backplane.core.config import S3Settings
 from backplane.core.db import utcnow
-from backplane.files.storage import DirectUpload, StorageWriter
+from backplane.files.storage import DirectUpload, Part, StorageWriter
 
 logger = logging.getLogger(__name__)
 
 PART_SIZE = 8 * MB  # S3's minimum is 5 MB for every part but the last
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_NO_UPLOAD = {"404", "NoSuchUpload"}
 
 
 @functools.cache
@@ -236,3 +237,77 @@ class S3Storage:
 
     async def discard_upload(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=self.upload_key(key))
+
+    # Multipart uploads from the client (files/uploads.py): the client PUTs each part straight to the bucket
+    # with a pre-signed UploadPart URL; ListParts says what arrived; CompleteMultipartUpload joins them
+    # in S3 (no byte passes through this process) at the upload key, and `take_upload` then moves the
+    # result to the file's key and checks it, exactly as for a pre-signed PUT.
+    async def start_parts(self, key: str) -> str | None:
+        created = await self.client.create_multipart_upload(Bucket=self.bucket, Key=self.upload_key(key))
+        upload_id: str = created["UploadId"]
+        return upload_id
+
+    async def presigned_part(
+        self, key: str, upload_id: str | None, number: int, *, size: int, expires_at: datetime
+    ) -> str | None:
+        # Content-Length is signed: S3 refuses a part of another size.
+        url: str = await self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.upload_key(key),
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "ContentLength": size,
+            },
+            ExpiresIn=max(1, math.ceil((expires_at - utcnow()).total_seconds())),
+        )
+        return url
+
+    async def part_writer(self, key: str, number: int) -> StorageWriter:
+        raise NotImplementedError("S3 takes parts at its own pre-signed URLs")
+
+    async def list_parts(self, key: str, upload_id: str | None) -> list[Part]:
+        parts: list[Part] = []
+        marker = 0
+        while True:
+            try:
+                listed = await self.client.list_parts(
+                    Bucket=self.bucket, Key=self.upload_key(key), UploadId=upload_id, PartNumberMarker=marker
+                )
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in _NO_UPLOAD:
+                    return []
+                raise
+            parts += [Part(item["PartNumber"], item["Size"], item["ETag"]) for item in listed.get("Parts", [])]
+            if not listed.get("IsTruncated"):
+                return parts
+            marker = int(listed["NextPartNumberMarker"])
+
+    async def assemble(self, key: str, upload_id: str | None, parts: list[Part], head_size: int) -> DirectUpload:
+        await self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.upload_key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"ETag": part.etag, "PartNumber": part.number} for part in parts]},
+        )
+        taken = await self.take_upload(key, head_size)
+        assert taken is not None  # just completed at the upload key
+        return taken
+
+    async def abort_parts(self, key: str, upload_id: str | None) -> None:
+        try:
+            await self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.upload_key(key), UploadId=upload_id)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in _NO_UPLOAD:
+                raise
+
+    async def parts_before(self, before: datetime) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        start = f"{self.prefix}uploads/"
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+            for item in page.get("Uploads", []):
+                if item["Initiated"] < before:
+                    found.append((item["Key"].removeprefix(start), item["UploadId"]))
+        return found

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
 from backplane.core.errors import InvalidInput, NotFound
 from backplane.core.ids import new_id
-from backplane.files.models import File
+from backplane.files.models import File, Upload
 from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
 from backplane.files.repository import FileRepository
 from backplane.files.schemas import parse_metadata
 from backplane.files.storage import Storage
-from backplane.files.types import AGENT_FILES
+from backplane.files.types import AGENT_FILES, FileType
 
 
 def new_file_id() -> str:
@@ -33,12 +34,17 @@ def upload_limit(plan_max: int, agent_id: str | None) -> int:
 
 
 def check_agent(stored: StoredFile, agent_id: str | None) -> None:
+    check_agent_limits(stored.file_type, stored.size, stored.filename, agent_id)
+
+
+def check_agent_limits(file_type: FileType, size: int, filename: str, agent_id: str | None) -> None:
+    """The agent's types and size limit (the platform guide's table), when an agent is named."""
     if agent_id is None:
         return
     types, limit = AGENT_FILES[agent_id]
-    if stored.file_type.name not in types:
-        raise unsupported(stored.filename)
-    if stored.size > limit:
+    if file_type.name not in types:
+        raise unsupported(filename)
+    if size > limit:
         raise too_large(limit)
 
 
@@ -110,6 +116,11 @@ async def delete_file(session: AsyncSession, storage: Storage, principal: Princi
     )
     if file is None:
         raise NotFound("No file with this id.")
+    # A multipart upload's pending file: its parts go too (its `uploads` row goes with the file's).
+    upload_stmt = select(Upload).where(Upload.file_id == file.id, Upload.status == "uploading")
+    upload = (await session.execute(upload_stmt)).scalar_one_or_none()
     await session.delete(file)
     await session.flush()
+    if upload is not None:
+        await storage.abort_parts(file.storage_key, upload.storage_upload_id)
     await storage.delete(file.storage_key)
