@@ -1,7 +1,7 @@
 """resumable multipart uploads: one row per upload, beside its pending file; the parts live in the storage
 
 Revision ID: 7c2d9e4f1a63
-Revises: 5b8f0c2a7e41
+Revises: 6c2d4f8a1e30
 Create Date: 2026-11-28 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7c2d9e4f1a63"
-down_revision: str | None = "5b8f0c2a7e41"
+down_revision: str | None = "6c2d4f8a1e30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
