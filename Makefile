@@ -7,7 +7,7 @@ UV = $$(command -v uv || echo python3 -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login
+.PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login bench-metrics
 
 # Also the Debian packages the agents need (Tesseract OCR, the PDF report's font), when missing: scripts/install-system-packages.sh.
 install:
@@ -135,3 +135,9 @@ LOGIN_BENCH = $(UV) run python bench/login_burst.py --url $(BENCH_URL) $(LOGIN_B
 bench-login: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(LOGIN_BENCH))
+
+# bench/metrics_overhead.py: the CPU time of a liveness request with and without the Prometheus request
+# metrics, in one process (no server needed).
+bench-metrics: install services
+	$(UV) run backplane migrate
+	$(UV) run python bench/metrics_overhead.py
