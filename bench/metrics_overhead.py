@@ -1,10 +1,11 @@
 """What the Prometheus request metrics cost: `make bench-metrics`, or `uv run python bench/metrics_overhead.py`.
 
-In one process, the same app twice: as it is served, and without its `RequestMetrics` middleware; the
-bare liveness route (`GET /api/v1/health/`, the cheapest route, so the middleware's share is the largest
-it can be) is called through each in turn (which goes first alternates), --rounds times --requests requests, in process (ASGI, no
-network: only the app's own work is timed). Prints each one's CPU time per request (the best round; CPU time,
-so that a busy machine's other processes count little) and the ratio. The settings are the service's (DATABASE_URL, REDIS_URL), which the liveness route does not touch.
+In one process, the same app twice: as it is served, and without its `RequestMetrics` middleware. The
+bare liveness route (`GET /api/v1/health/`: the cheapest route, so the middleware's share is the largest
+it can be) is called through each in turn (which goes first alternates), --rounds times --requests
+requests, in process (ASGI, no network: only the app's own work is timed). Prints each one's CPU time
+per request (the best round; CPU time, so that a busy machine's other processes count little) and the
+ratio. The settings are the service's (DATABASE_URL, REDIS_URL), which the liveness route does not touch.
 """
 
 from __future__ import annotations
