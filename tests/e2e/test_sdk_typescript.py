@@ -36,6 +36,9 @@ def npm() -> str:
     npm = shutil.which("npm")
     if shutil.which("node") is None or npm is None:
         pytest.fail("node and npm are needed (`make install` installs Debian's nodejs and npm)")
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 20:
+        pytest.fail(f"the TypeScript SDK needs Node 20 or later (global fetch, Web Crypto); this is {version}")
     env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
     if not (SDK / "node_modules" / ".package-lock.json").exists():
         _run([npm, "ci", "--no-audit", "--no-fund"], env, timeout=300)
