@@ -4,7 +4,7 @@
  * subscribed to job.completed then delivers to it, and it prints the event's job id.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
@@ -44,5 +44,21 @@ test("the guide's TypeScript snippet runs: a maya job completes and its webhook 
   } finally {
     child.kill();
     await admin.webhooks.delete(webhook.id);
+  }
+});
+
+test("the guide's pre-signed upload snippet runs, and the SDK's uploadLarge does the same", async () => {
+  const script = fileURLToPath(new URL("../examples/presigned-upload.js", import.meta.url));
+  const done = spawnSync(process.execPath, [script], { env: process.env, encoding: "utf8", timeout: 60_000 });
+  assert.equal(done.status, 0, done.stdout + done.stderr);
+  const guide = /Guide upload: (file_\S+) (\w+)/.exec(done.stdout);
+  const sdk = /SDK upload: (file_\S+) (\w+)/.exec(done.stdout);
+  assert.equal(guide?.[2], "ready", done.stdout);
+  assert.equal(sdk?.[2], "ready", done.stdout);
+  const coexai = client();
+  for (const id of [guide![1]!, sdk![1]!]) {
+    const file = await coexai.files.get(id);
+    assert.equal(file.status, "ready");
+    assert.equal(file.sizeBytes, 39_000);
   }
 });
