@@ -1,16 +1,20 @@
 """The TypeScript SDK (sdks/typescript, @coexai/sdk): its own `node --test` suite, run here against real
 `backplane serve` and `backplane worker` processes: jobs, files (the three-step pre-signed upload),
 retries and idempotency, typed errors, webhook deliveries verified by `webhooks.handler`, the guide's
-snippet (examples/guide.ts), and its modelled fields against the served OpenAPI document."""
+snippets (examples/), and its modelled fields against the served OpenAPI document; then the built SDK in
+headless Chromium (no Node there: global fetch and Web Crypto only)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,6 +27,7 @@ from tests.fixtures.processes import backplane_processes
 pytestmark = pytest.mark.e2e
 
 SDK = Path(__file__).resolve().parents[2] / "sdks" / "typescript"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _run(command: list[str], env: dict[str, str], timeout: float) -> None:
@@ -86,11 +91,15 @@ def _api_key(base_url: str) -> str:
         return str(key.json()["key"])
 
 
-def test_the_typescript_sdk_suite_passes_against_real_processes(npm: str, service: str) -> None:
+def test_the_typescript_sdk_suite_passes_against_real_processes_and_the_sdk_runs_in_a_browser(
+    npm: str, service: str
+) -> None:
+    """One service for both (starting and stopping the processes costs more than either part)."""
+    key = _api_key(service)
     env = {
         **os.environ,
         "COEXAI_BASE_URL": f"{service}/v1",
-        "COEXAI_API_KEY": _api_key(service),
+        "COEXAI_API_KEY": key,
         "NO_COLOR": "1",
     }
     env.pop("COEXAI_WEBHOOK_SECRET", None)
@@ -98,3 +107,74 @@ def test_the_typescript_sdk_suite_passes_against_real_processes(npm: str, servic
     print(done.stdout)  # node's own report, shown by pytest -s or with a failure
     assert done.returncode == 0, f"node --test failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     assert "# fail 0" in done.stdout, done.stdout
+    if os.path.exists(CHROMIUM):  # `make install` puts it there; only a bare pytest run may lack it
+        asyncio.run(_run_in_a_browser(service, key))
+
+
+_PAGE_PREFIX = "/sdk-under-test/"
+
+# Runs in the page: the SDK's jobs, its pre-signed upload and its Web Crypto signature checks.
+_IN_THE_BROWSER = """async ([key, secret, body, headers]) => {
+  const { CoExAI, WebhookVerificationError } = await import('/sdk-under-test/index.js');
+  const coexai = new CoExAI({ apiKey: key, baseUrl: location.origin + '/v1', webhookSecret: secret });
+  const job = await coexai.jobs.create({ agentId: 'test-noop', input: { echo: 'from a browser' } });
+  const done = await coexai.jobs.waitForCompletion(job.id, { timeout: 30000 });
+  const file = await coexai.files.uploadLarge(new Blob(['hello from a browser\\n'], { type: 'text/plain' }), {
+    filename: 'browser.txt',
+  });
+  const event = await coexai.webhooks.constructEvent(body, headers);
+  const signature = { 'X-CoExAI-Signature': headers['X-CoExAI-Signature'] };
+  const coexaiOnly = await coexai.webhooks.constructEvent(body, signature);
+  let forged = 'accepted';
+  try {
+    await coexai.webhooks.verify(body.replace('job_1', 'job_2'), headers);
+  } catch (error) {
+    forged = error instanceof WebhookVerificationError ? 'refused' : String(error);
+  }
+  return { status: done.status, echo: done.outputData.echo, file: file.status, event: event.data.id,
+           coexaiOnly: coexaiOnly.type, forged };
+}"""
+
+
+async def _run_in_a_browser(service: str, key: str) -> None:
+    """No Node in the page: the built SDK, served from the API's own origin (the service sends no CORS
+    headers), creates and waits for a job, uploads a file in three steps and checks both signature
+    schemes of a body signed by the service's own signing code."""
+    from playwright.async_api import Route, async_playwright
+
+    from backplane.webhooks.signing import encode_body, new_secret, payload, signed_headers
+
+    secret = new_secret()
+    now = datetime.now(UTC)
+    body = encode_body(payload("job.completed", now, "wh_1", {"id": "job_1", "status": "completed"}))
+    headers = signed_headers(secret, body, message_id="evt_1", sent_at=now, event_type="job.completed", delivery_id="d")
+
+    async def serve_sdk(route: Route) -> None:
+        name = urlsplit(route.request.url).path.removeprefix(_PAGE_PREFIX)
+        if name == "index.html":
+            await route.fulfill(body="<!doctype html><title>@coexai/sdk</title>", content_type="text/html")
+        elif (SDK / "dist" / name).is_file() and "/" not in name.replace("resources/", "", 1):
+            await route.fulfill(path=SDK / "dist" / name, content_type="text/javascript")
+        else:
+            await route.fulfill(status=404)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.route(f"{service}{_PAGE_PREFIX}**", serve_sdk)
+            await page.goto(f"{service}{_PAGE_PREFIX}index.html")
+            result = await page.evaluate(_IN_THE_BROWSER, [key, secret, body.decode(), headers])
+        finally:
+            await browser.close()
+    assert result == {
+        "status": "completed",
+        "echo": "from a browser",
+        "file": "ready",
+        "event": "job_1",
+        "coexaiOnly": "job.completed",
+        "forged": "refused",
+    }, result
+    assert errors == []
