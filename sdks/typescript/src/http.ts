@@ -2,7 +2,10 @@
  * One request to the platform API, with retries: 429 (after `Retry-After`), 5xx and connection errors
  * are tried again with exponential backoff and jitter. Every POST carries an `Idempotency-Key` (the
  * caller's, or one made here) that stays the same on its retries, so a retried creation whose first
- * answer was lost returns the first result instead of doing the work twice.
+ * answer was lost returns the first result instead of doing the work twice. Every POST route the SDK
+ * calls (under /v1/jobs, /v1/files and /v1/webhooks) honours the key, so retrying any of them is safe;
+ * PATCH and DELETE are idempotent by nature. 5xx answers are not stored by the service, so a retry after
+ * one does the work.
  */
 import { APIConnectionError, APIError } from "./errors.js";
 
