@@ -9,7 +9,8 @@ PORT ?= 8000
 
 .PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login bench-metrics
 
-# Also the Debian packages the agents need (Tesseract OCR, the PDF report's font), when missing: scripts/install-system-packages.sh.
+# Also the Debian packages the agents and the tests need (Tesseract OCR and the PDF report's font; Chromium,
+# Node.js and npm for the browser and TypeScript SDK tests), when missing: scripts/install-system-packages.sh.
 install:
 	@scripts/install-system-packages.sh
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

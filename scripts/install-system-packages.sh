@@ -4,8 +4,12 @@
 # - DejaVu Sans (sam's PDF report embeds it, so that names in any Latin, Greek or Cyrillic script print;
 #   without it the report falls back to the standard Helvetica, which holds Latin-1 only);
 # - Chromium (tests/e2e/test_docs_browser.py opens /docs and /redoc in it, headless, through Playwright's
-#   Python package: Debian's browser, so no browser build is downloaded).
-# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract and the font, not the test browser.
+#   Python package: Debian's browser, so no browser build is downloaded);
+# - Node.js and npm (tests/e2e/test_sdk_typescript.py builds the TypeScript SDK in sdks/typescript with tsc and
+#   runs its `node --test` suite). The SDK needs Node 20 or later: Debian 13 ships it; Debian 12's nodejs is 18,
+#   so there install Node 20+ otherwise (e.g. NodeSource's packages) and this script leaves it alone.
+# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract and the font, not the test browser
+# or Node.
 # Idempotent: does nothing when they are already there. Needs root (or sudo) and apt on Debian/Ubuntu.
 set -euo pipefail
 
@@ -22,6 +26,10 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
 fi
 if [ "$runtime_only" = false ] && [ ! -x /usr/bin/chromium ]; then
   packages+=(chromium)
+fi
+if [ "$runtime_only" = false ]; then
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
@@ -45,3 +53,10 @@ $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 if command -v tesseract >/dev/null 2>&1; then tesseract --version | head -n 1; fi
 if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version 2>/dev/null | head -n 1; fi
+if command -v node >/dev/null 2>&1; then
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  echo "node $(node --version)"
+  if [ "$node_major" -lt 20 ]; then
+    echo "warning: the TypeScript SDK's tests need Node 20 or later; this is $(node --version)" >&2
+  fi
+fi

@@ -1,0 +1,10 @@
+export { CoExAI, DEFAULT_BASE_URL, VERSION, type ClientOptions } from "./client.js";
+export * from "./errors.js";
+export { FINAL_JOB_STATUSES, JOB_STATUSES, MODELLED_SCHEMAS } from "./fields.js";
+export type { AgentConfig } from "./resources/agents.js";
+export type { EventListParams } from "./resources/events.js";
+export type { JobTransition } from "./resources/jobs.js";
+export type { Page } from "./resources/pagination.js";
+export type { HandlerOptions, IncomingRequest, NextFunction, OutgoingResponse } from "./resources/webhooks.js";
+export { verifySignature, type HeaderBag, type VerifyOptions } from "./signature.js";
+export type * from "./types.js";
