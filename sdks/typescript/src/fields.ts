@@ -96,6 +96,7 @@ export const MODELLED_SCHEMAS = {
     description: "string",
     accepted_file_types: "array",
     max_file_bytes: "integer",
+    output_formats: "array",
     status: "string",
     maintenance_reason: "string|null",
   },

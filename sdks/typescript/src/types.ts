@@ -173,6 +173,8 @@ export interface Agent {
   description: string;
   acceptedFileTypes: string[];
   maxFileBytes: number;
+  /** What `jobs.getOutput` can render this agent's output as (`json` always). */
+  outputFormats: string[];
   status: "available" | "maintenance";
   maintenanceReason: string | null;
 }
