@@ -155,8 +155,11 @@ def csv_file(head: bytes) -> InputFile:
 
 
 def test_refusals_at_creation() -> None:
-    assert check({"action": "engagement_analytics", "content": ""}) == {
+    assert check({"action": "engagement_analytics"}) == {
         "input_data.content": ["engagement_analytics needs post metrics: a CSV file (file_ids) or its text in content."]
+    }
+    assert check({"action": "engagement_analytics", "content": " \n"}) == {
+        "input_data.content": ["The CSV is empty: export your post metrics with a header row and one row per post."]
     }
     assert check({"action": "engagement_analytics"}, [csv_file(b"")]) == {
         "file_ids.0": ["The CSV is empty: export your post metrics with a header row and one row per post."]

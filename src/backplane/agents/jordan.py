@@ -185,9 +185,9 @@ class Jordan(Agent):
             elif file.type_name == "csv" and file.head is not None and (problem := _csv_head_problem(file.head)):
                 errors[f"file_ids.{index}"] = [problem]
         if analytics:
-            if input.content and (problem := linkedin.csv_problem(input.content[:65536])):
+            if input.content is not None and (problem := linkedin.csv_problem(input.content[:65536])):
                 errors["input_data.content"] = [problem]
-            elif not input.content and not files:
+            elif input.content is None and not files:
                 errors["input_data.content"] = [
                     "engagement_analytics needs post metrics: a CSV file (file_ids) or its text in content."
                 ]
