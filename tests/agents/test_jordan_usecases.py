@@ -187,3 +187,9 @@ def test_refusals_at_creation() -> None:
 async def test_profile_without_anything_to_work_from_fails(make_ctx: MakeContext) -> None:
     with pytest.raises(AgentInputError, match="no headline, about or experience"):
         await run_agent(Jordan(), make_ctx(), {"action": "profile_optimization", "content": "   \n\n"})
+
+
+async def test_a_csv_the_reader_cannot_read_is_an_input_error(make_ctx: MakeContext) -> None:
+    huge = "date,impressions,text\n2026-10-05,100,short\n2026-10-06,100," + "x" * 200_000 + "\n"
+    with pytest.raises(AgentInputError, match="cannot be read as CSV"):
+        await run_agent(Jordan(), make_ctx({"metrics.csv": huge.encode()}), {"action": "engagement_analytics"})

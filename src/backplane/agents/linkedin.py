@@ -235,7 +235,10 @@ def _column(name: str) -> str | None:
 
 def csv_problem(head: str) -> str | None:
     """Why a metrics CSV (its first bytes) cannot be analysed, or None: empty, or no date/metric columns."""
-    rows = list(csv.reader(io.StringIO(head)))
+    try:
+        rows = list(csv.reader(io.StringIO(head)))
+    except csv.Error as exc:
+        return f"The file cannot be read as CSV: {exc}."
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         return "The CSV is empty: export your post metrics with a header row and one row per post."
@@ -290,6 +293,13 @@ def read_posts(text: str) -> tuple[list[Post], int]:
     """The CSV's posts (rows with a readable date and metrics) and how many rows were skipped."""
     if problem := csv_problem(text[:65536]):
         raise AgentInputError(problem)
+    try:
+        return _read_posts(text)
+    except csv.Error as exc:  # a field over the csv module's limit, say: the file will not get better
+        raise AgentInputError(f"The file cannot be read as CSV: {exc}.") from exc
+
+
+def _read_posts(text: str) -> tuple[list[Post], int]:
     reader = csv.reader(io.StringIO(text))
     header = [_column(c) for c in next(reader)]
     posts: list[Post] = []
