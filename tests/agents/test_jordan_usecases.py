@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import lxml.html
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from backplane.agents import llm
 from backplane.agents.base import AgentInputError, InputFile
 from backplane.agents.jordan import Jordan, JordanConfig, JordanInput
+from backplane.core.config import Settings
 from tests.agents.conftest import MakeContext
 from tests.agents.helpers import run_agent
+from tests.agents.sites import ChatServer, json_answer
 from tests.fixtures.http_server import LoopbackServer, serve
 
 PROFILE = """Priya Raman
@@ -193,3 +198,23 @@ async def test_a_csv_the_reader_cannot_read_is_an_input_error(make_ctx: MakeCont
     huge = "date,impressions,text\n2026-10-05,100,short\n2026-10-06,100," + "x" * 200_000 + "\n"
     with pytest.raises(AgentInputError, match="cannot be read as CSV"):
         await run_agent(Jordan(), make_ctx({"metrics.csv": huge.encode()}), {"action": "engagement_analytics"})
+
+
+async def test_profile_wording_from_the_llm_when_configured(make_ctx: MakeContext, agent_settings: Settings) -> None:
+    def answer(system: str, user: str) -> str | None:
+        if "Fernwood Logistics" not in user:  # the prompt carries the profile
+            return None
+        return json_answer({"headline": "Data engineer for logistics teams", "about": "I build routing pipelines."})
+
+    chat = ChatServer(answer)
+    with serve(chat.app(), name="chat") as server:
+        settings = agent_settings.model_copy(
+            update={"llm_base_url": f"{server.url}/v1", "llm_api_key": SecretStr("sk-test"), "llm_model": "m"}
+        )
+        async with httpx.AsyncClient() as http:
+            ctx = make_ctx(settings=settings, llm=llm.chat_completions(settings, http))
+            output = await run_agent(Jordan(), ctx, {"action": "profile_optimization", "content": PROFILE})
+    assert output["generated_by"] == "llm"
+    assert output["headline"]["suggested"] == "Data engineer for logistics teams"
+    assert output["about"]["suggested"] == "I build routing pipelines."
+    assert output["experience"][0]["original"].startswith("Maintained")  # the rest stays the offline model's

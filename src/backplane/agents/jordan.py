@@ -274,13 +274,42 @@ async def _profile(ctx: AgentContext, input: JordanInput) -> dict[str, Any]:
     else:
         profile = linkedin.profile_from_text(await _text(ctx, input))
     result = await asyncio.to_thread(linkedin.optimize_profile, profile, input.target_audience, input.content_topic)
+    drafted = await _llm_profile(ctx, input, profile)
+    if drafted is not None:
+        result["headline"]["suggested"], result["about"]["suggested"] = drafted
     return {
         "action": input.action,
         "target_audience": input.target_audience,
         "source": input.url or "text",
         **result,
-        "generated_by": "offline",
+        "generated_by": "llm" if drafted else "offline",
     }
+
+
+async def _llm_profile(ctx: AgentContext, input: JordanInput, profile: linkedin.Profile) -> tuple[str, str] | None:
+    """The LLM's wording of the suggested headline and about (the issues and the rest stay the offline model's)."""
+    if ctx.llm is None:
+        return None
+    answer = await llm.draft_json(
+        ctx,
+        "You are Jordan, a LinkedIn profile editor.",
+        'Rewrite this LinkedIn profile\'s headline and about section as {"headline": "...", "about": "..."} for '
+        f"{input.target_audience}"
+        + (f", focused on {input.content_topic}" if input.content_topic else "")
+        + f". Headline at most {linkedin.HEADLINE_LIMIT} characters, about at most {linkedin.ABOUT_LIMIT}; "
+        "keep to the facts given.\n\n"
+        + f"Headline: {profile.headline}\nAbout: {profile.about[:4000]}\nExperience:\n"
+        + "\n".join(profile.experience[:20]),
+    )
+    if not isinstance(answer, dict):
+        return None
+    headline, about = answer.get("headline"), answer.get("about")
+    if not (isinstance(headline, str) and isinstance(about, str)):
+        return None
+    headline, about = headline.strip(), about.strip()
+    if not (0 < len(headline) <= linkedin.HEADLINE_LIMIT and 0 < len(about) <= linkedin.ABOUT_LIMIT):
+        return None
+    return headline, about
 
 
 async def _text(ctx: AgentContext, input: JordanInput) -> str:
