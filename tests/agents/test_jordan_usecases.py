@@ -187,6 +187,11 @@ def test_refusals_at_creation() -> None:
         "input_data.content": ["profile_optimization needs the profile: its text in content, or url."]
     }
     assert check({"action": "dm_templates", "content_topic": "AI"}) == {}
+    # A metrics export may be long; source material for posts stays at 100,000 characters as before.
+    assert check({"content_topic": "AI", "content": "word " * 20_001}) == {
+        "input_data.content": ["At most 100000 characters of source material for content_creation."]
+    }
+    assert check({"action": "engagement_analytics", "content": METRICS + "2026-09-20,text,x,1,1,1,1\n" * 5000}) == {}
 
 
 async def test_profile_without_anything_to_work_from_fails(make_ctx: MakeContext) -> None:

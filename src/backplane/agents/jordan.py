@@ -56,6 +56,7 @@ _HOUR_WEIGHTS = {7: 0.8, 8: 1.0, 9: 1.0, 10: 0.9, 11: 0.8, 12: 0.85, 13: 0.75, 1
 _FORMAT_WEIGHTS = {"list": 0.9, "question": 0.9, "how_to": 0.85, "lesson": 0.8, "contrarian": 0.8}
 _FEATURE_WEIGHTS = {"format": 0.25, "length": 0.2, "hashtags": 0.15, "question": 0.15, "timing": 0.15, "specifics": 0.1}
 ACTIONS = ("content_creation", "content_calendar", "profile_optimization", "engagement_analytics", "dm_campaign")
+MAX_MATERIAL = 100_000  # characters of source material (a metrics CSV, for engagement_analytics, may be longer)
 _TOPIC_ACTIONS = frozenset({"content_creation", "content_calendar", "dm_campaign"})
 
 
@@ -191,6 +192,8 @@ class Jordan(Agent):
                 errors["input_data.content"] = [
                     "engagement_analytics needs post metrics: a CSV file (file_ids) or its text in content."
                 ]
+        if not analytics and input.content is not None and len(input.content) > MAX_MATERIAL:
+            errors["input_data.content"] = [f"At most {MAX_MATERIAL} characters of source material for {input.action}."]
         if input.action == "profile_optimization" and not (input.content or input.url or files):
             errors["input_data.content"] = ["profile_optimization needs the profile: its text in content, or url."]
         return errors
