@@ -23,7 +23,17 @@ def test_product_agents_describe_themselves() -> None:
     assert maya["max_length"]["default"] == 280
     assert maya["target_formats"]["examples"] == [["twitter_thread", "linkedin_post", "newsletter"]]
     sam = agents["sam"].describe()["input_schema"]
-    assert sam["required"] == ["business_name", "location", "website"]
+    # website is required by the audit and competitor_analysis, not by review_responses: checked at creation.
+    assert sam["required"] == ["business_name", "location"]
+    assert sam["properties"]["action"]["enum"] == ["audit", "competitor_analysis", "review_responses"]
+    jordan = agents["jordan"].describe()["input_schema"]["properties"]
+    assert jordan["action"]["enum"] == [
+        "content_creation",
+        "content_calendar",
+        "profile_optimization",
+        "engagement_analytics",
+        "dm_campaign",
+    ]
 
 
 def test_registry_loads_them() -> None:

@@ -9,7 +9,15 @@ import pytest
 from pydantic import ValidationError
 
 from backplane.agents.base import AgentInputError
-from backplane.agents.jordan import Jordan, JordanInput, band, engagement_score, posting_slots, slot_weight
+from backplane.agents.jordan import (
+    Jordan,
+    JordanConfig,
+    JordanInput,
+    band,
+    engagement_score,
+    posting_slots,
+    slot_weight,
+)
 from backplane.agents.text import sentences
 from tests.agents import samples
 from tests.agents.conftest import MakeContext
@@ -116,12 +124,15 @@ async def test_material_from_a_file_becomes_the_points(make_ctx: MakeContext) ->
 
 
 async def test_input_validation() -> None:
-    with pytest.raises(ValidationError, match="action profile_optimization needs reading a LinkedIn profile"):
-        JordanInput.model_validate({"action": "profile_optimization", "content_topic": "AI"})
+    with pytest.raises(ValidationError, match="action"):
+        JordanInput.model_validate({"action": "send_messages", "content_topic": "AI"})
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Base'"):
         JordanInput.model_validate({"content_topic": "AI", "timezone": "Mars/Base"})
-    with pytest.raises(ValidationError, match="content_topic"):
-        JordanInput.model_validate({"target_audience": "founders"})
+    # content_topic is required by the actions that write about it: refused at creation (check_input).
+    without_topic = JordanInput.model_validate({"target_audience": "founders"})
+    assert Jordan().check_input(without_topic, JordanConfig(), []) == {
+        "input_data.content_topic": ["content_topic is required for content_creation."]
+    }
     parsed = JordanInput.model_validate({"contentTopic": "AI", "targetAudience": "founders", "postCount": 2})
     assert (parsed.content_topic, parsed.target_audience, parsed.post_count) == ("AI", "founders", 2)
 

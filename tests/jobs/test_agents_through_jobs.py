@@ -90,8 +90,14 @@ async def test_a_job_whose_agent_rejects_its_input_says_why(client: httpx.AsyncC
     )
     assert response.status_code == 422
     fields = response.json()["error"]["details"]["fields"]
-    assert fields["input_data.location"] == ["This field is required."]
-    assert fields["input_data.website"] == ["This field is required."]
+    assert fields == {"input_data.location": ["This field is required."]}
+    # The website is required by the audit (not by review_responses): refused once the schema is met.
+    response = await client.post(
+        "/v1/jobs",
+        json={"agent_id": "sam", "input_data": {"business_name": "Joe's Coffee", "location": "Seattle, WA"}},
+        headers=owner.headers,
+    )
+    assert response.json()["error"]["details"]["fields"] == {"input_data.website": ["website is required for audit."]}
 
 
 async def test_an_agent_fetch_of_a_private_address_fails_the_job_without_retries(

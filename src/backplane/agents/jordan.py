@@ -22,6 +22,7 @@ reads as thin, more is cut behind "see more"), 3-5 hashtags, a closing question,
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from backplane.agents import llm
+from backplane.agents import linkedin, llm
 from backplane.agents.base import (
     Agent,
     AgentContext,
@@ -42,6 +43,7 @@ from backplane.agents.base import (
 )
 from backplane.agents.documents import parse_file, parse_html, parse_plain
 from backplane.agents.reports import jordan as reports
+from backplane.agents.site import read_site
 from backplane.agents.text import Scorer, hashtag, is_stop_word, key_terms, sentences, words
 from backplane.agents.tone import VOICES, Tone, voiced
 from backplane.files.types import AGENT_FILES
@@ -53,12 +55,9 @@ _WEEKDAY_WEIGHTS = (0.75, 1.0, 1.0, 0.95, 0.7, 0.3, 0.3)
 _HOUR_WEIGHTS = {7: 0.8, 8: 1.0, 9: 1.0, 10: 0.9, 11: 0.8, 12: 0.85, 13: 0.75, 17: 0.75}
 _FORMAT_WEIGHTS = {"list": 0.9, "question": 0.9, "how_to": 0.85, "lesson": 0.8, "contrarian": 0.8}
 _FEATURE_WEIGHTS = {"format": 0.25, "length": 0.2, "hashtags": 0.15, "question": 0.15, "timing": 0.15, "specifics": 0.1}
-_UNSUPPORTED_ACTIONS = {
-    "profile_optimization": "reading a LinkedIn profile",
-    "engagement_analytics": "a LinkedIn account's analytics",
-    "dm_campaign": "sending LinkedIn messages",
-    "dm_templates": "sending LinkedIn messages",
-}
+ACTIONS = ("content_creation", "content_calendar", "profile_optimization", "engagement_analytics", "dm_campaign")
+MAX_MATERIAL = 100_000  # characters of source material (a metrics CSV, for engagement_analytics, may be longer)
+_TOPIC_ACTIONS = frozenset({"content_creation", "content_calendar", "dm_campaign"})
 
 
 def slot_weight(local: datetime) -> float:
@@ -83,13 +82,22 @@ def posting_slots(now: datetime, zone: ZoneInfo, count: int) -> list[datetime]:
 
 
 class JordanInput(AgentModel):
-    action: Literal["content_creation", "content_calendar"] = Field(
+    action: Literal[
+        "content_creation", "content_calendar", "profile_optimization", "engagement_analytics", "dm_campaign"
+    ] = Field(
         default="content_creation",
-        description="content_creation: a few posts; content_calendar: a schedule of posts (default 5). "
-        "profile_optimization, engagement_analytics and DM campaigns need a LinkedIn account and are refused.",
+        description="content_creation: a few posts; content_calendar: a schedule of posts (default 5); "
+        "profile_optimization: headline, about and experience suggestions for the profile in `url` or "
+        "`content`; engagement_analytics: best times, formats, topics and trend from a CSV export of post "
+        "metrics (a csv file or `content`); dm_campaign: a message sequence with personalisation fields.",
     )
-    content_topic: str = Field(
-        min_length=2, max_length=200, description="What the posts are about.", examples=["AI in marketing"]
+    content_topic: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=200,
+        description="What the posts (or the messages of a dm_campaign) are about; required for content_creation, "
+        "content_calendar and dm_campaign. For profile_optimization, the focus the profile should show.",
+        examples=["AI in marketing"],
     )
     target_audience: str = Field(default="professionals", min_length=2, max_length=200, examples=["B2B marketers"])
     tone: Tone = Field(default=Tone.professional, examples=["thought_leadership"])
@@ -100,19 +108,40 @@ class JordanInput(AgentModel):
     )
     post_count: int | None = Field(default=None, ge=1, le=10, description="Posts to suggest (3, or 5 for a calendar).")
     content: str | None = Field(
-        default=None, max_length=100_000, description="Source material (notes, an article) to draw points from."
+        default=None,
+        max_length=1_000_000,
+        description="Source material (notes, an article) to draw points from; for profile_optimization the "
+        "pasted profile text; for engagement_analytics the CSV export's text.",
     )
-    url: str | None = Field(default=None, max_length=2048, description="A public page to draw points from.")
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="A public page to draw points from; for profile_optimization the profile's URL.",
+    )
+    personalization_fields: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="dm_campaign: the fields each message leaves for the sender to fill "
+        "(default first_name, company, role).",
+        examples=[["first_name", "company", "recent_post"]],
+    )
+    campaign_goal: str | None = Field(
+        default=None, max_length=200, description="dm_campaign: what the last message asks for."
+    )
+    sender_name: str | None = Field(default=None, max_length=100, description="dm_campaign: the signature.")
 
     @field_validator("action", mode="before")
     @classmethod
-    def _refuse(cls, value: Any) -> Any:
-        if isinstance(value, str) and value in _UNSUPPORTED_ACTIONS:
-            raise ValueError(
-                f"action {value} needs {_UNSUPPORTED_ACTIONS[value]}, which this service has no access to; "
-                "use content_creation or content_calendar"
-            )
-        return value
+    def _alias(cls, value: Any) -> Any:
+        return "dm_campaign" if value == "dm_templates" else value
+
+    @field_validator("personalization_fields")
+    @classmethod
+    def _fields(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z_]{0,29}", name):
+                raise ValueError(f"a personalisation field is lowercase letters and underscores, not {name!r}")
+        return list(dict.fromkeys(value))
 
     @field_validator("timezone")
     @classmethod
@@ -140,15 +169,59 @@ class Jordan(Agent):
     file_types, max_file_bytes = AGENT_FILES["jordan"]
     output_formats = ("json", "report")
 
+    inspected_types = frozenset({"csv"})
+
     def check_input(self, input: JordanInput, config: JordanConfig, files: Sequence[InputFile]) -> FieldErrors:
+        errors: FieldErrors = {}
         if input.url is not None and (problem := web_url_problem(input.url)):
-            return {"input_data.url": [problem]}
-        return {}
+            errors["input_data.url"] = [problem]
+        if input.action in _TOPIC_ACTIONS and not input.content_topic:
+            errors["input_data.content_topic"] = [f"content_topic is required for {input.action}."]
+        analytics = input.action == "engagement_analytics"
+        for index, file in enumerate(files):
+            if analytics and file.type_name != "csv":
+                errors[f"file_ids.{index}"] = ["engagement_analytics reads a CSV export of post metrics."]
+            elif not analytics and file.type_name == "csv":
+                errors[f"file_ids.{index}"] = ["A CSV is read only by engagement_analytics."]
+            elif file.type_name == "csv" and file.head is not None and (problem := _csv_head_problem(file.head)):
+                errors[f"file_ids.{index}"] = [problem]
+        if analytics:
+            if input.content is not None and (problem := linkedin.csv_problem(input.content[:65536])):
+                errors["input_data.content"] = [problem]
+            elif input.content is None and not files:
+                errors["input_data.content"] = [
+                    "engagement_analytics needs post metrics: a CSV file (file_ids) or its text in content."
+                ]
+        if not analytics and input.content is not None and len(input.content) > MAX_MATERIAL:
+            errors["input_data.content"] = [f"At most {MAX_MATERIAL} characters of source material for {input.action}."]
+        if input.action == "profile_optimization" and not (input.content or input.url or files):
+            errors["input_data.content"] = ["profile_optimization needs the profile: its text in content, or url."]
+        return errors
 
     def render(self, format_name: str, output: dict[str, Any]) -> bytes:
         return reports.report(output)
 
     async def run(self, ctx: AgentContext, input: JordanInput, config: JordanConfig) -> dict[str, Any]:
+        if input.action == "profile_optimization":
+            return await _profile(ctx, input)
+        if input.action == "engagement_analytics":
+            return await _analytics(ctx, input)
+        if not input.content_topic:
+            raise AgentInputError(f"content_topic is required for {input.action}.")
+        if input.action == "dm_campaign":
+            return {
+                "action": input.action,
+                "content_topic": input.content_topic,
+                "target_audience": input.target_audience,
+                **linkedin.dm_templates(
+                    input.content_topic,
+                    input.target_audience,
+                    input.campaign_goal,
+                    input.personalization_fields,
+                    input.sender_name,
+                ),
+                "generated_by": "offline",
+            }
         material = await _material(ctx, input)
         count = input.post_count or (5 if input.action == "content_calendar" else 3)
         now = ctx.now() if ctx.now is not None else datetime.now(UTC)
@@ -187,6 +260,94 @@ class Jordan(Agent):
         }
 
 
+def _csv_head_problem(head: bytes) -> str | None:
+    return linkedin.csv_problem(head.decode("utf-8-sig", errors="replace"))
+
+
+async def _profile(ctx: AgentContext, input: JordanInput) -> dict[str, Any]:
+    if input.url:
+        page = await ctx.fetch(input.url)
+        if page.status_code >= 400:
+            raise AgentInputError(f"The profile at {input.url} answered HTTP {page.status_code}.")
+        site = await asyncio.to_thread(read_site, page.text, page.url)
+        document = await asyncio.to_thread(parse_html, page.text, page.url)
+        profile = linkedin.profile_from_page(
+            document, site.h1[0] if site.h1 else None, site.meta_description or site.title
+        )
+    else:
+        profile = linkedin.profile_from_text(await _text(ctx, input))
+    result = await asyncio.to_thread(linkedin.optimize_profile, profile, input.target_audience, input.content_topic)
+    drafted = await _llm_profile(ctx, input, profile)
+    if drafted is not None:
+        result["headline"]["suggested"], result["about"]["suggested"] = drafted
+    return {
+        "action": input.action,
+        "target_audience": input.target_audience,
+        "source": input.url or "text",
+        **result,
+        "generated_by": "llm" if drafted else "offline",
+    }
+
+
+async def _llm_profile(ctx: AgentContext, input: JordanInput, profile: linkedin.Profile) -> tuple[str, str] | None:
+    """The LLM's wording of the suggested headline and about (the issues and the rest stay the offline model's)."""
+    if ctx.llm is None:
+        return None
+    answer = await llm.draft_json(
+        ctx,
+        "You are Jordan, a LinkedIn profile editor.",
+        'Rewrite this LinkedIn profile\'s headline and about section as {"headline": "...", "about": "..."} for '
+        f"{input.target_audience}"
+        + (f", focused on {input.content_topic}" if input.content_topic else "")
+        + f". Headline at most {linkedin.HEADLINE_LIMIT} characters, about at most {linkedin.ABOUT_LIMIT}; "
+        "keep to the facts given.\n\n"
+        + f"Headline: {profile.headline}\nAbout: {profile.about[:4000]}\nExperience:\n"
+        + "\n".join(profile.experience[:20]),
+    )
+    if not isinstance(answer, dict):
+        return None
+    headline, about = answer.get("headline"), answer.get("about")
+    if not (isinstance(headline, str) and isinstance(about, str)):
+        return None
+    headline, about = headline.strip(), about.strip()
+    if not (0 < len(headline) <= linkedin.HEADLINE_LIMIT and 0 < len(about) <= linkedin.ABOUT_LIMIT):
+        return None
+    return headline, about
+
+
+async def _text(ctx: AgentContext, input: JordanInput) -> str:
+    """The content and the text of the txt/md files, as written (lines kept: a profile's sections are lines)."""
+    parts = [input.content or ""]
+    for file in ctx.files:
+        if file.type_name not in {"txt", "md"}:
+            raise AgentInputError(f"{file.filename}: this action reads only txt and md files.")
+        parts.append((await ctx.read_file(file)).decode("utf-8-sig", errors="replace"))
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+async def _analytics(ctx: AgentContext, input: JordanInput) -> dict[str, Any]:
+    exports = [input.content] if input.content else []
+    for file in ctx.files:
+        if file.type_name != "csv":
+            raise AgentInputError(f"{file.filename}: engagement_analytics reads only CSV files.")
+        exports.append((await ctx.read_file(file)).decode("utf-8-sig", errors="replace"))
+    if not exports:
+        raise AgentInputError("engagement_analytics needs a CSV export of post metrics.")
+    posts: list[linkedin.Post] = []
+    skipped = 0
+    for export in exports:
+        found, missed = await asyncio.to_thread(linkedin.read_posts, export)
+        posts += found
+        skipped += missed
+    posts.sort(key=lambda p: p.when)
+    return {
+        "action": input.action,
+        "target_audience": input.target_audience,
+        **await asyncio.to_thread(linkedin.analyse, posts, skipped),
+        "generated_by": "offline",
+    }
+
+
 async def _material(ctx: AgentContext, input: JordanInput) -> str:
     parts = [input.content or ""]
     if input.url:
@@ -196,8 +357,8 @@ async def _material(ctx: AgentContext, input: JordanInput) -> str:
         document = await asyncio.to_thread(parse_html, page.text, page.url)
         parts.append(document.text)
     for file in ctx.files:
-        if file.type_name not in Jordan.file_types:
-            raise AgentInputError(f"{file.filename}: Jordan reads only txt and md files.")
+        if file.type_name not in {"txt", "md"}:
+            raise AgentInputError(f"{file.filename}: Jordan reads only txt and md files for {input.action}.")
         data = await ctx.read_file(file)
         parts.append((await ctx.parse(partial(parse_file, file.type_name, data), subject=file.filename)).text)
     return parse_plain("\n\n".join(p for p in parts if p.strip())).text if any(p.strip() for p in parts) else ""
@@ -215,7 +376,7 @@ def _terms(phrase: str) -> list[str]:
 
 def _hashtags(input: JordanInput, material: str, limit: int) -> list[str]:
     """Topic words first, then audience words not already covered, then the material's key terms."""
-    candidates = _terms(input.content_topic)
+    candidates = _terms(input.content_topic or "")
     topic_stems = {w.lower()[:5] for w in candidates}
     candidates += [w for w in _terms(input.target_audience) if w.lower()[:5] not in topic_stems]
     candidates += [t.text for t in key_terms(material, 4)] if material else []
@@ -246,7 +407,7 @@ def _audience(text: str) -> str:
 
 def _write(form: str, input: JordanInput, points: list[str], index: int) -> str:
     """One post in `form` about the topic for the audience, built on the material's points when there are any."""
-    topic, audience, voice = input.content_topic, input.target_audience, VOICES[input.tone]
+    topic, audience, voice = input.content_topic or "", input.target_audience, VOICES[input.tone]
     fallback = [
         f"Start with one task your team repeats every week and apply {topic} there first.",
         f"Measure before and after: {audience} trust numbers, not promises.",

@@ -24,10 +24,11 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from backplane.agents import local
 from backplane.agents.base import (
     Agent,
     AgentContext,
@@ -45,12 +46,37 @@ from backplane.files.types import AGENT_FILES
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
+class Review(AgentModel):
+    author: str | None = Field(default=None, max_length=100, examples=["Dana K."])
+    rating: int | None = Field(default=None, ge=1, le=5, description="Stars, 1 to 5 (the words decide without it).")
+    text: str = Field(default="", max_length=5000, examples=["Great espresso, friendly staff, but slow on Sundays."])
+
+
 class SamInput(AgentModel):
+    action: Literal["audit", "competitor_analysis", "review_responses"] = Field(
+        default="audit",
+        description="audit: the site's local-SEO audit; competitor_analysis: the site against `competitors`, "
+        "each read and scored the same way; review_responses: a reply for each of `reviews`.",
+    )
     business_name: str = Field(min_length=1, max_length=200, examples=["Joe's Coffee Shop"])
     location: str = Field(
         min_length=2, max_length=200, description="City and region, as 'City, Region'.", examples=["Seattle, WA"]
     )
-    website: str = Field(max_length=2048, description="The site to audit.", examples=["https://joescoffee.com"])
+    website: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="The site to audit (required for audit and competitor_analysis).",
+        examples=["https://joescoffee.com"],
+    )
+    competitors: list[str] = Field(
+        default_factory=list,
+        max_length=5,
+        description="competitor_analysis: competitors' sites (1 to 5 URLs).",
+        examples=[["https://beanandleaf.example", "https://cornercafe.example"]],
+    )
+    reviews: list[Review] = Field(
+        default_factory=list, max_length=50, description="review_responses: the reviews to answer (up to 50)."
+    )
     gmb_url: str | None = Field(default=None, max_length=2048, description="The Google Business Profile URL.")
     primary_keywords: list[str] = Field(
         default_factory=list, max_length=20, examples=[["coffee shop", "espresso", "cafe"]]
@@ -121,8 +147,19 @@ class Sam(Agent):
 
     def check_input(self, input: SamInput, config: SamConfig, files: Sequence[InputFile]) -> FieldErrors:
         errors: FieldErrors = {}
-        if problem := web_url_problem(input.website):
-            errors["input_data.website"] = [problem]
+        if input.action != "review_responses":
+            if input.website is None:
+                errors["input_data.website"] = [f"website is required for {input.action}."]
+            elif problem := web_url_problem(input.website):
+                errors["input_data.website"] = [problem]
+        if input.action == "competitor_analysis":
+            if not input.competitors:
+                errors["input_data.competitors"] = ["competitor_analysis needs at least one competitor's URL."]
+            for index, url in enumerate(input.competitors):
+                if problem := web_url_problem(url):
+                    errors[f"input_data.competitors.{index}"] = [problem]
+        if input.action == "review_responses" and not any(r.text or r.rating for r in input.reviews):
+            errors["input_data.reviews"] = ["review_responses needs at least one review with a rating or text."]
         for index, file in enumerate(files):
             if file.type_name == "csv" and file.head is not None and (problem := citation_list_problem(file)):
                 errors[f"file_ids.{index}"] = [problem]
@@ -132,10 +169,16 @@ class Sam(Agent):
         return reports.render_pdf(output) if format_name == "pdf" else reports.render_html(output)
 
     async def run(self, ctx: AgentContext, input: SamInput, config: SamConfig) -> dict[str, Any]:
-        page = await ctx.fetch(input.website)
-        if page.status_code >= 400:
-            raise AgentInputError(f"The website {input.website} answered HTTP {page.status_code}.")
-        site = await asyncio.to_thread(read_site, page.text, page.url)
+        if input.action == "review_responses":
+            return {
+                "action": input.action,
+                "review_responses": local.respond(input.reviews, input.business_name, input.city, input.phone),
+            }
+        if input.website is None:
+            raise AgentInputError(f"website is required for {input.action}.")
+        site = await _site(ctx, input.website)
+        if input.action == "competitor_analysis":
+            return await _competitors(ctx, input, site)
         citations = await _citations(ctx)
         checks = _checks(input, site)
         consistency, nap = _consistency(input, site, citations)
@@ -158,7 +201,7 @@ class Sam(Agent):
         return {
             "audit_results": {
                 "business_name": input.business_name,
-                "website": page.url,
+                "website": site.url,
                 "seo_score": seo,
                 "gmb_score": gmb,
                 "citation_consistency": consistency,
@@ -180,6 +223,50 @@ class Sam(Agent):
                 "recommendations": recommendations,
             }
         }
+
+
+async def _site(ctx: AgentContext, url: str) -> Site:
+    page = await ctx.fetch(url)
+    if page.status_code >= 400:
+        raise AgentInputError(f"The website {url} answered HTTP {page.status_code}.")
+    return await asyncio.to_thread(read_site, page.text, page.url)
+
+
+async def _competitors(ctx: AgentContext, input: SamInput, own: Site) -> dict[str, Any]:
+    """The business's site and each competitor's, read through the same guarded client and scored alike. A
+    competitor that cannot be read is reported with its error; the others are still compared."""
+    own_checks = _checks(input, own)
+    rivals: list[tuple[Site, list[Check]]] = []
+    entries: list[dict[str, Any]] = []
+    for number, url in enumerate(input.competitors, start=1):
+        await ctx.progress((number - 1) / len(input.competitors), f"reading competitor {number}")
+        try:
+            site = await _site(ctx, url)
+        except AgentInputError as exc:
+            entries.append({"url": url, "error": str(exc)})
+            continue
+        checks = _checks(input, site)
+        rivals.append((site, checks))
+        entries.append(local.site_summary(site, checks, input.primary_keywords))
+    if not rivals:
+        raise AgentInputError("No competitor's site could be read: " + "; ".join(e["error"] for e in entries))
+    business = local.site_summary(own, own_checks, input.primary_keywords)
+    field = [business, *(e for e in entries if "error" not in e)]
+    ranking = sorted(field, key=lambda s: (-(s["seo_score"] + s["gmb_score"]), s["url"]))
+    return {
+        "action": input.action,
+        "competitor_analysis": {
+            "business_name": input.business_name,
+            "business": business,
+            "competitors": entries,
+            "ranking": [
+                {"url": s["url"], "title": s["title"], "seo_score": s["seo_score"], "gmb_score": s["gmb_score"]}
+                for s in ranking
+            ],
+            "gaps": local.gaps((own, own_checks), rivals),
+            "topic_gaps": local.topic_gaps(own, [site for site, _ in rivals]),
+        },
+    }
 
 
 def _recommendations(checks: list[Check]) -> list[dict[str, str]]:

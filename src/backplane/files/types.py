@@ -38,7 +38,7 @@ BY_CONTENT_TYPE: dict[str, FileType] = {t.content_type: t for t in TYPES.values(
 # Agent -> (types it takes, largest file), from the guide's Supported File Types table.
 AGENT_FILES: dict[str, tuple[frozenset[str], int]] = {
     "maya": (frozenset({"pdf", "docx", "txt", "md", "mp3", "mp4"}), 100 * MB),
-    "jordan": (frozenset({"txt", "md"}), 10 * MB),
+    "jordan": (frozenset({"txt", "md", "csv"}), 10 * MB),  # csv: engagement_analytics' metrics export
     "sam": (frozenset({"pdf", "docx", "csv"}), 50 * MB),
     "taylor": (frozenset({"pdf", "png", "jpg", "tiff", "bmp"}), 100 * MB),
 }

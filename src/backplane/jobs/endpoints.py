@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.access.principal import Principal
 from backplane.access.requirements import Idempotent, Reader, Writer
+from backplane.agents.examples import openapi_examples
 from backplane.agents.registry import all_agents, get_agent
 from backplane.agents.reports.formats import FORMATS
 from backplane.billing.deps import PlanDep, PlatformLimit
@@ -73,7 +74,10 @@ _CREATE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/JobCreate"},
+                "examples": openapi_examples(),  # one per agent use case
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",

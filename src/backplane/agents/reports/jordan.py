@@ -31,6 +31,145 @@ def _mean(values: list[float]) -> str:
 
 
 def report(output: dict[str, Any]) -> bytes:
+    """The report for the job's action: posts (content_creation, content_calendar), a profile review, an
+    engagement analysis or a message sequence."""
+    action = output.get("action")
+    if action == "profile_optimization":
+        return _profile(output)
+    if action == "engagement_analytics":
+        return _analytics(output)
+    if action == "dm_campaign":
+        return _dm(output)
+    return _posts(output)
+
+
+def _rate(value: Any) -> str:
+    return f"{float(value):.2%}" if isinstance(value, int | float) else ""
+
+
+def _ranking(table_id: str, key: str, label: str, rows: list[Any]) -> Any:
+    items = [as_dict(r) for r in rows]
+    return html.table(
+        table_id,
+        [label, "Posts", "Mean engagement rate"],
+        [(r.get(key), r.get("posts"), _rate(r.get("mean_engagement_rate"))) for r in items],
+    )
+
+
+def _analytics(output: dict[str, Any]) -> bytes:
+    trend = as_dict(output.get("trend"))
+    period = as_dict(output.get("period"))
+    title = "LinkedIn engagement analytics"
+    overview = [
+        ("Posts analysed", output.get("posts_analysed")),
+        ("Rows skipped", output.get("rows_skipped")),
+        ("Period", f"{clean(period.get('start'))} to {clean(period.get('end'))}"),
+        ("Mean engagement rate", _rate(output.get("mean_engagement_rate"))),
+        ("Total impressions", output.get("total_impressions")),
+        ("Trend", trend.get("direction")),
+        ("Change per week", _rate(trend.get("change_per_week"))),
+    ]
+    top = [as_dict(p) for p in as_list(output.get("top_posts"))]
+    return html.document(
+        title,
+        E.H1(title),
+        html.section("overview", "Overview", html.definitions("summary", overview)),
+        html.section("insights-section", "Insights", E.UL(*(E.LI(clean(i)) for i in as_list(output.get("insights"))))),
+        html.section("days-section", "Best days", _ranking("days", "day", "Day", as_list(output.get("best_days")))),
+        html.section(
+            "hours-section", "Best hours", _ranking("hours", "hour", "Hour", as_list(output.get("best_hours")))
+        ),
+        html.section(
+            "formats-section", "Formats", _ranking("formats", "format", "Format", as_list(output.get("formats")))
+        ),
+        html.section("topics-section", "Topics", _ranking("topics", "topic", "Topic", as_list(output.get("topics")))),
+        html.section(
+            "top-section",
+            "Top posts",
+            html.table(
+                "top-posts",
+                ["Date", "Engagement rate", "Format", "Text"],
+                [(p.get("date"), _rate(p.get("engagement_rate")), p.get("format"), p.get("text")) for p in top],
+            ),
+        ),
+    )
+
+
+def _profile(output: dict[str, Any]) -> bytes:
+    profile = as_dict(output.get("profile"))
+    headline = as_dict(output.get("headline"))
+    about = as_dict(output.get("about"))
+    title = f"LinkedIn profile review: {clean(profile.get('name')) or clean(output.get('source'))}"
+    experience = [as_dict(e) for e in as_list(output.get("experience"))]
+    return html.document(
+        title,
+        E.H1(title),
+        E.P(f"For {clean(output.get('target_audience'))}.", **{"class": "meta"}),
+        html.section(
+            "headline-section",
+            "Headline",
+            html.definitions(
+                "headline",
+                [("Current", headline.get("current")), ("Suggested", headline.get("suggested"))],
+            ),
+            E.UL(*(E.LI(clean(i)) for i in as_list(headline.get("issues")))),
+        ),
+        html.section(
+            "about-section",
+            "About",
+            E.P(clean(about.get("suggested")), **{"class": "post", "id": "about-suggested"}),
+            E.UL(*(E.LI(clean(i)) for i in as_list(about.get("issues")))),
+        ),
+        html.section(
+            "experience-section",
+            "Experience",
+            html.table(
+                "experience",
+                ["Entry", "Suggestions"],
+                [(e.get("original"), " ".join(clean(t) for t in as_list(e.get("suggestions")))) for e in experience],
+            ),
+        ),
+        html.section(
+            "keywords-section",
+            "Keywords",
+            html.definitions(
+                "keywords",
+                [
+                    (k.replace("_", " ").capitalize(), ", ".join(clean(t) for t in as_list(v)))
+                    for k, v in as_dict(output.get("keywords")).items()
+                ],
+            ),
+        ),
+    )
+
+
+def _dm(output: dict[str, Any]) -> bytes:
+    title = f"LinkedIn message campaign: {clean(output.get('content_topic'))}"
+    messages = [as_dict(m) for m in as_list(output.get("messages"))]
+    fields = ", ".join(clean(f) for f in as_list(output.get("personalization_fields")))
+    return html.document(
+        title,
+        E.H1(title),
+        E.P(f"For {clean(output.get('target_audience'))}; fields: {fields}.", **{"class": "meta"}),
+        html.section(
+            "messages-section",
+            "Messages",
+            html.table(
+                "messages",
+                ["Step", "Type", "Send after (days)", "Template", "Characters"],
+                [
+                    (m.get("step"), m.get("type"), m.get("send_after_days"), m.get("template"), m.get("char_count"))
+                    for m in messages
+                ],
+            ),
+        ),
+        html.section(
+            "guidelines-section", "Guidelines", E.UL(*(E.LI(clean(g)) for g in as_list(output.get("guidelines"))))
+        ),
+    )
+
+
+def _posts(output: dict[str, Any]) -> bytes:
     posts = [as_dict(p) for p in as_list(output.get("suggested_posts"))]
     scores = [float(p["engagement_score"]) for p in posts if isinstance(p.get("engagement_score"), int | float)]
     best = max(posts, key=_score, default=None)

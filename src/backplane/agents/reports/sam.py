@@ -112,7 +112,140 @@ def _report(output: dict[str, Any]) -> _Report:
     )
 
 
+@dataclass(slots=True)
+class _Part:
+    """A titled table of a competitor analysis or of review responses (shared by the HTML and the PDF)."""
+
+    id: str
+    heading: str
+    headers: tuple[str, ...]
+    rows: Sequence[Sequence[str]]
+    widths: tuple[float, ...]  # shares of the PDF's text width
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _competitor_parts(output: dict[str, Any]) -> tuple[str, str, list[_Part]]:
+    analysis = as_dict(output.get("competitor_analysis"))
+    business = as_dict(analysis.get("business"))
+    sites = [business, *(as_dict(c) for c in as_list(analysis.get("competitors")))]
+    compared = [
+        (
+            "this business" if number == 0 else f"competitor {number}",
+            clean(s.get("url")),
+            clean(s.get("error")) or clean(s.get("title")),
+            clean(s.get("seo_score")),
+            clean(s.get("gmb_score")),
+            clean(s.get("word_count")),
+            "" if s.get("error") else _yes(s.get("local_business_schema")),
+            ", ".join(clean(k) for k in as_list(s.get("keywords_in_text"))),
+        )
+        for number, s in enumerate(sites)
+    ]
+    gaps = [
+        (
+            clean(g.get("priority")),
+            clean(g.get("check")).replace("_", " "),
+            ", ".join(clean(c) for c in as_list(g.get("competitors_ahead"))),
+            clean(g.get("action")),
+        )
+        for g in (as_dict(g) for g in as_list(analysis.get("gaps")))
+    ]
+    topics = [
+        (clean(t.get("topic")), ", ".join(clean(c) for c in as_list(t.get("competitors"))))
+        for t in (as_dict(t) for t in as_list(analysis.get("topic_gaps")))
+    ]
+    parts = [
+        _Part(
+            "sites",
+            "Sites compared",
+            ("Site", "URL", "Title", "SEO score", "Profile score", "Words", "LocalBusiness data", "Keywords in text"),
+            compared,
+            (0.1, 0.18, 0.2, 0.08, 0.08, 0.08, 0.1, 0.18),
+        ),
+        _Part(
+            "gaps",
+            "Where competitors are ahead",
+            ("Priority", "Check", "Competitors ahead", "Action"),
+            gaps,
+            (0.1, 0.2, 0.3, 0.4),
+        ),
+        _Part("topics", "Topics competitors cover and you do not", ("Topic", "Competitors"), topics, (0.4, 0.6)),
+    ]
+    title = f"Competitor analysis: {clean(analysis.get('business_name'))}"
+    return title, f"Website: {clean(business.get('url'))}", parts
+
+
+def _review_parts(output: dict[str, Any]) -> tuple[str, str, list[_Part]]:
+    result = as_dict(output.get("review_responses"))
+    summary = as_dict(result.get("summary"))
+    responses = [
+        (
+            clean(r.get("review_number")),
+            clean(r.get("author")),
+            clean(r.get("rating")),
+            clean(r.get("sentiment")),
+            clean(r.get("excerpt")),
+            clean(r.get("response")),
+        )
+        for r in (as_dict(r) for r in as_list(result.get("responses")))
+    ]
+    templates = [(clean(k), clean(v)) for k, v in as_dict(result.get("templates")).items()]
+    parts = [
+        _Part(
+            "summary",
+            "Summary",
+            ("Measure", "Value"),
+            [(k.replace("_", " "), clean(v)) for k, v in summary.items()],
+            (0.5, 0.5),
+        ),
+        _Part(
+            "responses",
+            "Responses",
+            ("#", "Reviewer", "Rating", "Sentiment", "Review", "Response"),
+            responses,
+            (0.05, 0.12, 0.07, 0.1, 0.26, 0.4),
+        ),
+        _Part("templates", "Templates by sentiment", ("Sentiment", "Template"), templates, (0.2, 0.8)),
+    ]
+    return f"Review responses: {clean(result.get('business_name'))}", "", parts
+
+
+def _parts(output: dict[str, Any]) -> tuple[str, str, list[_Part]] | None:
+    if "competitor_analysis" in output:
+        return _competitor_parts(output)
+    if "review_responses" in output:
+        return _review_parts(output)
+    return None
+
+
+def _parts_html(title: str, subtitle: str, parts: list[_Part]) -> bytes:
+    return html.document(
+        title,
+        E.H1(title),
+        E.P(subtitle, **{"class": "meta"}),
+        *(html.section(f"{p.id}-section", p.heading, html.table(p.id, p.headers, p.rows)) for p in parts),
+    )
+
+
+def _parts_pdf(title: str, subtitle: str, parts: list[_Part]) -> bytes:
+    styles = _styles()
+    width = A4[0] - 36 * mm
+    story: list[Any] = [_paragraph(title, styles["title"]), _paragraph(subtitle, styles["body"])]
+    for part in parts:
+        story.append(_paragraph(part.heading, styles["heading"]))
+        if part.rows:
+            story.append(_table(part.headers, part.rows, [w * width for w in part.widths], styles))
+        else:
+            story.append(_paragraph("None.", styles["body"]))
+    return _build(story, title)
+
+
 def render_html(output: dict[str, Any]) -> bytes:
+    if (parts := _parts(output)) is not None:
+        return _parts_html(*parts)
     report = _report(output)
     recommendations = [(*row[:1], E.SPAN(row[1], **{"class": row[1]}), *row[2:]) for row in report.recommendations]
     findings = [(*row[:3], E.SPAN(row[3], **{"class": row[3]}), *row[4:]) for row in report.findings]
@@ -195,6 +328,8 @@ def _table(
 
 def render_pdf(output: dict[str, Any]) -> bytes:
     """A4, in DejaVu Sans (embedded, the glyphs used only) or, without it, the standard Helvetica."""
+    if (parts := _parts(output)) is not None:
+        return _parts_pdf(*parts)
     report = _report(output)
     styles = _styles()
     width = A4[0] - 36 * mm
@@ -227,6 +362,10 @@ def render_pdf(output: dict[str, Any]) -> bytes:
             _paragraph("Name, address and phone consistency", styles["heading"]),
             _table(["Source", *report.nap_fields], report.nap, [width / columns] * columns, styles),
         ]
+    return _build(story, report.title)
+
+
+def _build(story: list[Any], title: str) -> bytes:
     story.append(Spacer(1, 4 * mm))
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
@@ -236,7 +375,7 @@ def render_pdf(output: dict[str, Any]) -> bytes:
         rightMargin=18 * mm,
         topMargin=18 * mm,
         bottomMargin=18 * mm,
-        title=report.title,
+        title=title,
         author="Sam - Local SEO",
         invariant=True,  # the same output gives the same bytes (no creation date or random id)
     )
