@@ -86,7 +86,7 @@ func TestWaitForCompletionEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// test-sleep holds the job for as long as asked; the wait gives up first.
-	job, err := client.Jobs.Create(ctx, coexai.JobCreateRequest{AgentID: "test-sleep", InputData: map[string]interface{}{"seconds": 10}})
+	job, err := client.Jobs.Create(ctx, coexai.JobCreateRequest{AgentID: "test-sleep", InputData: map[string]interface{}{"seconds": 3}})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
