@@ -10,7 +10,7 @@ PORT ?= 8000
 .PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login bench-metrics
 
 # Also the Debian packages the agents and the tests need (Tesseract OCR and the PDF report's font; Chromium,
-# Node.js and npm for the browser and TypeScript SDK tests), when missing: scripts/install-system-packages.sh.
+# Node.js and npm for the browser and TypeScript SDK tests, Go for the Go SDK's), when missing: scripts/install-system-packages.sh.
 install:
 	@scripts/install-system-packages.sh
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -48,10 +48,15 @@ fuzz: install services
 # oldest and the newest Kubernetes they are meant for, bundled in the kubernetes-validate package (locked):
 # nothing is fetched at lint time.
 KUBERNETES_VERSIONS ?= 1.31.0 1.37.0
+# The Go SDK's build cache (also tests/e2e/test_sdk_go.py's): in the temp directory, not the user's home.
+GO_CACHE ?= $(or $(TMPDIR),/tmp)/backplane-sdk-go-$(shell id -u)
+
 lint: install
 	$(UV) run ruff check src tests migrations bench sdks/python
 	$(UV) run ruff format --check src tests migrations bench sdks/python
 	$(UV) run mypy
+	@unformatted=$$(gofmt -l sdks/go); test -z "$$unformatted" || { echo "not gofmt-formatted: $$unformatted"; exit 1; }
+	cd sdks/go && GOPROXY=off GOFLAGS= GOCACHE=$(GO_CACHE)/build GOPATH=$(GO_CACHE)/path go vet ./...
 	@for version in $(KUBERNETES_VERSIONS); do \
 		$(UV) run kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/*.yaml || exit 1; \
 	done; echo "deploy/: valid for Kubernetes $(KUBERNETES_VERSIONS)"

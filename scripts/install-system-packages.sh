@@ -7,9 +7,11 @@
 #   Python package: Debian's browser, so no browser build is downloaded);
 # - Node.js and npm (tests/e2e/test_sdk_typescript.py builds the TypeScript SDK in sdks/typescript with tsc and
 #   runs its `node --test` suite). The SDK needs Node 20 or later: Debian 13 ships it; Debian 12's nodejs is 18,
-#   so there install Node 20+ otherwise (e.g. NodeSource's packages) and this script leaves it alone.
-# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract and the font, not the test browser
-# or Node.
+#   so there install Node 20+ otherwise (e.g. NodeSource's packages) and this script leaves it alone;
+# - Go (Debian's golang-go: tests/e2e/test_sdk_go.py runs the Go SDK's `go test` in sdks/go; the SDK uses the
+#   standard library only and builds with Debian 12's Go 1.19).
+# `--runtime` (the Dockerfile's): only what the service itself needs, Tesseract and the font, not the test browser,
+# Node or Go.
 # Idempotent: does nothing when they are already there. Needs root (or sudo) and apt on Debian/Ubuntu.
 set -euo pipefail
 
@@ -30,6 +32,7 @@ fi
 if [ "$runtime_only" = false ]; then
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
+  command -v go >/dev/null 2>&1 || packages+=(golang-go)
 fi
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
@@ -53,6 +56,7 @@ $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 if command -v tesseract >/dev/null 2>&1; then tesseract --version | head -n 1; fi
 if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version 2>/dev/null | head -n 1; fi
+if command -v go >/dev/null 2>&1; then go version; fi
 if command -v node >/dev/null 2>&1; then
   node_major=$(node -p 'process.versions.node.split(".")[0]')
   echo "node $(node --version)"

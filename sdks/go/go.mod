@@ -1,0 +1,3 @@
+module github.com/coexai/coexai-go
+
+go 1.19
