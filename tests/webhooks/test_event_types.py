@@ -13,8 +13,10 @@ from backplane.core.config import Settings
 from backplane.events.catalog import CATALOG
 from backplane.events.service import EVENT_TYPES
 from tests.billing.test_local_billing import _buy, _events
+from tests.files import samples
 from tests.fixtures.auth import Account, Api
 from tests.jobs.conftest import FAST, JobsWorker, wait_for
+from tests.webhooks.conftest import Receiver, create_webhook, dispatch_and_deliver
 
 
 @pytest.fixture
@@ -70,3 +72,71 @@ async def test_what_a_flow_records_is_what_the_schemas_say(
     [revoked_event] = listed.json()["data"]
     jsonschema.validate(revoked_event["data"], served["api_key.revoked"]["data_schema"])
     assert revoked_event["data"]["revoked_reason"] == "revoked"
+
+
+async def test_license_member_and_file_changes_are_events_with_their_schemas(
+    api: Api, client: httpx.AsyncClient, settings: Settings, receiver: Receiver, worker_ctx: dict[str, Any]
+) -> None:
+    owner = await api.register("changes@example.com")
+    hook = await create_webhook(client, owner, receiver.url(), ["*"])
+    license_ = await api.issue_license(owner, seats=3)  # staff: license.created
+    path = f"/api/v1/licenses/{license_['id']}/"
+    for change in ({"suspended": True}, {"suspended": False}, {"metadata": {"team": "north"}}, {"metadata": {}}):
+        response = await client.patch(path, json=change, headers=owner.headers)
+        assert response.status_code == 200, response.text
+    unchanged = await client.patch(path, json={"metadata": {}}, headers=owner.headers)  # changes nothing: no event
+    assert unchanged.status_code == 200
+    member = await api.register("joiner@example.com")
+    await api.add_member(owner, member, "member")  # member.invited, member.joined
+    removed = await client.delete(
+        f"/v1/organizations/{owner.organization_id}/members/{member.user_id}", headers=owner.headers
+    )
+    assert removed.status_code == 204, removed.text
+    uploaded = await client.post(
+        "/v1/files", files={"file": ("a.pdf", samples.pdf(), "application/octet-stream")}, headers=owner.headers
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    served = await _served(client, owner)
+    recorded = [(t, d) for t, d in await _events(settings, owner.organization_id) if t.split(".")[0] != "api_key"]
+    for event_type, data in recorded:
+        jsonschema.validate(data, served[event_type]["data_schema"])
+    expected = [
+        "license.created",
+        "license.suspended",
+        "license.updated",
+        "license.updated",
+        "license.updated",
+        "member.invited",
+        "member.joined",
+        "member.removed",
+        "file.ready",
+    ]
+    free = [t for t, d in recorded if t == "license.created" and d["license"]["tier"] == "free"]
+    assert [t for t, _ in recorded] == free + expected
+    changes = [d["previous"] for t, d in recorded if t in ("license.suspended", "license.updated")]
+    assert changes == [
+        {"status": "active", "is_active": True},
+        {"status": "suspended", "is_active": False},
+        {"metadata": {}},
+        {"metadata": {"team": "north"}},
+    ]
+    joined = next(d for t, d in recorded if t == "member.joined")
+    assert joined["user_id"] == member.user_id and joined["role"] == "member"
+    left = next(d for t, d in recorded if t == "member.removed")
+    assert left["left"] is False and left["email"] == "joiner@example.com"
+    ready = next(d for t, d in recorded if t == "file.ready")
+    assert ready["id"] == uploaded.json()["id"] and ready["status"] == "ready"
+    assert "token" not in str(next(d for t, d in recorded if t == "member.invited"))
+
+    # Through the API and to a receiver, as they were recorded.
+    listed = await client.get("/v1/events", params={"limit": 100}, headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    api_types = [e["type"] for e in listed.json()["data"] if not e["type"].startswith("api_key")]
+    assert sorted(api_types) == sorted(free + expected)
+    await dispatch_and_deliver(worker_ctx)
+    got = [r.json() for r in receiver.to("/hooks")]
+    assert sorted(g["type"] for g in got) == sorted(free + expected)
+    for body in got:
+        jsonschema.validate(body["data"], served[body["type"]]["data_schema"])
+    assert hook["id"]

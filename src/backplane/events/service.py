@@ -30,6 +30,13 @@ EventType = Literal[
     "quota.threshold_reached",
     "api_key.created",
     "api_key.revoked",
+    "license.created",
+    "license.updated",
+    "license.suspended",
+    "member.invited",
+    "member.joined",
+    "member.removed",
+    "file.ready",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
