@@ -94,6 +94,25 @@ class FileEventData(FileRead):
     model_config = ConfigDict(extra="forbid")
 
 
+class SeatAcquiredData(_Data):
+    session_id: uuid.UUID
+    license_id: uuid.UUID
+    hardware_id: str
+    client_version: str | None
+    acquired_at: datetime
+
+
+class SeatEndedData(_Data):
+    session_id: uuid.UUID
+    license_id: uuid.UUID
+    hardware_id: str
+    reason: Literal["released", "expired", "revoked"] = Field(
+        description="released: by its client; revoked: by an admin; expired: no heartbeat in time."
+    )
+    acquired_at: datetime
+    ended_at: datetime
+
+
 CATALOG: dict[str, tuple[str, type[BaseModel]]] = {
     "job.completed": ("A job completed; its output is at `output_url`.", JobEventData),
     "job.failed": ("A job failed for good (its last attempt failed, or its input could not run).", JobEventData),
@@ -124,6 +143,12 @@ CATALOG: dict[str, tuple[str, type[BaseModel]]] = {
     "member.joined": ("An invited person accepted and joined the organization.", MemberJoinedData),
     "member.removed": ("A member left or was removed from the organization.", MemberRemovedData),
     "file.ready": ("A file's bytes were received and checked; jobs may use it.", FileEventData),
+    "seat.acquired": ("A license seat was acquired (opt-in: `*` does not include seat events).", SeatAcquiredData),
+    "seat.released": (
+        "A seat was released by its client or revoked by an admin (opt-in; recorded within a minute).",
+        SeatEndedData,
+    ),
+    "seat.expired": ("A seat's lease ran out without a heartbeat (opt-in; recorded within a minute).", SeatEndedData),
 }
 
 
