@@ -1,4 +1,5 @@
-"""webhook recoveries: POST /v1/webhooks/{id}/recover, and the deliveries (kind recovery) each makes
+"""webhook recoveries: POST /v1/webhooks/{id}/recover, and the deliveries (kind recovery) each makes;
+license notices: license.expiring and license.expired recorded once each
 
 Revision ID: 8d3e0f5a2b74
 Revises: 7c2d9e4f1a63
@@ -17,6 +18,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "license_notices",
+        sa.Column("license_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("expiry_date", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["license_id"], ["licenses.id"], name=op.f("fk_license_notices_license_id_licenses"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("license_id", "kind", "expiry_date", name=op.f("pk_license_notices")),
+    )
     op.create_table(
         "webhook_recoveries",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -98,3 +110,4 @@ def downgrade() -> None:
     op.drop_index("uq_webhook_recoveries_running", table_name="webhook_recoveries")
     op.drop_index("ix_webhook_recoveries_endpoint_id_created_at", table_name="webhook_recoveries")
     op.drop_table("webhook_recoveries")
+    op.drop_table("license_notices")

@@ -65,6 +65,15 @@ class LicenseEventData(_Data):
     previous: dict[str, Any] | None = Field(description="The fields that changed, as they were; null when created.")
 
 
+class LicenseExpiringData(_Data):
+    license: LicenseRead
+    days_before: Literal[7, 1] = Field(description="7: it expires within 7 days; 1: within a day.")
+
+
+class LicenseExpiredData(_Data):
+    license: LicenseRead
+
+
 class MemberInvitedData(_Data):
     invitation_id: str
     organization_id: uuid.UUID
@@ -139,6 +148,11 @@ CATALOG: dict[str, tuple[str, type[BaseModel]]] = {
         LicenseEventData,
     ),
     "license.suspended": ("A license was suspended: its seats cannot be acquired until reactivated.", LicenseEventData),
+    "license.expiring": (
+        "A license expires within 7 days, then within a day (once each, from a daily check).",
+        LicenseExpiringData,
+    ),
+    "license.expired": ("A license reached its expiry date (from a daily check).", LicenseExpiredData),
     "member.invited": ("Someone was invited to the organization.", MemberInvitedData),
     "member.joined": ("An invited person accepted and joined the organization.", MemberJoinedData),
     "member.removed": ("A member left or was removed from the organization.", MemberRemovedData),

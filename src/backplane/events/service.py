@@ -33,6 +33,8 @@ EventType = Literal[
     "license.created",
     "license.updated",
     "license.suspended",
+    "license.expiring",
+    "license.expired",
     "member.invited",
     "member.joined",
     "member.removed",
