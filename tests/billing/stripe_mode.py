@@ -69,11 +69,17 @@ async def current_subscription(http: httpx.AsyncClient, owner: Account) -> dict[
 
 
 async def event_types(settings: Settings, organization_id: str) -> list[str]:
+    """The organization's subscription and payment events, oldest first (the license events a purchase
+    also makes are tested in tests/billing/test_local_billing.py and tests/webhooks/test_event_types.py)."""
     engine = create_async_engine(settings.database.url)
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
-                text("SELECT type FROM events WHERE organization_id = :o ORDER BY created_at"), {"o": organization_id}
+                text(
+                    "SELECT type FROM events WHERE organization_id = :o AND type NOT LIKE 'license.%' "
+                    "ORDER BY created_at"
+                ),
+                {"o": organization_id},
             )
             return [r[0] for r in rows]
     finally:

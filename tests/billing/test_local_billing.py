@@ -96,7 +96,7 @@ async def test_local_checkout_creates_the_subscription_and_its_license(
     # The URL works once.
     again = await client.post(body["checkout_url"].replace("http://testserver", ""), headers=owner.headers)
     assert again.status_code == 404
-    assert [t for t, _ in await _events(settings, owner.organization_id)] == ["subscription.created"]
+    assert [t for t, _ in await _events(settings, owner.organization_id)] == ["license.created", "subscription.created"]
 
 
 async def test_seats_and_cancellation_follow_to_the_license(
@@ -117,7 +117,15 @@ async def test_seats_and_cancellation_follow_to_the_license(
     assert now.json()["status"] == "canceled" and now.json()["limits"]["requests_per_minute"] == 60
     assert (await client.get(f"/api/v1/licenses/{license_id}/", headers=owner.headers)).json()["is_active"] is False
     types = [t for t, _ in await _events(settings, owner.organization_id)]
-    assert types == ["subscription.created", "subscription.updated", "subscription.updated", "subscription.cancelled"]
+    assert types == [
+        "license.created",
+        "subscription.created",
+        "license.updated",  # seats 10
+        "subscription.updated",
+        "subscription.updated",  # cancel at period end: the license is unchanged, so no license event
+        "license.updated",  # no longer active
+        "subscription.cancelled",
+    ]
 
     no_sub = await client.post("/api/v1/subscriptions/update/", json={"seats": 3}, headers=owner.headers)
     assert_licensing_error(

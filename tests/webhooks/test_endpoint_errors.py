@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from backplane.core.config import Settings
+from backplane.events.service import EVENT_TYPES as _KNOWN
 from tests.fixtures.assertions import (
     assert_error,
     assert_invalid,
@@ -34,10 +35,7 @@ NUL_TEXT = "Text must not contain NUL (\\u0000) characters."
 REQUIRED = "This field is required."
 NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
 NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
-EVENT_TYPES = (
-    "Input should be 'job.completed', 'job.failed', 'subscription.created', 'subscription.updated', "
-    "'subscription.cancelled', 'payment.succeeded', 'payment.failed' or '*'"
-)
+EVENT_TYPES = "Input should be " + ", ".join(f"'{t}'" for t in _KNOWN) + " or '*'"  # every type, then '*'
 JSON = {"Content-Type": "application/json"}
 UNKNOWN_DELIVERY = "whd_0123456789abcdef01234567"
 URL = "https://a.example.com/h"

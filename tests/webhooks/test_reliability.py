@@ -313,7 +313,11 @@ async def deliver_event_at(ctx: dict[str, Any], settings: Settings, organization
     async with unit_of_work(ctx["sessionmaker"]) as session:
         await flow.dispatch(session, settings, when)
         [delivery_id] = (
-            await session.execute(select(WebhookDelivery.id).where(WebhookDelivery.attempt_count == 0))
+            await session.execute(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.attempt_count == 0, WebhookDelivery.event_type == "job.completed"
+                )
+            )
         ).scalars()
     return await attempt_at(ctx, delivery_id, when)
 

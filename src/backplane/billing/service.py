@@ -34,6 +34,7 @@ from backplane.core.db import utcnow
 from backplane.core.effects import effects
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from backplane.events.service import record_event
+from backplane.licenses import events as license_events
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import LicenseCreate
 from backplane.licenses.service import create_license
@@ -403,9 +404,12 @@ async def _sync_license(session: AsyncSession, settings: Settings, subscription:
         )
         subscription.license_id = license_.id
     else:
+        before = license_events.snapshot(license_)
         license_.tier = subscription.plan
         license_.seats = subscription.seats
         license_.is_active = live
+        await session.flush()
+        license_events.announce_change(session, license_, before)
     await session.flush()
 
 

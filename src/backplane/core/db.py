@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -127,9 +127,17 @@ class RowBatcher:
     across requests.
     """
 
-    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: Table,
+        companion: tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    ) -> None:
+        """`companion`: another table and how to make its row from each row, inserted in the same
+        transaction (a seat's history row and its `seat.acquired` event: both or neither)."""
         self.engine = engine
         self.table = table
+        self.companion = companion
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writing: set[asyncio.Task[None]] = set()  # strong references while in flight
 
@@ -149,7 +157,11 @@ class RowBatcher:
     async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         try:
             async with self.engine.begin() as connection:
-                await connection.execute(insert(self.table), [row for row, _ in batch])
+                rows = [row for row, _ in batch]
+                await connection.execute(insert(self.table), rows)
+                if self.companion is not None:
+                    table, make = self.companion
+                    await connection.execute(insert(table), [make(row) for row in rows])
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch, error)

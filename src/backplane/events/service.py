@@ -30,8 +30,23 @@ EventType = Literal[
     "quota.threshold_reached",
     "api_key.created",
     "api_key.revoked",
+    "license.created",
+    "license.updated",
+    "license.suspended",
+    "license.expiring",
+    "license.expired",
+    "member.invited",
+    "member.joined",
+    "member.removed",
+    "file.ready",
+    "seat.acquired",
+    "seat.released",
+    "seat.expired",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+# Types an endpoint receives only when it names them: `["*"]` does not include them (a busy license
+# makes many seat events; an endpoint that did not ask for them should not pay for them).
+OPT_IN_TYPES: frozenset[str] = frozenset({"seat.acquired", "seat.released", "seat.expired"})
 
 
 def new_event_id() -> str:

@@ -29,6 +29,7 @@ from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from backplane.files.events import announce_ready
 from backplane.files.models import File
 from backplane.files.receive import receive_raw, too_large, unsupported
 from backplane.files.repository import FileRepository
@@ -151,6 +152,7 @@ async def confirm(session: AsyncSession, storage: Storage, principal: Principal,
     # expired URL (an S3 URL still valid may take another PUT, confirmed again).
     await accept(storage, file, head)
     await session.flush()
+    announce_ready(session, file)
     return file
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.access.principal import Principal
 from backplane.core.errors import InvalidInput, NotFound
 from backplane.core.ids import new_id
+from backplane.files.events import announce_ready
 from backplane.files.models import File, Upload
 from backplane.files.receive import StoredFile, receive_multipart, too_large, unsupported
 from backplane.files.repository import FileRepository
@@ -100,6 +101,7 @@ async def upload(
     except BaseException:
         await storage.delete(stored.key)
         raise
+    announce_ready(session, file)
     return file
 
 

@@ -31,6 +31,7 @@ from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from backplane.core.ids import is_id, new_id
+from backplane.files.events import announce_ready
 from backplane.files.models import File, Upload
 from backplane.files.presigned import accept
 from backplane.files.receive import too_large
@@ -265,6 +266,7 @@ async def complete(
         raise Refused(error) from error
     upload.status = "completed"
     await session.flush()
+    announce_ready(session, file)
     return file
 
 

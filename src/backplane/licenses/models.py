@@ -65,3 +65,16 @@ class LicenseSession(TimestampMixin, Base):
     heartbeats: Mapped[int] = mapped_column(default=0, server_default="0")
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class LicenseNotice(Base):
+    """That `license.expiring` (7 or 1 days before) or `license.expired` was recorded for a license's
+    expiry date: the daily cron inserts it first and records the event only if the insert was new, so
+    each fires once per license and expiry date (a new expiry date gets its own notices)."""
+
+    __tablename__ = "license_notices"
+
+    license_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # expiring_7d, expiring_1d, expired
+    expiry_date: Mapped[datetime] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

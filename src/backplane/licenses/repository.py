@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backplane.core.db import RowBatcher
 from backplane.core.tenancy import TenantRepository
+from backplane.events.models import Event
+from backplane.events.service import record_event
 from backplane.licenses.models import License, LicenseSession
+from backplane.licenses.seat_events import acquired_event_row, ended_event
 
 
 class LicenseRepository(TenantRepository[License]):
@@ -77,24 +80,43 @@ async def record_ended_sessions(
     session: AsyncSession,
     ended: Sequence[tuple[uuid.UUID, str, datetime, datetime | None, int]],
 ) -> None:
-    """Write how leases ended (id, reason, ended_at, last heartbeat, heartbeats) into their history."""
+    """Write how leases ended (id, reason, ended_at, last heartbeat, heartbeats) into their history, with
+    a `seat.released` or `seat.expired` event for each row this ends (a row already ended makes none)."""
     for session_id, reason, ended_at, last_heartbeat_at, heartbeats in ended:
-        await session.execute(
-            update(LicenseSession)
-            .where(LicenseSession.id == session_id, LicenseSession.ended_at.is_(None))
-            .values(
-                ended_at=ended_at,
-                end_reason=reason,
-                last_heartbeat_at=func.coalesce(last_heartbeat_at, LicenseSession.last_heartbeat_at),
-                heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
+        row = (
+            await session.execute(
+                update(LicenseSession)
+                .where(LicenseSession.id == session_id, LicenseSession.ended_at.is_(None))
+                .values(
+                    ended_at=ended_at,
+                    end_reason=reason,
+                    last_heartbeat_at=func.coalesce(last_heartbeat_at, LicenseSession.last_heartbeat_at),
+                    heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
+                )
+                .returning(
+                    LicenseSession.organization_id,
+                    LicenseSession.license_id,
+                    LicenseSession.hardware_id,
+                    LicenseSession.acquired_at,
+                    LicenseSession.livemode,
+                )
             )
-        )
+        ).one_or_none()
+        if row is None:
+            continue
+        organization_id, license_id, hardware_id, acquired_at, livemode = row
+        event_type, data = ended_event(session_id, license_id, hardware_id, acquired_at, reason, ended_at)
+        record_event(session, organization_id, event_type, data, livemode=livemode)
 
 
 def session_history(engine: AsyncEngine) -> RowBatcher:
     """Where acquires write their history rows (one per seat, before the seat is answered): batched
     across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one INSERT."""
-    return RowBatcher(engine, LicenseSession.__table__)  # type: ignore[arg-type]
+    return RowBatcher(
+        engine,
+        LicenseSession.__table__,  # type: ignore[arg-type]
+        companion=(Event.__table__, acquired_event_row),  # type: ignore[arg-type]
+    )
 
 
 async def open_sessions(session: AsyncSession) -> list[tuple[License, LicenseSession]]:

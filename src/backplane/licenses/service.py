@@ -22,7 +22,7 @@ from backplane.access.principal import Principal
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Forbidden, InvalidInput, NotFound
-from backplane.licenses import keys
+from backplane.licenses import events, keys
 from backplane.licenses.models import License, Tier
 from backplane.licenses.repository import LicenseRepository, find_license_by_key, find_license_for_staff
 from backplane.licenses.schemas import (
@@ -115,6 +115,7 @@ async def create_license(
                 await session.flush()
         except IntegrityError:  # 75 random bits collided; draw again
             continue
+        events.announce_created(session, license_)
         return license_
     raise RuntimeError("could not generate a unique license key")
 
@@ -193,8 +194,10 @@ async def update_for(
         if license_ is None:
             raise NotFound("License not found.")
         before = {"tier": license_.tier, "seats": license_.seats, "status": status_of(license_)}
+        announced = events.snapshot(license_)
         _apply(license_, changes)
         await session.flush()
+        events.announce_change(session, license_, announced)
         staff.record(
             session,
             staff.actor_of(principal.user),
@@ -219,8 +222,10 @@ async def update_for(
         if changes.get("tier") is not None:
             raise InvalidInput({"tier": ["A test-mode license keeps the tier it was created with."]})
         _check_test_limits(changes.get("seats"), changes.get("expiry_date"), license_.created_at)
+    before = events.snapshot(license_)
     _apply(license_, changes)
     await session.flush()
+    events.announce_change(session, license_, before)
     return license_
 
 

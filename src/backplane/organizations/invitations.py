@@ -24,6 +24,7 @@ from backplane.core.errors import Conflict, Forbidden, NotFound
 from backplane.core.ids import new_id
 from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import random_token, sha256_hex
+from backplane.organizations.events import announce_invited, announce_joined
 from backplane.organizations.models import Invitation, InvitationStatus, Membership, Organization, Role
 from backplane.organizations.repository import InvitationRepository, MembershipRepository, find_invitation_by_token
 from backplane.organizations.service import add_member, check_can_grant, check_organization_cap
@@ -60,6 +61,7 @@ async def invite(
         )
     )
     await session.flush()
+    announce_invited(session, invitation)
     if not await may_mail(limiter, settings, email):  # the answer stays the same; no mail to a flooded address
         return invitation
     base = settings.public_base_url.rstrip("/")
@@ -106,4 +108,5 @@ async def accept(session: AsyncSession, settings: Settings, user: User, token: s
     invitation.accepted_at = utcnow()
     invitation.accepted_by_id = user.id
     await session.flush()
+    announce_joined(session, membership, user, invitation)
     return membership, invitation

@@ -18,6 +18,7 @@ from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, Forbidden, NotFound
 from backplane.licenses.service import issue_free_license
+from backplane.organizations.events import announce_removed
 from backplane.organizations.models import Membership, Organization, Role
 from backplane.organizations.repository import (
     MembershipRepository,
@@ -143,6 +144,9 @@ async def remove_member(
         check_can_grant(acting_role, Role(membership.role))
     if membership.role == Role.owner and len(owners) <= 1:
         raise Conflict("An organization must keep at least one owner; make someone else owner first.")
+    removed = await UserRepository(session).get_by_id(user_id)
+    assert removed is not None
+    announce_removed(session, membership, removed, left=user_id == acting_user_id)
     await memberships.delete(membership)
     # Whoever leaves takes the API keys they created here with them.
     await revoke_created_by(session, user_id, RevokedReason.creator_left, utcnow(), organization_id=organization.id)

@@ -14,14 +14,16 @@ from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.queue import QueueDep
-from backplane.webhooks import service
-from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backplane.webhooks import recovery, service
+from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookRecovery
 from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
 from backplane.webhooks.schemas import (
     AttemptRead,
     DeliveryDetail,
     DeliveryRead,
     DeliveryStatus,
+    RecoveryCreate,
+    RecoveryRead,
     SecretRotated,
     WebhookCreate,
     WebhookCreated,
@@ -222,3 +224,51 @@ async def redeliver(
     webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep, settings: SettingsDep
 ) -> DeliveryRead:
     return _delivery(await service.redeliver(session, settings, principal, webhook_id, delivery_id))
+
+
+async def _recovery(session: SessionDep, found: WebhookRecovery) -> RecoveryRead:
+    return RecoveryRead(
+        id=found.id,
+        webhook_id=found.endpoint_id,
+        since=found.since,
+        until=found.until,
+        status=found.status,
+        stopped_reason=found.stopped_reason,
+        events_total=found.events_total,
+        events_sent=found.events_sent,
+        deliveries=await recovery.delivery_counts(session, found),
+        created_at=found.created_at,
+        finished_at=found.finished_at,
+    )
+
+
+@router.post(
+    "/{webhook_id}/recover",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RecoveryRead,
+    summary="Recover the events a webhook missed",
+    description="Sends again, as one background operation, every event created in [`since`, `until`) "
+    "(default until: now) that this webhook subscribes to and did not receive (no successful delivery): "
+    "once each, oldest first, one after another, signed and retried like every delivery (`kind: recovery`). "
+    "A delivery of such an event still waiting for a retry is ended (`failed`): the recovery sends it instead. "
+    "If a first attempt fails, the operation stops there (`stopped`; that delivery keeps its retries) so that "
+    "the order holds; recover again once the receiver answers. Read the progress at "
+    "`GET /v1/webhooks/{id}/recoveries/{recovery_id}`. 409 while another recovery of this webhook runs, or "
+    "for a disabled webhook.",
+    responses=platform_errors(409),
+)
+async def recover(webhook_id: str, body: RecoveryCreate, principal: Admin, session: SessionDep) -> RecoveryRead:
+    endpoint = await service.get_endpoint(session, principal, webhook_id)
+    started = await recovery.start(session, principal, endpoint, body.since, body.until)
+    return await _recovery(session, started)
+
+
+@router.get(
+    "/{webhook_id}/recoveries/{recovery_id}",
+    response_model=RecoveryRead,
+    summary="Get a recovery's progress",
+    description="How many events the window had, how many were sent, and the deliveries by status.",
+)
+async def get_recovery(webhook_id: str, recovery_id: str, principal: Admin, session: SessionDep) -> RecoveryRead:
+    endpoint = await service.get_endpoint(session, principal, webhook_id)
+    return await _recovery(session, await recovery.get(session, principal, endpoint, recovery_id))

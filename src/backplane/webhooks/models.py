@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.crypto import Encryptor
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
+from backplane.events.service import OPT_IN_TYPES
 
 
 class WebhookEndpoint(TimestampMixin, Base):
@@ -55,7 +56,8 @@ class WebhookEndpoint(TimestampMixin, Base):
         return secrets
 
     def wants(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+        """`*` is every type but the opt-in ones (seat.*), which an endpoint receives only by name."""
+        return event_type in self.events or ("*" in self.events and event_type not in OPT_IN_TYPES)
 
 
 class WebhookDelivery(TimestampMixin, Base):
@@ -68,7 +70,7 @@ class WebhookDelivery(TimestampMixin, Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
-        CheckConstraint("kind IN ('event', 'redelivery', 'test')", name="kind_known"),
+        CheckConstraint("kind IN ('event', 'redelivery', 'test', 'recovery')", name="kind_known"),
         Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
         Index("ix_webhook_deliveries_event_id", "event_id"),
         # The dispatcher makes at most one automatic delivery of an event to an endpoint.
@@ -80,6 +82,14 @@ class WebhookDelivery(TimestampMixin, Base):
             postgresql_where=text("kind = 'event'"),
         ),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        # A recovery sends each event once.
+        Index(
+            "uq_webhook_deliveries_recovery_event",
+            "recovery_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("recovery_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # whd_…
@@ -102,6 +112,8 @@ class WebhookDelivery(TimestampMixin, Base):
     # The trace its attempts continue: the event's, or the request's that asked for a redelivery or a
     # ping (core/tracing.py; NULL without tracing).
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    # kind `recovery`: the recovery (`POST /v1/webhooks/{id}/recover`) that made it.
+    recovery_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_recoveries.id", ondelete="CASCADE"))
 
 
 class WebhookAttempt(IdMixin, Base):
@@ -117,3 +129,32 @@ class WebhookAttempt(IdMixin, Base):
     response_body: Mapped[str | None] = mapped_column(Text)  # the first 2 KB, as text
     error: Mapped[str | None] = mapped_column(String(500))  # no response: refused, timed out, blocked
     duration_ms: Mapped[int]
+
+
+class WebhookRecovery(TimestampMixin, Base):
+    """`POST /v1/webhooks/{id}/recover`: one background operation (`whr_…`) that sends again, once each and
+    in order, every event of a window that the endpoint did not receive (webhooks/recovery.py)."""
+
+    __tablename__ = "webhook_recoveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'completed', 'stopped')", name="status_known"),
+        Index("ix_webhook_recoveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        # One recovery at a time per endpoint: two would send the same events.
+        Index(
+            "uq_webhook_recoveries_running",
+            "endpoint_id",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # whr_…
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    since: Mapped[datetime]
+    until: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    events_total: Mapped[int | None]  # counted when it starts
+    events_sent: Mapped[int] = mapped_column(default=0)  # first attempts made
+    stopped_reason: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None]

@@ -3,23 +3,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
 from backplane.core.fields import NoNul
-from backplane.events.service import EventType
+from backplane.events.service import OPT_IN_TYPES, EventType
 
 Subscription = Literal[EventType, "*"]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoNul]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048), NoNul]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
-_EVENTS_DESCRIPTION = 'Event types to receive; `["*"]` receives every type, including ones added later.'
+_EVENTS_DESCRIPTION = (
+    'Event types to receive; `["*"]` receives every type, including ones added later, except the seat events '
+    "(`seat.acquired`, `seat.released`, `seat.expired`: one per seat session, so many), which an endpoint "
+    'receives only when it names them, e.g. `["*", "seat.acquired"]`.'
+)
 _URL_EXAMPLE = "https://your-app.com/webhooks/coexai"
 _EVENTS_EXAMPLE: list[JsonValue] = ["job.completed", "job.failed", "subscription.updated"]
 
 
 def _normalize_events(events: list[str]) -> list[str]:
-    return ["*"] if "*" in events else list(dict.fromkeys(events))
+    """`*` stands for every type except the opt-in seat events, which stay listed beside it."""
+    unique = list(dict.fromkeys(events))
+    return ["*", *(e for e in unique if e in OPT_IN_TYPES)] if "*" in unique else unique
 
 
 class WebhookCreate(BaseModel):
@@ -124,9 +130,10 @@ class DeliveryRead(BaseModel):
     webhook_id: str
     event_id: str | None = Field(description="Null for `webhook.test` pings.")
     event_type: str = Field(examples=["job.completed"])
-    kind: Literal["event", "redelivery", "test"] = Field(
+    kind: Literal["event", "redelivery", "test", "recovery"] = Field(
         description="`event`: sent on its own, retried at 5 min, 30 min, 2 h and 6 h; `redelivery` and "
-        "`test`: one attempt, asked for through the API."
+        "`test`: one attempt, asked for through the API; `recovery`: made by a recovery "
+        "(`POST /v1/webhooks/{id}/recover`), retried like `event`."
     )
     status: DeliveryStatus
     attempt_count: int
@@ -140,3 +147,29 @@ class DeliveryRead(BaseModel):
 class DeliveryDetail(DeliveryRead):
     payload: dict[str, Any] = Field(description="The JSON body every attempt sends.")
     attempts: list[AttemptRead]
+
+
+class RecoveryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="The window's start: events created at or after it.")
+    until: AwareDatetime | None = Field(default=None, description="The window's end (excluded); default: now.")
+
+
+class RecoveryRead(BaseModel):
+    id: str = Field(examples=["whr_2c4e6a8b0d1f3a5c7e9b1d3f"])
+    webhook_id: str
+    since: datetime
+    until: datetime
+    status: Literal["running", "completed", "stopped"] = Field(
+        description="`stopped`: a first attempt failed (see `stopped_reason`); the events after it were not sent."
+    )
+    stopped_reason: str | None
+    events_total: int | None = Field(description="Events the window had to send; null until the operation starts.")
+    events_sent: int = Field(description="First attempts made so far, in order.")
+    deliveries: dict[str, int] = Field(
+        description="The recovery's deliveries by status (`pending` ones are retried on the schedule).",
+        examples=[{"pending": 0, "succeeded": 42, "failed": 0}],
+    )
+    created_at: datetime
+    finished_at: datetime | None

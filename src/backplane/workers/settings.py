@@ -39,7 +39,8 @@ from backplane.jobs.tasks import SWEEP_TASK
 from backplane.jobs.tasks import sweep_task as jobs_sweep_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
-from backplane.licenses.tasks import record_ended_sessions_task
+from backplane.licenses.tasks import announce_expiry_task, record_ended_sessions_task
+from backplane.webhooks.recovery import RECOVER_TASK, recover_task
 from backplane.webhooks.sender import new_client as new_webhook_client
 from backplane.webhooks.tasks import (
     CHAIN_SECONDS,
@@ -136,6 +137,9 @@ FUNCTIONS: list[Function] = [
     func(
         _through_outages(deliver_task), name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90
     ),
+    # One recovery sends its events one after another: hours for a long window, so no arq timeout of
+    # its own beyond a day; a recovery that a lost worker leaves `running` is resumed by its next try.
+    func(_through_outages(recover_task), name=RECOVER_TASK, max_tries=3, keep_result=0, timeout=86_400),
 ]
 
 
@@ -163,6 +167,15 @@ def cron_jobs(recovery_seconds: float, sweep_seconds: float = 2.0) -> list[CronJ
             second=0,
             timeout=120,
             run_at_startup=True,
+        ),
+        # Daily: license.expiring (7 days and 1 day before) and license.expired, once each.
+        cron(
+            _skipped_in_outages(announce_expiry_task),
+            name="licenses.announce_expiry",
+            hour=0,
+            minute=20,
+            second=0,
+            timeout=600,
         ),
         cron(
             _skipped_in_outages(cleanup_pending_task),
