@@ -18,6 +18,7 @@ from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.redis import RedisDep
 from backplane.files import presigned, service
 from backplane.files.deps import StorageDep
+from backplane.files.events import file_read
 from backplane.files.models import File
 from backplane.files.receive import MULTIPART_OVERHEAD, too_large
 from backplane.files.repository import FileRepository
@@ -60,18 +61,7 @@ _UPLOAD_BODY = {
 }
 
 
-def _read(file: File) -> FileRead:
-    return FileRead(
-        id=file.id,
-        filename=file.filename,
-        content_type=file.content_type,
-        size_bytes=file.size_bytes,
-        sha256=file.sha256,
-        status=file.status,
-        metadata=file.metadata_,
-        livemode=file.livemode,
-        created_at=file.created_at,
-    )
+_read = file_read  # the file as the API shows it, as its `file.ready` event carries it
 
 
 @router.post(
