@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.files.tasks import cleanup_pending_task
+from backplane.files import uploads
 from backplane.files.uploads import sweep_stray_parts
 from backplane.workers.context import session_scope
 from backplane.workers.settings import shutdown, startup
@@ -40,6 +41,9 @@ BIG = 300 * MB
 PDF_HEAD = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 NO_UPLOAD = "No upload with this id."
 PART_URL_INVALID = "This part URL is invalid or has expired. GET /v1/files/uploads/{id} gives fresh ones."
+PARTS_AT_THE_STORAGE = (
+    "This upload takes its parts at the storage's own pre-signed URLs: GET /v1/files/uploads/{id} gives them."
+)
 SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided."
 CHECKOUT = {
     "price_id": "price_enterprise_monthly",
@@ -320,6 +324,25 @@ async def test_s3_part_urls_tampered_expired_or_foreign_are_refused_by_the_bucke
         "AccessDenied",
         "Request has expired",
     )
+    listed = (await client.get(f"/v1/files/uploads/{created['id']}", headers=account.headers)).json()
+    assert listed["received"] == []
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+async def test_a_local_part_url_is_refused_with_409_when_the_storage_is_s3(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A correctly signed part URL of this service (as local storage hands out, e.g. before a switch
+    to S3) reaches an upload whose parts S3 takes: a 409 pointing at the fresh URLs, never a 500."""
+    account = await api.register()
+    content = samples.pdf()
+    created = await _start(client, account, len(content))
+    expires = int(utcnow().timestamp()) + 600
+    signature = uploads._part_signature(settings, created["id"], 1, expires)
+    response = await client.put(
+        f"/v1/files/uploads/{created['id']}/parts/1?expires={expires}&signature={signature}", content=content
+    )
+    assert_error(response, 409, "CONFLICT", PARTS_AT_THE_STORAGE)
     listed = (await client.get(f"/v1/files/uploads/{created['id']}", headers=account.headers)).json()
     assert listed["received"] == []
 

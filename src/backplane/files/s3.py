@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backplane.billing.plans import MB
 from backplane.core.config import S3Settings
 from backplane.core.db import utcnow
-from backplane.files.storage import DirectUpload, Part, StorageWriter
+from backplane.files.storage import DirectUpload, Part, PartsElsewhere, StorageWriter
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class S3Storage:
         return url
 
     async def part_writer(self, key: str, number: int) -> StorageWriter:
-        raise NotImplementedError("S3 takes parts at its own pre-signed URLs")
+        raise PartsElsewhere()
 
     async def list_parts(self, key: str, upload_id: str | None) -> list[Part]:
         parts: list[Part] = []

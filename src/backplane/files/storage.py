@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from backplane.core.config import Settings
+from backplane.core.errors import Conflict
 
 logger = logging.getLogger(__name__)
+
+
+class PartsElsewhere(Conflict):
+    """A part reached this service's own part URL, but the storage takes parts at its own pre-signed URLs
+    (S3; for example a URL handed out before a switch from local storage)."""
+
+    default_message = (
+        "This upload takes its parts at the storage's own pre-signed URLs: GET /v1/files/uploads/{id} gives them."
+    )
 
 
 class StorageWriter(Protocol):
@@ -79,7 +89,8 @@ class Storage(Protocol):
         None when this storage has none (the API's own signed part URL takes the bytes)."""
 
     async def part_writer(self, key: str, number: int) -> StorageWriter:
-        """Where the API's own part URL writes part `number`; committed, it replaces any earlier copy."""
+        """Where the API's own part URL writes part `number`; committed, it replaces any earlier copy.
+        PartsElsewhere when this storage takes parts only at its own URLs."""
 
     async def list_parts(self, key: str, upload_id: str | None) -> list[Part]:
         """The parts received in full, by number."""
