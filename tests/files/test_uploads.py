@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
-from backplane.files.tasks import cleanup_pending_task
 from backplane.files import uploads
+from backplane.files.tasks import cleanup_pending_task
 from backplane.files.uploads import sweep_stray_parts
 from backplane.workers.context import session_scope
 from backplane.workers.settings import shutdown, startup

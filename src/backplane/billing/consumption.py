@@ -137,19 +137,24 @@ async def summary(
             ).scalar_one()
         )
     licenses = (
-        await session.execute(
-            select(License)
-            .where(License.organization_id == organization_id, License.livemode == livemode)
-            .order_by(License.created_at, License.id)
-            .limit(MAX_LICENSES_SHOWN)
+        (
+            await session.execute(
+                select(License)
+                .where(License.organization_id == organization_id, License.livemode == livemode)
+                .order_by(License.created_at, License.id)
+                .limit(MAX_LICENSES_SHOWN)
+            )
         )
-    ).scalars()
+        .scalars()
+        .all()
+    )
+    live = await leases.live_counts([license_.id for license_ in licenses]) if current else {}
     seats = [
         {
             "license_id": str(license_.id),
             "tier": license_.tier,
             "seats": license_.seats,
-            "live": await leases.live_count(license_.id) if current else None,
+            "live": live.get(license_.id) if current else None,
         }
         for license_ in licenses
     ]

@@ -467,6 +467,16 @@ class Leases:
     async def live_count(self, license_id: uuid.UUID) -> int:
         return int(await self._count(keys=[_keys(license_id)[0]]))
 
+    async def live_counts(self, license_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """`live_count` of each license, in one round trip (a page of licenses costs one call, not one each)."""
+        if not license_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for license_id in license_ids:
+                await self._count(keys=[_keys(license_id)[0]], client=pipe)
+            counts = await pipe.execute()
+        return {license_id: int(count) for license_id, count in zip(license_ids, counts, strict=True)}
+
     async def live_total(self) -> int:
         """Leases live now, across every license: a count over the expiry index (O(log n), no scan)."""
         now_s, now_us = await self.redis.time()

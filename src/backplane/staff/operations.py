@@ -110,10 +110,11 @@ async def show_organization(settings: Settings, organization_id: uuid.UUID) -> d
         month_start, _ = quota.period_bounds(now)
         jobs_by_status = await repository.job_counts_since(session, organization_id, month_start)
         leases = Leases(s.redis)
-        licenses = []
-        for license_ in await repository.licenses_of(session, organization_id):
-            shown = license_read(license_, seats_in_use=await leases.live_count(license_.id)).model_dump(mode="json")
-            licenses.append(shown)
+        owned = await repository.licenses_of(session, organization_id)
+        live = await leases.live_counts([license_.id for license_ in owned])
+        licenses = [
+            license_read(license_, seats_in_use=live[license_.id]).model_dump(mode="json") for license_ in owned
+        ]
         return {
             "id": str(organization.id),
             "name": organization.name,
