@@ -126,3 +126,36 @@ async def test_thresholds_are_announced_once_each(api: Api, client: httpx.AsyncC
     refused = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=owner.headers)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "QUOTA_EXCEEDED"
     assert (await _usage(client, owner))["jobs"]["thresholds_reached"] == [75, 90, 100]
+
+
+async def test_a_test_mode_key_sees_the_shared_quota_but_only_its_own_modes_licenses_and_files(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The monthly quota is the organization's, whichever mode spent it (a test-mode loop cannot get
+    around it); licenses, seats and files are shown for the caller's mode only."""
+    owner = await api.register("modes@example.com")
+    await _jobs(client, owner, "test-noop", 2)
+    live_license = await api.issue_license(owner, seats=2)
+    test_headers = {
+        "Authorization": f"Bearer {(await owner.create_key(mode='test', scopes=['read', 'write', 'admin']))['key']}"
+    }
+    created = await client.post(
+        "/v1/jobs/batch", json={"jobs": [{"agent_id": "test-noop", "input_data": {}}]}, headers=test_headers
+    )
+    assert created.status_code == 201, created.text
+    test_license = await client.post("/api/v1/licenses/", json={"tier": "pro", "seats": 1}, headers=test_headers)
+    assert test_license.status_code == 201, test_license.text
+    uploaded = await client.post("/v1/files", files={"file": ("notes.txt", TEXT, "text/plain")}, headers=test_headers)
+    assert uploaded.status_code == 201, uploaded.text
+
+    response = await client.get("/v1/usage", headers=test_headers)
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert (shown["jobs"]["used"], shown["jobs"]["by_agent"]) == (3, {"test-noop": 3})
+    assert [s["license_id"] for s in shown["seats"]] == [test_license.json()["id"]]
+    assert shown["storage"]["files"] == 1
+    live = await _usage(client, owner)
+    assert live["jobs"]["used"] == 3
+    assert live_license["id"] in [s["license_id"] for s in live["seats"]]
+    assert test_license.json()["id"] not in [s["license_id"] for s in live["seats"]]
+    assert live["storage"]["files"] == 0

@@ -145,6 +145,14 @@ async def test_refusals_come_before_the_stream(
         await client.get("/v1/jobs/job_0123456789abcdef01234567/events", headers=owner.headers), "No job with this id."
     )
     assert (await client.get(url)).status_code == 401
+    # Modes do not see each other's jobs: a test-mode key cannot watch a live job, nor a live key a test one.
+    test_headers = {"Authorization": f"Bearer {(await owner.create_key(mode='test'))['key']}"}
+    assert_not_found(await client.get(url, headers=test_headers), "No job with this id.")
+    test_job = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=test_headers)
+    assert test_job.status_code == 201, test_job.text
+    live_headers = {"Authorization": f"Bearer {(await owner.create_key())['key']}"}
+    test_url = f"/v1/jobs/{test_job.json()['id']}/events"
+    assert_not_found(await client.get(test_url, headers=live_headers), "No job with this id.")
     message = "Not an event id of this stream: send back the `id` of the last event you received."
     for forged in ("12", "abc:0", "1:2:3", "1:" + "9" * 50, "-1:0"):
         response = await client.get(url, headers={**owner.headers, "Last-Event-ID": forged})
