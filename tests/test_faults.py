@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.app import create_app
 from backplane.core.config import DatabaseSettings, RedisSettings, Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.fixtures.auth import PASSWORD, Api
+from tests.fixtures.net import free_port
 from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.waiting import until
 
 
 @pytest.fixture
@@ -96,3 +103,68 @@ async def test_redis_down_is_503_and_recovers(proxied_client: httpx.AsyncClient,
 
     assert (await proxied_client.get("/v1/users/me", headers=account.headers)).status_code == 200
     assert (await proxied_client.get("/api/v1/health/ready/")).status_code == 200
+
+
+async def test_a_job_stream_outlives_redis_and_ends_from_postgresql(settings: Settings, redis_proxy: TcpProxy) -> None:
+    """Redis gone while a client watches a job: the stream stays open, and the job's end (read from
+    PostgreSQL at the next poll) still reaches it, with its final `done` event."""
+    redis_db = TEST_REDIS_URL.rsplit("/", 1)[-1]
+    proxied = settings.model_copy(
+        update={
+            "agent_test_mode": True,
+            "redis": RedisSettings(url=f"redis://127.0.0.1:{redis_proxy.port}/{redis_db}", timeout_seconds=1),
+        }
+    )
+    app = create_app(proxied)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    serving = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    try:
+        await until(started)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            account = await Api(http).register("stream-faults@example.com")
+            created = await http.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=account.headers)
+            assert created.status_code == 201, created.text
+            job_id = created.json()["id"]
+            seen: list[tuple[str, str]] = []
+            async with http.stream("GET", f"/v1/jobs/{job_id}/events", headers=account.headers) as response:
+                assert response.status_code == 200
+                lines = response.aiter_lines()
+                event = ""
+                async for line in lines:
+                    if line.startswith("event:"):
+                        event = line.removeprefix("event:").strip()
+                    elif line.startswith("data:"):
+                        seen.append((event, json.loads(line.removeprefix("data:"))["to_status"]))
+                        if seen[-1] == ("status", "queued"):
+                            break
+                await redis_proxy.stop()
+                # The job ends while Redis is away (a cancel written straight to PostgreSQL).
+                engine = create_async_engine(settings.database.url)
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text("UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = :id"), {"id": job_id}
+                    )
+                    await connection.execute(
+                        text(
+                            "INSERT INTO job_transitions (job_id, from_status, to_status, attempt, reason, at) "
+                            "VALUES (:id, 'queued', 'cancelled', 0, 'cancelled by the test', now())"
+                        ),
+                        {"id": job_id},
+                    )
+                await engine.dispose()
+                async for line in lines:
+                    if line.startswith("event:"):
+                        event = line.removeprefix("event:").strip()
+                    elif line.startswith("data:"):
+                        data = json.loads(line.removeprefix("data:"))
+                        seen.append((event, data.get("to_status") or data["status"]))
+            assert seen[-2:] == [("status", "cancelled"), ("done", "cancelled")]
+    finally:
+        await redis_proxy.start()
+        server.should_exit = True
+        await serving
