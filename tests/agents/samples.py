@@ -238,9 +238,7 @@ def tiff_pages(pages: list[list[str]]) -> bytes:
     """A multi-page TIFF, one frame per page (deflate-compressed, as scanners' TIFFs often are)."""
     images = [page_image(lines) for lines in pages]
     buffer = io.BytesIO()
-    images[0].save(
-        buffer, format="TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate"
-    )
+    images[0].save(buffer, format="TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate")
     return buffer.getvalue()
 
 

@@ -36,7 +36,13 @@ async def test_tables_of_a_text_pdf_come_out_with_page_header_and_rows(make_ctx:
             "header": samples.STOCK_TABLE[0],
             "rows": samples.STOCK_TABLE[1:],
         },
-        {"table": 2, "file_id": "file_1", "page": 2, "header": samples.REGION_TABLE[0], "rows": samples.REGION_TABLE[1:]},
+        {
+            "table": 2,
+            "file_id": "file_1",
+            "page": 2,
+            "header": samples.REGION_TABLE[0],
+            "rows": samples.REGION_TABLE[1:],
+        },
     ]
     assert [(p["page"], p["method"], p["tables"]) for p in output["pages"]] == [(1, "text", 1), (2, "text", 1)]
     assert "Quarterly stock report" in output["text"]
@@ -62,7 +68,13 @@ def test_tables_csv_names_empty_repeated_and_reserved_header_cells() -> None:
         "extraction_type": "tables",
         "extracted_data": {
             "tables": [
-                {"table": 1, "file_id": "f", "page": 3, "header": ["Page", "page", "", "x", "x"], "rows": [list("abcde")]},
+                {
+                    "table": 1,
+                    "file_id": "f",
+                    "page": 3,
+                    "header": ["Page", "page", "", "x", "x"],
+                    "rows": [list("abcde")],
+                },
                 {"table": 2, "file_id": "f", "page": 4, "header": ["=cmd()", "x"], "rows": [["=1+1", "y"]]},
             ]
         },

@@ -3,9 +3,11 @@
 Each reader keeps the structure the pipelines use: a title and sections of paragraphs under their
 headings. PDFs go through pypdf (and, for tables, pdfplumber); a page without a text layer is
 OCR'd from its embedded images with Tesseract (pytesseract drives the `tesseract` binary that
-scripts/install-system-packages.sh installs). The main text of an HTML page comes from readability-lxml (the article, without menus,
-footers and sidebars). Every reader is blocking, and is given customers' files: agents call them
-through `AgentContext.parse`, in a child process with CPU-time and memory limits (agents/sandbox.py).
+scripts/install-system-packages.sh installs). The main text of an HTML page comes from
+readability-lxml (the article, without menus, footers and sidebars). Every reader is blocking, and
+is given customers' files: agents call them through `AgentContext.parse`, in a child process with
+CPU-time and memory limits (agents/sandbox.py). Readers of pages report each page done
+(`parse_progress.page_done`), which the job's progress shows.
 """
 
 from __future__ import annotations

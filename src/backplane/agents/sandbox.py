@@ -96,9 +96,7 @@ def live_children() -> frozenset[int]:
 PagesDone = Callable[[int, int], Awaitable[None]]  # (pages done, pages in all) -> None
 
 
-async def run_isolated(
-    call: Callable[[], T], *, limits: Limits, subject: str, on_pages: PagesDone | None = None
-) -> T:
+async def run_isolated(call: Callable[[], T], *, limits: Limits, subject: str, on_pages: PagesDone | None = None) -> T:
     """`call()` in a child process under `limits`; `subject` names the input in errors ("invoice.pdf").
 
     `call` must pickle: a module-level function, or a `functools.partial` of one. `on_pages` hears the

@@ -80,9 +80,7 @@ def render_tables_csv(output: dict[str, Any]) -> bytes:
     for table, names in named:
         for row in as_list(table.get("rows")):
             cells = dict(zip(names, as_list(row), strict=False))
-            rows.append(
-                [_cell(table.get(c)) for c in TABLE_COLUMNS] + [_cell(cells.get(column)) for column in columns]
-            )
+            rows.append([_cell(table.get(c)) for c in TABLE_COLUMNS] + [_cell(cells.get(column)) for column in columns])
     return _write(rows)
 
 
