@@ -7,12 +7,13 @@ import io
 
 import pytest
 
-from backplane.agents.base import InputFile
+from backplane.agents.base import AgentInputError, InputFile
 from backplane.agents.documents import image_head_problem
 from backplane.agents.taylor import Taylor
 from tests.agents import samples
 from tests.agents.conftest import MakeContext
 from tests.agents.helpers import run_agent
+from tests.jobs.hostile_files import blank_png
 
 TIFF_PAGES = [["Delivery note 4471", "Pallets received: 12"], ["Signed by Margot Keller", "Warehouse Fernwood"]]
 
@@ -175,3 +176,10 @@ def test_sound_images_and_undecidable_heads_pass_at_creation() -> None:
     assert image_head_problem(bmp[:65536], len(bmp), "bmp") is None  # the head of a whole file
     # A TIFF whose directory lies past the first bytes read: only the run can tell.
     assert image_head_problem(b"II*\x00" + b"\x00\x00\x10\x00" + b"\x00" * 65528, 2_000_000, "tiff") is None
+
+
+async def test_an_image_bomb_that_reached_the_run_is_refused_before_it_is_decoded(make_ctx: MakeContext) -> None:
+    bomb = blank_png(11_000, 11_000)  # 121 megapixels, which job creation refuses from the header already
+
+    with pytest.raises(AgentInputError, match="The image has more than 60,000,000 pixels"):
+        await run_agent(Taylor(), make_ctx({"bomb.png": bomb}), {})

@@ -375,6 +375,8 @@ def _read_page(number: int, page: pypdf.PageObject, language: str) -> Page:
 def _plumber(data: bytes) -> pdfplumber.PDF:
     try:
         return pdfplumber.open(io.BytesIO(data))
+    except (MemoryError, RecursionError):
+        raise  # the sandbox says which limit the file crossed
     except Exception as exc:  # pdfminer's errors share no base class (PDFSyntaxError, PSEOF, ValueError...)
         raise AgentInputError("The PDF's tables cannot be read (damaged PDF).") from exc
 
@@ -391,6 +393,8 @@ def read_tables(page: pdfplumber.page.Page) -> list[Table]:
     """
     try:
         found = page.extract_tables()
+    except (MemoryError, RecursionError):
+        raise
     except Exception as exc:  # as in _plumber
         raise AgentInputError(f"The tables on page {page.page_number} of the PDF cannot be read.") from exc
     finally:
