@@ -157,6 +157,7 @@ def _input(name: str, data: bytes, type_name: str) -> InputFile:
         ("scan.tiff", b"II*\x00" + b"\xff" * 200, "tiff", "The image cannot be read (damaged, or not an image)."),
         ("scan.png", samples.scanned_png()[:40], "png", "The image cannot be read (damaged, or not an image)."),
     ],
+    ids=["cut-off-bmp", "bmp-without-header", "tiff-without-directory", "png-without-header"],
 )
 def test_a_damaged_image_is_refused_at_creation_naming_the_file(
     name: str, data: bytes, type_name: str, problem: str
