@@ -187,3 +187,62 @@ Downtown Seattle since 2009.</p>
 <p><a href="https://maps.google.com/?cid=123">Find us on Google Maps</a></p>
 <img src="/cup.jpg" alt="A cup of espresso"><img src="/shop.jpg" alt="The shop front">
 </body></html>"""
+
+
+# Tables in a text PDF (ReportLab, ruled cells as most generated reports draw them) and page images.
+STOCK_TABLE = [
+    ["SKU", "Product", "Qty", "Unit price"],
+    ["A-100", "Widget, large", "3", "12.50"],
+    ["B-220", 'Gadget "mini"', "10", "-4.00"],
+]
+REGION_TABLE = [["Region", "Sales"], ["North", "1,200"], ["South", "800"]]
+
+
+def table_pdf(tables: list[list[list[str]]] | None = None, heading: str = "Quarterly stock report") -> bytes:
+    """A text PDF with a heading and one ruled table per page (ReportLab platypus)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    buffer = io.BytesIO()
+    story: list[Any] = [Paragraph(heading, getSampleStyleSheet()["Title"])]
+    for number, rows in enumerate(tables or [STOCK_TABLE, REGION_TABLE]):
+        if number:
+            story += [PageBreak(), Paragraph(f"Table {number + 1}", getSampleStyleSheet()["Normal"])]
+        table = Table(rows)
+        table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+        story.append(table)
+    SimpleDocTemplate(buffer, pagesize=A4, title=heading).build(story)
+    return buffer.getvalue()
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:  # fonts-dejavu-core, which the install script installs
+        return ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def page_image(lines: list[str], size: int = 40) -> Image.Image:
+    """Lines of black text on a white page, as a scanner gives them."""
+    font = _font(size)
+    image = Image.new("L", (1600, 160 + len(lines) * (size + 30)), color=255)
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        draw.text((100, 80 + row * (size + 30)), line, fill=0, font=font)
+    return image
+
+
+def tiff_pages(pages: list[list[str]]) -> bytes:
+    """A multi-page TIFF, one frame per page (deflate-compressed, as scanners' TIFFs often are)."""
+    images = [page_image(lines) for lines in pages]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="TIFF", save_all=True, append_images=images[1:], compression="tiff_deflate")
+    return buffer.getvalue()
+
+
+def bmp_page(lines: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    page_image(lines).save(buffer, format="BMP")
+    return buffer.getvalue()

@@ -90,7 +90,13 @@ async def test_pages_of_several_files_are_one_document(make_ctx: MakeContext) ->
     output = await run_agent(Taylor(), ctx, {"extraction_type": "invoice"})
 
     # What a caller watching the job (GET /v1/jobs/{id}/events) sees while it runs.
-    assert reported == [(0.0, "reading file 1 of 2"), (0.45, "reading file 2 of 2"), (0.9, "2 pages read; extracting")]
+    assert reported == [
+        (0.0, "reading file 1 of 2"),
+        (0.45, "document.pdf: page 1 of 1 read"),
+        (0.45, "reading file 2 of 2"),
+        (0.9, "second_page.pdf: page 1 of 1 read"),
+        (0.9, "2 pages read; extracting"),
+    ]
     assert output["pages_processed"] == 2
     assert [(p["file_id"], p["page"]) for p in output["pages"]] == [("file_1", 1), ("file_2", 1)]
     assert_invoice(output["extracted_data"])

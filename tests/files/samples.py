@@ -26,6 +26,16 @@ def png(width: int = 4, height: int = 4) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
+def image(format_name: str, pages: int = 1) -> bytes:
+    """A small white image in `format_name` (Pillow); a TIFF may hold several pages."""
+    from PIL import Image
+
+    frames = [Image.new("L", (8, 8), 255) for _ in range(pages)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format=format_name, save_all=pages > 1, append_images=frames[1:])
+    return buffer.getvalue()
+
+
 def docx(text: str = "Invoice INV-2024-001") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -37,6 +37,8 @@ Stored = Callable[[], Awaitable[list[str]]]
     [
         ("report.pdf", samples.pdf, "application/pdf"),
         ("chart.png", samples.png, "image/png"),
+        ("scan.tif", lambda: samples.image("TIFF", pages=2), "image/tiff"),
+        ("scan.bmp", lambda: samples.image("BMP"), "image/bmp"),
         ("letter.docx", samples.docx, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
         ("episode.mp3", samples.mp3, "audio/mpeg"),
         ("notes.txt", samples.text, "text/plain"),

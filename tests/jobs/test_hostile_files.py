@@ -17,6 +17,7 @@ from backplane.agents import sandbox
 from backplane.agents.diagnostic import StuckParserAgent
 from backplane.core.config import Settings
 from tests.agents import samples
+from tests.fixtures.assertions import assert_invalid
 from tests.fixtures.auth import Account
 from tests.jobs import hostile_files
 from tests.jobs.conftest import JobsWorker, until, wait_for
@@ -58,18 +59,23 @@ def _assert_failed_once(job: dict[str, Any], code: str, message: str) -> None:
     assert job["error"] == {"code": code, "message": message, "attempt": 1}
 
 
-async def test_a_decompression_bomb_png_is_refused_before_it_is_decoded(
-    client: httpx.AsyncClient, owner: Account, jobs_worker: JobsWorker
+async def test_a_decompression_bomb_png_is_refused_at_creation_from_its_header(
+    client: httpx.AsyncClient, owner: Account
 ) -> None:
     # 121 megapixels: over the agents' 60 megapixel limit, under Pillow's own default (179) that
-    # would otherwise let it be decoded whole first.
+    # would otherwise let it be decoded whole first. Its header says so: no job is made. (The run's
+    # own guard, for a file that passed, is tested in tests/agents/test_taylor_inputs.py.)
     bomb = hostile_files.blank_png(11_000, 11_000)
     assert len(bomb) < 100_000
 
-    job = await _upload_job(client, owner, "taylor", "bomb.png", bomb, "image/png")
+    response = await client.post(
+        "/v1/jobs",
+        data={"agent_id": "taylor"},
+        files=[("files", ("bomb.png", bomb, "image/png"))],
+        headers=owner.headers,
+    )
 
-    _assert_failed_once(job, "INVALID_INPUT", "The image has more than 60,000,000 pixels; it is refused.")
-    await _assert_worker_still_serves(client, owner)
+    assert_invalid(response, {"file_ids.0": ["bomb.png: The image has more than 60,000,000 pixels; it is refused."]})
 
 
 async def test_a_pdf_with_a_huge_page_tree_is_stopped_at_the_cpu_limit(

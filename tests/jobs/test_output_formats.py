@@ -232,6 +232,28 @@ async def test_maya_jordan_and_taylor_formats_hold_their_json(
     assert amounts == [item["amount"] for item in data["line_items"]] and len(amounts) == len(samples.ITEMS)
 
 
+async def test_taylor_tables_of_a_pdf_as_csv_hold_its_json(
+    client: httpx.AsyncClient, owner: Account, jobs_worker: JobsWorker
+) -> None:
+    created = await client.post(
+        "/v1/jobs",
+        data={"agent_id": "taylor", "input_data": '{"extraction_type":"tables"}'},
+        files=[("files", ("stock.pdf", samples.table_pdf(), "application/pdf"))],
+        headers=owner.headers,
+    )
+    job = await completed(client, owner, created)
+    tables = job["output_data"]["extracted_data"]["tables"]
+    assert [(t["page"], t["header"]) for t in tables] == [(1, samples.STOCK_TABLE[0]), (2, samples.REGION_TABLE[0])]
+
+    table = await output(client, owner, job["id"], format="csv")
+    assert table.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(table.text, newline="")))
+    for number, expected in enumerate(tables, start=1):
+        mine = [r for r in rows if r["table"] == str(number)]
+        assert [[r[name] for name in expected["header"]] for r in mine] == expected["rows"]
+        assert {r["page"] for r in mine} == {str(expected["page"])}
+
+
 async def test_a_format_of_an_unfinished_or_foreign_job(
     client: httpx.AsyncClient, owner: Account, api: Api, create_job: CreateJob
 ) -> None:

@@ -126,6 +126,33 @@ async def test_media_maya_cannot_read_is_refused_and_the_upload_not_kept(
     assert stored_files(Path(settings.storage_dir)) == []
 
 
+async def test_a_damaged_image_is_refused_for_taylor_and_a_sound_tiff_accepted(
+    client: httpx.AsyncClient, owner: Account, app: FastAPI, settings: Settings
+) -> None:
+    from tests.agents import samples as documents
+
+    bmp = documents.bmp_page(["Parcel 7731"])
+    tiff = ("files", ("scan.tiff", documents.tiff_pages([["Page one"], ["Page two"]]), "image/tiff"))
+    response = await client.post(
+        "/v1/jobs",
+        data={"agent_id": "taylor"},
+        files=[tiff, ("files", ("note.bmp", bmp[:20_000], "image/bmp"))],
+        headers=owner.headers,
+    )
+    assert_invalid(
+        response,
+        {
+            "file_ids.1": [
+                f"note.bmp: The image is cut short: its pixels need {len(bmp):,} bytes and the file has 20,000."
+            ]
+        },
+    )
+    await _nothing_created(app, owner)
+    assert stored_files(Path(settings.storage_dir)) == []
+    accepted = await client.post("/v1/jobs", data={"agent_id": "taylor"}, files=[tiff], headers=owner.headers)
+    assert accepted.status_code == 201, accepted.text
+
+
 async def test_blank_text_files_give_maya_nothing_to_repurpose(
     client: httpx.AsyncClient, owner: Account, app: FastAPI
 ) -> None:

@@ -112,12 +112,15 @@ class AgentContext:
         if self.report is not None:
             await self.report(min(1.0, max(0.0, float(fraction))), message[:200])
 
-    async def parse(self, call: Callable[[], T], *, subject: str) -> T:
+    async def parse(
+        self, call: Callable[[], T], *, subject: str, on_pages: Callable[[int, int], Awaitable[None]] | None = None
+    ) -> T:
         """`call()`, a parser given a customer's file, in a child process with CPU-time and memory limits
         (AGENT_PARSER_CPU_SECONDS, AGENT_PARSER_MEMORY_MB), killed if the job is cancelled or times out.
 
         `call` must pickle (a module-level function or a `functools.partial` of one); `subject` names
         the file in errors. A parser stopped by a limit raises `AgentInputError` (see agents/sandbox.py).
+        `on_pages(done, total)` hears the pages the parser reports read (`parse_progress.page_done`).
         """
         from backplane.agents.sandbox import Limits, run_isolated  # the sandbox imports this module
 
@@ -125,7 +128,7 @@ class AgentContext:
             cpu_seconds=self.settings.agent_parser_cpu_seconds,
             memory_bytes=self.settings.agent_parser_memory_mb * 1024 * 1024,
         )
-        return await run_isolated(call, limits=limits, subject=subject)
+        return await run_isolated(call, limits=limits, subject=subject, on_pages=on_pages)
 
     async def fetch(self, url: str, *, max_bytes: int = 5 * 1024 * 1024, http_timeout: float = 15.0) -> FetchedPage:
         """GET a customer URL: never loopback/private targets (unless WEBHOOK_ALLOW_PRIVATE_TARGETS), size-capped.

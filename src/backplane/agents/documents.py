@@ -1,11 +1,13 @@
 """Files and web pages turned into text: txt, md, docx, pdf (with OCR for scanned pages), images, HTML.
 
 Each reader keeps the structure the pipelines use: a title and sections of paragraphs under their
-headings. PDFs go through pypdf; a page without a text layer is OCR'd from its embedded images with
-Tesseract (pytesseract drives the `tesseract` binary that scripts/install-system-packages.sh
-installs). The main text of an HTML page comes from readability-lxml (the article, without menus,
-footers and sidebars). Every reader is blocking, and is given customers' files: agents call them
-through `AgentContext.parse`, in a child process with CPU-time and memory limits (agents/sandbox.py).
+headings. PDFs go through pypdf (and, for tables, pdfplumber); a page without a text layer is
+OCR'd from its embedded images with Tesseract (pytesseract drives the `tesseract` binary that
+scripts/install-system-packages.sh installs). The main text of an HTML page comes from
+readability-lxml (the article, without menus, footers and sidebars). Every reader is blocking, and
+is given customers' files: agents call them through `AgentContext.parse`, in a child process with
+CPU-time and memory limits (agents/sandbox.py). Readers of pages report each page done
+(`parse_progress.page_done`), which the job's progress shows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import urljoin
 
 import docx
 import lxml.html
+import pdfplumber
 import pypdf
 import pytesseract
 from lxml import etree
@@ -29,6 +32,7 @@ from pypdf.errors import PyPdfError
 from readability import Document as Readability
 
 from backplane.agents.base import AgentInputError
+from backplane.agents.parse_progress import page_done
 from backplane.agents.text import normalize
 
 OCR_LANGUAGE = "eng"
@@ -189,11 +193,18 @@ def parse_html(html: str, base_url: str) -> Document:
 
 
 @dataclass(slots=True)
+class Table:
+    header: list[str]  # the table's first row
+    rows: list[list[str]]  # the others, each as wide as the header
+
+
+@dataclass(slots=True)
 class Page:
     number: int  # 1-based, within its file
     text: str
     method: str  # "text" (the PDF's own text layer) or "ocr"
     ocr_confidence: float | None = None  # Tesseract's mean word confidence, 0..1
+    tables: list[Table] = field(default_factory=list)  # read from a text page when asked for
 
 
 def ocr_image(image: Image.Image, language: str = OCR_LANGUAGE) -> tuple[str, float]:
@@ -244,6 +255,36 @@ def open_image(data: bytes) -> Image.Image:
 
 
 _TOO_MANY_PIXELS = f"The image has more than {MAX_OCR_PIXELS:,} pixels; it is refused."
+_HEADER_FIRST = {"png", "bmp"}  # formats whose header always sits in a file's first bytes
+
+
+def image_head_problem(head: bytes, size_bytes: int, type_name: str) -> str | None:
+    """What a file's first bytes already show wrong with an image (no header, too many pixels, pixel data
+    that would lie past the end of the file), or None. Headers only: nothing is decoded.
+
+    A TIFF's directory, and a JPEG's frame header after large metadata, may lie beyond `head`: unless
+    `head` is the whole file, such an image is left for the run to judge.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of bad EXIF in a cut-off head: no news here
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(head))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return _TOO_MANY_PIXELS
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        if size_bytes <= len(head) or type_name in _HEADER_FIRST:
+            return "The image cannot be read (damaged, or not an image)."
+        return None
+    if image.width * image.height > MAX_OCR_PIXELS:
+        return _TOO_MANY_PIXELS
+    for decoder, box, offset, args in image.tile:
+        stride = args[1] if decoder == "raw" and isinstance(args, tuple) and len(args) > 1 else 0
+        rows = box[3] - box[1] if box else 0
+        end = offset + max(1, stride * rows if isinstance(stride, int) else 0)  # uncompressed: stride x rows
+        if end > size_bytes:
+            return f"The image is cut short: its pixels need {end:,} bytes and the file has {size_bytes:,}."
+    return None
 
 
 def _check_size(image: Image.Image) -> None:
@@ -252,17 +293,23 @@ def _check_size(image: Image.Image) -> None:
         raise AgentInputError(_TOO_MANY_PIXELS)
 
 
-def read_image(data: bytes, language: str = OCR_LANGUAGE, max_pages: int | None = None) -> list[Page]:
-    """An image file's frames (a TIFF may hold several pages), each OCR'd, at most `max_pages` of them."""
+def read_image(data: bytes, language: str = OCR_LANGUAGE, max_pages: int | None = None) -> tuple[list[Page], int]:
+    """An image file's frames (a TIFF may hold several pages), each OCR'd, at most `max_pages` of them, and
+    its frame count."""
     image = open_image(data)
     pages = []
     frames = getattr(image, "n_frames", 1)
-    for number in range(min(frames, max_pages) if max_pages is not None else frames):
-        image.seek(number)
+    count = min(frames, max_pages) if max_pages is not None else frames
+    for number in range(count):
+        try:
+            image.seek(number)
+        except (EOFError, OSError) as exc:  # a frame the header lists but the file does not hold
+            raise AgentInputError(f"Page {number + 1} of the image cannot be read (damaged file).") from exc
         _check_size(image)
         text, confidence = ocr_image(image.copy(), language)
         pages.append(Page(number + 1, text, "ocr", confidence))
-    return pages
+        page_done(number + 1, count)
+    return pages, frames
 
 
 def pdf_reader(data: bytes) -> pypdf.PdfReader:
@@ -286,27 +333,81 @@ def _page_images(page: pypdf.PageObject) -> Iterable[Image.Image]:
 
 
 def read_pdf(
-    data: bytes | pypdf.PdfReader, *, language: str = OCR_LANGUAGE, max_pages: int | None = None
+    data: bytes | pypdf.PdfReader,
+    *,
+    language: str = OCR_LANGUAGE,
+    max_pages: int | None = None,
+    tables: bool = False,
 ) -> tuple[list[Page], int]:
-    """A PDF's pages (text layer, or OCR of the page's images when it has none) and its page count."""
+    """A PDF's pages (text layer, or OCR of the page's images when it has none) and its page count;
+    with `tables`, each text page's tables too (see `read_tables`)."""
     reader = data if isinstance(data, pypdf.PdfReader) else pdf_reader(data)
     total = len(reader.pages)
+    wanted = reader.pages[:max_pages] if max_pages is not None else reader.pages
+    plumber = _plumber(data) if tables and isinstance(data, bytes) else None
     pages: list[Page] = []
-    for number, page in enumerate(reader.pages[:max_pages] if max_pages is not None else reader.pages, start=1):
-        try:
-            text = page.extract_text() or ""
-        except (PyPdfError, ValueError, KeyError, TypeError) as exc:
-            raise AgentInputError(f"Page {number} of the PDF cannot be read.") from exc
-        if len(text.strip()) >= _MIN_PAGE_TEXT:
-            pages.append(Page(number, text, "text"))
-            continue
-        read = [ocr_image(image, language) for image in _page_images(page)]
-        if read:
-            confidence = sum(c for _, c in read) / len(read)
-            pages.append(Page(number, "\n\n".join(t for t, _ in read), "ocr", confidence))
-        else:
-            pages.append(Page(number, text, "text"))
+    try:
+        for number, page in enumerate(wanted, start=1):
+            pages.append(_read_page(number, page, language))
+            if plumber is not None and pages[-1].method == "text":
+                pages[-1].tables = read_tables(plumber.pages[number - 1])
+            page_done(number, len(wanted))
+    finally:
+        if plumber is not None:
+            plumber.close()
     return pages, total
+
+
+def _read_page(number: int, page: pypdf.PageObject, language: str) -> Page:
+    try:
+        text = page.extract_text() or ""
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise AgentInputError(f"Page {number} of the PDF cannot be read.") from exc
+    if len(text.strip()) >= _MIN_PAGE_TEXT:
+        return Page(number, text, "text")
+    read = [ocr_image(image, language) for image in _page_images(page)]
+    if read:
+        confidence = sum(c for _, c in read) / len(read)
+        return Page(number, "\n\n".join(t for t, _ in read), "ocr", confidence)
+    return Page(number, text, "text")
+
+
+def _plumber(data: bytes) -> pdfplumber.PDF:
+    try:
+        return pdfplumber.open(io.BytesIO(data))
+    except (MemoryError, RecursionError):
+        raise  # the sandbox says which limit the file crossed
+    except Exception as exc:  # pdfminer's errors share no base class (PDFSyntaxError, PSEOF, ValueError...)
+        raise AgentInputError("The PDF's tables cannot be read (damaged PDF).") from exc
+
+
+def _cell(value: str | None) -> str:
+    return " ".join((value or "").split())  # a cell's wrapped lines are one line
+
+
+def read_tables(page: pdfplumber.page.Page) -> list[Table]:
+    """The tables pdfplumber finds on a text page by their ruling lines (cell borders), first row as header.
+
+    A "table" of one row or one column is a bordered box or a rule, not a table, and is left out; so are
+    rows with every cell empty. Rows shorter than the header are padded.
+    """
+    try:
+        found = page.extract_tables()
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # as in _plumber
+        raise AgentInputError(f"The tables on page {page.page_number} of the PDF cannot be read.") from exc
+    finally:
+        page.close()  # pdfplumber keeps every page's layout objects until told otherwise
+    tables = []
+    for raw in found:
+        rows = [[_cell(c) for c in row] for row in raw if any(_cell(c) for c in row)]
+        width = max((len(row) for row in rows), default=0)
+        if len(rows) < 2 or width < 2:
+            continue
+        rows = [row + [""] * (width - len(row)) for row in rows]
+        tables.append(Table(header=rows[0], rows=rows[1:]))
+    return tables
 
 
 def parse_pdf(data: bytes, max_pages: int = MAX_TEXT_PAGES) -> Document:

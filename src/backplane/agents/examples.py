@@ -119,8 +119,32 @@ USE_CASES: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "taylor_invoice": (
-        "taylor: an invoice's fields from an uploaded PDF or image",
+        "taylor: an invoice's fields (number, date, vendor, line items, total) from an uploaded PDF or image",
         {"agent_id": "taylor", "input_data": {"extraction_type": "invoice"}, "file_ids": ["file_3f9c2a7b1d4e5f60"]},
+    ),
+    "taylor_ocr": (
+        "taylor: the text of every page of PDFs and images (a multi-page TIFF, a BMP scan), OCR in the given language",
+        {
+            "agent_id": "taylor",
+            "input_data": {"extraction_type": "ocr", "language": "eng"},
+            "file_ids": ["file_5b21c0e9a7d34f18"],
+        },
+    ),
+    "taylor_form_data": (
+        'taylor: a form\'s "Label: value" fields (and the invoice fields when it is an invoice)',
+        {"agent_id": "taylor", "input_data": {"extraction_type": "form_data"}, "file_ids": ["file_3f9c2a7b1d4e5f60"]},
+    ),
+    "taylor_classification": (
+        "taylor: the document type (invoice, receipt, contract, resume, letter, form)",
+        {
+            "agent_id": "taylor",
+            "input_data": {"extraction_type": "classification"},
+            "file_ids": ["file_3f9c2a7b1d4e5f60"],
+        },
+    ),
+    "taylor_tables": (
+        "taylor: the tables of a text PDF (page, header, rows); GET /v1/jobs/{id}/output?format=csv gives them as CSV",
+        {"agent_id": "taylor", "input_data": {"extraction_type": "tables"}, "file_ids": ["file_8e40d2f6c1b97a35"]},
     ),
 }
 

@@ -20,6 +20,9 @@ neither stopped nor limited, so each parse runs in a process of its own:
   (milliseconds), not an interpreter start, and never copies the worker's own state (event loop,
   sockets, threads) as a plain fork would.
 
+A parser may report pages done while it reads (`parse_progress.page_done`): the child sends them on
+the same pipe ahead of its answer, and `on_pages` hears each one.
+
 The child's exception comes back as it was raised (an `AgentInputError` stays one and fails the job
 at once). A child stopped by a limit or a signal raises `AgentInputError` saying what happened: its
 input would do no better on another attempt.
@@ -35,13 +38,14 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from backplane.agents import parse_progress
 from backplane.agents.base import AgentInputError
 
 T = TypeVar("T")
@@ -89,10 +93,14 @@ def live_children() -> frozenset[int]:
     return frozenset(_live)
 
 
-async def run_isolated(call: Callable[[], T], *, limits: Limits, subject: str) -> T:
+PagesDone = Callable[[int, int], Awaitable[None]]  # (pages done, pages in all) -> None
+
+
+async def run_isolated(call: Callable[[], T], *, limits: Limits, subject: str, on_pages: PagesDone | None = None) -> T:
     """`call()` in a child process under `limits`; `subject` names the input in errors ("invoice.pdf").
 
-    `call` must pickle: a module-level function, or a `functools.partial` of one.
+    `call` must pickle: a module-level function, or a `functools.partial` of one. `on_pages` hears the
+    pages the parser reports as done, while it runs.
     """
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     process = _CONTEXT.Process(target=_child, args=(sender, call, limits, subject), name=_CHILD_NAME, daemon=True)
@@ -102,12 +110,17 @@ async def run_isolated(call: Callable[[], T], *, limits: Limits, subject: str) -
         await asyncio.shield(starting)
         sender.close()  # the child holds the only writing end now: its exit reads as end of file here
         _live.add(process.pid or 0)
-        await _readable(receiver)
-        try:
-            ok, value = receiver.recv()
-        except EOFError:  # the child died without answering: a limit, or a crash
-            await asyncio.to_thread(process.join)
-            raise AgentInputError(_death(subject, process.exitcode, limits)) from None
+        while True:
+            await _readable(receiver)
+            try:
+                ok, value = receiver.recv()
+            except EOFError:  # the child died without answering: a limit, or a crash
+                await asyncio.to_thread(process.join)
+                raise AgentInputError(_death(subject, process.exitcode, limits)) from None
+            if ok is not None:
+                break
+            if on_pages is not None:  # (None, (done, total)): a progress report ahead of the answer
+                await on_pages(*value)
     finally:
         # Done, failed or cancelled (the job was cancelled or timed out): the child never outlives this.
         with contextlib.suppress(BaseException):
@@ -168,6 +181,7 @@ def _child(sender: Connection, call: Callable[[], Any], limits: Limits, subject:
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     # Tesseract's OpenMP threads would each take a core and address space; one thread per parse.
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    parse_progress.listen(lambda done, total: sender.send((None, (done, total))))
     try:
         outcome: tuple[bool, Any] = (True, call())
     except MemoryError:

@@ -3,8 +3,11 @@
 Every file of the job is read as pages of one document, in order (the guide uploads
 `document.pdf` and `second_page.pdf` together): a PDF page's own text layer through pypdf, or, for
 a scanned page without one, Tesseract OCR of the page's images; image files (png, jpg, tiff, bmp)
-through Tesseract. Then, by `extraction_type`:
+through Tesseract (every frame of a multi-page TIFF is a page). The job's progress goes page by page.
+Then, by `extraction_type`:
 - `ocr` / `text`: the text and pages only.
+- `tables`: the tables of text PDF pages (pdfplumber, by their ruling lines), each with its page, header
+  and rows; a scanned page has only its OCR text.
 - `invoice`: invoice fields (invoice.py) with a confidence.
 - `form_data`: "Label: value" fields, plus the invoice fields when the document is an invoice.
 - `classification`: the document type (invoice, receipt, contract, resume, letter, form) by keyword scores.
@@ -23,12 +26,12 @@ import pytesseract
 from pydantic import Field
 
 from backplane.agents.base import Agent, AgentContext, AgentInputError, AgentModel, FieldErrors, InputFile
-from backplane.agents.documents import OCR_LANGUAGE, Page, read_image, read_pdf
+from backplane.agents.documents import OCR_LANGUAGE, Page, image_head_problem, read_image, read_pdf
 from backplane.agents.invoice import extract_invoice, invoice_checks, invoice_confidence
 from backplane.agents.reports import taylor as reports
 from backplane.files.types import AGENT_FILES
 
-ExtractionType = Literal["ocr", "text", "invoice", "form_data", "classification"]
+ExtractionType = Literal["ocr", "text", "invoice", "form_data", "classification", "tables"]
 _LANGUAGES = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por", "nl": "nld"}
 _KINDS: dict[str, tuple[str, ...]] = {
     "invoice": ("invoice", "bill to", "amount due", "subtotal", "due date", "invoice number", "qty", "unit price"),
@@ -38,14 +41,16 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "letter": ("dear", "sincerely", "regards", "yours faithfully", "yours truly"),
     "form": ("please print", "signature", "date of birth", "applicant", "check one", "form"),
 }
+_IMAGES = frozenset({"png", "jpg", "tiff", "bmp"})
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9 /#().'-]{0,40}?)\s*:\s*(\S.*)$")
 
 
 class TaylorInput(AgentModel):
     extraction_type: ExtractionType | None = Field(
         default=None,
-        description="What to extract: ocr (text only), invoice, form_data, classification. May be given in config "
-        "instead (the guide's multipart example does); default ocr.",
+        description="What to extract: ocr (text only), invoice, form_data, classification, tables (the tables of "
+        "text PDFs: page, header, rows). May be given in config instead (the guide's multipart example does); "
+        "default ocr.",
         examples=["form_data"],
     )
     language: str = Field(
@@ -100,18 +105,24 @@ class Taylor(Agent):
     id = "taylor"
     name = "Taylor - Document Processor"
     description = (
-        "Reads PDFs and images (text layer or Tesseract OCR) and extracts text, invoice fields "
-        "(number, date, vendor, line items, total) with a confidence, form fields, or the document type."
+        "Reads PDFs and images, multi-page TIFFs included (text layer or Tesseract OCR), and extracts text, "
+        "invoice fields (number, date, vendor, line items, total) with a confidence, form fields, the tables "
+        "of text PDFs, or the document type."
     )
     input_model = TaylorInput
     config_model = TaylorConfig
     file_types, max_file_bytes = AGENT_FILES["taylor"]
     output_formats = ("json", "csv")
+    inspected_types = _IMAGES  # a damaged image's header shows in its first bytes
 
     def check_input(self, input: TaylorInput, config: TaylorConfig, files: Sequence[InputFile]) -> FieldErrors:
         if not files:
             return {"file_ids": ["Taylor needs at least one file (file_ids or an upload)."]}
-        return {}
+        errors: FieldErrors = {}
+        for index, file in enumerate(files):
+            if file.head is not None and (problem := image_head_problem(file.head, file.size_bytes, file.type_name)):
+                errors[f"file_ids.{index}"] = [f"{file.filename}: {problem}"]
+        return errors
 
     def render(self, format_name: str, output: dict[str, Any]) -> bytes:
         return reports.render_csv(output)
@@ -125,25 +136,34 @@ class Taylor(Agent):
         )
         pages: list[tuple[str, Page]] = []
         skipped = False
+        files = len(ctx.files)
         for number, file in enumerate(ctx.files):
             if file.type_name not in self.file_types:
                 raise AgentInputError(f"{file.filename}: Taylor reads pdf, png, jpg, tiff and bmp files.")
-            await ctx.progress(0.9 * number / len(ctx.files), f"reading file {number + 1} of {len(ctx.files)}")
+            await ctx.progress(0.9 * number / files, f"reading file {number + 1} of {files}")
             remaining = config.max_pages - len(pages)
             if remaining <= 0:
                 skipped = True
                 continue
             content = await ctx.read_file(file)
+
+            async def page_read(done: int, total: int, number: int = number, name: str = file.filename) -> None:
+                await ctx.progress(0.9 * (number + done / total) / files, f"{name}: page {done} of {total} read")
+
             if file.type_name == "pdf":
-                reading = partial(read_pdf, content, language=language, max_pages=remaining)
-                read, count = await ctx.parse(reading, subject=file.filename)
+                reading = partial(read_pdf, content, language=language, max_pages=remaining, tables=kind == "tables")
             else:
-                read = await ctx.parse(partial(read_image, content, language, remaining + 1), subject=file.filename)
-                count = len(read)
+                reading = partial(read_image, content, language, remaining)
+            read, count = await ctx.parse(reading, subject=file.filename, on_pages=page_read)
             skipped = skipped or count > len(read[:remaining])
             pages += [(file.id, page) for page in read[:remaining]]
         await ctx.progress(0.9, f"{len(pages)} page{'s' if len(pages) != 1 else ''} read; extracting")
         text = "\n\n".join(page.text.strip() for _, page in pages if page.text.strip())
+        tables = [
+            {"file_id": file_id, "page": page.number, "header": table.header, "rows": table.rows}
+            for file_id, page in pages
+            for table in page.tables
+        ]
         if not text:
             raise AgentInputError("No text was found in the files (blank pages or unreadable scans).")
         quality = sum(p.ocr_confidence if p.ocr_confidence is not None else 1.0 for _, p in pages) / len(pages)
@@ -159,6 +179,7 @@ class Taylor(Agent):
                     "method": page.method,
                     "ocr_confidence": round(page.ocr_confidence, 2) if page.ocr_confidence is not None else None,
                     "text": page.text,
+                    **({"tables": len(page.tables)} if kind == "tables" else {}),
                 }
                 for file_id, page in pages
             ],
@@ -178,6 +199,8 @@ class Taylor(Agent):
                 if document_type != "invoice":
                     output["confidence"] = round(quality if fields else 0.0, 2)
             output["extracted_data"] = data
+        elif kind == "tables":
+            output["extracted_data"] = {"tables": [{"table": n, **t} for n, t in enumerate(tables, start=1)]}
         elif kind == "classification":
             output["extracted_data"] = {"document_type": document_type, "keyword_scores": scores}
         else:
