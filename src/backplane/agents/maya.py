@@ -10,16 +10,20 @@ falls back to the offline pipeline on any failure.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from backplane.agents import llm
+from backplane.agents import llm, transcribe
 from backplane.agents.base import (
     Agent,
     AgentContext,
+    AgentFile,
     AgentInputError,
     AgentModel,
     FieldErrors,
@@ -32,8 +36,8 @@ from backplane.agents.text import Scorer, hashtags, key_terms, read_time, senten
 from backplane.agents.tone import VOICES, Tone, voiced
 from backplane.files.types import AGENT_FILES
 
-Format = Literal["twitter_thread", "linkedin_post", "newsletter"]
-FORMATS: tuple[Format, ...] = ("twitter_thread", "linkedin_post", "newsletter")
+Format = Literal["twitter_thread", "linkedin_post", "newsletter", "linkedin_article", "content_calendar"]
+FORMATS: tuple[Format, ...] = ("twitter_thread", "linkedin_post", "newsletter")  # the default ones
 # The guide's SDK examples write the short names.
 _FORMAT_ALIASES: dict[str, Format] = {
     "twitter": "twitter_thread",
@@ -41,10 +45,15 @@ _FORMAT_ALIASES: dict[str, Format] = {
     "x": "twitter_thread",
     "linkedin": "linkedin_post",
     "email": "newsletter",
+    "article": "linkedin_article",
+    "calendar": "content_calendar",
 }
 MAX_SOURCE_CHARS = 200_000  # longer sources are cut here (reported as `source.truncated`)
 LINKEDIN_MAX_CHARS = 3000  # LinkedIn's limit for a post
-_MEDIA = {"mp3", "mp4"}
+_MEDIA = {"mp3", "mp4", "wav"}  # transcribed first (agents/transcribe.py)
+CALENDAR_PLATFORMS = ("linkedin", "twitter")  # alternate, one post a weekday
+_CALENDAR_TIMES = {"linkedin": "09:00", "twitter": "12:00"}  # UTC: the platforms' busy hours
+TWEET_MAX_CHARS = 280
 
 
 class MayaInput(AgentModel):
@@ -66,7 +75,10 @@ class MayaInput(AgentModel):
     target_formats: list[Format] = Field(
         default_factory=lambda: list(FORMATS),
         min_length=1,
-        description="Formats to produce; `twitter` and `linkedin` are accepted for twitter_thread and linkedin_post.",
+        description="Formats to produce: twitter_thread, linkedin_post, newsletter (the default three), "
+        "linkedin_article (a long-form article with headed sections) and content_calendar (dated posts across "
+        "LinkedIn and Twitter/X, one a weekday). `twitter`, `linkedin`, `email`, `article` and `calendar` are "
+        "accepted as short names.",
         examples=[["twitter_thread", "linkedin_post", "newsletter"]],
     )
     tone: Tone = Field(default=Tone.professional, description="Wording of openers, calls to action and greetings.")
@@ -102,19 +114,28 @@ class MayaConfig(AgentModel):
         default=False, description="Condense the source to its key sentences before writing the formats."
     )
     thread_max_posts: int = Field(default=12, ge=1, le=50, description="Most posts in a thread.")
+    calendar_posts: int = Field(default=10, ge=1, le=60, description="Posts in a content_calendar.")
+    calendar_start: date | None = Field(
+        default=None,
+        description="The content_calendar's first day (moved to the next weekday if it falls on a weekend); "
+        "default: the next weekday after today (UTC).",
+        examples=["2026-12-01"],
+    )
 
 
 class Maya(Agent):
     id = "maya"
     name = "Maya - Content Repurposing"
     description = (
-        "Turns a text, a web page or a document (txt, md, pdf, docx) into a numbered Twitter/X thread, "
-        "a LinkedIn post with its reading time, and a newsletter, with hashtags from the content's key terms."
+        "Turns a text, a web page, a document (txt, md, pdf, docx) or a recording (mp3, mp4, wav: transcribed "
+        "offline, with timings) into a numbered Twitter/X thread, a LinkedIn post with its reading time, a "
+        "newsletter, a LinkedIn article and a content calendar, with hashtags from the content's key terms."
     )
     input_model = MayaInput
     config_model = MayaConfig
     file_types, max_file_bytes = AGENT_FILES["maya"]
-    inspected_types = frozenset({"txt", "md"})  # a blank text file is known before the job runs
+    # A blank text file, and a "fast start" MP4 with no sound, are known before the job runs.
+    inspected_types = frozenset({"txt", "md", "mp4"})
     output_formats = ("json", "markdown", "text")
 
     def check_input(self, input: MayaInput, config: MayaConfig, files: Sequence[InputFile]) -> FieldErrors:
@@ -130,23 +151,23 @@ class Maya(Agent):
                 ]
             else:
                 errors["file_ids"] = ["source_type file needs at least one file (file_ids or an upload)."]
+        for index, file in enumerate(files):
+            if file.type_name == "mp4" and file.head is not None and transcribe.mp4_without_audio(file.head):
+                errors[f"file_ids.{index}"] = [f"{file.filename} has no audio track to transcribe."]
         if input.source_type == "file" and files and all(_blank(f) for f in files):
             for index, file in enumerate(files):
                 errors[f"file_ids.{index}"] = [f"{file.filename} has no words to repurpose."]
-        for index, file in enumerate(files):
-            if file.type_name in _MEDIA:
-                errors[f"file_ids.{index}"] = [
-                    f"{file.filename}: Maya cannot transcribe audio or video yet; send the transcript as text."
-                ]
         return errors
 
     def render(self, format_name: str, output: dict[str, Any]) -> bytes:
         return reports.markdown(output) if format_name == "markdown" else reports.text(output)
 
     async def run(self, ctx: AgentContext, input: MayaInput, config: MayaConfig) -> dict[str, Any]:
-        document, source = await _load(ctx, input)
+        document, source, transcript = await _load(ctx, input)
         # The text work is CPU-bound (up to a second on the longest sources): off the event loop.
         output, writer = await asyncio.to_thread(_prepare, ctx, input, config, document, source)
+        if transcript is not None:
+            output["transcript"] = transcript.as_output()
         for name in input.target_formats:
             output[name] = await writer.write(name, config)
         if config.extract_images:
@@ -156,7 +177,7 @@ class Maya(Agent):
 
 def _blank(file: InputFile) -> bool:
     """A text file read whole at creation that holds no word."""
-    if file.head is None or file.size_bytes > len(file.head):
+    if file.type_name not in {"txt", "md"} or file.head is None or file.size_bytes > len(file.head):
         return False
     return word_count(file.head.decode("utf-8", errors="replace")) == 0
 
@@ -189,36 +210,66 @@ def _prepare(
     return output, _Writer(ctx, input, document, items, title, tags)
 
 
-async def _load(ctx: AgentContext, input: MayaInput) -> tuple[Document, dict[str, Any]]:
+async def _load(ctx: AgentContext, input: MayaInput) -> tuple[Document, dict[str, Any], transcribe.Transcript | None]:
     if input.source_type == "text":
         assert input.content is not None
-        return parse_plain(input.content), {"type": "text"}
+        return parse_plain(input.content), {"type": "text"}, None
     if input.source_type == "url":
         assert input.url is not None
         page = await ctx.fetch(input.url)
         if page.status_code >= 400:
             raise AgentInputError(f"The page at {input.url} answered HTTP {page.status_code}.")
+        origin = {"type": "url", "url": page.url}
         if "html" not in page.content_type and not page.text.lstrip().startswith("<"):
-            return parse_plain(page.text), {"type": "url", "url": page.url}
-        return await asyncio.to_thread(parse_html, page.text, page.url), {"type": "url", "url": page.url}
+            return parse_plain(page.text), origin, None
+        return await asyncio.to_thread(parse_html, page.text, page.url), origin, None
     if not ctx.files:
         raise AgentInputError("source_type file needs at least one file (file_ids or an upload).")
+    for file in ctx.files:
+        if file.type_name not in Maya.file_types:
+            raise AgentInputError(f"{file.filename}: Maya does not read {file.type_name} files.")
+    transcript = await _transcribe(ctx, [f for f in ctx.files if f.type_name in _MEDIA])
     parts: list[Document] = []
     for file in ctx.files:
         if file.type_name in _MEDIA:
-            raise AgentInputError(
-                f"{file.filename}: audio and video need transcription, which needs an LLM/ASR backend; "
-                "send the transcript as text instead."
-            )
-        if file.type_name not in Maya.file_types:
-            raise AgentInputError(f"{file.filename}: Maya does not read {file.type_name} files.")
+            assert transcript is not None
+            parts.append(parse_plain(_spoken_text([s for s in transcript.segments if s["file_id"] == file.id])))
+            continue
         data = await ctx.read_file(file)
         parts.append(await ctx.parse(partial(parse_file, file.type_name, data), subject=file.filename))
     merged = Document(
         title=next((d.title for d in parts if d.title), None),
         sections=[s for d in parts for s in d.sections],
     )
-    return merged, {"type": "file", "file_ids": [f.id for f in ctx.files]}
+    if transcript is not None and word_count(merged.text) == 0:
+        names = ", ".join(f.filename for f in ctx.files if f.type_name in _MEDIA)
+        raise AgentInputError(f"No speech was recognised in {names}.")
+    return merged, {"type": "file", "file_ids": [f.id for f in ctx.files]}, transcript
+
+
+async def _transcribe(ctx: AgentContext, media: list[AgentFile]) -> transcribe.Transcript | None:
+    """The media files' speech: each written to a temporary file, which FFmpeg reads a chunk at a time."""
+    if not media:
+        return None
+    with tempfile.TemporaryDirectory(prefix="maya-media-") as folder:
+        written = []
+        for file in media:
+            path = Path(folder) / file.id
+            await asyncio.to_thread(path.write_bytes, await ctx.read_file(file))
+            written.append((file, str(path)))
+        return await transcribe.transcribe(ctx, written)
+
+
+def _spoken_text(segments: list[dict[str, Any]]) -> str:
+    """Segments as sentences: a recogniser's unpunctuated words capitalised and closed with a full stop."""
+    out = []
+    for segment in segments:
+        text = " ".join(str(segment["text"]).split())
+        if not text:
+            continue
+        text = text[:1].upper() + text[1:]
+        out.append(text if text[-1] in ".!?" else text + ".")
+    return "\n\n".join(out)
 
 
 class _Writer:
@@ -238,6 +289,12 @@ class _Writer:
             built = await asyncio.to_thread(self.thread, config.thread_max_posts)
         elif name == "linkedin_post":
             built = await asyncio.to_thread(self.linkedin)
+        elif name == "linkedin_article":
+            built = await asyncio.to_thread(self.article)
+        elif name == "content_calendar":
+            today = (self.ctx.now() if self.ctx.now is not None else datetime.now(UTC)).date()
+            start = config.calendar_start or today + timedelta(days=1)
+            built = await asyncio.to_thread(self.calendar, config.calendar_posts, start)
         else:
             built = await asyncio.to_thread(self.newsletter)
         return built | {"generated_by": "offline"}
@@ -305,6 +362,56 @@ class _Writer:
             "estimated_read_time": read_time(body),
         }
 
+    def article(self) -> dict[str, Any]:
+        """A LinkedIn article: a title, an introduction (the source's key sentence), the source's own sections
+        or its sentences grouped under their key terms, and a closing question."""
+        title = truncate(self.title, 100)
+        introduction = self._say(self.scorer.best(self.items, 1)[0])
+        sections = self._sections()
+        conclusion = self.voice.call_to_action
+        parts = [f"# {title}", introduction]
+        for section in sections:
+            parts += [f"## {section['heading']}", section["body"]]
+        parts.append(conclusion)
+        if self.tags:
+            parts.append(" ".join(self.tags))
+        return _article(title, introduction, sections, conclusion, "\n\n".join(parts))
+
+    def calendar(self, count: int, start: date) -> dict[str, Any]:
+        """`count` posts (fewer when the source has fewer sentences), one a weekday from `start`, alternating
+        LinkedIn and Twitter/X, each built on one of the source's key sentences (kept in the source's order)."""
+        points = self.scorer.best(self.items, count)
+        day = _weekday(start)
+        posts = []
+        for index, point in enumerate(points):
+            platform = CALENDAR_PLATFORMS[index % len(CALENDAR_PLATFORMS)]
+            tag = self.tags[index % len(self.tags)] if self.tags else ""
+            if platform == "twitter":
+                text = truncate(self._say(point), TWEET_MAX_CHARS - len(tag) - 1) + (f" {tag}" if tag else "")
+            else:
+                blocks = [self._say(point), self.voice.call_to_action, " ".join(self.tags)]
+                text = truncate("\n\n".join(b for b in blocks if b), LINKEDIN_MAX_CHARS)
+            terms = key_terms(point, 1)
+            posts.append(
+                {
+                    "date": day.isoformat(),
+                    "weekday": day.strftime("%A"),
+                    "time": _CALENDAR_TIMES[platform],
+                    "platform": platform,
+                    "topic": terms[0].text if terms else None,
+                    "text": text,
+                    "char_count": len(text),
+                }
+            )
+            day = _weekday(day + timedelta(days=1))
+        return {
+            "start_date": posts[0]["date"] if posts else start.isoformat(),
+            "end_date": posts[-1]["date"] if posts else start.isoformat(),
+            "timezone": "UTC",
+            "post_count": len(posts),
+            "posts": posts,
+        }
+
     def _sections(self) -> list[dict[str, str]]:
         """The source's own headed sections (up to 5), else its sentences in up to 4 groups."""
         headed = [s for s in self.document.sections if s.heading]
@@ -332,7 +439,7 @@ class _Writer:
     # -- LLM drafts -----------------------------------------------------------------------------------
 
     async def _llm(self, name: Format, config: MayaConfig) -> dict[str, Any] | None:
-        if self.ctx.llm is None:
+        if self.ctx.llm is None or name == "content_calendar":  # the calendar's posts are the source's sentences
             return None
         source = truncate(" ".join(self.items), 12_000)
         system = (
@@ -366,6 +473,8 @@ class _Writer:
             if self.tags:
                 text = f"{text}\n\n{' '.join(self.tags)}"
             return {"text": text, "char_count": len(text), "estimated_read_time": read_time(text)}
+        if name == "linkedin_article":
+            return await self._llm_article(system, source)
         answer = await llm.draft_json(
             self.ctx,
             system,
@@ -395,6 +504,51 @@ class _Writer:
             "body": body,
             "estimated_read_time": read_time(body),
         }
+
+    async def _llm_article(self, system: str, source: str) -> dict[str, Any] | None:
+        answer = await llm.draft_json(
+            self.ctx,
+            system,
+            'Write a LinkedIn article as {"title": "...", "introduction": "...", "sections": [{"heading": "...", '
+            '"body": "..."}], "conclusion": "..."} from this source:\n' + source,
+        )
+        if not isinstance(answer, dict):
+            return None
+        fields = [answer.get(k) for k in ("title", "introduction", "conclusion")]
+        sections = answer.get("sections")
+        if not all(isinstance(f, str) and f for f in fields) or not isinstance(sections, list) or not sections:
+            return None
+        if not all(
+            isinstance(s, dict) and isinstance(s.get("heading"), str) and isinstance(s.get("body"), str)
+            for s in sections
+        ):
+            return None
+        title, introduction, conclusion = (str(f) for f in fields)
+        clean = [{"heading": s["heading"], "body": s["body"]} for s in sections]
+        body = "\n\n".join(
+            [f"# {title}", introduction, *(f"## {s['heading']}\n\n{s['body']}" for s in clean), conclusion]
+        )
+        return _article(title, introduction, clean, conclusion, body)
+
+
+def _article(
+    title: str, introduction: str, sections: list[dict[str, str]], conclusion: str, body: str
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "introduction": introduction,
+        "sections": sections,
+        "conclusion": conclusion,
+        "body": body,
+        "word_count": word_count(body),
+        "char_count": len(body),
+        "estimated_read_time": read_time(body),
+    }
+
+
+def _weekday(day: date) -> date:
+    """`day`, or the Monday after it when it falls on a weekend."""
+    return day + timedelta(days=(7 - day.weekday()) % 7) if day.weekday() >= 5 else day
 
 
 def _pieces(unit: str, budget: int) -> list[str]:
