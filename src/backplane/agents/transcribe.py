@@ -156,7 +156,7 @@ def mp4_without_audio(head: bytes) -> bool:
 
 def _boxes(data: bytes, start: int, end: int, kind: bytes) -> list[tuple[int, int]]:
     """The (content start, end) of each complete `kind` box directly within data[start:end]."""
-    found = []
+    found: list[tuple[int, int]] = []
     while start + 8 <= end:
         size, name = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
         header = 8
