@@ -216,9 +216,15 @@ async def transcribe(ctx: AgentContext, media: list[tuple[AgentFile, str]]) -> T
     segments: list[dict[str, Any]] = []
     engines: set[str] = set()
     for number, (file, path, start, duration) in enumerate(plan, start=1):
-        found = await _llm_chunk(ctx, file, path, start, min(start + size, duration)) if use_llm else None
-        if found is None:
-            found = await ctx.parse(partial(recognise_chunk, path, start, size, file.filename), subject=file.filename)
+        end = min(start + size, duration)
+        found = await _llm_chunk(ctx, file, path, start, end) if use_llm else None
+        if found is None:  # offline; an endpoint's 5-minute chunk in 30-second ones, each within the CPU limit
+            found = []
+            for offset in _starts(Probe(end - start, ""), CHUNK_SECONDS):
+                call = partial(
+                    recognise_chunk, path, start + offset, min(CHUNK_SECONDS, end - start - offset), file.filename
+                )
+                found += await ctx.parse(call, subject=file.filename)
             engines.add("pocketsphinx")
         else:
             engines.add("llm")
