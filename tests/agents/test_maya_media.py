@@ -266,3 +266,26 @@ def test_an_mp4_without_sound_is_known_from_its_first_bytes_when_its_index_comes
     assert not mp4_without_audio(media.mp4)  # its sound track, read from the whole file
     assert not mp4_without_audio(media.mp4[:1024])  # its index is at its end: not known from its head
     assert not mp4_without_audio(b"\x00\x00\x00\x01moov" + b"\x00" * 8)  # a 64-bit size cut off: unknown
+
+
+async def test_the_llm_drafts_the_article_from_the_source_and_a_bad_draft_falls_back(make_ctx: MakeContext) -> None:
+    prompts: list[str] = []
+    answers = [
+        '{"title": "City hives", "introduction": "Bees on roofs.", "sections": [{"heading": "Shade", '
+        '"body": "Hives need shade in July."}], "conclusion": "Visit one."}',
+        '{"title": "City hives", "sections": "not a list"}',
+    ]
+
+    async def llm(system: str, user: str) -> str:
+        prompts.append(user)
+        return answers[len(prompts) - 1]
+
+    drafted = await run_agent(Maya(), make_ctx(llm=llm), {"content": ARTICLE, "target_formats": ["article"]})
+    article = drafted["linkedin_article"]
+    assert "Rooftop beehives need shade in July." in prompts[0] and "LinkedIn article" in prompts[0]
+    assert article["generated_by"] == "llm" and article["title"] == "City hives"
+    assert article["body"] == "# City hives\n\nBees on roofs.\n\n## Shade\n\nHives need shade in July.\n\nVisit one."
+
+    fallback = await run_agent(Maya(), make_ctx(llm=llm), {"content": ARTICLE, "target_formats": ["article"]})
+    assert fallback["linkedin_article"]["generated_by"] == "offline"
+    assert "Rooftop beehives need shade in July." in fallback["linkedin_article"]["body"]
