@@ -9,7 +9,7 @@ PORT ?= 8000
 
 .PHONY: install services migrate run test fuzz lint format bench bench-seats bench-uploads bench-jobs bench-webhooks bench-body-limit bench-login bench-metrics
 
-# Also the Debian packages the agents and the tests need (Tesseract OCR and the PDF report's font; Chromium,
+# Also the Debian packages the agents and the tests need (Tesseract OCR, FFmpeg and the PDF report's font; Chromium,
 # Node.js and npm for the browser and TypeScript SDK tests, Go for the Go SDK's), when missing: scripts/install-system-packages.sh.
 install:
 	@scripts/install-system-packages.sh

@@ -81,7 +81,7 @@ async def test_a_renamed_executable_is_refused_and_not_kept(
         response,
         415,
         "UNSUPPORTED_FILE_TYPE",
-        "'invoice.pdf' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, PNG, JPG, TIFF, "
+        "'invoice.pdf' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, WAV, PNG, JPG, TIFF, "
         "BMP (detected from the file's content, not its name or declared type).",
     )
     assert await stored() == []

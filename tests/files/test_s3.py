@@ -161,7 +161,7 @@ async def test_confirm_checks_the_real_size_and_type_and_deletes_refused_bytes(
         await client.post(f"/v1/files/{renamed['file_id']}/confirm", headers=account.headers),
         415,
         "UNSUPPORTED_FILE_TYPE",
-        "'invoice.pdf' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, PNG, JPG, TIFF, "
+        "'invoice.pdf' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, WAV, PNG, JPG, TIFF, "
         "BMP (detected from the file's content, not its name or declared type).",
     )
     png = await _upload_url(client, account, samples.png(), filename="chart.pdf")

@@ -17,6 +17,7 @@ from backplane.billing import quota
 from backplane.core.config import Settings
 from backplane.files.models import File
 from backplane.jobs.models import Job
+from tests.agents.media import make_media
 from tests.files import samples
 from tests.files.samples import stored_files
 from tests.fixtures.assertions import assert_invalid
@@ -107,19 +108,21 @@ async def test_a_batch_with_one_such_job_creates_none(client: httpx.AsyncClient,
     await _nothing_created(app, owner)
 
 
-async def test_media_maya_cannot_read_is_refused_and_the_upload_not_kept(
-    client: httpx.AsyncClient, owner: Account, app: FastAPI, settings: Settings
+async def test_a_video_without_sound_is_refused_and_the_upload_not_kept(
+    client: httpx.AsyncClient,
+    owner: Account,
+    app: FastAPI,
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    media = make_media(tmp_path_factory.mktemp("media"), ("Hello.",))
     response = await client.post(
         "/v1/jobs",
         data={"agent_id": "maya"},
-        files=[("files", ("episode.mp3", samples.mp3(), "audio/mpeg"))],
+        files=[("files", ("silent.mp4", media.silent_mp4, "video/mp4"))],
         headers=owner.headers,
     )
-    assert_invalid(
-        response,
-        {"file_ids.0": ["episode.mp3: Maya cannot transcribe audio or video yet; send the transcript as text."]},
-    )
+    assert_invalid(response, {"file_ids.0": ["silent.mp4 has no audio track to transcribe."]})
     await _nothing_created(app, owner)
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(File)) == 0

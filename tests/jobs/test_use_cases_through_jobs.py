@@ -53,6 +53,13 @@ async def test_openapi_has_an_example_per_use_case_and_each_is_accepted(
         assert ("jordan", use_case) in actions
     for use_case in ("audit", "competitor_analysis", "review_responses"):
         assert ("sam", use_case) in actions
+    maya_formats = {
+        f
+        for e in examples.values()
+        if e["value"]["agent_id"] == "maya"
+        for f in e["value"]["input_data"]["target_formats"]
+    }
+    assert {"twitter_thread", "newsletter", "linkedin_article", "content_calendar"} <= maya_formats
     for name, example in examples.items():
         if example["value"].get("file_ids"):
             continue  # names a file of the example's organization, not of this one

@@ -20,6 +20,34 @@ USE_CASES: dict[str, tuple[str, dict[str, Any]]] = {
             },
         },
     ),
+    "maya_podcast_newsletter": (
+        "maya: a podcast episode (an uploaded mp3, transcribed offline with timings) into a newsletter",
+        {
+            "agent_id": "maya",
+            "input_data": {"source_type": "file", "target_formats": ["newsletter"]},
+            "file_ids": ["file_8b2e4c6d0a1f3e57"],
+        },
+    ),
+    "maya_video_linkedin_article": (
+        "maya: a video (an uploaded mp4, its sound transcribed) into a LinkedIn article",
+        {
+            "agent_id": "maya",
+            "input_data": {"source_type": "file", "target_formats": ["linkedin_article"], "tone": "professional"},
+            "file_ids": ["file_5d7a9c1e3b2f4a68"],
+        },
+    ),
+    "maya_content_calendar": (
+        "maya: a content calendar, dated LinkedIn and Twitter/X posts on weekdays, from a blog post",
+        {
+            "agent_id": "maya",
+            "input_data": {
+                "source_type": "url",
+                "url": "https://example.com/blog-post",
+                "target_formats": ["content_calendar"],
+            },
+            "config": {"calendar_posts": 10, "calendar_start": "2026-12-01"},
+        },
+    ),
     "jordan_content_creation": (
         "jordan: LinkedIn posts with posting times and predicted engagement",
         {

@@ -49,7 +49,7 @@ def chat_completions(settings: Settings, http: httpx.AsyncClient) -> LLMCall | N
             async with http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
                 if response.status_code != 200:
                     raise LLMError(f"chat completions answered {response.status_code}")
-                raw = await _read_capped(response, max_bytes)
+                raw = await read_capped(response, max_bytes)
         except httpx.HTTPError as exc:
             raise LLMError(f"chat completions request failed: {type(exc).__name__}") from exc
         try:
@@ -63,7 +63,7 @@ def chat_completions(settings: Settings, http: httpx.AsyncClient) -> LLMCall | N
     return call
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     """The body, read as it streams in and given up past `max_bytes` (a misbehaving endpoint must not fill memory)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:

@@ -51,7 +51,7 @@ from backplane.agents.base import AgentInputError
 T = TypeVar("T")
 
 # Imported once in the fork server, so that every child starts with them loaded.
-PRELOAD = ["backplane.agents.documents"]
+PRELOAD = ["backplane.agents.documents", "backplane.agents.transcribe", "pocketsphinx"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
 _CHILD_NAME = "backplane-parser"

@@ -370,6 +370,10 @@ class Settings(_Section):
     )
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
+    llm_transcription_model: str = Field(
+        default="whisper-1",
+        description="The model `POST {LLM_BASE_URL}/audio/transcriptions` is asked for (maya's audio and video).",
+    )
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_max_response_bytes: int = Field(
         default=1024 * 1024, gt=0, description="A chat completions answer larger than this is given up (offline)."

@@ -36,7 +36,7 @@ def too_large(limit: int) -> PayloadTooLarge:
 def unsupported(filename: str) -> UnsupportedFileType:
     return UnsupportedFileType(
         f"'{filename[:100]}' is not a supported file type. Accepted: PDF, DOCX, TXT, MD, CSV, MP3, MP4, "
-        "PNG, JPG, TIFF, BMP (detected from the file's content, not its name or declared type)."
+        "WAV, PNG, JPG, TIFF, BMP (detected from the file's content, not its name or declared type)."
     )
 
 

@@ -25,6 +25,7 @@ TYPES: dict[str, FileType] = {
         FileType("csv", "text/csv"),
         FileType("mp3", "audio/mpeg"),
         FileType("mp4", "video/mp4"),
+        FileType("wav", "audio/wav"),
         FileType("png", "image/png"),
         FileType("jpg", "image/jpeg"),
         FileType("tiff", "image/tiff"),
@@ -37,7 +38,7 @@ BY_CONTENT_TYPE: dict[str, FileType] = {t.content_type: t for t in TYPES.values(
 
 # Agent -> (types it takes, largest file), from the guide's Supported File Types table.
 AGENT_FILES: dict[str, tuple[frozenset[str], int]] = {
-    "maya": (frozenset({"pdf", "docx", "txt", "md", "mp3", "mp4"}), 100 * MB),
+    "maya": (frozenset({"pdf", "docx", "txt", "md", "mp3", "mp4", "wav"}), 100 * MB),
     "jordan": (frozenset({"txt", "md", "csv"}), 10 * MB),  # csv: engagement_analytics' metrics export
     "sam": (frozenset({"pdf", "docx", "csv"}), 50 * MB),
     "taylor": (frozenset({"pdf", "png", "jpg", "tiff", "bmp"}), 100 * MB),
@@ -49,6 +50,7 @@ _BINARY = {
     "docx": "docx",
     "mp3": "mp3",
     "mp4": "mp4",
+    "wav": "wav",
     "png": "png",
     "jpg": "jpg",
     "tif": "tiff",

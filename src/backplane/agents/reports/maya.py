@@ -6,8 +6,15 @@ from typing import Any
 
 from backplane.agents.reports.text import as_dict, as_list, clean
 
-_TITLES = {"twitter_thread": "Twitter/X thread", "linkedin_post": "LinkedIn post", "newsletter": "Newsletter"}
-_NOT_FORMATS = {"source", "summary", "hashtags", "images"}
+_TITLES = {
+    "twitter_thread": "Twitter/X thread",
+    "linkedin_post": "LinkedIn post",
+    "newsletter": "Newsletter",
+    "linkedin_article": "LinkedIn article",
+    "content_calendar": "Content calendar",
+}
+_PLATFORMS = {"linkedin": "LinkedIn", "twitter": "Twitter/X"}
+_NOT_FORMATS = {"source", "summary", "hashtags", "images", "transcript"}
 
 
 def _blocks(output: dict[str, Any]) -> list[tuple[int, str, list[str]]]:
@@ -25,6 +32,16 @@ def _blocks(output: dict[str, Any]) -> list[tuple[int, str, list[str]]]:
         if name in _NOT_FORMATS or not isinstance(value, dict):
             continue
         blocks += _format_blocks(name, value)
+    transcript = as_dict(output.get("transcript"))
+    segments = [s for s in as_list(transcript.get("segments")) if isinstance(s, dict)]
+    if segments:
+        blocks.append(
+            (
+                2,
+                "Transcript",
+                [f"[{_clock(s.get('start'))}-{_clock(s.get('end'))}] {clean(s.get('text'))}" for s in segments],
+            )
+        )
     tags = [clean(t) for t in as_list(output.get("hashtags"))]
     if tags:
         blocks.append((2, "Hashtags", [" ".join(tags)]))
@@ -61,8 +78,36 @@ def _format_blocks(name: str, value: dict[str, Any]) -> list[tuple[int, str, lis
         if value.get("outro"):
             out.append((3, "Sign-off", [clean(value["outro"])]))
         return out
+    if name == "linkedin_article":
+        out = [(2, f"{heading}: {clean(value.get('title'))}", [clean(value.get("introduction"))])]
+        for part in as_list(value.get("sections")):
+            if isinstance(part, dict):
+                out.append((3, clean(part.get("heading")), [clean(part.get("body"))]))
+        out.append((3, "Conclusion", [clean(value.get("conclusion")), _read_time(value)]))
+        return out
+    if name == "content_calendar":
+        posts = [p for p in as_list(value.get("posts")) if isinstance(p, dict)]
+        out = [
+            (2, heading, [f"{clean(value.get('start_date'))} to {clean(value.get('end_date'))}, {len(posts)} posts"])
+        ]
+        for post in posts:
+            platform = _PLATFORMS.get(clean(post.get("platform")), clean(post.get("platform")))
+            when = f"{clean(post.get('weekday'))} {clean(post.get('date'))} {clean(post.get('time'))} UTC"
+            out.append((3, f"{when}, {platform}", [clean(post.get("text"))]))
+        return out
     # A format without a dedicated layout: its text fields, one paragraph each.
     return [(2, heading, [f"{k}: {clean(v)}" for k, v in value.items() if isinstance(v, str | int | float)])]
+
+
+def _clock(seconds: Any) -> str:
+    """Seconds as m:ss (h:mm:ss past an hour), as players show a position."""
+    whole = int(seconds) if isinstance(seconds, int | float) and seconds >= 0 else 0
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _read_time(value: dict[str, Any]) -> str:
+    return f"Estimated read time: {clean(value['estimated_read_time'])}" if value.get("estimated_read_time") else ""
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
