@@ -15,6 +15,7 @@ from backplane.agents import registry as agents
 from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.auth import session_endpoints
 from backplane.billing import connect_endpoints, invoice_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seats_router,
         auth_endpoints.licensing,
         auth_endpoints.platform,
+        session_endpoints.router,
         oauth_router,
         organizations_router,
         invitations_router,
