@@ -34,6 +34,7 @@ from backplane.core.request_id import RequestIdMiddleware
 from backplane.core.security_headers import SecurityHeadersMiddleware
 from backplane.core.tracing import install as install_tracing
 from backplane.core.tracing import instrument_engine
+from backplane.dashboard import router as dashboard_router
 from backplane.events.endpoints import router as events_router
 from backplane.events.endpoints import types_router as event_types_router
 from backplane.files.endpoints import router as files_router
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         events_router,
         event_types_router,
+        dashboard_router,
     ):
         app.include_router(router)
     if settings.metrics_port is None:
