@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.models import User
@@ -106,7 +106,7 @@ def _as_uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-def search_organizations(query: str | None) -> Select[tuple[Organization]]:
+def search_organizations(query: str | None) -> Select[Organization]:
     """Organizations whose name or slug contains `query`, whose id it is, or with a member whose email
     contains it (case-insensitive); all of them without a query."""
     stmt = select(Organization)
@@ -119,19 +119,25 @@ def search_organizations(query: str | None) -> Select[tuple[Organization]]:
         .where(Membership.organization_id == Organization.id, User.email.ilike(pattern, escape="\\"))
         .exists()
     )
-    conditions = [Organization.name.ilike(pattern, escape="\\"), Organization.slug.ilike(pattern, escape="\\")]
+    conditions: list[ColumnElement[bool]] = [
+        Organization.name.ilike(pattern, escape="\\"),
+        Organization.slug.ilike(pattern, escape="\\"),
+    ]
     if (organization_id := _as_uuid(query)) is not None:
         conditions.append(Organization.id == organization_id)
     return stmt.where(or_(*conditions, member_matches))
 
 
-def search_users(query: str | None) -> Select[tuple[User]]:
+def search_users(query: str | None) -> Select[User]:
     """Users whose email or name contains `query`, or whose id it is (case-insensitive); all without one."""
     stmt = select(User)
     if not query:
         return stmt
     pattern = _contains(query)
-    conditions = [User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\")]
+    conditions: list[ColumnElement[bool]] = [
+        User.email.ilike(pattern, escape="\\"),
+        User.full_name.ilike(pattern, escape="\\"),
+    ]
     if (user_id := _as_uuid(query)) is not None:
         conditions.append(User.id == user_id)
     return stmt.where(or_(*conditions))
