@@ -283,3 +283,18 @@ async def test_a_deactivated_user_cannot_refresh(api: Api, client: httpx.AsyncCl
 
     response = await client.post(REFRESH, headers=browser(cookies))
     assert_platform_error(response, 401, "UNAUTHORIZED", REFRESH_REVOKED)
+
+
+async def test_refresh_is_not_held_to_the_sign_in_limit(api: Api, client: httpx.AsyncClient, settings: Any) -> None:
+    account = await api.register()
+    _, cookies = await sign_in(client, account.email)
+    settings.rate_limits_enabled = True
+
+    for _ in range(8):  # a page load per tab: past the sign-in limit of 5 a minute
+        response = await client.post(REFRESH, headers=browser(cookies))
+        assert response.status_code == 200, response.text
+    assert response.headers["X-RateLimit-Limit"] == "60"
+    for _ in range(6):
+        await client.post(SESSION, json={"email": account.email, "password": "wrong-password"})
+    limited = await client.post(SESSION, json={"email": account.email, "password": PASSWORD})
+    assert limited.status_code == 429  # signing in is, as on /v1/auth/login
