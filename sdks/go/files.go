@@ -199,7 +199,7 @@ func (s *FilesService) UploadLarge(ctx context.Context, upload FileUpload) (*Fil
 		return nil, err
 	}
 	put := call{method: "PUT", path: target.UploadURL, absolute: true, body: content.open,
-		contentType: upload.ContentType, extra: uploadTimeout}
+		contentType: upload.ContentType, length: content.size, extra: uploadTimeout}
 	if _, err := s.client.send(ctx, put); err != nil {
 		return nil, err
 	}

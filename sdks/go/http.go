@@ -34,6 +34,9 @@ type call struct {
 	json        interface{}
 	body        func() (io.Reader, error)
 	contentType string
+	// length is body's size when known (sent as Content-Length rather than chunked: a bucket's
+	// pre-signed URL refuses a PUT without it); 0 leaves it to net/http.
+	length int64
 	// idempotencyKey overrides the POST's own key (WithIdempotencyKey).
 	idempotencyKey string
 	// accept is the Accept header (default application/json).
@@ -156,6 +159,9 @@ func (c *Client) once(ctx context.Context, request call, target string, body io.
 	outgoing.Header.Set("User-Agent", c.userAgent)
 	if body != nil && contentType != "" {
 		outgoing.Header.Set("Content-Type", contentType)
+	}
+	if body != nil && request.length > 0 {
+		outgoing.ContentLength = request.length
 	}
 	if idempotencyKey != "" {
 		outgoing.Header.Set("Idempotency-Key", idempotencyKey)

@@ -63,7 +63,8 @@ func TestUploadLargePutsWithoutTheKeyAndRetriesTheWholeBody(t *testing.T) {
 	server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		steps = append(steps, fmt.Sprintf("%s %s auth=%q type=%q body=%q", r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body))
+		steps = append(steps, fmt.Sprintf("%s %s auth=%q type=%q length=%d%s body=%q", r.Method, r.URL.RequestURI(),
+			r.Header.Get("Authorization"), r.Header.Get("Content-Type"), r.ContentLength, strings.Join(r.TransferEncoding, ","), body))
 		attempt := len(steps)
 		mu.Unlock()
 		switch {
@@ -91,10 +92,11 @@ func TestUploadLargePutsWithoutTheKeyAndRetriesTheWholeBody(t *testing.T) {
 		t.Fatalf("file %+v", file)
 	}
 	want := []string{
-		`POST /v1/files/upload-url auth="Bearer key_1" type="application/json" body="{\"filename\":\"big.pdf\",\"content_type\":\"application/pdf\",\"size_bytes\":6}"`,
-		`PUT /v1/files/file_1/upload?expires=9&signature=s auth="" type="application/pdf" body="%PDF-1"`,
-		`PUT /v1/files/file_1/upload?expires=9&signature=s auth="" type="application/pdf" body="%PDF-1"`,
-		`POST /v1/files/file_1/confirm auth="Bearer key_1" type="" body=""`,
+		`POST /v1/files/upload-url auth="Bearer key_1" type="application/json" length=70 body="{\"filename\":\"big.pdf\",\"content_type\":\"application/pdf\",\"size_bytes\":6}"`,
+		// A declared length, not chunked: a bucket's pre-signed URL refuses a PUT without Content-Length.
+		`PUT /v1/files/file_1/upload?expires=9&signature=s auth="" type="application/pdf" length=6 body="%PDF-1"`,
+		`PUT /v1/files/file_1/upload?expires=9&signature=s auth="" type="application/pdf" length=6 body="%PDF-1"`,
+		`POST /v1/files/file_1/confirm auth="Bearer key_1" type="" length=0 body=""`,
 	}
 	if strings.Join(steps, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
