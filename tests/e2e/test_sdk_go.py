@@ -76,7 +76,7 @@ def test_the_go_sdk_suite_passes_against_real_processes(go: str, service: str) -
         "GO111MODULE": "on",
     }
     done = subprocess.run(
-        [go, "test", "-count=1", "-v", "./..."], cwd=SDK, env=env, capture_output=True, text=True, timeout=180
+        [go, "test", "-count=1", "-v", "./..."], cwd=SDK, env=env, capture_output=True, text=True, timeout=300
     )
     print(done.stdout)  # go test's own report, shown by pytest -s or with a failure
     assert done.returncode == 0, f"go test failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
