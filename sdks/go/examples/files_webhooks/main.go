@@ -72,6 +72,8 @@ func main() {
 	}
 	fmt.Printf("File: %s %s %d bytes\n", file.ID, file.Status, file.SizeBytes)
 
+	// test-noop is the test service's agent (AGENT_TEST_MODE), which finishes at once; a real integration
+	// names its agent here, "taylor" for documents for instance.
 	job, err := client.Jobs.Create(ctx, coexai.JobCreateRequest{AgentID: "test-noop", FileIDs: []string{file.ID}})
 	if err != nil {
 		log.Fatal(err)
