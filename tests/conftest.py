@@ -38,8 +38,9 @@ def worker_redis_url(base_url: str, worker: str | None) -> str:
     return urlunsplit(parts._replace(path=f"/{base_index - number}"))
 
 
-# Fixtures shared by several folders: PostgreSQL and Redis behind proxies a test can stop (tests/fixtures/proxy.py).
-pytest_plugins = ["tests.fixtures.proxy"]
+# Fixtures shared by several folders: PostgreSQL and Redis behind proxies a test can stop (tests/fixtures/proxy.py),
+# and the `serve` and `worker` processes the SDK suites share (tests/fixtures/sdk_service.py; sdks/python/tests too).
+pytest_plugins = ["tests.fixtures.proxy", "tests.fixtures.sdk_service"]
 
 TEST_REDIS_URL = worker_redis_url(
     os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), os.environ.get("PYTEST_XDIST_WORKER")

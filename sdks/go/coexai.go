@@ -16,15 +16,23 @@ import (
 )
 
 // Version is this SDK's version (see CHANGELOG.md); it is sent in the User-Agent header.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // DefaultBaseURL is the platform API's address, the base of every path the client calls.
 const DefaultBaseURL = "https://api.coexai.com/v1"
 
 // Client calls the platform API with one API key. It is safe for concurrent use.
 type Client struct {
-	// Jobs creates, reads and waits for jobs.
+	// Jobs creates, lists, reads, cancels, retries and waits for jobs.
 	Jobs *JobsService
+	// Files uploads (in one request or the three pre-signed steps), lists, reads and deletes files.
+	Files *FilesService
+	// Agents lists the agents and what their jobs take.
+	Agents *AgentsService
+	// Webhooks manages the webhook endpoints and verifies their deliveries.
+	Webhooks *WebhooksService
+	// Events lists and reads the organization's events.
+	Events *EventsService
 
 	apiKey     string
 	baseURL    string
@@ -85,5 +93,26 @@ func NewClient(apiKey string, options ...Option) *Client {
 		option(c)
 	}
 	c.Jobs = &JobsService{client: c}
+	c.Files = &FilesService{client: c}
+	c.Agents = &AgentsService{client: c}
+	c.Webhooks = &WebhooksService{client: c}
+	c.Events = &EventsService{client: c}
 	return c
+}
+
+// RequestOption changes one call, for instance WithIdempotencyKey.
+type RequestOption func(*call)
+
+// WithIdempotencyKey sends key as the call's Idempotency-Key instead of a new random one, so that the
+// same creation sent again (by another process, after a crash) returns the first result instead of
+// creating twice. Only POSTs carry a key.
+func WithIdempotencyKey(key string) RequestOption {
+	return func(c *call) { c.idempotencyKey = key }
+}
+
+func apply(request call, options []RequestOption) call {
+	for _, option := range options {
+		option(&request)
+	}
+	return request
 }

@@ -23,56 +23,110 @@ const (
 	maxErrorBodyBytes = 64 << 10
 )
 
-// do sends one API request, retrying 429 (after Retry-After, except QUOTA_EXCEEDED, which no retry
+// call is one API request: what the client sends and what it does with the answer.
+type call struct {
+	method string
+	// path is under the base URL ("/jobs"), or a whole URL when absolute (a pre-signed upload's).
+	path     string
+	absolute bool
+	query    url.Values
+	// json is encoded as the body; else body (when not nil) gives a fresh reader per attempt.
+	json        interface{}
+	body        func() (io.Reader, error)
+	contentType string
+	// length is body's size when known (sent as Content-Length rather than chunked: a bucket's
+	// pre-signed URL refuses a PUT without it); 0 leaves it to net/http.
+	length int64
+	// idempotencyKey overrides the POST's own key (WithIdempotencyKey).
+	idempotencyKey string
+	// accept is the Accept header (default application/json).
+	accept string
+	// extra is added to the per-attempt timeout (a long poll's wait, an upload).
+	extra time.Duration
+}
+
+// answer is a successful response: its status, headers and whole body.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one API request (see send) and decodes its JSON answer into out when out is not nil.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out interface{}, extra time.Duration) error {
+	return c.doCall(ctx, call{method: method, path: path, query: query, json: in, extra: extra}, out)
+}
+
+func (c *Client) doCall(ctx context.Context, request call, out interface{}) error {
+	got, err := c.send(ctx, request)
+	if err != nil {
+		return err
+	}
+	if out == nil || got.status == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(got.body, out); err != nil {
+		return fmt.Errorf("coexai: decoding the answer to %s %s: %w", request.method, request.path, err)
+	}
+	return nil
+}
+
+// send sends one API request, retrying 429 (after Retry-After, except QUOTA_EXCEEDED, which no retry
 // clears), 408, 5xx and network errors with exponential backoff. A POST carries an Idempotency-Key,
 // the same on every attempt, so a retried creation whose first answer was lost returns the first
-// result instead of creating a second job. extra is added to the per-attempt timeout (a long poll's wait).
-// The answer's JSON is decoded into out when out is not nil.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out interface{}, extra time.Duration) error {
-	var body []byte
-	if in != nil {
-		encoded, err := json.Marshal(in)
+// result instead of creating a second job. body is called again for each attempt.
+func (c *Client) send(ctx context.Context, request call) (*answer, error) {
+	body := request.body
+	contentType := request.contentType
+	if request.json != nil {
+		encoded, err := json.Marshal(request.json)
 		if err != nil {
-			return fmt.Errorf("coexai: encoding the request: %w", err)
+			return nil, fmt.Errorf("coexai: encoding the request: %w", err)
 		}
-		body = encoded
+		body = func() (io.Reader, error) { return bytes.NewReader(encoded), nil }
+		contentType = "application/json"
 	}
-	target := c.baseURL + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
+	target := request.path
+	if !request.absolute {
+		target = c.baseURL + request.path
 	}
-	idempotencyKey := ""
-	if method == http.MethodPost {
+	if len(request.query) > 0 {
+		target += "?" + request.query.Encode()
+	}
+	idempotencyKey := request.idempotencyKey
+	if request.method == http.MethodPost && idempotencyKey == "" {
 		idempotencyKey = newIdempotencyKey()
 	}
 	for attempt := 0; ; attempt++ {
-		status, header, answer, err := c.once(ctx, method, target, body, idempotencyKey, extra)
+		var reader io.Reader
+		if body != nil {
+			fresh, err := body()
+			if err != nil {
+				return nil, fmt.Errorf("coexai: %s %s: reading the body: %w", request.method, target, err)
+			}
+			reader = fresh
+		}
+		got, err := c.once(ctx, request, target, reader, contentType, idempotencyKey)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
 			if attempt >= c.maxRetries {
-				return fmt.Errorf("coexai: %s %s: %w", method, target, err)
+				return nil, fmt.Errorf("coexai: %s %s: %w", request.method, target, err)
 			}
 			if err := sleep(ctx, backoff(attempt)); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
-		if status >= 200 && status < 300 {
-			if out == nil || status == http.StatusNoContent {
-				return nil
-			}
-			if err := json.Unmarshal(answer, out); err != nil {
-				return fmt.Errorf("coexai: decoding the answer to %s %s: %w", method, target, err)
-			}
-			return nil
+		if got.status >= 200 && got.status < 300 {
+			return got, nil
 		}
-		apiError := newError(status, header, answer)
+		apiError := newError(got.status, got.header, got.body)
 		if attempt >= c.maxRetries || !retryable(apiError) {
-			return apiError
+			return nil, apiError
 		}
-		delay, ok := retryAfter(header)
+		delay, ok := retryAfter(got.header)
 		if !ok {
 			delay = backoff(attempt)
 		}
@@ -80,46 +134,52 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			delay = maxRetryDelay
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
 
-// once makes one attempt and reads its whole answer.
-func (c *Client) once(ctx context.Context, method, target string, body []byte, idempotencyKey string, extra time.Duration) (int, http.Header, []byte, error) {
-	attemptCtx, cancel := context.WithTimeout(ctx, c.timeout+extra)
+// once makes one attempt and reads its whole answer. A pre-signed URL (absolute) carries its own
+// authorization, so the API key is not sent there.
+func (c *Client) once(ctx context.Context, request call, target string, body io.Reader, contentType, idempotencyKey string) (*answer, error) {
+	attemptCtx, cancel := context.WithTimeout(ctx, c.timeout+request.extra)
 	defer cancel()
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	request, err := http.NewRequestWithContext(attemptCtx, method, target, reader)
+	outgoing, err := http.NewRequestWithContext(attemptCtx, request.method, target, body)
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
-	request.Header.Set("Authorization", "Bearer "+c.apiKey)
-	request.Header.Set("Accept", "application/json")
-	request.Header.Set("User-Agent", c.userAgent)
-	if body != nil {
-		request.Header.Set("Content-Type", "application/json")
+	if !request.absolute {
+		outgoing.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	accept := request.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	outgoing.Header.Set("Accept", accept)
+	outgoing.Header.Set("User-Agent", c.userAgent)
+	if body != nil && contentType != "" {
+		outgoing.Header.Set("Content-Type", contentType)
+	}
+	if body != nil && request.length > 0 {
+		outgoing.ContentLength = request.length
 	}
 	if idempotencyKey != "" {
-		request.Header.Set("Idempotency-Key", idempotencyKey)
+		outgoing.Header.Set("Idempotency-Key", idempotencyKey)
 	}
-	response, err := c.httpClient.Do(request)
+	response, err := c.httpClient.Do(outgoing)
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
 	defer response.Body.Close()
 	limit := int64(math.MaxInt64)
 	if response.StatusCode >= 300 {
 		limit = maxErrorBodyBytes
 	}
-	answer, err := io.ReadAll(io.LimitReader(response.Body, limit))
+	read, err := io.ReadAll(io.LimitReader(response.Body, limit))
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
-	return response.StatusCode, response.Header, answer, nil
+	return &answer{status: response.StatusCode, header: response.Header, body: read}, nil
 }
 
 func retryable(e *Error) bool {

@@ -2,8 +2,11 @@ package coexai
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -86,16 +89,138 @@ type JobsService struct {
 }
 
 // Create queues a job (POST /v1/jobs). Retries carry the same Idempotency-Key, so they never create a
-// second job.
-func (s *JobsService) Create(ctx context.Context, request JobCreateRequest) (*Job, error) {
+// second job; WithIdempotencyKey names the key yourself. To give the job files, upload them first
+// (Files.Upload or Files.UploadLarge) and pass their IDs in FileIDs.
+func (s *JobsService) Create(ctx context.Context, request JobCreateRequest, options ...RequestOption) (*Job, error) {
 	if request.InputData == nil {
 		request.InputData = map[string]interface{}{}
 	}
 	var job Job
-	if err := s.client.do(ctx, "POST", "/jobs", nil, request, &job, 0); err != nil {
+	if err := s.client.doCall(ctx, apply(call{method: "POST", path: "/jobs", json: request}, options), &job); err != nil {
 		return nil, err
 	}
 	return &job, nil
+}
+
+// jobBatchCreate is the body of POST /v1/jobs/batch (the OpenAPI schema JobBatchCreate).
+type jobBatchCreate struct {
+	Jobs []JobCreateRequest `json:"jobs"`
+}
+
+// jobBatchRead is its answer (the OpenAPI schema JobBatchRead).
+type jobBatchRead struct {
+	Data []*Job `json:"data"`
+}
+
+// CreateBatch queues several jobs in one request (POST /v1/jobs/batch): the service creates all of them
+// or, when any is invalid, none (a 422 whose Details name the item, as "jobs.1"). The jobs come back in
+// the order of the requests.
+func (s *JobsService) CreateBatch(ctx context.Context, requests []JobCreateRequest, options ...RequestOption) ([]*Job, error) {
+	batch := jobBatchCreate{Jobs: make([]JobCreateRequest, len(requests))}
+	for i, request := range requests {
+		if request.InputData == nil {
+			request.InputData = map[string]interface{}{}
+		}
+		batch.Jobs[i] = request
+	}
+	var created jobBatchRead
+	if err := s.client.doCall(ctx, apply(call{method: "POST", path: "/jobs/batch", json: batch}, options), &created); err != nil {
+		return nil, err
+	}
+	return created.Data, nil
+}
+
+// JobListParams filters Jobs.List; zero values do not filter.
+type JobListParams struct {
+	Status        JobStatus
+	AgentID       string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Limit is the page size (the service's default when 0; at most 100).
+	Limit int
+}
+
+// List walks the organization's jobs, newest first, a page at a time (GET /v1/jobs).
+func (s *JobsService) List(ctx context.Context, params JobListParams) *Iter[Job] {
+	filters := url.Values{"status": {string(params.Status)}, "agent_id": {params.AgentID}}
+	if !params.CreatedAfter.IsZero() {
+		filters.Set("created_after", params.CreatedAfter.UTC().Format(time.RFC3339Nano))
+	}
+	if !params.CreatedBefore.IsZero() {
+		filters.Set("created_before", params.CreatedBefore.UTC().Format(time.RFC3339Nano))
+	}
+	return listPages[Job](ctx, s.client, "/jobs", filters, params.Limit)
+}
+
+// Cancel stops a job that is not final yet (POST /v1/jobs/{id}/cancel); a final job is a 409 *Error.
+func (s *JobsService) Cancel(ctx context.Context, id string) (*Job, error) {
+	var job Job
+	if err := s.client.do(ctx, "POST", "/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, &job, 0); err != nil {
+		return nil, err
+	}
+	return &job, nil
+}
+
+// Retry queues a failed, dead-lettered or cancelled job again (POST /v1/jobs/{id}/retry).
+func (s *JobsService) Retry(ctx context.Context, id string) (*Job, error) {
+	var job Job
+	if err := s.client.do(ctx, "POST", "/jobs/"+url.PathEscape(id)+"/retry", nil, nil, &job, 0); err != nil {
+		return nil, err
+	}
+	return &job, nil
+}
+
+// JobOutput is a completed job's output (GET /v1/jobs/{id}/output; the OpenAPI schema JobOutput). In
+// JSON, Content is the agent's output as decoded JSON; in another format it is the rendering: a string
+// for a text format (markdown, text, csv, html), else []byte (pdf). Body is the answer's bytes either way.
+type JobOutput struct {
+	JobID      string      `json:"job_id"`
+	AgentID    string      `json:"agent_id"`
+	Status     JobStatus   `json:"status"`
+	Content    interface{} `json:"content"`
+	FinishedAt *time.Time  `json:"finished_at"`
+	// Format is the format asked for ("json" by default).
+	Format string `json:"-"`
+	// ContentType is the answer's media type, for instance "text/markdown; charset=utf-8".
+	ContentType string `json:"-"`
+	// Body is the answer's bytes.
+	Body []byte `json:"-"`
+}
+
+// GetOutput returns a completed job's output in format: "" or "json", or one of the formats its agent
+// offers (AgentConfig.OutputFormats: maya "markdown" and "text", sam "html" and "pdf", ...). A job not
+// completed yet is a 409 *Error (Code "JOB_NOT_COMPLETED"); a format the agent does not offer a 422.
+func (s *JobsService) GetOutput(ctx context.Context, id string, format string) (*JobOutput, error) {
+	request := call{method: "GET", path: "/jobs/" + url.PathEscape(id) + "/output"}
+	if format != "" && format != "json" {
+		request.query = url.Values{"format": {format}}
+		request.accept = "*/*"
+	}
+	got, err := s.client.send(ctx, request)
+	if err != nil {
+		return nil, err
+	}
+	kind := got.header.Get("Content-Type")
+	if request.query == nil {
+		var output JobOutput
+		if err := json.Unmarshal(got.body, &output); err != nil {
+			return nil, fmt.Errorf("coexai: decoding the output of job %s: %w", id, err)
+		}
+		output.Format, output.ContentType, output.Body = "json", kind, got.body
+		return &output, nil
+	}
+	job, err := s.Get(ctx, id) // a rendering carries no job fields: they come from the job
+	if err != nil {
+		return nil, err
+	}
+	output := &JobOutput{JobID: job.ID, AgentID: job.AgentID, Status: job.Status, FinishedAt: job.FinishedAt,
+		Format: format, ContentType: kind, Body: got.body}
+	if strings.HasPrefix(kind, "text/") {
+		output.Content = string(got.body)
+	} else {
+		output.Content = got.body
+	}
+	return output, nil
 }
 
 // Get returns the job (GET /v1/jobs/{id}).

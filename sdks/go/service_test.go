@@ -151,9 +151,27 @@ func TestModelsFollowTheOpenAPIDocument(t *testing.T) {
 		t.Fatalf("decoding /openapi.json: %v", err)
 	}
 	models := map[string]interface{}{
-		"JobRead":   coexai.Job{},
-		"JobCreate": coexai.JobCreateRequest{},
-		"JobError":  coexai.JobError{},
+		"JobRead":           coexai.Job{},
+		"JobCreate":         coexai.JobCreateRequest{},
+		"JobError":          coexai.JobError{},
+		"JobOutput":         coexai.JobOutput{},
+		"Page_JobRead_":     coexai.Page[coexai.Job]{},
+		"FileRead":          coexai.File{},
+		"UploadUrlResponse": coexai.UploadURL{},
+		"Page_FileRead_":    coexai.Page[coexai.File]{},
+		"AgentSummary":      coexai.Agent{},
+		"AgentConfig":       coexai.AgentConfig{},
+		"WebhookCreate":     coexai.WebhookCreateRequest{},
+		"WebhookCreated":    coexai.WebhookCreated{},
+		"WebhookRead":       coexai.Webhook{},
+		"WebhookUpdate":     coexai.WebhookUpdateRequest{},
+		"SecretRotated":     coexai.SecretRotated{},
+		"Page_WebhookRead_": coexai.Page[coexai.Webhook]{},
+		"EventRead":         coexai.Event{},
+		"Page_EventRead_":   coexai.Page[coexai.Event]{},
+	}
+	for schema, model := range coexai.UnexportedModels {
+		models[schema] = model
 	}
 	for schema, model := range models {
 		served, ok := document.Components.Schemas[schema]
@@ -180,10 +198,16 @@ func TestModelsFollowTheOpenAPIDocument(t *testing.T) {
 	}
 }
 
+// jsonNames are the JSON names of a struct's fields, with those of an embedded struct, as encoding/json
+// flattens them.
 func jsonNames(model reflect.Type) []string {
 	var names []string
 	for i := 0; i < model.NumField(); i++ {
-		if name := strings.Split(model.Field(i).Tag.Get("json"), ",")[0]; name != "" && name != "-" {
+		field := model.Field(i)
+		name := strings.Split(field.Tag.Get("json"), ",")[0]
+		if field.Anonymous && name == "" {
+			names = append(names, jsonNames(field.Type)...)
+		} else if name != "" && name != "-" {
 			names = append(names, name)
 		}
 	}
@@ -203,6 +227,24 @@ func TestTheGuidesExampleRuns(t *testing.T) {
 	}
 	if !strings.Contains(string(output), "Output: map[") || !strings.Contains(string(output), "twitter") {
 		t.Fatalf("the example printed no maya output:\n%s", output)
+	}
+	t.Logf("%s", output)
+}
+
+// examples/files_webhooks, run as a program: a three-step upload, a job reading it, and its delivery
+// verified by the example's own receiver.
+func TestTheFilesAndWebhooksExampleRuns(t *testing.T) {
+	service(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	command := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./examples/files_webhooks")
+	output, err := command.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run ./examples/files_webhooks: %v\n%s", err, output)
+	}
+	if !strings.Contains(string(output), "File: file_") || !strings.Contains(string(output), " ready 53 bytes") ||
+		!strings.Contains(string(output), "job.completed for job job_") {
+		t.Fatalf("the example printed no upload or no verified event:\n%s", output)
 	}
 	t.Logf("%s", output)
 }

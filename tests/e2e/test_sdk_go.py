@@ -1,7 +1,10 @@
-"""The Go SDK (sdks/go, github.com/coexai/coexai-go): its own `go test` suite, run here against real
-`backplane serve` and `backplane worker` processes: jobs run to completion and failure, waits bounded by a
-context, typed errors, retries with one Idempotency-Key (against a loopback stand-in), the guide's snippet
-(examples/guide) as a program, and its structs' JSON fields against the served OpenAPI document.
+"""The Go SDK (sdks/go, github.com/coexai/coexai-go): its own `go test` suite, run here against the real
+`backplane serve` and `backplane worker` processes the SDK suites share: jobs run to completion and failure,
+batches, listing page by page, cancel and retry, output formats, files (the three-step pre-signed upload) read
+by a job, webhook endpoints and a real delivery verified in both signature schemes, events, waits bounded by a
+context, typed errors (404, 422 with details, 401, another organization's job), retries with one
+Idempotency-Key (against a loopback stand-in), the examples (the guide's snippet; files and webhooks) as
+programs, and its structs' JSON fields against the served OpenAPI document.
 
 Go is Debian's golang-go (`make install` runs scripts/install-system-packages.sh, which installs it when
 missing); without it this test fails rather than skips, so a CI machine lacking it cannot pass quietly. The SDK
@@ -14,16 +17,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from backplane.core.config import Settings
-from tests.fixtures.auth import PASSWORD
-from tests.fixtures.processes import backplane_processes
+from tests.fixtures.sdk_service import SdkService, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +35,13 @@ GO_TESTS = (
     "TestServiceErrorsAreTyped",
     "TestModelsFollowTheOpenAPIDocument",
     "TestTheGuidesExampleRuns",
+    "TestTheFilesAndWebhooksExampleRuns",
+    "TestFilesUploadedAndReadByAJob",
+    "TestJobsListCancelRetryAndBatch",
+    "TestOutputFormats",
+    "TestAgents",
+    "TestWebhooksAndAVerifiedDelivery",
+    "TestTypedErrorsAndForeignIDs",
     "TestCreateRetries5xxAnd429WithOneIdempotencyKey",
     "TestVersionIsTheChangelogsNewest",
 )
@@ -51,40 +56,9 @@ def go() -> str:
 
 
 @pytest.fixture
-def service(settings: Settings) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": settings.database.url,
-        "REDIS_URL": settings.redis.url,
-        "SECRET_KEY": settings.secret_key,
-        "STORAGE_DIR": str(settings.storage_dir),
-        "AGENT_TEST_MODE": "true",
-        "RATE_LIMITS_ENABLED": "false",
-        "JOB_HEARTBEAT_SECONDS": "0.3",
-        "JOB_RETRY_BASE_SECONDS": "0.1",
-        "JOB_SWEEP_INTERVAL_SECONDS": "0.3",
-    }
-    with backplane_processes(env) as base_url:
-        yield base_url
-
-
-def _api_key(base_url: str) -> str:
-    """A new account's API key with the read and write scopes."""
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        email = f"sdk-go{time.monotonic_ns()}@example.com"
-        registered = http.post(
-            "/api/v1/auth/register/",
-            json={"email": email, "password": PASSWORD, "full_name": "Go Pher", "company_name": "SDK Co"},
-        )
-        assert registered.status_code == 201, registered.text
-        login = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-        access = login.json()["tokens"]["access_token"]
-        key = http.post(
-            "/v1/api-keys",
-            json={"name": "go sdk", "scopes": ["read", "write"]},
-            headers={"Authorization": f"Bearer {access}"},
-        )
-        assert key.status_code == 201, key.text
-        return str(key.json()["key"])
+def service(sdk_service: SdkService) -> str:
+    """The processes the SDK suites share (tests/fixtures/sdk_service.py)."""
+    return sdk_service.base_url
 
 
 def test_the_go_sdk_suite_passes_against_real_processes(go: str, service: str) -> None:
@@ -92,7 +66,9 @@ def test_the_go_sdk_suite_passes_against_real_processes(go: str, service: str) -
     env = {
         **os.environ,
         "COEXAI_BASE_URL": f"{service}/v1",
-        "COEXAI_API_KEY": _api_key(service),
+        # The tests of the guide's calls use this account; the others sign up organizations of their own
+        # (surface_test.go's freshClient), so that what each lists is only what it made.
+        "COEXAI_API_KEY": sign_up(service, name="go-sdk").api_key,
         "GOCACHE": str(cache / "build"),
         "GOPATH": str(cache / "path"),
         "GOPROXY": "off",  # standard library only: nothing to download, and nothing may be
@@ -100,7 +76,7 @@ def test_the_go_sdk_suite_passes_against_real_processes(go: str, service: str) -
         "GO111MODULE": "on",
     }
     done = subprocess.run(
-        [go, "test", "-count=1", "-v", "./..."], cwd=SDK, env=env, capture_output=True, text=True, timeout=180
+        [go, "test", "-count=1", "-v", "./..."], cwd=SDK, env=env, capture_output=True, text=True, timeout=300
     )
     print(done.stdout)  # go test's own report, shown by pytest -s or with a failure
     assert done.returncode == 0, f"go test failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"

@@ -10,19 +10,13 @@ import asyncio
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
-from backplane.core.config import Settings
-from tests.fixtures.auth import PASSWORD
-from tests.fixtures.net import free_port
-from tests.fixtures.processes import backplane_processes
+from tests.fixtures.sdk_service import SdkService, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -52,43 +46,14 @@ def npm() -> str:
 
 
 @pytest.fixture
-def service(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "DATABASE_URL": settings.database.url,
-        "REDIS_URL": settings.redis.url,
-        "SECRET_KEY": settings.secret_key,
-        "STORAGE_DIR": str(settings.storage_dir),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",  # the pre-signed upload URLs point here
-        "AGENT_TEST_MODE": "true",
-        "RATE_LIMITS_ENABLED": "false",
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",  # the tests' webhook receivers listen on loopback
-        "JOB_HEARTBEAT_SECONDS": "0.3",
-        "JOB_RETRY_BASE_SECONDS": "0.1",
-        "JOB_SWEEP_INTERVAL_SECONDS": "0.3",
-    }
-    with backplane_processes(env, port=port) as base_url:
-        yield base_url
+def service(sdk_service: SdkService) -> str:
+    """The processes the SDK suites share (tests/fixtures/sdk_service.py)."""
+    return sdk_service.base_url
 
 
 def _api_key(base_url: str) -> str:
     """A new account's API key with every scope (the webhook tests need `admin`)."""
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        email = f"sdk-ts{time.monotonic_ns()}@example.com"
-        registered = http.post(
-            "/api/v1/auth/register/",
-            json={"email": email, "password": PASSWORD, "full_name": "Ty Script", "company_name": "SDK Co"},
-        )
-        assert registered.status_code == 201, registered.text
-        login = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-        access = login.json()["tokens"]["access_token"]
-        key = http.post(
-            "/v1/api-keys",
-            json={"name": "typescript sdk", "scopes": ["read", "write", "admin"]},
-            headers={"Authorization": f"Bearer {access}"},
-        )
-        assert key.status_code == 201, key.text
-        return str(key.json()["key"])
+    return sign_up(base_url, name="typescript-sdk").api_key
 
 
 def test_the_typescript_sdk_suite_passes_against_real_processes_and_the_sdk_runs_in_a_browser(
