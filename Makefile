@@ -11,10 +11,13 @@ PORT ?= 8000
 
 # Also the Debian packages the agents and the tests need (Tesseract OCR and the PDF report's font; Chromium,
 # Node.js and npm for the browser and TypeScript SDK tests, Go for the Go SDK's), when missing: scripts/install-system-packages.sh.
+# Then the web dashboard (dashboard/ built into dashboard/dist, served at /dashboard/), when dashboard/ exists and
+# its build is older than its sources: scripts/build-dashboard.sh.
 install:
 	@scripts/install-system-packages.sh
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+	@scripts/build-dashboard.sh
 
 services:
 	@scripts/ensure-services.sh

@@ -15,6 +15,7 @@ from backplane.agents import registry as agents
 from backplane.api_docs import install_docs
 from backplane.api_keys.endpoints import router as api_keys_router
 from backplane.auth import endpoints as auth_endpoints
+from backplane.auth import session_endpoints
 from backplane.billing import connect_endpoints, invoice_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
@@ -33,6 +34,7 @@ from backplane.core.request_id import RequestIdMiddleware
 from backplane.core.security_headers import SecurityHeadersMiddleware
 from backplane.core.tracing import install as install_tracing
 from backplane.core.tracing import instrument_engine
+from backplane.dashboard import router as dashboard_router
 from backplane.events.endpoints import router as events_router
 from backplane.events.endpoints import types_router as event_types_router
 from backplane.files.endpoints import router as files_router
@@ -167,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seats_router,
         auth_endpoints.licensing,
         auth_endpoints.platform,
+        session_endpoints.router,
         oauth_router,
         organizations_router,
         invitations_router,
@@ -191,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         events_router,
         event_types_router,
+        dashboard_router,
     ):
         app.include_router(router)
     if settings.metrics_port is None:

@@ -26,6 +26,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from backplane.core.crypto import derive_key, parse_keys
 
 MIN_SECRET_KEY_LENGTH = 32
+# The checkout this module runs from (src/backplane/core/ -> the repository), where `make install` builds the
+# dashboard; an installed (non-editable) copy sets DASHBOARD_DIR instead.
+REPOSITORY_DIR = Path(__file__).resolve().parents[3]
 MAX_S3_PRESIGN_SECONDS = 7 * 86400  # SigV4's limit on X-Amz-Expires
 _METER_AGENT = re.compile(r"[a-z0-9_-]{1,64}")
 _METER_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -334,6 +337,11 @@ class Settings(_Section):
         default=10, ge=1, le=100, description="Attempts in flight to one endpoint at once, across all workers."
     )
     storage_dir: Path = Path("./var/files")
+    dashboard_dir: Path = Field(
+        default=REPOSITORY_DIR / "dashboard" / "dist",
+        description="The built dashboard (`make install` builds dashboard/ into dashboard/dist), served at "
+        "/dashboard/; missing: /dashboard/ answers 503.",
+    )
     upload_url_ttl_seconds: int = Field(default=3600, gt=0)
     # Multipart uploads (POST /v1/files/uploads): their part URLs work this long, then the cron frees them.
     upload_expiry_hours: int = Field(default=24, gt=0)
