@@ -345,7 +345,7 @@ function kindOf(schema: Schema): string {
 /** One form field per top-level property of the agent's input JSON schema. */
 function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
   const properties = Object.entries(schema.properties ?? {});
-  if (properties.length === 0) return <p className="muted">This agent takes no input fields.</p>;
+  if (properties.length === 0) return <p className="muted">Nothing to fill in here.</p>;
   return (
     <>
       {properties.map(([name, property]) => {
@@ -456,8 +456,9 @@ export function NewJobPage() {
     setBusy(true);
     try {
       const input = collect(form, "input", agent.inputSchema as Schema);
+      const config = collect(form, "config", agent.configSchema as Schema);
       const files = form.getAll("files").filter((file): file is File => file instanceof File && file.size > 0);
-      const job = await sdk.jobs.create({ agentId: agent.id, input, files });
+      const job = await sdk.jobs.create({ agentId: agent.id, input, config, files });
       navigate(`/jobs/${job.id}`);
     } catch (caught) {
       setError(describeError(caught));
@@ -490,7 +491,14 @@ export function NewJobPage() {
                     <p className="muted">{agent.description}</p>
                     <form className="stack" onSubmit={(event) => void submit(event, agent)}>
                       {error ? <Alert>{error}</Alert> : null}
-                      <SchemaFields schema={agent.inputSchema as Schema} prefix="input" />
+                      <fieldset className="stack">
+                        <legend>Input</legend>
+                        <SchemaFields schema={agent.inputSchema as Schema} prefix="input" />
+                      </fieldset>
+                      <fieldset className="stack">
+                        <legend>Settings</legend>
+                        <SchemaFields schema={agent.configSchema as Schema} prefix="config" />
+                      </fieldset>
                       <Input
                         label="Files"
                         name="files"
