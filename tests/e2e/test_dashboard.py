@@ -311,6 +311,10 @@ async def test_a_taylor_job_with_an_uploaded_pdf_shows_its_output(
     await page.get_by_role("link", name="New job").click()
     await page.get_by_label("Agent").select_option("taylor")
     await expect(page.get_by_role("heading", name=re.compile("Taylor"))).to_be_visible()
+    # The form is built from the agent's JSON schemas: a nullable enum is a choice with a "(default)".
+    extraction = page.get_by_role("group", name="Input").get_by_label(re.compile("Extraction Type"))
+    await expect(extraction).to_have_value("")
+    await extraction.select_option("invoice")
     await page.get_by_label("Files").set_input_files(str(invoice))
     await browsing.shoot("job-new")
     await page.get_by_role("button", name="Create job").click()
@@ -329,8 +333,19 @@ async def test_a_taylor_job_with_an_uploaded_pdf_shows_its_output(
     await browsing.shoot("jobs")
 
     await page.get_by_role("link", name="Files").click()
-    await expect(page.get_by_role("cell", name="invoice.pdf")).to_be_visible()
+    await expect(page.get_by_role("cell", name="invoice.pdf", exact=True)).to_be_visible()
+    # An upload through the Files page (XMLHttpRequest, with progress), then its deletion.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Meeting notes: ship the dashboard.\n")
+    await page.get_by_label("Upload a file").set_input_files(str(notes))
+    await expect(page.get_by_role("cell", name="notes.txt", exact=True)).to_be_visible()
     await browsing.shoot("files")
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Download notes.txt").click()
+    assert Path(await (await downloading.value).path()).read_text() == notes.read_text()
+    await page.get_by_role("button", name="Delete notes.txt").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    await expect(page.get_by_role("cell", name="notes.txt", exact=True)).to_have_count(0)
 
 
 class _Receiver:

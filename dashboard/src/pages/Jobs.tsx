@@ -338,8 +338,20 @@ type Schema = {
 };
 
 function kindOf(schema: Schema): string {
-  const type = schema.type ?? schema.anyOf?.find((option) => option.type !== "null")?.type;
+  const type = schema.type;
   return Array.isArray(type) ? (type.find((t) => t !== "null") ?? "string") : (type ?? "string");
+}
+
+/** A nullable property (`anyOf: [X, {type: null}]`, as pydantic writes `X | None`) read as X, optional. */
+function flatten(schema: Schema): Schema & { nullable?: boolean } {
+  const options = schema.anyOf?.filter((option) => option.type !== "null");
+  if (!options || options.length !== 1) return schema;
+  const { anyOf: _anyOf, ...rest } = schema;
+  return { ...options[0], ...rest, nullable: options.length < (schema.anyOf?.length ?? 0) };
+}
+
+function defaultOf(schema: Schema): string | undefined {
+  return schema.default === undefined || schema.default === null ? undefined : String(schema.default);
 }
 
 /** One form field per top-level property of the agent's input JSON schema. */
@@ -348,20 +360,22 @@ function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
   if (properties.length === 0) return <p className="muted">Nothing to fill in here.</p>;
   return (
     <>
-      {properties.map(([name, property]) => {
+      {properties.map(([name, raw]) => {
+        const property = flatten(raw);
         const kind = kindOf(property);
         const label = `${property.title ?? name}${schema.required?.includes(name) ? " (required)" : ""}`;
         const fieldName = `${prefix}.${name}`;
         const hint = property.description;
         const required = schema.required?.includes(name);
         if (property.enum) {
+          const choices = property.enum.map((value): [string, string] => [String(value), String(value)]);
           return (
             <Select
               key={name}
               label={label}
               name={fieldName}
-              defaultValue={String(property.default ?? property.enum[0])}
-              options={property.enum.map((value): [string, string] => [String(value), String(value)])}
+              defaultValue={defaultOf(property) ?? (required ? choices[0]?.[0] : "")}
+              options={required ? choices : [["", "(default)"], ...choices]}
             />
           );
         }
@@ -382,7 +396,7 @@ function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
               type="number"
               step={kind === "integer" ? 1 : "any"}
               required={required}
-              defaultValue={property.default === undefined ? undefined : String(property.default)}
+              defaultValue={defaultOf(property)}
             />
           );
         }
@@ -394,7 +408,7 @@ function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
                   className="input"
                   {...props}
                   name={`${fieldName}:json`}
-                  defaultValue={property.default === undefined ? "" : JSON.stringify(property.default)}
+                  defaultValue={property.default === undefined || property.default === null ? "" : JSON.stringify(property.default)}
                 />
               )}
             </Field>
@@ -408,7 +422,7 @@ function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
             name={fieldName}
             required={required}
             maxLength={property.maxLength}
-            defaultValue={property.default === undefined ? undefined : String(property.default)}
+            defaultValue={defaultOf(property)}
           />
         );
       })}
@@ -418,7 +432,8 @@ function SchemaFields({ schema, prefix }: { schema: Schema; prefix: string }) {
 
 function collect(form: FormData, prefix: string, schema: Schema): Record<string, unknown> {
   const value: Record<string, unknown> = {};
-  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+  for (const [name, declared] of Object.entries(schema.properties ?? {})) {
+    const property = flatten(declared);
     const kind = kindOf(property);
     if (kind === "boolean" && !property.enum) {
       value[name] = form.get(`${prefix}.${name}`) === "on";
