@@ -23,6 +23,10 @@ BAD_CREDENTIALS = "No active account found with the given credentials."
 NOT_THIS_BROWSER = "This sign-in was not started in this browser, or it took too long. Sign in again."
 ALREADY_USED = "This sign-in was already completed or has expired. Sign in again."
 DISPLAY = {"google": "Google", "microsoft": "Microsoft", "github": "GitHub"}
+REDIRECT_NOT_ALLOWED = (
+    "This URL is not allowed; it must be one of OAUTH_REDIRECT_ALLOWLIST, or a page of this service's dashboard "
+    "(/dashboard/...)."
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -154,6 +158,16 @@ async def test_an_unconfigured_provider_is_a_404(browser: Browser, settings: Set
         "https://admin.example.com/oauth/done",  # the allowed one has a query: exact match only
         "",
         "x" * 5000,
+        # Look like the dashboard, but are not one of its pages on this service.
+        "https://evil.example.net/dashboard/",
+        "//evil.example.net/dashboard/",
+        "/dashboard",
+        "/dashboard/../v1/users/me",
+        "/dashboard/\\evil.example.net",
+        "/dashboard/#access_token=x",
+        "/dashboard/ x",
+        "http://testserver.evil.example/dashboard/",
+        "/dashboard/" + "x" * 2000,
     ],
 )
 async def test_a_redirect_uri_off_the_allowlist_is_refused_without_redirecting(
@@ -161,7 +175,7 @@ async def test_a_redirect_uri_off_the_allowlist_is_refused_without_redirecting(
 ) -> None:
     response = await browser.start("google", redirect_uri=redirect_uri)
 
-    assert_invalid(response, {"redirect_uri": ["This URL is not allowed; it must be one of OAUTH_REDIRECT_ALLOWLIST."]})
+    assert_invalid(response, {"redirect_uri": [REDIRECT_NOT_ALLOWED]})
     assert "location" not in response.headers
     assert "set-cookie" not in response.headers
     assert await app.state.redis.keys(keys.oauth_state("*")) == []

@@ -2,8 +2,10 @@
 
 A web app sends its user to `GET /v1/auth/oauth/google`; the user comes back to the frontend callback
 signed in (tokens in the URL fragment, or httpOnly cookies with OAUTH_TOKEN_DELIVERY=cookie) or with
-`?error=...&error_description=...`. Only a request the browser cannot usefully be sent on with (an
-unknown or unconfigured provider, a `redirect_uri` not on the allowlist) is answered with a JSON error.
+`?error=...&error_description=...`. The dashboard served by this service (`redirect_uri=/dashboard/...`)
+comes back with the cookies of a browser session instead (auth/browser.py), and no token in the URL.
+Only a request the browser cannot usefully be sent on with (an unknown or unconfigured provider, a
+`redirect_uri` not on the allowlist) is answered with a JSON error.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.responses import RedirectResponse
 from redis.asyncio import Redis
 
 from backplane.access.requirements import Public
+from backplane.auth import browser
 from backplane.auth import service as auth_service
 from backplane.auth.limits import AuthenticationLimit
 from backplane.core.config import Settings
@@ -70,8 +73,35 @@ def _provider(settings: Settings, name: str) -> Provider:
     return provider
 
 
+DASHBOARD_PREFIX = "/dashboard/"
+
+
 def _allowed_redirects(settings: Settings) -> frozenset[str]:
     return settings.oauth.redirect_allowlist | {settings.oauth_frontend_callback_url}
+
+
+def _is_allowed(settings: Settings, url: str) -> bool:
+    return url in _allowed_redirects(settings) or _dashboard_target(settings, url) is not None
+
+
+def _dashboard_target(settings: Settings, url: str) -> str | None:
+    """A page of the dashboard this service serves, as a path (`/dashboard/...`, query kept): `url` given as that
+    path or under PUBLIC_BASE_URL; None for anything else. A path only, so never a redirect to another host."""
+    base = settings.public_base_url.rstrip("/")
+    path = url[len(base) :] if url.startswith(base + DASHBOARD_PREFIX) else url
+    parts = urlsplit(path)
+    if (
+        len(path) > 2000
+        or parts.scheme
+        or parts.netloc
+        or parts.fragment
+        or not parts.path.startswith(DASHBOARD_PREFIX)
+        or "\\" in path
+        or ".." in parts.path.split("/")
+        or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path)
+    ):
+        return None
+    return path
 
 
 def _callback_url(settings: Settings, provider: str) -> str:
@@ -110,7 +140,10 @@ def _with_query(url: str, **params: str) -> str:
     "navigation (`window.location.href = '/v1/auth/oauth/google'`); they come back to the frontend callback "
     "(OAUTH_FRONTEND_CALLBACK_URL, or `redirect_uri`) signed in: `#access_token=…&refresh_token=…&"
     "token_type=Bearer&expires_in=900` in the URL fragment, or, with OAUTH_TOKEN_DELIVERY=cookie, the httpOnly "
-    "cookies `backplane_access_token` and `backplane_refresh_token`. A failed sign-in comes back with "
+    "cookies `backplane_access_token` and `backplane_refresh_token`. With `redirect_uri` a page of the dashboard "
+    "this service serves (`/dashboard/...`, or that path under PUBLIC_BASE_URL), the user lands there with the "
+    "cookies of `POST /v1/auth/session` (`bp_refresh`, `bp_csrf`) and no token in the URL; the page then calls "
+    "`POST /v1/auth/session/refresh`. A failed sign-in comes back with "
     "`?error=<code>&error_description=<text>` instead; the codes are `access_denied` (and the provider's other "
     "standard errors), `invalid_state`, `invalid_request`, `invalid_grant`, `provider_error`, "
     "`email_not_verified`, `account_disabled`, `account_conflict`.\n\n"
@@ -128,8 +161,8 @@ async def start_sign_in(
     redirect_uri: Annotated[
         str | None,
         Query(
-            description="The frontend page to come back to; exactly one of OAUTH_REDIRECT_ALLOWLIST. "
-            "Default: OAUTH_FRONTEND_CALLBACK_URL.",
+            description="The frontend page to come back to; exactly one of OAUTH_REDIRECT_ALLOWLIST, or a page "
+            "of this service's dashboard (`/dashboard/...`). Default: OAUTH_FRONTEND_CALLBACK_URL.",
             examples=["https://app.example.com/auth/callback"],
         ),
     ] = None,
@@ -137,11 +170,16 @@ async def start_sign_in(
     chosen = _provider(settings, provider)
     frontend = settings.oauth_frontend_callback_url
     if redirect_uri is not None:
-        if redirect_uri not in _allowed_redirects(settings):
+        if not _is_allowed(settings, redirect_uri):
             raise InvalidInput(
-                {"redirect_uri": ["This URL is not allowed; it must be one of OAUTH_REDIRECT_ALLOWLIST."]}
+                {
+                    "redirect_uri": [
+                        "This URL is not allowed; it must be one of OAUTH_REDIRECT_ALLOWLIST, or a page of this "
+                        "service's dashboard (/dashboard/...)."
+                    ]
+                }
             )
-        frontend = redirect_uri
+        frontend = _dashboard_target(settings, redirect_uri) or redirect_uri
     state_value = state.new_state()
     verifier = state.new_code_verifier()
     await state.save(redis, settings, state_value, state.Pending(provider, verifier, frontend))
@@ -184,8 +222,7 @@ async def finish_sign_in(
 ) -> RedirectResponse:
     chosen = _provider(settings, provider)
     started = state.read_cookie(settings, request.cookies.get(state.COOKIE_NAME))
-    allowed = _allowed_redirects(settings)
-    frontend = started.redirect_uri if started and started.redirect_uri in allowed else None
+    frontend = started.redirect_uri if started and _is_allowed(settings, started.redirect_uri) else None
     try:
         pending = await _take_pending(redis, provider, started, state_param)
         frontend = pending.redirect_uri
@@ -197,7 +234,7 @@ async def finish_sign_in(
             code=code, redirect_uri=_callback_url(settings, provider), code_verifier=pending.code_verifier
         )
         user = await service.sign_in(session, redis, settings, provider, profile)
-        response = _signed_in(settings, frontend, auth_service.issue_tokens(user, settings))
+        response = _signed_in(request, settings, frontend, auth_service.issue_tokens(user, settings))
     except OAuthFailure as failure:
         target = frontend or settings.oauth_frontend_callback_url
         response = _redirect(_with_query(target, error=failure.error, error_description=failure.description))
@@ -229,7 +266,15 @@ def _provider_error(provider: Provider, error: str) -> OAuthFailure:
     return OAuthFailure(code, f"{provider.display_name} could not sign you in. Try again.")
 
 
-def _signed_in(settings: Settings, frontend: str, tokens: auth_service.IssuedTokens) -> RedirectResponse:
+def _signed_in(
+    request: Request, settings: Settings, frontend: str, tokens: auth_service.IssuedTokens
+) -> RedirectResponse:
+    if _dashboard_target(settings, frontend) is not None:
+        # The dashboard's own session: the refresh token in its cookie, and the page gets an access token
+        # from POST /v1/auth/session/refresh. Nothing in the URL.
+        response = _redirect(frontend)
+        browser.set_session_cookies(response, request, settings, tokens.refresh)
+        return response
     if settings.oauth.oauth_token_delivery == "cookie":
         response = _redirect(frontend)
         for name, value, max_age in (

@@ -10,11 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from backplane.access.requirements import Staff
+from backplane.auth.models import User
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.jobs import maintenance
+from backplane.organizations.models import Organization
+from backplane.staff import console, repository
 from backplane.staff import service as staff_service
 from backplane.staff.models import StaffAction
 from backplane.staff.repository import StaffActionRepository
@@ -59,6 +62,64 @@ async def list_staff_actions(
     return Page(
         data=[StaffActionRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
+
+
+SearchQuery = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Query(description="Text to find (case-insensitive, anywhere in the field), or an exact id; none: all."),
+]
+
+
+@router.get(
+    "/organizations",
+    response_model=Page[console.StaffOrganizationRead],
+    summary="Find organizations (staff only)",
+    description="Organizations whose name or slug contains `q`, whose id is `q`, or that have a member whose email "
+    "contains `q`; newest first, paginated like other lists.",
+)
+async def search_organizations(
+    principal: Staff,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[SearchQuery, Query(examples=["acme"])] = None,
+) -> Page[console.StaffOrganizationRead]:
+    stmt = repository.search_organizations(q)
+    rows, cursor = await paginate(session, stmt, page, Organization.created_at, Organization.id)
+    return Page(data=[console.organization_read(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    response_model=console.StaffOrganizationDetail,
+    summary="An organization whole (staff only)",
+    description="Its subscription (plan, status, seats, period), this month's live usage as `GET /v1/usage` "
+    "computes it, its licenses with their live seats, and its members. To issue or change a license: "
+    "`POST /api/v1/licenses/` and `PATCH /api/v1/licenses/{id}/` as staff.",
+    responses=platform_errors(404),
+)
+async def read_organization(
+    organization_id: uuid.UUID, principal: Staff, session: SessionDep, request: Request
+) -> console.StaffOrganizationDetail:
+    return await console.organization_detail(request, session, organization_id)
+
+
+@router.get(
+    "/users",
+    response_model=Page[console.StaffUserRead],
+    summary="Find users (staff only)",
+    description="Users whose email or full name contains `q`, or whose id is `q`, with their organizations; "
+    "newest first, paginated like other lists.",
+)
+async def search_users(
+    principal: Staff,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[SearchQuery, Query(examples=["dev@example.com"])] = None,
+) -> Page[console.StaffUserRead]:
+    rows, cursor = await paginate(session, repository.search_users(q), page, User.created_at, User.id)
+    users = await console.users_read(session, [r[0] for r in rows])
+    return Page(data=users, has_more=cursor is not None, next_cursor=cursor)
 
 
 class MaintenanceStart(BaseModel):
