@@ -66,7 +66,7 @@ function Shell() {
           Test mode: API keys you create are test keys, and lists show test-mode data.
         </div>
       ) : null}
-      {me?.user && !me.user.email_verified_at ? (
+      {me?.user && !me.user.email_verified ? (
         <div className="banner warning" role="status" data-testid="verify-banner">
           Please verify your email address: we sent a link to <strong>{me.user.email}</strong>. Invitations and some
           actions need a verified address.

@@ -120,12 +120,14 @@ export async function signOut(): Promise<void> {
 }
 
 /** fetch with the session's bearer token and organization; one refresh and retry after a 401. */
-export const authFetch: typeof fetch = async (input, init = {}) => {
+export const authFetch: typeof fetch = (input, init = {}) => sessionFetch(input, init, true);
+
+async function sessionFetch(input: RequestInfo | URL, init: RequestInit, inOrganization: boolean): Promise<Response> {
   const send = () => {
     const headers = new Headers(init.headers);
     if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
     else headers.delete("Authorization");
-    if (organizationId) headers.set("X-Organization-ID", organizationId);
+    if (organizationId && inOrganization) headers.set("X-Organization-ID", organizationId);
     return fetch(input, { ...init, headers, credentials: "same-origin" });
   };
   let response = await send();
@@ -135,7 +137,7 @@ export const authFetch: typeof fetch = async (input, init = {}) => {
     else signedOutListeners.forEach((listener) => listener());
   }
   return response;
-};
+}
 
 export const sdk = new CoExAI({
   apiKey: "dashboard-session", // replaced on every request by authFetch with the session's token
@@ -189,7 +191,7 @@ type Query = Record<string, string | number | boolean | null | undefined>;
 export async function request<T>(
   method: string,
   path: string,
-  options: { json?: unknown; query?: Query; signal?: AbortSignal } = {},
+  options: { json?: unknown; query?: Query; signal?: AbortSignal; organization?: boolean } = {},
 ): Promise<T> {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(options.query ?? {})) {
@@ -198,12 +200,15 @@ export async function request<T>(
   const headers: Record<string, string> = { Accept: "application/json" };
   if (options.json !== undefined) headers["Content-Type"] = "application/json";
   if (method === "POST") headers["Idempotency-Key"] = `dash_${crypto.randomUUID()}`;
-  const response = await authFetch(url, {
+  const init = {
     method,
     headers,
     body: options.json === undefined ? undefined : JSON.stringify(options.json),
     signal: options.signal,
-  });
+  };
+  // `organization: false`: a call about the user, not an organization (another user's remembered
+  // organization, from this browser's last session, would make it a 404).
+  const response = await sessionFetch(url, init, options.organization !== false);
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return undefined as T;
   const text = await response.text();

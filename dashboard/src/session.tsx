@@ -3,7 +3,7 @@ import { createContext, type ReactNode, useCallback, useContext, useEffect, useS
 import * as api from "./api";
 
 export interface Me {
-  user: { id: string; email: string; full_name: string; email_verified_at?: string | null; is_staff?: boolean } | null;
+  user: { id: string; email: string; full_name: string; email_verified?: boolean; is_staff?: boolean } | null;
   organization: { id: string; name: string } | null;
   role: string | null;
   auth: { type: string; scopes: string[]; livemode: boolean };
@@ -51,7 +51,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [mode, setModeState] = useState<Mode>(localStorage.getItem("bp_mode") === "test" ? "test" : "live");
 
   const load = useCallback(async () => {
-    const page = await api.request<{ data: Organization[] }>("GET", "/v1/organizations", { query: { limit: 100 } });
+    const page = await api.request<{ data: Organization[] }>("GET", "/v1/organizations", {
+      query: { limit: 100 },
+      organization: false,
+    });
     const current = api.currentOrganization();
     if (!current || !page.data.some((organization) => organization.id === current)) {
       api.setOrganization(page.data[0]?.id ?? null);

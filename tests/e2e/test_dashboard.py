@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -210,7 +211,8 @@ async def test_sign_up_create_a_key_use_it_then_revoke_it(browsing: Browsing, se
     assert secret.startswith((await prefix.inner_text()).rstrip("…"))
 
     # The key works against the API, as a customer's script would use it.
-    me = httpx.get(f"{service.base_url}/v1/users/me", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+        me = await http.get("/v1/users/me", headers={"Authorization": f"Bearer {secret}"})
     assert me.status_code == 200, me.text
     assert me.json()["user"]["email"] == email
     await browsing.shoot("api-keys")
@@ -218,7 +220,8 @@ async def test_sign_up_create_a_key_use_it_then_revoke_it(browsing: Browsing, se
     await page.get_by_role("button", name="Revoke CI pipeline").click()
     await page.get_by_role("dialog").get_by_role("button", name="Revoke key").click()
     await expect(page.get_by_text("No live keys yet")).to_be_visible()
-    refused = httpx.get(f"{service.base_url}/v1/users/me", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+        refused = await http.get("/v1/users/me", headers={"Authorization": f"Bearer {secret}"})
     assert refused.status_code == 401
 
     # Sign-out clears the session: a reload lands on the sign-in page.
@@ -246,21 +249,42 @@ async def test_buy_a_plan_in_local_billing_mode(browsing: Browsing, service: Ser
     await expect(page.get_by_role("cell", name="pro", exact=True)).to_be_visible()
 
 
-async def test_a_seat_acquired_by_a_script_appears_live_and_is_revoked(browsing: Browsing, service: Service) -> None:
+async def test_staff_issue_a_license_whose_seat_a_script_takes_live_then_revoked(
+    browsing: Browsing, service: Service
+) -> None:
     email = _email("seats")
-    registered = _register(service.base_url, email)
+    company = f"Seat Co {time.monotonic_ns()}"
+    registered = _register(service.base_url, email, company=company)
     staff_email = _email("staff")
     _register(service.base_url, staff_email, company="Operator")
     granted = run_cli("staff", "grant", staff_email, env={**os.environ, **service.env}, cwd=REPOSITORY)
     assert granted.returncode == 0, granted.stderr
-    issued = httpx.post(
-        f"{service.base_url}/api/v1/licenses/",
-        json={"tier": "pro", "seats": 3, "organization_id": registered["organization"]["id"]},
-        headers={"Authorization": f"Bearer {_token(service.base_url, staff_email)}"},
-        timeout=30,
-    )
-    assert issued.status_code == 201, issued.text
-    license_ = issued.json()
+
+    # The operator finds the customer in the staff console and issues a license.
+    await _sign_in(browsing, staff_email)
+    page = browsing.page
+    await page.get_by_role("link", name="Staff console").click()
+    await page.get_by_label("Organization, user or email").fill(email)
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("button", name=email).click()
+    panel = page.get_by_role("region", name="Organization", exact=True)
+    await expect(panel.get_by_role("heading", name=company)).to_be_visible()
+    await expect(panel.get_by_text("No licenses")).to_be_visible()
+    form = page.get_by_role("form", name="Issue a license")
+    await form.get_by_label("Seats").fill("3")
+    await form.get_by_role("button", name="Issue license").click()
+    await expect(panel.get_by_text(re.compile(r"Issued \S+\."))).to_be_visible()
+    await expect(panel.get_by_role("cell", name="0 / 3")).to_be_visible()
+    await browsing.shoot("staff-console")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    token = _token(service.base_url, email)
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+        listed = (await http.get("/api/v1/licenses/", headers={"Authorization": f"Bearer {token}"})).json()["licenses"]
+    assert [(lic["tier"], lic["seats"]) for lic in listed] == [("pro", 3)]
+    license_ = listed[0]
+    assert registered["organization"]["name"] == company
 
     await _sign_in(browsing, email)
     page = browsing.page
@@ -270,9 +294,9 @@ async def test_a_seat_acquired_by_a_script_appears_live_and_is_revoked(browsing:
     await expect(page.get_by_text("No live sessions")).to_be_visible()
 
     # A licensed program acquires a seat while the page is open: it appears without a reload.
-    token = _token(service.base_url, email)
-    acquired = httpx.post(
-        f"{service.base_url}/api/v1/licenses/acquire/",
+    seat_client = httpx.AsyncClient(base_url=service.base_url, timeout=30)
+    acquired = await seat_client.post(
+        "/api/v1/licenses/acquire/",
         json={
             "license_key": license_["key_string"],
             "hardware_id": "HW-DASH-1",
@@ -280,7 +304,6 @@ async def test_a_seat_acquired_by_a_script_appears_live_and_is_revoked(browsing:
             "client_version": "2.4.1",
         },
         headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
     )
     assert acquired.status_code in (200, 201), acquired.text
     await expect(page.get_by_role("cell", name="HW-DASH-1", exact=True)).to_be_visible()
@@ -291,11 +314,11 @@ async def test_a_seat_acquired_by_a_script_appears_live_and_is_revoked(browsing:
     await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
     await expect(page.get_by_text("No live sessions")).to_be_visible()
     await expect(page.get_by_test_id("live-seats")).to_have_text("0 / 3")
-    heartbeat = httpx.patch(
-        f"{service.base_url}/api/v1/licenses/sessions/{acquired.json()['session_id']}/heartbeat/",
+    heartbeat = await seat_client.patch(
+        f"/api/v1/licenses/sessions/{acquired.json()['session_id']}/heartbeat/",
         headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
     )
+    await seat_client.aclose()
     assert heartbeat.status_code >= 400, heartbeat.text
 
 
@@ -342,7 +365,8 @@ async def test_a_taylor_job_with_an_uploaded_pdf_shows_its_output(
     await browsing.shoot("files")
     async with page.expect_download() as downloading:
         await page.get_by_role("button", name="Download notes.txt").click()
-    assert Path(await (await downloading.value).path()).read_text() == notes.read_text()
+    saved = await (await downloading.value).path()
+    assert await asyncio.to_thread(Path(saved).read_text) == "Meeting notes: ship the dashboard.\n"
     await page.get_by_role("button", name="Delete notes.txt").click()
     await page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     await expect(page.get_by_role("cell", name="notes.txt", exact=True)).to_have_count(0)
@@ -354,11 +378,13 @@ class _Receiver:
     def __init__(self) -> None:
         self.broken = True
         self.received: list[dict[str, Any]] = []
+        self.attempted = threading.Event()  # set in the receiver's own thread and loop
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
         body = await request.json()
         self.received.append(body)
+        self.attempted.set()
         response: Response = (
             JSONResponse({"error": "receiver down"}, status_code=500) if self.broken else JSONResponse({"ok": True})
         )
@@ -389,10 +415,7 @@ async def test_a_broken_receiver_then_redeliver_from_the_log(browsing: Browsing,
         await page.get_by_role("dialog").get_by_label("Name").fill("hooked")
         await page.get_by_role("dialog").get_by_role("button", name="Create key").click()
         await page.get_by_role("dialog").get_by_role("button", name="Done").click()
-        deadline = time.monotonic() + 20
-        while not receiver.received and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert receiver.received, "the worker never attempted the delivery"
+        assert await asyncio.to_thread(receiver.attempted.wait, 20), "the worker never attempted the delivery"
 
         await page.get_by_role("link", name="Webhooks").click()
         await page.get_by_role("link", name=f"{server.url}/hooks").click()

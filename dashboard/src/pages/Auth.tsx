@@ -16,11 +16,47 @@ function AuthCard({ title, children }: { title: string; children: React.ReactNod
   );
 }
 
+const PROVIDERS: Array<[string, string]> = [
+  ["google", "Google"],
+  ["microsoft", "Microsoft"],
+  ["github", "GitHub"],
+];
+
+/**
+ * The providers this server has configured. There is no route that lists them, so each is asked for its
+ * redirect without following it: a configured provider answers 302 (an opaque redirect here), an
+ * unconfigured one a JSON error.
+ */
+function useConfiguredProviders(): Array<[string, string]> {
+  const [configured, setConfigured] = useState<Array<[string, string]>>([]);
+  useEffect(() => {
+    const controller = new AbortController();
+    void Promise.all(
+      PROVIDERS.map(async ([id, name]) => {
+        try {
+          const response = await fetch(oauthUrl(id), { redirect: "manual", signal: controller.signal });
+          return response.type === "opaqueredirect" ? ([id, name] as [string, string]) : null;
+        } catch {
+          return null;
+        }
+      }),
+    ).then((found) => !controller.signal.aborted && setConfigured(found.filter((item) => item !== null)));
+    return () => controller.abort();
+  }, []);
+  return configured;
+}
+
+function oauthUrl(provider: string): string {
+  return `/v1/auth/oauth/${provider}?redirect_uri=${encodeURIComponent("/dashboard/")}`;
+}
+
 export function SignInPage() {
   const session = useSession();
   const navigate = useNavigate();
   const location = useLocation();
-  const [error, setError] = useState<string | null>(null);
+  const [params] = useSearchParams();
+  const providers = useConfiguredProviders();
+  const [error, setError] = useState<string | null>(params.get("error_description") ?? params.get("error"));
   const [busy, setBusy] = useState(false);
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -46,6 +82,15 @@ export function SignInPage() {
         <Button type="submit" variant="primary" busy={busy}>
           Sign in
         </Button>
+        {providers.length ? (
+          <div className="row" aria-label="Other ways to sign in">
+            {providers.map(([id, name]) => (
+              <a key={id} className="btn" href={oauthUrl(id)}>
+                Sign in with {name}
+              </a>
+            ))}
+          </div>
+        ) : null}
         <p className="row">
           <Link to="/forgot-password">Forgot your password?</Link>
           <span className="spacer" />

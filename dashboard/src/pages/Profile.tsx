@@ -36,7 +36,7 @@ export function ProfilePage() {
           <Input label="Full name" name="full_name" defaultValue={me.user.full_name} required />
           <p>
             {me.user.email}{" "}
-            {me.user.email_verified_at ? <Badge tone="success">verified</Badge> : <Badge tone="warning">not verified</Badge>}
+            {me.user.email_verified ? <Badge tone="success">verified</Badge> : <Badge tone="warning">not verified</Badge>}
           </p>
           <p className="muted">
             Role in {me.organization?.name}: <strong>{me.role}</strong>

@@ -178,16 +178,16 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
                       header: "Change seats",
                       cell: (row) => (
                         <div className="row">
-                          <Button small onClick={() => void changeSeats(row, row.seats + 1)} aria-label={`Add a seat to ${row.key_string}`}>
+                          <Button small onClick={() => void changeSeats(row, row.seats + 1)} aria-label={`+1 seat for ${row.key_string}`}>
                             +1
                           </Button>
                           <Button
                             small
                             disabled={row.seats <= 1}
                             onClick={() => void changeSeats(row, row.seats - 1)}
-                            aria-label={`Remove a seat from ${row.key_string}`}
+                            aria-label={`-1 seat for ${row.key_string}`}
                           >
-                            −1
+                            -1
                           </Button>
                         </div>
                       ),
