@@ -128,9 +128,11 @@ export function BillingPage() {
                   <p>
                     <Badge tone={sub.status === "active" ? "success" : "warning"}>{sub.status}</Badge> · {sub.seats} seat(s)
                   </p>
-                  <p className="muted">
-                    {sub.cancel_at_period_end ? "Ends" : "Renews"} {formatDate(sub.current_period_end, false)}
-                  </p>
+                  {sub.current_period_end ? (
+                    <p className="muted">
+                      {sub.cancel_at_period_end ? "Ends" : "Renews"} {formatDate(sub.current_period_end, false)}
+                    </p>
+                  ) : null}
                   {owner && paid ? (
                     <SeatsForm seats={sub.seats} onChange={(seats) => void changeSeats(seats)} onCancel={() => setConfirmCancel(true)} />
                   ) : null}
