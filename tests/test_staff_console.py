@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 from tests.fixtures.assertions import assert_error, assert_invalid, assert_not_found
 from tests.fixtures.auth import Account, Api
@@ -124,18 +123,13 @@ async def test_an_unknown_or_malformed_organization_id_is_a_404(api: Api, client
     assert_not_found(await client.get(f"{ORGANIZATIONS}/not-a-uuid", headers=staff.headers))
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"q": ""}, {"q": "   "}, {"q": "x" * 201}, {"limit": "0"}, {"limit": "101"}, {"limit": "many"}],
-)
-async def test_bad_query_parameters_are_validation_errors(
-    api: Api, client: httpx.AsyncClient, params: dict[str, str]
-) -> None:
+async def test_bad_query_parameters_are_validation_errors(api: Api, client: httpx.AsyncClient) -> None:
     staff = await api.staff()
-    for url in (ORGANIZATIONS, USERS):
-        response = await client.get(url, params=params, headers=staff.headers)
-        assert response.status_code == 422, (url, params, response.text)
-        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    for params in ({"q": ""}, {"q": "   "}, {"q": "x" * 201}, {"limit": "0"}, {"limit": "101"}, {"limit": "many"}):
+        for url in (ORGANIZATIONS, USERS):
+            response = await client.get(url, params=params, headers=staff.headers)
+            assert response.status_code == 422, (url, params, response.text)
+            assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 async def test_a_forged_cursor_is_a_validation_error(api: Api, client: httpx.AsyncClient) -> None:

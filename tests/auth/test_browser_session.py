@@ -185,24 +185,18 @@ async def test_refresh_without_or_with_a_forged_csrf_token_is_refused(api: Api, 
         assert_platform_error(response, 403, "CSRF_FAILED", CSRF_FAILED)
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
+async def test_refresh_from_a_page_of_another_site_is_refused(api: Api, client: httpx.AsyncClient) -> None:
+    account = await api.register()
+    _, cookies = await sign_in(client, account.email)
+
+    for headers in (
         {"Origin": "https://evil.example"},
         {"Origin": "null"},
         {"Origin": "http://testserver.evil.example"},
         {"Referer": "https://evil.example/page"},
-    ],
-)
-async def test_refresh_from_a_page_of_another_site_is_refused(
-    api: Api, client: httpx.AsyncClient, headers: dict[str, str]
-) -> None:
-    account = await api.register()
-    _, cookies = await sign_in(client, account.email)
-
-    response = await client.post(REFRESH, headers=browser(cookies, **headers))
-
-    assert_platform_error(response, 403, "CSRF_FAILED", CROSS_SITE)
+    ):
+        response = await client.post(REFRESH, headers=browser(cookies, **headers))
+        assert_platform_error(response, 403, "CSRF_FAILED", CROSS_SITE)
 
 
 async def test_refresh_without_a_valid_refresh_cookie_is_unauthorized(api: Api, client: httpx.AsyncClient) -> None:
@@ -283,3 +277,18 @@ async def test_a_deactivated_user_cannot_refresh(api: Api, client: httpx.AsyncCl
 
     response = await client.post(REFRESH, headers=browser(cookies))
     assert_platform_error(response, 401, "UNAUTHORIZED", REFRESH_REVOKED)
+
+
+async def test_refresh_is_not_held_to_the_sign_in_limit(api: Api, client: httpx.AsyncClient, settings: Any) -> None:
+    account = await api.register()
+    _, cookies = await sign_in(client, account.email)
+    settings.rate_limits_enabled = True
+
+    for _ in range(8):  # a page load per tab: past the sign-in limit of 5 a minute
+        response = await client.post(REFRESH, headers=browser(cookies))
+        assert response.status_code == 200, response.text
+    assert response.headers["X-RateLimit-Limit"] == "60"
+    for _ in range(6):
+        await client.post(SESSION, json={"email": account.email, "password": "wrong-password"})
+    limited = await client.post(SESSION, json={"email": account.email, "password": PASSWORD})
+    assert limited.status_code == 429  # signing in is, as on /v1/auth/login

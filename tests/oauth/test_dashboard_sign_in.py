@@ -51,3 +51,25 @@ async def test_a_failed_dashboard_sign_in_lands_on_the_dashboard_with_the_error(
     assert response.headers["location"].split("?")[0] == "/dashboard/sign-in"
     assert query["error"] == "invalid_grant"
     assert "bp_refresh" not in set_cookies(response)
+
+
+async def test_the_configured_providers_are_listed_without_starting_a_sign_in(
+    browser: Browser, app: Any, settings: Any
+) -> None:
+    response = await browser.app.get("/v1/auth/oauth/providers")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "providers": [
+            {"id": "google", "name": "Google"},
+            {"id": "microsoft", "name": "Microsoft"},
+            {"id": "github", "name": "GitHub"},
+        ]
+    }
+    assert "set-cookie" not in response.headers
+    assert await app.state.redis.keys("*oauth*") == []
+
+    settings.oauth.github_client_secret = None
+    settings.oauth.google_client_id = None
+    listed = await browser.app.get("/v1/auth/oauth/providers")
+    assert listed.json() == {"providers": [{"id": "microsoft", "name": "Microsoft"}]}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from backplane.access.requirements import Public
 from backplane.auth import browser, service
 from backplane.auth.endpoints import SIGN_IN_DESCRIPTION, SentAccessToken
-from backplane.auth.limits import AuthenticationLimit
+from backplane.auth.limits import AuthenticationLimit, BrowserSessionLimit
 from backplane.auth.schemas import LoginRequest, UserRead
 from backplane.auth.throttle import SignInThrottleDep
 from backplane.core.db import SessionDep
@@ -99,7 +99,7 @@ async def create_session(
     description=_CSRF_DOC + " A missing, expired or revoked refresh cookie (signed out, password reset, "
     "account deactivated) answers 401: sign in again.",
     responses=platform_errors(401, 403),
-    dependencies=[Public("the bp_refresh cookie with the CSRF token is the credential"), AuthenticationLimit],
+    dependencies=[Public("the bp_refresh cookie with the CSRF token is the credential"), BrowserSessionLimit],
 )
 async def refresh_session(
     request: Request,
@@ -132,7 +132,7 @@ async def refresh_session(
         204: {"headers": {"Set-Cookie": {"schema": {"type": "string"}, "description": "Both cookies, Max-Age=0."}}},
         **platform_errors(401, 403),
     },
-    dependencies=[Public("the bp_refresh cookie with the CSRF token is the credential"), AuthenticationLimit],
+    dependencies=[Public("the bp_refresh cookie with the CSRF token is the credential"), BrowserSessionLimit],
 )
 async def delete_session(
     request: Request,

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from backplane.access.requirements import Public
@@ -129,6 +130,34 @@ def _with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class ProviderRead(BaseModel):
+    id: str = Field(examples=["google"])
+    name: str = Field(examples=["Google"])
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderRead] = Field(description="Only the providers configured on this server.")
+
+
+@router.get(
+    "/providers",
+    response_model=ProviderList,
+    summary="The sign-in providers this server offers",
+    description="Google, Microsoft and GitHub, each only when its client id and secret are configured: what a "
+    "sign-in page shows buttons for. Starts nothing (no state, no cookie) and is not counted against the "
+    "sign-in limit.",
+    dependencies=[Public("which sign-in buttons to show, before anyone signs in")],
+)
+async def list_providers(settings: SettingsDep) -> ProviderList:
+    return ProviderList(
+        providers=[
+            ProviderRead(id=name, name=DISPLAY_NAMES[name])
+            for name in PROVIDERS
+            if configured(settings.oauth, name) is not None
+        ]
+    )
 
 
 @router.get(
