@@ -16,31 +16,15 @@ function AuthCard({ title, children }: { title: string; children: React.ReactNod
   );
 }
 
-const PROVIDERS: Array<[string, string]> = [
-  ["google", "Google"],
-  ["microsoft", "Microsoft"],
-  ["github", "GitHub"],
-];
-
-/**
- * The providers this server has configured. There is no route that lists them, so each is asked for its
- * redirect without following it: a configured provider answers 302 (an opaque redirect here), an
- * unconfigured one a JSON error.
- */
-function useConfiguredProviders(): Array<[string, string]> {
-  const [configured, setConfigured] = useState<Array<[string, string]>>([]);
+/** The sign-in providers this server has configured (GET /v1/auth/oauth/providers starts no sign-in). */
+function useConfiguredProviders(): Array<{ id: string; name: string }> {
+  const [configured, setConfigured] = useState<Array<{ id: string; name: string }>>([]);
   useEffect(() => {
     const controller = new AbortController();
-    void Promise.all(
-      PROVIDERS.map(async ([id, name]) => {
-        try {
-          const response = await fetch(oauthUrl(id), { redirect: "manual", signal: controller.signal });
-          return response.type === "opaqueredirect" ? ([id, name] as [string, string]) : null;
-        } catch {
-          return null;
-        }
-      }),
-    ).then((found) => !controller.signal.aborted && setConfigured(found.filter((item) => item !== null)));
+    fetch("/v1/auth/oauth/providers", { headers: { Accept: "application/json" }, signal: controller.signal })
+      .then((response) => (response.ok ? response.json() : { providers: [] }))
+      .then((answer: { providers: Array<{ id: string; name: string }> }) => setConfigured(answer.providers))
+      .catch(() => undefined);
     return () => controller.abort();
   }, []);
   return configured;
@@ -83,10 +67,10 @@ export function SignInPage() {
           Sign in
         </Button>
         {providers.length ? (
-          <div className="row" aria-label="Other ways to sign in">
-            {providers.map(([id, name]) => (
-              <a key={id} className="btn" href={oauthUrl(id)}>
-                Sign in with {name}
+          <div className="row" role="group" aria-label="Other ways to sign in">
+            {providers.map((provider) => (
+              <a key={provider.id} className="btn" href={oauthUrl(provider.id)}>
+                Sign in with {provider.name}
               </a>
             ))}
           </div>
