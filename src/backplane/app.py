@@ -48,6 +48,7 @@ from backplane.jobs import endpoints as jobs_endpoints
 from backplane.jobs.lifecycle import Dispatcher
 from backplane.licenses.endpoints import router as licenses_router
 from backplane.licenses.endpoints import seats_router
+from backplane.licenses.fast_path import SeatFastPath
 from backplane.licenses.files import router as license_files_router
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_public_enabled else None,
     )
     install_tracing(app)  # OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    if settings.seat_fast_path:  # the innermost middleware: every other one wraps the seat routes as before
+        app.add_middleware(SeatFastPath)
     install_idempotency(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     install_body_limit(app, settings.max_request_body_bytes)

@@ -219,4 +219,6 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-SeatWriter = Annotated[Admission, Depends(RequireAdmitted(Scope.write))]
+# The seat routes' requirement; `licenses/fast_path.py` admits their callers with this same object.
+SEAT_WRITER = RequireAdmitted(Scope.write)
+SeatWriter = Annotated[Admission, Depends(SEAT_WRITER)]

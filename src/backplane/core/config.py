@@ -297,6 +297,11 @@ class Settings(_Section):
         default="", description="Comma-separated CIDRs whose X-Forwarded-For is believed (e.g. your load balancer)."
     )
     seat_lease_ttl_seconds: int = Field(default=360, gt=0)
+    seat_fast_path: bool = Field(
+        default=True,
+        description="Answer the seat routes' success path without FastAPI's per-request machinery "
+        "(licenses/fast_path.py); false: every seat request through its FastAPI route.",
+    )
     free_license_seats: int = Field(
         default=1, ge=0, le=1000, description="Seats of the free license a new organization gets; 0: none."
     )
