@@ -14,7 +14,6 @@ from backplane.core.crypto import Encryptor
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
 from backplane.events.service import OPT_IN_TYPES
 
-
 ORDERINGS = ("none", "per_resource")
 
 

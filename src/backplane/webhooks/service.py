@@ -73,6 +73,7 @@ async def create_endpoint(
         events=body.events,
         description=body.description or None,
         enabled=body.enabled,
+        ordering=body.ordering,
     )
     secret = new_secret()
     endpoint.set_secret(secret, encryptor)
@@ -99,6 +100,8 @@ async def update_endpoint(
         endpoint.url = await checked_url(changes["url"], settings)
     if "events" in changes:
         endpoint.events = changes["events"]
+    if "ordering" in changes:
+        endpoint.ordering = changes["ordering"]
     if "description" in changes:
         endpoint.description = changes["description"] or None
     if changes.get("enabled") is False and endpoint.enabled:
@@ -227,7 +230,7 @@ async def send_test(
     async with new_client(settings) as client:
         result = await send(client, url, body, headers, settings=settings)
     if result.gone:
-        await flow.update_health(session, settings, delivery.endpoint_id, "test", result, now)
+        await flow.update_health(session, settings, endpoint.id, "test", result, now)
     attempt = flow.apply_result(delivery, 1, result, now, settings)
     session.add(delivery)
     await session.flush()  # before its attempt: without a relationship the two inserts have no set order

@@ -45,7 +45,7 @@ def iso_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def payload(event_type: str, created_at: datetime, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def payload(event_type: str, created_at: datetime, endpoint_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": event_type,
         "type": event_type,
