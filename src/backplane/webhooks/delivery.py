@@ -38,6 +38,8 @@ from typing import Any
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core import metrics, tracing
@@ -47,6 +49,7 @@ from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.email import SEND_EMAIL
 from backplane.core.ids import new_id
+from backplane.core.queue import DEFAULT_QUEUE
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
 from backplane.events.resources import resource_of
@@ -60,7 +63,15 @@ from backplane.webhooks.repository import (
     overdue,
 )
 from backplane.webhooks.sender import AttemptResult, send
-from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
+from backplane.webhooks.signing import (
+    TEST_EVENT,
+    encode_body,
+    iso_timestamp,
+    job_payload,
+    new_secret,
+    payload,
+    signed_headers,
+)
 from backplane.webhooks.slots import waiting_key
 
 logger = logging.getLogger(__name__)
@@ -136,6 +147,7 @@ def schedule(session: AsyncSession, delivery: WebhookDelivery) -> None:
         target_of(delivery),
         _job_id=job_id(delivery.id, delivery.attempt_count + 1),
         _defer_until=delivery.next_attempt_at,
+        _queue_name=DEFAULT_QUEUE,  # also from the jobs worker, whose own queue is another
     )
 
 
@@ -143,7 +155,11 @@ def wake(session: AsyncSession, delivery_id: str, target: str) -> None:
     """Queue an attempt of a delivery that waited for an earlier one (ordering.py), once the transaction
     commits, under a job id of its own (its first attempt's id may still be known to arq)."""
     effects(session).enqueue(
-        DELIVER_TASK, delivery_id, target, _job_id=f"{DELIVER_TASK}:{delivery_id}:ordered:{secrets.token_hex(4)}"
+        DELIVER_TASK,
+        delivery_id,
+        target,
+        _job_id=f"{DELIVER_TASK}:{delivery_id}:ordered:{secrets.token_hex(4)}",
+        _queue_name=DEFAULT_QUEUE,
     )
 
 
@@ -155,15 +171,35 @@ class JobTarget:
     failing_since: datetime | None = None
     ordered = False
 
-    def __init__(self, delivery: WebhookDelivery, secret: JobWebhookSecret | None) -> None:
+    def __init__(self, delivery: WebhookDelivery, secret_encrypted: str) -> None:
         self.id = target_of(delivery)
         self.url = delivery.url or ""
-        self._secret = secret
+        self._secret_encrypted = secret_encrypted
 
     def signing_secrets(self, encryptor: Encryptor, now: datetime) -> list[str]:
-        if self._secret is None:
-            raise DecryptionFailed("no job-webhook secret")
-        return [encryptor.decrypt_text(self._secret.secret_encrypted)]
+        return [encryptor.decrypt_text(self._secret_encrypted)]
+
+
+async def job_secret(session: AsyncSession, encryptor: Encryptor, organization_id: Any, livemode: bool) -> str:
+    """The organization's job-webhook secret for this mode (encrypted), made on first use: whichever of
+    a claim and `GET /v1/webhooks/default/secret` comes first makes it, and both then read the same."""
+    await session.execute(
+        pg_insert(JobWebhookSecret)
+        .values(
+            organization_id=organization_id,
+            livemode=livemode,
+            secret_encrypted=encryptor.encrypt_text(new_secret()),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["organization_id", "livemode"])
+    )
+    stored = await session.scalar(
+        select(JobWebhookSecret.secret_encrypted).where(
+            JobWebhookSecret.organization_id == organization_id, JobWebhookSecret.livemode == livemode
+        )
+    )
+    assert stored is not None
+    return stored
 
 
 Target = WebhookEndpoint | JobTarget
@@ -176,7 +212,7 @@ def ping_data(delivery: WebhookDelivery) -> dict[str, Any]:
 def payload_of(delivery: WebhookDelivery, endpoint: Target, event: Event | None) -> dict[str, Any]:
     """The JSON body of the delivery, the same on every attempt."""
     if delivery.kind == "job":  # a job's own webhook: no endpoint id to name
-        return payload(delivery.event_type, delivery.created_at, None, delivery.payload or {})
+        return job_payload(delivery)
     if event is None:  # a `webhook.test` ping
         return payload(TEST_EVENT, delivery.created_at, endpoint.id, ping_data(delivery))
     return payload(event.type, event.created_at, endpoint.id, event.data)
@@ -482,7 +518,10 @@ async def claim(
             if endpoint is not None:
                 rows.append((delivery, endpoint, event))
             elif delivery.kind == "job":
-                rows.append((delivery, JobTarget(delivery, secret), event))
+                encrypted = secret.secret_encrypted if secret is not None else None
+                if encrypted is None:
+                    encrypted = await job_secret(session, encryptor, delivery.organization_id, delivery.livemode)
+                rows.append((delivery, JobTarget(delivery, encrypted), event))
         ordered = [
             (row[0].id, key) for row in rows if row[0].status == "pending" and (key := _key(row[0], row[1])) is not None
         ]

@@ -37,6 +37,10 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
     def of_endpoint(self, endpoint_id: str) -> Select[WebhookDelivery]:
         return self.select().where(WebhookDelivery.endpoint_id == endpoint_id)
 
+    def of_job(self, job_id: str) -> Select[WebhookDelivery]:
+        """A job's notifications to its own webhook."""
+        return self.select().where(WebhookDelivery.job_id == job_id, WebhookDelivery.kind == "job")
+
     async def get_of_endpoint(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
         if not is_id(delivery_id, "whd"):
             return None
@@ -68,6 +72,12 @@ async def all_endpoints_for_update(session: AsyncSession, batch: int = 500) -> A
     stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.id).with_for_update().execution_options(yield_per=batch)
     async for endpoint in await session.stream_scalars(stmt):
         yield endpoint
+
+
+async def job_secrets_for_update(session: AsyncSession) -> list[JobWebhookSecret]:
+    """Every organization's job-webhook secrets, locked (for re-encrypting them)."""
+    stmt = select(JobWebhookSecret).order_by(JobWebhookSecret.organization_id).with_for_update()
+    return list((await session.execute(stmt)).scalars())
 
 
 async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:

@@ -144,13 +144,14 @@ class AttemptRead(BaseModel):
 
 class DeliveryRead(BaseModel):
     id: str = Field(examples=["whd_5b7d9f1a3c5e7a9b1d3f5a7c"])
-    webhook_id: str
-    event_id: str | None = Field(description="Null for `webhook.test` pings.")
+    webhook_id: str | None = Field(description="Null for a job's own webhook (kind `job`).")
+    event_id: str | None = Field(description="Null for `webhook.test` pings and a job's own notifications.")
     event_type: str = Field(examples=["job.completed"])
-    kind: Literal["event", "redelivery", "test", "recovery"] = Field(
+    kind: Literal["event", "redelivery", "test", "recovery", "job"] = Field(
         description="`event`: sent on its own, retried at 5 min, 30 min, 2 h and 6 h; `redelivery` and "
         "`test`: one attempt, asked for through the API; `recovery`: made by a recovery "
-        "(`POST /v1/webhooks/{id}/recover`), retried like `event`."
+        "(`POST /v1/webhooks/{id}/recover`), retried like `event`; `job`: a job's notification to its own "
+        "`webhook`, retried like `event`."
     )
     status: DeliveryStatus
     attempt_count: int
@@ -159,6 +160,16 @@ class DeliveryRead(BaseModel):
     last_attempt_at: datetime | None
     last_status_code: int | None
     created_at: datetime
+
+
+class JobWebhookSecretRead(BaseModel):
+    secret: str = Field(
+        description="Signs every notification to a job's own `webhook` (`POST /v1/jobs` with `webhook`) in this "
+        "mode: `X-CoExAI-Signature` is the hex HMAC-SHA256 of the raw body keyed with this string, and "
+        "`webhook-signature` follows Standard Webhooks with it. One per organization and mode (test-mode keys "
+        "read the test-mode one), made on first use.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
 
 
 class DeliveryDetail(DeliveryRead):

@@ -55,6 +55,11 @@ def payload(event_type: str, created_at: datetime, endpoint_id: str | None, data
     }
 
 
+def job_payload(delivery: Any) -> dict[str, Any]:
+    """The body of a job's own notification (a delivery of kind `job`): no endpoint id to name."""
+    return payload(delivery.event_type, delivery.created_at, None, delivery.payload or {})
+
+
 def encode_body(value: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON that `JSON.stringify(JSON.parse(body))` gives back byte for byte.
 
