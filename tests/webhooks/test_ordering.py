@@ -192,3 +192,22 @@ async def test_recovery_sends_a_resource_s_events_in_order_once_each(
     assert [r.headers["webhook-id"] for r in receiver.received] == [first, second, other]
     progress = await client.get(f"/v1/webhooks/{hook['id']}/recoveries/{started.json()['id']}", headers=owner.headers)
     assert progress.json()["status"] == "completed", progress.text
+
+
+async def test_turning_ordering_off_releases_what_waited(
+    api: Api, client: httpx.AsyncClient, settings: Settings, receiver: Receiver, worker_ctx: dict[str, Any]
+) -> None:
+    owner = await api.register("ordering-off@example.com")
+    org = owner.organization_id
+    hook = await create_webhook(client, owner, receiver.url(), ["*"], ordering="per_resource")
+    receiver.answer(500)
+    first = await _record(settings, org, "file.ready", {"id": "file_1"})
+    await dispatch_and_deliver(worker_ctx)
+    second = await _record(settings, org, "file.ready", {"id": "file_1"})
+    await dispatch_and_deliver(worker_ctx)
+    assert [r.headers["webhook-id"] for r in receiver.received] == [first]  # the second waits
+
+    changed = await client.patch(f"/v1/webhooks/{hook['id']}", json={"ordering": "none"}, headers=owner.headers)
+    assert changed.status_code == 200, changed.text
+    await run_due(settings, worker_ctx["redis"])
+    assert receiver.processed == [second]  # sent at once, without waiting for the first one's retry

@@ -195,6 +195,22 @@ async def fail_pending(session: AsyncSession, endpoint_id: str) -> None:
     )
 
 
+async def unpark(session: AsyncSession, endpoint_id: str, now: datetime) -> list[str]:
+    """Make due at `now` the endpoint's deliveries parked behind an earlier one (webhooks/ordering.py)."""
+    stmt = (
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at.is_(None),
+        )
+        .values(next_attempt_at=now)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def owner_emails(session: AsyncSession, organization_id: uuid.UUID) -> list[str]:
     """The addresses of the organization's active owners."""
     stmt = (

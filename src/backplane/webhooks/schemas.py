@@ -156,7 +156,10 @@ class DeliveryRead(BaseModel):
     status: DeliveryStatus
     attempt_count: int
     max_attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="When the next attempt is due. Null once it is over, and while `pending` on a webhook with "
+        "`ordering: per_resource`: it waits for an earlier event about the same resource to be delivered."
+    )
     last_attempt_at: datetime | None
     last_status_code: int | None
     created_at: datetime

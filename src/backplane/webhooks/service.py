@@ -101,6 +101,10 @@ async def update_endpoint(
     if "events" in changes:
         endpoint.events = changes["events"]
     if "ordering" in changes:
+        if changes["ordering"] == "none" and endpoint.ordered:
+            # Nothing waits for an earlier event any more: what was parked goes now.
+            for delivery_id in await repository.unpark(session, endpoint.id, utcnow()):
+                flow.wake(session, delivery_id, endpoint.id)
         endpoint.ordering = changes["ordering"]
     if "description" in changes:
         endpoint.description = changes["description"] or None
