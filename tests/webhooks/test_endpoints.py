@@ -38,6 +38,7 @@ READ_FIELDS = {
     "url",
     "events",
     "description",
+    "ordering",
     "enabled",
     "disabled_reason",
     "disabled_at",
@@ -83,6 +84,7 @@ async def test_create_as_in_the_guide_returns_the_secret(api: Api, client: httpx
     assert created["description"] == "Production webhook"
     assert (created["enabled"], created["disabled_reason"], created["disabled_at"]) == (True, None, None)
     assert created["livemode"] is True
+    assert created["ordering"] == "none"  # each event as soon as it can be, unless asked
     assert datetime.fromisoformat(created["created_at"]).tzinfo is not None
     assert created["secret"].startswith("whsec_")
     Webhook(created["secret"])  # a valid Standard Webhooks secret (24 random bytes, base64)
@@ -291,6 +293,7 @@ async def test_api_keys_need_the_admin_scope(api: Api, client: httpx.AsyncClient
     admin = await account.create_key(scopes=["admin"])
     created = await create_webhook(client, bearer(admin), "https://a.example.com/h")
     assert created["livemode"] is True
+    assert created["ordering"] == "none"  # each event as soon as it can be, unless asked
 
 
 async def test_no_credentials_is_a_401(client: httpx.AsyncClient) -> None:

@@ -335,6 +335,12 @@ class Settings(_Section):
     webhook_retry_jitter: float = Field(
         default=0.1, ge=0, le=1, description="A retry is due up to this fraction of its wait later, at random."
     )
+    job_webhook_progress_interval_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=3_600_000,
+        description="A job's own webhook gets at most one progress notification per this many milliseconds.",
+    )
     webhook_disable_after_seconds: float = Field(
         default=5 * 86400, gt=0, description="An endpoint whose every attempt failed for this long is disabled."
     )

@@ -127,6 +127,11 @@ def job_progress(job_id: str) -> str:
     return f"{PREFIX}jobs:progress:{job_id}"
 
 
+def job_webhook_progress(job_id: str) -> str:
+    """Set while a job's own webhook may get no further progress notification (`jobs/hooks.py`)."""
+    return f"{PREFIX}jobs:webhook-progress:{job_id}"
+
+
 # -- events and webhooks ----------------------------------------------------------------------------
 
 EVENTS_COMMITTED = f"{PREFIX}events:committed"  # pushed after an event commits: the dispatcher wakes

@@ -43,6 +43,11 @@ from backplane.jobs.schemas import (
     JobRead,
     JobTransitionRead,
 )
+from backplane.webhooks import endpoints as webhook_endpoints
+from backplane.webhooks.models import WebhookDelivery
+from backplane.webhooks.repository import WebhookDeliveryRepository
+from backplane.webhooks.schemas import DeliveryDetail
+from backplane.webhooks.signing import job_payload
 
 router = APIRouter(
     prefix="/v1/jobs",
@@ -334,6 +339,25 @@ async def job_events(
 async def get_history(job_id: str, principal: Reader, session: SessionDep) -> list[JobTransitionRead]:
     job = await service.get_job(session, principal, job_id)
     return [JobTransitionRead.model_validate(t, from_attributes=True) for t in await service.history(session, job)]
+
+
+@router.get(
+    "/{job_id}/webhook-deliveries",
+    response_model=Page[DeliveryDetail],
+    summary="A job's notifications to its own webhook",
+    description="Each notification sent (or to be sent) to the `webhook` the job named: its body, its status "
+    "and every attempt (when, the status code, the first 2 KB of the answer or the error). Newest first. "
+    "Signed with the secret of `GET /v1/webhooks/default/secret`; retried at 5 min, 30 min, 2 h and 6 h.",
+)
+async def list_job_webhook_deliveries(
+    job_id: str, principal: Reader, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[DeliveryDetail]:
+    job = await service.get_job(session, principal, job_id)
+    stmt = WebhookDeliveryRepository(session, principal.organization_id).of_job(job.id)
+    rows, cursor = await paginate(session, stmt, page, WebhookDelivery.created_at, WebhookDelivery.id)
+    deliveries = WebhookDeliveryRepository(session, principal.organization_id)
+    found = [webhook_endpoints.detail_of(r[0], job_payload(r[0]), await deliveries.attempts(r[0].id)) for r in rows]
+    return Page(data=found, has_more=cursor is not None, next_cursor=cursor)
 
 
 @router.post(

@@ -28,6 +28,7 @@ from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.events.service import record_event
+from backplane.jobs import hooks
 from backplane.jobs.models import FINAL_STATUSES, AgentMaintenance, Job, JobStatus, JobTransition
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ def job_data(job: Job) -> dict[str, Any]:
         "queued_at": job.queued_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
+        "webhook": job.webhook,
+        "webhook_events_filter": job.webhook_events_filter,
     }
 
 
@@ -150,6 +153,7 @@ def fail_attempt(
         transition(session, job, JobStatus.DEAD_LETTER, now, reason=f"{job.attempts} attempts failed")
         metrics.JOB_DEAD_LETTERS.labels(job.agent_id).inc()
     record_final_event(session, job, settings)
+    hooks.notify(session, job, settings, "completed")
 
 
 async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backplane.core.db import Base, TimestampMixin
@@ -77,6 +77,10 @@ class Job(TimestampMixin, Base):
     status_reason: Mapped[str | None] = mapped_column(String(600))
     # The trace-context carrier of the request that created it (core/tracing.py; NULL without tracing).
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    # The job's own webhook: its start, progress and final state are POSTed there (webhooks/job_hooks.py),
+    # the notifications named in `webhook_events_filter` (`start`, `progress`, `completed`).
+    webhook: Mapped[str | None] = mapped_column(String(2048))
+    webhook_events_filter: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
 
 
 class AgentMaintenance(Base):

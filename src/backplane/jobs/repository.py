@@ -24,7 +24,7 @@ class JobRepository(LivemodeRepository[Job]):
 _COLUMNS = (
     "id, organization_id, livemode, agent_id, status, priority, input_data, config, file_ids, output_data, error, "
     "attempts, max_attempts, created_by, created_at, queued_at, started_at, finished_at, run_after, dispatch_token, "
-    "dispatched_at, heartbeat_at, trace_context"
+    "dispatched_at, heartbeat_at, trace_context, webhook, webhook_events_filter"
 )
 _NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
@@ -58,13 +58,20 @@ WITH done AS (
     UPDATE jobs SET status = 'completed', output_data = :output, error = NULL, heartbeat_at = NULL,
         finished_at = :now, dispatch_token = NULL, run_after = NULL
     WHERE id = :job_id AND dispatch_token = :token AND status = 'processing'
-    RETURNING id, organization_id, livemode, attempts
+    RETURNING id, organization_id, livemode, attempts, webhook, webhook_events_filter
 ), noted AS (
     INSERT INTO job_transitions (job_id, from_status, to_status, attempt, at)
     SELECT id, 'processing', 'completed', attempts, :now FROM done
 ), announced AS (
     INSERT INTO events (id, organization_id, type, data, livemode, created_at, trace_context)
     SELECT :event_id, organization_id, 'job.completed', :event_data, livemode, :now, :event_trace FROM done
+), hooked AS (
+    INSERT INTO webhook_deliveries (id, organization_id, job_id, url, payload, event_type, livemode, kind, status,
+        attempt_count, max_attempts, next_attempt_at, created_at, trace_context)
+    SELECT :hook_id, organization_id, id, webhook, :event_data, 'job.completed', livemode, 'job', 'pending',
+        0, :hook_attempts, :now, :now, :event_trace FROM done
+    WHERE webhook IS NOT NULL AND (webhook_events_filter IS NULL OR 'completed' = ANY(webhook_events_filter))
+    RETURNING id, url
 ), others AS (
     SELECT count(*) AS active FROM jobs AS active JOIN done ON active.organization_id = done.organization_id
     WHERE active.id <> done.id
@@ -91,7 +98,9 @@ WITH done AS (
     INSERT INTO job_transitions (job_id, from_status, to_status, attempt, reason, at)
     SELECT id, 'queued', 'processing', attempts, 'attempt ' || attempts, :now FROM handed WHERE :run_next
 )
-SELECT (SELECT count(*) FROM done) AS completed, handed.* FROM (SELECT 1) AS one LEFT JOIN handed ON true
+SELECT (SELECT count(*) FROM done) AS completed, (SELECT id FROM hooked) AS hook_id,
+    (SELECT url FROM hooked) AS hook_url, handed.*
+FROM (SELECT 1) AS one LEFT JOIN handed ON true
 """).bindparams(
     bindparam("output", type_=JSONB), bindparam("event_data", type_=JSONB), bindparam("event_trace", type_=JSONB)
 )
@@ -110,10 +119,14 @@ async def complete(
     slots: int,
     next_token: uuid.UUID,
     run_next: bool,
-) -> tuple[bool, Job | None]:
+    hook_id: str = "",
+    hook_attempts: int = 1,
+) -> tuple[bool, Job | None, tuple[str, str] | None]:
     """PROCESSING with this token -> COMPLETED with its `job.completed` event; the freed slot handed on
     with `next_token` (and that job claimed, with `run_next`); `event_trace`: the event's trace context
-    (core/tracing.py). (whether this run completed the job, the job handed the slot, detached)."""
+    (core/tracing.py); `hook_id`: the id of its `completed` notification to its own webhook, made if it
+    asked for one (jobs/hooks.py). (whether this run completed the job, the job handed the slot, detached,
+    and the notification's (id, url) if one was made)."""
     row = (
         (
             await connection.execute(
@@ -129,6 +142,8 @@ async def complete(
                     "slots": slots,
                     "next_token": next_token,
                     "run_next": run_next,
+                    "hook_id": hook_id,
+                    "hook_attempts": hook_attempts,
                 },
             )
         )
@@ -136,7 +151,8 @@ async def complete(
         .one()
     )
     handed = None if row["id"] is None else Job(**{name: row[name] for name in _NAMES})
-    return bool(row["completed"]), handed
+    hook = None if row["hook_id"] is None else (row["hook_id"], row["hook_url"])
+    return bool(row["completed"]), handed, hook
 
 
 async def get_rendered(session: AsyncSession, job_id: str, format_name: str) -> RenderedOutput | None:

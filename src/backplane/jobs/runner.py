@@ -42,8 +42,9 @@ from backplane.files.models import File
 from backplane.files.repository import FileRepository
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle, live, repository
+from backplane.jobs import hooks, lifecycle, live, repository
 from backplane.jobs.models import Job, JobStatus
+from backplane.webhooks import delivery as webhook_flow
 from backplane.workers.resilience import Stores
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,8 @@ class Runner:
         """`_run_claimed`, announced and counted."""
         bind_log_context(organization_id=job.organization_id)
         await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
+        if job.attempts == 1:  # its own webhook hears of the first attempt only
+            await hooks.notify_now(self.sessionmaker, job, self.settings, "start")
         started = _count_start(job)
         outcome, following = await self._run_claimed(job, token, chain_until)
         _count_finish(job, outcome, started)
@@ -221,7 +224,7 @@ class Runner:
             read_file=_reader(self.storage),
             llm=self.llm,
             extras={"attempt": attempt},
-            report=partial(live.report_progress, self.redis, job_id),
+            report=partial(self._progress, job),
         )
         task = asyncio.create_task(self._run_agent(agent, context, input_data, config))
         self.running[job_id] = task
@@ -310,6 +313,13 @@ class Runner:
                     await task
                 raise _Lost
 
+    async def _progress(self, job: Job, fraction: float, message: str) -> None:
+        """An agent's progress report: to the job's event stream, and (throttled) to its own webhook."""
+        await live.report_progress(self.redis, job.id, fraction, message)
+        if hooks.wants(job, "progress") and await hooks.progress_due(self.redis, job.id, self.settings):
+            progress = {"progress": round(fraction, 4), "message": message}
+            await hooks.notify_now(self.sessionmaker, job, self.settings, "progress", progress=progress)
+
     async def _heartbeat(self, job_id: str, token: uuid.UUID) -> bool:
         async with unit_of_work(self.sessionmaker) as session:
             result = await session.execute(
@@ -331,7 +341,7 @@ class Runner:
         next_token, event_id = uuid.uuid4(), new_event_id()
         try:
             async with self.statements.connect() as connection:
-                completed, handed = await repository.complete(
+                completed, handed, hook = await repository.complete(
                     connection,
                     job.id,
                     token,
@@ -343,9 +353,20 @@ class Runner:
                     slots=await slots,
                     next_token=next_token,
                     run_next=run_next,
+                    hook_id=webhook_flow.new_delivery_id(),
+                    hook_attempts=webhook_flow.max_attempts(self.settings),
                 )
         finally:
             slots.cancel()  # done already, unless the connection could not be had
+        if hook is not None:  # lost with Redis? the sweep queues it once it is overdue
+            with contextlib.suppress(Exception):
+                await self.queue.enqueue_job(
+                    webhook_flow.DELIVER_TASK,
+                    hook[0],
+                    webhook_flow.job_target(hook[1]),
+                    _job_id=webhook_flow.job_id(hook[0], 1),
+                    _queue_name=DEFAULT_QUEUE,
+                )
         if completed:
             announcing = asyncio.ensure_future(self._announce(job))
             self._pending.add(announcing)  # `stop` waits for it

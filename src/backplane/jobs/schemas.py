@@ -1,14 +1,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from backplane.core.fields import NoNul
 from backplane.jobs.models import JobStatus
 
 MAX_BATCH = 100
 MAX_FILES_PER_JOB = 10
+
+WebhookNotification = Literal["start", "progress", "completed"]
+WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048), NoNul]
+_WEBHOOK_DESCRIPTION = (
+    "A URL of yours that this job's notifications are POSTed to (besides the organization's webhooks): https, "
+    "publicly reachable (the rules of `POST /v1/webhooks`). Signed like every webhook (`X-CoExAI-Signature` "
+    "and the Standard Webhooks headers) with the organization's job-webhook secret, "
+    "`GET /v1/webhooks/default/secret`; retried at 5 min, 30 min, 2 h and 6 h; the attempts are at "
+    "`GET /v1/jobs/{id}/webhook-deliveries`."
+)
+_FILTER_DESCRIPTION = (
+    "Which notifications `webhook` gets: `start` (`job.started`, when its first attempt starts running), "
+    "`progress` (`job.progress`, when the agent reports progress; at most one per second per job) and "
+    "`completed` (`job.completed`, `job.failed` or `job.cancelled`, once it reaches a final state). "
+    "Default, with a `webhook`: all three. Only with a `webhook`."
+)
 
 
 class JobCreate(BaseModel):
@@ -28,7 +45,13 @@ class JobCreate(BaseModel):
                     },
                     "config": {},
                     "priority": 0,
-                }
+                },
+                {
+                    "agent_id": "taylor",
+                    "file_ids": ["file_8a1c3e5f7b9d2f4a6c8e0b1d"],
+                    "webhook": "https://your-app.com/webhooks/jobs",
+                    "webhook_events_filter": ["start", "completed"],
+                },
             ]
         },
     )
@@ -54,6 +77,15 @@ class JobCreate(BaseModel):
     priority: int = Field(
         default=0, ge=-100, le=100, strict=True, description="Higher runs first among queued jobs (-100 to 100)."
     )
+    webhook: WebhookUrl | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+    webhook_events_filter: list[WebhookNotification] | None = Field(
+        default=None, min_length=1, max_length=3, description=_FILTER_DESCRIPTION
+    )
+
+    @field_validator("webhook_events_filter")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [n for n in ("start", "progress", "completed") if n in value]
 
 
 class JobBatchCreate(BaseModel):
@@ -89,6 +121,14 @@ class JobRead(BaseModel):
         description="Why a queued job is not running yet, when there is a reason other than its turn: "
         "its agent under maintenance.",
         examples=["The agent maya is under maintenance: upgrading the transcription model"],
+    )
+    webhook: str | None = Field(
+        default=None, description="The job's own webhook URL, if it named one.", examples=[None]
+    )
+    webhook_events_filter: list[WebhookNotification] | None = Field(
+        default=None,
+        description="The notifications its `webhook` gets (null without a webhook).",
+        examples=[["start", "progress", "completed"]],
     )
 
 

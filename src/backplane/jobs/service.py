@@ -35,10 +35,11 @@ from backplane.files.repository import FileRepository
 from backplane.files.service import new_file_id, storage_key
 from backplane.files.storage import Storage
 from backplane.files.types import BY_CONTENT_TYPE
-from backplane.jobs import lifecycle, maintenance
+from backplane.jobs import hooks, lifecycle, maintenance
 from backplane.jobs.models import FINAL_STATUSES, Job, JobStatus, JobTransition
 from backplane.jobs.repository import JobRepository
 from backplane.jobs.schemas import MAX_FILES_PER_JOB, JobCreate
+from backplane.webhooks.service import checked_url
 
 _PRIORITY = re.compile(r"-?[0-9]{1,3}")
 logger = logging.getLogger(__name__)
@@ -173,6 +174,19 @@ async def _check_inputs(
     return errors
 
 
+async def _webhook_errors(spec: JobCreate, prefix: str, settings: Settings) -> dict[str, list[str]]:
+    """A job's own webhook is held to the rules of an organization's webhook URL (webhooks/service.py)."""
+    if spec.webhook is None:
+        if spec.webhook_events_filter is not None:
+            return {f"{prefix}webhook_events_filter": ["Only with a `webhook`: name the URL to notify."]}
+        return {}
+    try:
+        await checked_url(spec.webhook, settings, f"{prefix}webhook")
+    except InvalidInput as exc:
+        return exc.fields
+    return {}
+
+
 def _creator(principal: Principal) -> str | None:
     if principal.api_key is not None:
         return f"key:{principal.api_key.prefix}"
@@ -195,6 +209,7 @@ async def create_jobs(
             errors.update(exc.fields)
             continue
         errors.update(validate_spec(agent, spec, prefix))
+        errors.update(await _webhook_errors(spec, prefix, jobs.settings))
         checked.append((agent, spec, prefix))
     file_errors, files = await _check_files(session, principal, checked)
     errors.update(file_errors)
@@ -230,6 +245,10 @@ async def create_jobs(
                 created_at=now,
                 status_reason=waiting_why.get(spec.agent_id),
                 trace_context=tracing.carrier(),  # its dispatch and run continue the request's trace
+                webhook=spec.webhook,
+                webhook_events_filter=(
+                    list(spec.webhook_events_filter or hooks.NOTIFICATIONS) if spec.webhook else None
+                ),
             )
             repository.add(job)
             session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))
@@ -322,6 +341,8 @@ async def create_from_multipart(
                 config=_json_field(form.fields.get("config"), "config"),
                 file_ids=[s.file_id for s in form.files] + listed,
                 priority=int(priority_raw),
+                webhook=form.fields.get("webhook") or None,
+                webhook_events_filter=_names(form.fields.get("webhook_events_filter")),
             )
         except ValidationError as exc:  # e.g. more than 10 files, uploaded and listed together
             raise InvalidInput(field_errors(exc.errors())) from None
@@ -356,6 +377,13 @@ async def create_from_multipart(
     return job
 
 
+def _names(raw: str | None) -> list[str] | None:
+    """A comma-separated form field as a list (None when absent)."""
+    if raw is None or not raw.strip():
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
 def _check_stored(agent: Agent, stored: StoredFile) -> None:
     if stored.file_type.name not in agent.file_types:
         raise unsupported(stored.filename)
@@ -387,6 +415,7 @@ async def cancel(session: AsyncSession, jobs: JobsContext, principal: Principal,
     job.output_data = None
     job.heartbeat_at = None
     lifecycle.transition(session, job, JobStatus.CANCELLED, now, reason="cancelled by the user")
+    hooks.notify(session, job, jobs.settings, "completed")
     lifecycle.announce_after_commit(session, job)
     job_ref = job.id
 

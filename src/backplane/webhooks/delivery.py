@@ -38,19 +38,23 @@ from typing import Any
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backplane.core import metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
-from backplane.core.db import unit_of_work
+from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.email import SEND_EMAIL
 from backplane.core.ids import new_id
+from backplane.core.queue import DEFAULT_QUEUE
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
-from backplane.webhooks import repository
-from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backplane.events.resources import resource_of
+from backplane.webhooks import ordering, repository
+from backplane.webhooks.models import JobWebhookSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import (
     active_endpoints_of,
     lock_deliveries,
@@ -59,7 +63,15 @@ from backplane.webhooks.repository import (
     overdue,
 )
 from backplane.webhooks.sender import AttemptResult, send
-from backplane.webhooks.signing import TEST_EVENT, encode_body, iso_timestamp, payload, signed_headers
+from backplane.webhooks.signing import (
+    TEST_EVENT,
+    encode_body,
+    iso_timestamp,
+    job_payload,
+    new_secret,
+    payload,
+    signed_headers,
+)
 from backplane.webhooks.slots import waiting_key
 
 logger = logging.getLogger(__name__)
@@ -97,6 +109,7 @@ def new_delivery(
     endpoint: WebhookEndpoint, settings: Settings, *, kind: str, event: Event | None, now: datetime
 ) -> WebhookDelivery:
     return WebhookDelivery(
+        resource_id=resource_of(event.type, event.data) if event is not None else None,
         id=new_delivery_id(),
         organization_id=endpoint.organization_id,
         endpoint_id=endpoint.id,
@@ -114,30 +127,99 @@ def new_delivery(
     )
 
 
+def target_of(delivery: WebhookDelivery) -> str:
+    """Whose slots an attempt takes (slots.py): its endpoint's, or for a job's own webhook its URL's host
+    (`jobhook:<host>`), so that many jobs pointing at one receiver share its cap."""
+    if delivery.endpoint_id is not None:
+        return delivery.endpoint_id
+    return job_target(delivery.url or "")
+
+
+def job_target(url: str) -> str:
+    return "jobhook:" + (httpx.URL(url).host or "-")[:200]
+
+
 def schedule(session: AsyncSession, delivery: WebhookDelivery) -> None:
     """Queue the delivery's next attempt for `next_attempt_at`, once the transaction commits."""
     effects(session).enqueue(
         DELIVER_TASK,
         delivery.id,
-        delivery.endpoint_id,
+        target_of(delivery),
         _job_id=job_id(delivery.id, delivery.attempt_count + 1),
         _defer_until=delivery.next_attempt_at,
+        _queue_name=DEFAULT_QUEUE,  # also from the jobs worker, whose own queue is another
     )
+
+
+def wake(session: AsyncSession, delivery_id: str, target: str) -> None:
+    """Queue an attempt of a delivery that waited for an earlier one (ordering.py), once the transaction
+    commits, under a job id of its own (its first attempt's id may still be known to arq)."""
+    effects(session).enqueue(
+        DELIVER_TASK,
+        delivery_id,
+        target,
+        _job_id=f"{DELIVER_TASK}:{delivery_id}:ordered:{secrets.token_hex(4)}",
+        _queue_name=DEFAULT_QUEUE,
+    )
+
+
+class JobTarget:
+    """What a job's own webhook delivery goes to: the URL the job named, signed with its organization's
+    job-webhook secret (`GET /v1/webhooks/default/secret`). It has no health to track."""
+
+    enabled = True
+    failing_since: datetime | None = None
+    ordered = False
+
+    def __init__(self, delivery: WebhookDelivery, secret_encrypted: str) -> None:
+        self.id = target_of(delivery)
+        self.url = delivery.url or ""
+        self._secret_encrypted = secret_encrypted
+
+    def signing_secrets(self, encryptor: Encryptor, now: datetime) -> list[str]:
+        return [encryptor.decrypt_text(self._secret_encrypted)]
+
+
+async def job_secret(session: AsyncSession, encryptor: Encryptor, organization_id: Any, livemode: bool) -> str:
+    """The organization's job-webhook secret for this mode (encrypted), made on first use: whichever of
+    a claim and `GET /v1/webhooks/default/secret` comes first makes it, and both then read the same."""
+    await session.execute(
+        pg_insert(JobWebhookSecret)
+        .values(
+            organization_id=organization_id,
+            livemode=livemode,
+            secret_encrypted=encryptor.encrypt_text(new_secret()),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["organization_id", "livemode"])
+    )
+    stored = await session.scalar(
+        select(JobWebhookSecret.secret_encrypted).where(
+            JobWebhookSecret.organization_id == organization_id, JobWebhookSecret.livemode == livemode
+        )
+    )
+    assert stored is not None
+    return stored
+
+
+Target = WebhookEndpoint | JobTarget
 
 
 def ping_data(delivery: WebhookDelivery) -> dict[str, Any]:
     return {"id": delivery.id, "message": "A test event from Backplane: this endpoint receives webhooks."}
 
 
-def payload_of(delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Event | None) -> dict[str, Any]:
+def payload_of(delivery: WebhookDelivery, endpoint: Target, event: Event | None) -> dict[str, Any]:
     """The JSON body of the delivery, the same on every attempt."""
+    if delivery.kind == "job":  # a job's own webhook: no endpoint id to name
+        return job_payload(delivery)
     if event is None:  # a `webhook.test` ping
         return payload(TEST_EVENT, delivery.created_at, endpoint.id, ping_data(delivery))
     return payload(event.type, event.created_at, endpoint.id, event.data)
 
 
 def build_request(
-    delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: Event | None, sent_at: datetime, encryptor: Encryptor
+    delivery: WebhookDelivery, endpoint: Target, event: Event | None, sent_at: datetime, encryptor: Encryptor
 ) -> tuple[bytes, dict[str, str]]:
     """The body and its headers, signed at `sent_at` (the only place the endpoint's secrets are
     decrypted). `webhook-id` is the event id (a ping's own id), so that a receiver sees retries and
@@ -240,7 +322,9 @@ def needs_health_update(
     kind: str, failing_since: datetime | None, result: AttemptResult, now: datetime, settings: Settings
 ) -> bool:
     """Whether this attempt changes the endpoint (judged from what the claim read, to leave the
-    endpoint's row alone on the common path)."""
+    endpoint's row alone on the common path). A job's own webhook has no endpoint."""
+    if kind == "job":
+        return False
     if result.gone:
         return True
     if kind == "test":
@@ -362,11 +446,12 @@ class Claim:
     failing_since: datetime | None
     attempted_at: datetime
     trace_context: dict[str, str] | None = None  # the delivery's: its attempt's span continues it
+    ordered_key: ordering.Key | None = None  # an ordered endpoint's (endpoint, resource): ending wakes the next
 
 
 def _claim_found(
     delivery: WebhookDelivery,
-    endpoint: WebhookEndpoint,
+    endpoint: Target,
     event: Event | None,
     settings: Settings,
     encryptor: Encryptor,
@@ -394,6 +479,7 @@ def _claim_found(
         )
         return None
     delivery.next_attempt_at = now + attempt_lease(settings)
+    ordered_key = _key(delivery, endpoint)
     return Claim(
         delivery.id,
         endpoint.id,
@@ -405,7 +491,14 @@ def _claim_found(
         endpoint.failing_since,
         now,
         delivery.trace_context,
+        ordered_key,
     )
+
+
+def _key(delivery: WebhookDelivery, endpoint: Target) -> ordering.Key | None:
+    if endpoint.ordered and delivery.endpoint_id is not None and delivery.resource_id is not None:
+        return (delivery.endpoint_id, delivery.resource_id)
+    return None
 
 
 async def claim(
@@ -416,10 +509,31 @@ async def claim(
     now: datetime,
 ) -> list[Claim]:
     """Claim the due ones of these deliveries in one short transaction (one locking read, one
-    batched update); those another worker holds, or that are not due, are left out."""
+    batched update); those another worker holds, or that are not due, are left out, and so are those
+    of ordered endpoints that wait for an earlier event's delivery (parked: ordering.py)."""
     async with unit_of_work(sessionmaker) as session:
         found = await lock_for_attempt(session, delivery_ids)
-        return [c for row in found if (c := _claim_found(*row, settings, encryptor, now)) is not None]
+        rows: list[tuple[WebhookDelivery, Target, Event | None]] = []
+        for delivery, endpoint, event, secret in found:
+            if endpoint is not None:
+                rows.append((delivery, endpoint, event))
+            elif delivery.kind == "job":
+                encrypted = secret.secret_encrypted if secret is not None else None
+                if encrypted is None:
+                    encrypted = await job_secret(session, encryptor, delivery.organization_id, delivery.livemode)
+                rows.append((delivery, JobTarget(delivery, encrypted), event))
+        ordered = [
+            (row[0].id, key) for row in rows if row[0].status == "pending" and (key := _key(row[0], row[1])) is not None
+        ]
+        held_back = await ordering.blocked(session, ordered)
+        claims: list[Claim] = []
+        for delivery, target, event in rows:
+            if delivery.id in held_back:
+                delivery.next_attempt_at = None  # parked until the earlier one ends
+                continue
+            if (found_claim := _claim_found(delivery, target, event, settings, encryptor, now)) is not None:
+                claims.append(found_claim)
+        return claims
 
 
 async def record_outcomes(
@@ -461,6 +575,11 @@ async def record_outcomes(
                 schedule(session, delivery)
             statuses[done.delivery_id] = delivery.status
         await session.flush()
+        ended = [
+            done.ordered_key for done, _ in outcomes if done.ordered_key and statuses.get(done.delivery_id) != "pending"
+        ]
+        for delivery_id, endpoint_id, _ in await ordering.wake_next(session, ended, utcnow()):
+            wake(session, delivery_id, endpoint_id)
         effects(session).call(partial(_count_attempts, outcomes, statuses), "counting webhook attempts")
     return statuses
 
@@ -507,7 +626,12 @@ async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: ti
     belongs to a worker that died mid-attempt: arq would run it again only once its own lock expires
     (minutes), so the delivery gets a job of its own id now (the claim keeps the two apart).
     """
-    found = await overdue(session, now - grace, SWEEP_BATCH)
+    for delivery_id, endpoint_id, _ in await ordering.stranded(session, now, SWEEP_BATCH):
+        wake(session, delivery_id, endpoint_id)
+    found = [
+        (delivery_id, endpoint_id or job_target(url or ""), attempts)
+        for delivery_id, endpoint_id, attempts, url in await overdue(session, now - grace, SWEEP_BATCH)
+    ]
     async with queue.pipeline(transaction=False) as pipe:
         for delivery_id, endpoint_id, attempts in found:
             pipe.zscore(waiting_key(endpoint_id), delivery_id)

@@ -22,6 +22,7 @@ from backplane.webhooks.schemas import (
     DeliveryDetail,
     DeliveryRead,
     DeliveryStatus,
+    JobWebhookSecretRead,
     RecoveryCreate,
     RecoveryRead,
     SecretRotated,
@@ -73,7 +74,7 @@ def _delivery(delivery: WebhookDelivery) -> DeliveryRead:
     )
 
 
-def _detail(delivery: WebhookDelivery, body: dict[str, Any], attempts: list[WebhookAttempt]) -> DeliveryDetail:
+def detail_of(delivery: WebhookDelivery, body: dict[str, Any], attempts: list[WebhookAttempt]) -> DeliveryDetail:
     return DeliveryDetail(
         **_delivery(delivery).model_dump(),
         payload=body,
@@ -98,6 +99,22 @@ async def create_webhook(
 ) -> WebhookCreated:
     endpoint, secret = await service.create_endpoint(session, settings, encryptor, principal, body)
     return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=secret)
+
+
+@router.get(
+    "/default/secret",
+    response_model=JobWebhookSecretRead,
+    summary="Get the secret that signs jobs' own webhooks",
+    description="A job created with `webhook` (`POST /v1/jobs`) has its notifications (`job.started`, "
+    "`job.progress`, `job.completed`, `job.failed`, `job.cancelled`) POSTed to that URL, signed like every "
+    "webhook with this secret: one per organization and mode, made on first use (Replicate signs its "
+    "per-prediction webhooks the same way, with one account secret). The body is "
+    "`{event, type, timestamp, webhook_id: null, data}` with the job in `data`. " + _SIGNING,
+)
+async def get_job_webhook_secret(
+    principal: Admin, session: SessionDep, encryptor: EncryptorDep
+) -> JobWebhookSecretRead:
+    return JobWebhookSecretRead(secret=await service.job_webhook_secret(session, encryptor, principal))
 
 
 @router.get("", response_model=Page[WebhookRead], summary="List webhooks", description="Newest first.")
@@ -171,7 +188,7 @@ async def test_webhook(
     encryptor: EncryptorDep,
 ) -> DeliveryDetail:
     delivery, body, attempt = await service.send_test(session, queue, settings, encryptor, principal, webhook_id)
-    return _detail(delivery, body, [attempt])
+    return detail_of(delivery, body, [attempt])
 
 
 @router.get(
@@ -206,7 +223,7 @@ async def list_deliveries(
     "the answer or the error, and how long it took.",
 )
 async def get_delivery(webhook_id: str, delivery_id: str, principal: Admin, session: SessionDep) -> DeliveryDetail:
-    return _detail(*await service.get_delivery(session, principal, webhook_id, delivery_id))
+    return detail_of(*await service.get_delivery(session, principal, webhook_id, delivery_id))
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -13,10 +14,15 @@ from backplane.core.crypto import Encryptor
 from backplane.core.db import Base, IdMixin, TimestampMixin, utcnow
 from backplane.events.service import OPT_IN_TYPES
 
+ORDERINGS = ("none", "per_resource")
+
 
 class WebhookEndpoint(TimestampMixin, Base):
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_organization_id_created_at", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_organization_id_created_at", "organization_id", "created_at"),
+        CheckConstraint("ordering IN ('none', 'per_resource')", name="ordering_known"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # wh_…
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -39,6 +45,13 @@ class WebhookEndpoint(TimestampMixin, Base):
     # The first failed attempt since the last successful one (test pings aside); None while healthy.
     failing_since: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
+    # `per_resource`: the events about one resource (a job, a license, ...) reach this endpoint one after
+    # another in creation order (webhooks/ordering.py); `none`: each as soon as it can.
+    ordering: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+
+    @property
+    def ordered(self) -> bool:
+        return self.ordering == "per_resource"
 
     def set_secret(self, secret: str, encryptor: Encryptor, *, previous_expires_at: datetime | None = None) -> None:
         """A new signing secret; with `previous_expires_at`, the one it replaces signs too until then."""
@@ -64,13 +77,24 @@ class WebhookDelivery(TimestampMixin, Base):
     """One event sent (or to be sent) to one endpoint, with its retry state.
 
     kind `event`: made by the dispatcher, retried on the schedule; `redelivery`: asked for by a user,
-    one attempt; `test`: a `webhook.test` ping (no event row), one attempt.
+    one attempt; `test`: a `webhook.test` ping (no event row), one attempt; `recovery`: made by a
+    recovery; `job`: a job's own notification to the job's `webhook` URL (no endpoint, no event row:
+    `url` and `payload` say what to send), retried on the schedule.
     """
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
-        CheckConstraint("kind IN ('event', 'redelivery', 'test', 'recovery')", name="kind_known"),
+        CheckConstraint("kind IN ('event', 'redelivery', 'test', 'recovery', 'job')", name="kind_known"),
+        CheckConstraint("(kind = 'job') = (endpoint_id IS NULL)", name="target_known"),
+        Index("ix_webhook_deliveries_job_id", "job_id"),
+        # An ordered endpoint's deliveries still to make, per resource (webhooks/ordering.py).
+        Index(
+            "ix_webhook_deliveries_resource_pending",
+            "endpoint_id",
+            "resource_id",
+            postgresql_where=text("status = 'pending' AND resource_id IS NOT NULL"),
+        ),
         Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
         Index("ix_webhook_deliveries_event_id", "event_id"),
         # The dispatcher makes at most one automatic delivery of an event to an endpoint.
@@ -94,7 +118,7 @@ class WebhookDelivery(TimestampMixin, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # whd_…
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(64))
     livemode: Mapped[bool]
@@ -114,6 +138,28 @@ class WebhookDelivery(TimestampMixin, Base):
     trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     # kind `recovery`: the recovery (`POST /v1/webhooks/{id}/recover`) that made it.
     recovery_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_recoveries.id", ondelete="CASCADE"))
+    # What the event is about (`job:job_…`, `license:<uuid>`, ...; events/resources.py): an endpoint with
+    # `ordering: per_resource` receives one resource's events one after another. NULL: about no one thing.
+    resource_id: Mapped[str | None] = mapped_column(String(100))
+    # kind `job`: the job whose `webhook` this notifies, the URL it had, and the `data` to send.
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class JobWebhookSecret(Base):
+    """The secret that signs the deliveries of jobs' own webhooks (`webhook` on `POST /v1/jobs`), one per
+    organization and mode, made when first needed; `GET /v1/webhooks/default/secret` shows it. Encrypted
+    like an endpoint's secret."""
+
+    __tablename__ = "job_webhook_secrets"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
 class WebhookAttempt(IdMixin, Base):

@@ -10,6 +10,8 @@ each after ending the endpoint's other deliveries of that event still waiting fo
 the recovery's delivery takes their place, so the event is not sent twice). A first
 attempt that fails stops the operation (`stopped`, with the reason): that delivery keeps its retries, and
 sending later events before it would break the order; recover again once the receiver answers.
+On an endpoint with `ordering: per_resource` the attempts keep that order too (ordering.py): an event
+whose resource still has an earlier delivery under way waits for it, and the operation stops there.
 """
 
 from __future__ import annotations
@@ -211,10 +213,20 @@ async def recover_task(ctx: dict[str, Any], recovery_id: str) -> str:
                 recovery.events_sent += 1
                 if outcome != "succeeded":
                     recovery.status, recovery.finished_at = "stopped", utcnow()
-                    recovery.stopped_reason = (
-                        f"Delivery {delivery_id} failed; it is retried on the schedule. The events after it were "
-                        "not sent: recover again once the receiver answers."
-                    )
+                    mine = await session.get(WebhookDelivery, delivery_id)
+                    if outcome is None and mine is not None and mine.status == "pending":
+                        # An ordered endpoint (`per_resource`) still delivering an earlier event about the
+                        # same resource: this one waits for it, and is sent when it ends.
+                        recovery.stopped_reason = (
+                            f"Delivery {delivery_id} waits for an earlier event about the same resource, still "
+                            "being delivered (ordering: per_resource); it is sent once that one ends. The events "
+                            "after it were not sent: recover again later."
+                        )
+                    else:
+                        recovery.stopped_reason = (
+                            f"Delivery {delivery_id} failed; it is retried on the schedule. The events after it "
+                            "were not sent: recover again once the receiver answers."
+                        )
                     # Deliveries of this batch not attempted yet: not sent, so a later recovery sends them.
                     await session.execute(
                         WebhookDelivery.__table__.delete().where(  # type: ignore[attr-defined]

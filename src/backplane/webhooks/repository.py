@@ -15,7 +15,7 @@ from backplane.core.ids import is_id
 from backplane.core.tenancy import LivemodeRepository, TenantRepository
 from backplane.events.models import Event
 from backplane.organizations.models import Membership, Role
-from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backplane.webhooks.models import JobWebhookSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class WebhookEndpointRepository(LivemodeRepository[WebhookEndpoint]):
@@ -36,6 +36,10 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
 
     def of_endpoint(self, endpoint_id: str) -> Select[WebhookDelivery]:
         return self.select().where(WebhookDelivery.endpoint_id == endpoint_id)
+
+    def of_job(self, job_id: str) -> Select[WebhookDelivery]:
+        """A job's notifications to its own webhook."""
+        return self.select().where(WebhookDelivery.job_id == job_id, WebhookDelivery.kind == "job")
 
     async def get_of_endpoint(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
         if not is_id(delivery_id, "whd"):
@@ -70,6 +74,12 @@ async def all_endpoints_for_update(session: AsyncSession, batch: int = 500) -> A
         yield endpoint
 
 
+async def job_secrets_for_update(session: AsyncSession) -> list[JobWebhookSecret]:
+    """Every organization's job-webhook secrets, locked (for re-encrypting them)."""
+    stmt = select(JobWebhookSecret).order_by(JobWebhookSecret.organization_id).with_for_update()
+    return list((await session.execute(stmt)).scalars())
+
+
 async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:
     stmt = select(WebhookEndpoint).where(
         WebhookEndpoint.organization_id.in_(set(organization_ids)), WebhookEndpoint.enabled.is_(True)
@@ -79,18 +89,26 @@ async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[
 
 async def lock_for_attempt(
     session: AsyncSession, delivery_ids: list[str]
-) -> list[tuple[WebhookDelivery, WebhookEndpoint, Event | None]]:
+) -> list[tuple[WebhookDelivery, WebhookEndpoint | None, Event | None, JobWebhookSecret | None]]:
     """These deliveries (locked; those another worker holds are left out), each with its endpoint and
-    its event."""
+    its event, or (a job's own webhook, kind `job`) the secret that signs it."""
     stmt = (
-        select(WebhookDelivery, WebhookEndpoint, Event)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        select(WebhookDelivery, WebhookEndpoint, Event, JobWebhookSecret)
+        .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .outerjoin(Event, Event.id == WebhookDelivery.event_id)
+        .outerjoin(
+            JobWebhookSecret,
+            and_(
+                WebhookDelivery.kind == "job",
+                JobWebhookSecret.organization_id == WebhookDelivery.organization_id,
+                JobWebhookSecret.livemode == WebhookDelivery.livemode,
+            ),
+        )
         .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
         .order_by(WebhookDelivery.id)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
 
 
 async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
@@ -116,16 +134,16 @@ async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dic
     return {delivery.id: delivery for delivery in (await session.execute(stmt)).scalars()}
 
 
-async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, str, int]]:
-    """(id, endpoint id, attempts made) of pending deliveries whose next attempt should have run before
-    `before`."""
+async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, str | None, int, str | None]]:
+    """(id, endpoint id, attempts made, url) of pending deliveries whose next attempt should have run
+    before `before` (the url: a job's own webhook's, which has no endpoint)."""
     stmt = (
-        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempt_count)
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempt_count, WebhookDelivery.url)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < before)
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
     )
-    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
 
 
 # An endpoint's health. Plain UPDATEs: they lock the row as FOR NO KEY UPDATE, which does not hold
@@ -175,6 +193,22 @@ async def fail_pending(session: AsyncSession, endpoint_id: str) -> None:
         .values(status="failed", next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def unpark(session: AsyncSession, endpoint_id: str, now: datetime) -> list[str]:
+    """Make due at `now` the endpoint's deliveries parked behind an earlier one (webhooks/ordering.py)."""
+    stmt = (
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at.is_(None),
+        )
+        .values(next_attempt_at=now)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def owner_emails(session: AsyncSession, organization_id: uuid.UUID) -> list[str]:

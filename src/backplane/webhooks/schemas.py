@@ -12,6 +12,7 @@ Subscription = Literal[EventType, "*"]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoNul]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048), NoNul]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
+Ordering = Literal["none", "per_resource"]
 
 _EVENTS_DESCRIPTION = (
     'Event types to receive; `["*"]` receives every type, including ones added later, except the seat events '
@@ -20,6 +21,13 @@ _EVENTS_DESCRIPTION = (
 )
 _URL_EXAMPLE = "https://your-app.com/webhooks/coexai"
 _EVENTS_EXAMPLE: list[JsonValue] = ["job.completed", "job.failed", "subscription.updated"]
+_ORDERING_DESCRIPTION = (
+    "`per_resource`: the events about one resource (one job, license, subscription, API key, file, member "
+    "or seat session) reach this webhook one after another, in the order they were created: an event is not "
+    "sent while an earlier event about the same resource is still being delivered or retried (one that failed "
+    "for good lets the next one go). Events about different resources are not held back by each other. "
+    "`none` (default): each event is sent as soon as it can be, in no guaranteed order."
+)
 
 
 def _normalize_events(events: list[str]) -> list[str]:
@@ -32,7 +40,10 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"url": _URL_EXAMPLE, "events": _EVENTS_EXAMPLE, "description": "Production webhook"}]
+            "examples": [
+                {"url": _URL_EXAMPLE, "events": _EVENTS_EXAMPLE, "description": "Production webhook"},
+                {"url": _URL_EXAMPLE, "events": ["*"], "ordering": "per_resource"},
+            ]
         },
     )
 
@@ -40,6 +51,7 @@ class WebhookCreate(BaseModel):
     events: list[Subscription] = Field(min_length=1, max_length=20, description=_EVENTS_DESCRIPTION)
     description: Description | None = None
     enabled: bool = Field(default=True, description="A disabled webhook receives nothing.")
+    ordering: Ordering = Field(default="none", description=_ORDERING_DESCRIPTION)
 
     @field_validator("events")
     @classmethod
@@ -50,7 +62,10 @@ class WebhookCreate(BaseModel):
 class WebhookUpdate(BaseModel):
     """Only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["*"]}, {"enabled": False}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"events": ["*"]}, {"enabled": False}, {"ordering": "per_resource"}]},
+    )
 
     url: Url | None = None
     events: list[Subscription] | None = Field(default=None, min_length=1, max_length=20)
@@ -59,8 +74,9 @@ class WebhookUpdate(BaseModel):
         default=None,
         description="`false` turns the webhook off; `true` turns it on again and clears `disabled_reason`.",
     )
+    ordering: Ordering | None = Field(default=None, description=_ORDERING_DESCRIPTION)
 
-    @field_validator("url", "events", "enabled")
+    @field_validator("url", "events", "enabled", "ordering")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -88,6 +104,7 @@ class WebhookRead(BaseModel):
     )
     disabled_at: datetime | None = Field(description="When the platform turned it off; null otherwise.")
     livemode: bool = Field(description="Test-mode webhooks receive the events of test-mode resources only.")
+    ordering: Ordering = Field(description=_ORDERING_DESCRIPTION, examples=["none"])
     created_at: datetime
     updated_at: datetime
 
@@ -127,21 +144,35 @@ class AttemptRead(BaseModel):
 
 class DeliveryRead(BaseModel):
     id: str = Field(examples=["whd_5b7d9f1a3c5e7a9b1d3f5a7c"])
-    webhook_id: str
-    event_id: str | None = Field(description="Null for `webhook.test` pings.")
+    webhook_id: str | None = Field(description="Null for a job's own webhook (kind `job`).")
+    event_id: str | None = Field(description="Null for `webhook.test` pings and a job's own notifications.")
     event_type: str = Field(examples=["job.completed"])
-    kind: Literal["event", "redelivery", "test", "recovery"] = Field(
+    kind: Literal["event", "redelivery", "test", "recovery", "job"] = Field(
         description="`event`: sent on its own, retried at 5 min, 30 min, 2 h and 6 h; `redelivery` and "
         "`test`: one attempt, asked for through the API; `recovery`: made by a recovery "
-        "(`POST /v1/webhooks/{id}/recover`), retried like `event`."
+        "(`POST /v1/webhooks/{id}/recover`), retried like `event`; `job`: a job's notification to its own "
+        "`webhook`, retried like `event`."
     )
     status: DeliveryStatus
     attempt_count: int
     max_attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="When the next attempt is due. Null once it is over, and while `pending` on a webhook with "
+        "`ordering: per_resource`: it waits for an earlier event about the same resource to be delivered."
+    )
     last_attempt_at: datetime | None
     last_status_code: int | None
     created_at: datetime
+
+
+class JobWebhookSecretRead(BaseModel):
+    secret: str = Field(
+        description="Signs every notification to a job's own `webhook` (`POST /v1/jobs` with `webhook`) in this "
+        "mode: `X-CoExAI-Signature` is the hex HMAC-SHA256 of the raw body keyed with this string, and "
+        "`webhook-signature` follows Standard Webhooks with it. One per organization and mode (test-mode keys "
+        "read the test-mode one), made on first use.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
 
 
 class DeliveryDetail(DeliveryRead):

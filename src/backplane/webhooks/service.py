@@ -42,7 +42,7 @@ def _endpoints(session: AsyncSession, principal: Principal) -> WebhookEndpointRe
     return WebhookEndpointRepository(session, principal.organization_id, principal.livemode)
 
 
-async def checked_url(url: str, settings: Settings) -> str:
+async def checked_url(url: str, settings: Settings, field: str = "url") -> str:
     """Refuse at once what can never be delivered to: not https in production, or a host that is, or
     resolves to, a loopback, private, link-local or metadata address. Each attempt checks again."""
     try:
@@ -50,7 +50,7 @@ async def checked_url(url: str, settings: Settings) -> str:
             url, allow_private=settings.webhook_allow_private_targets, require_https=settings.is_production
         )
     except BlockedTarget as exc:
-        raise InvalidInput({"url": [str(exc)]}) from exc
+        raise InvalidInput({field: [str(exc)]}) from exc
     return url
 
 
@@ -73,6 +73,7 @@ async def create_endpoint(
         events=body.events,
         description=body.description or None,
         enabled=body.enabled,
+        ordering=body.ordering,
     )
     secret = new_secret()
     endpoint.set_secret(secret, encryptor)
@@ -99,6 +100,12 @@ async def update_endpoint(
         endpoint.url = await checked_url(changes["url"], settings)
     if "events" in changes:
         endpoint.events = changes["events"]
+    if "ordering" in changes:
+        if changes["ordering"] == "none" and endpoint.ordered:
+            # Nothing waits for an earlier event any more: what was parked goes now.
+            for delivery_id in await repository.unpark(session, endpoint.id, utcnow()):
+                flow.wake(session, delivery_id, endpoint.id)
+        endpoint.ordering = changes["ordering"]
     if "description" in changes:
         endpoint.description = changes["description"] or None
     if changes.get("enabled") is False and endpoint.enabled:
@@ -132,6 +139,12 @@ async def rotate_secret(
     return endpoint, secret
 
 
+async def job_webhook_secret(session: AsyncSession, encryptor: Encryptor, principal: Principal) -> str:
+    """The organization's secret for jobs' own webhooks in the caller's mode, in clear."""
+    encrypted = await flow.job_secret(session, encryptor, principal.organization_id, principal.livemode)
+    return encryptor.decrypt_text(encrypted)
+
+
 class UnreadableSecret(Exception):
     """A stored signing secret that none of ENCRYPTION_KEYS decrypts."""
 
@@ -141,8 +154,9 @@ class UnreadableSecret(Exception):
 
 
 async def reencrypt_secrets(session: AsyncSession, encryptor: Encryptor) -> int:
-    """Encrypt every stored signing secret (current and previous) again with the newest key; how many
-    endpoints. All or nothing: raises UnreadableSecret for the first secret no key decrypts."""
+    """Encrypt every stored signing secret (current and previous, and the job-webhook secrets) again with
+    the newest key; how many endpoints. All or nothing: raises UnreadableSecret for the first secret no key
+    decrypts."""
     count = 0
     async for endpoint in repository.all_endpoints_for_update(session):
         try:
@@ -152,6 +166,11 @@ async def reencrypt_secrets(session: AsyncSession, encryptor: Encryptor) -> int:
         except DecryptionFailed:
             raise UnreadableSecret(endpoint.id) from None
         count += 1
+    for job_secret in await repository.job_secrets_for_update(session):
+        try:
+            job_secret.secret_encrypted = encryptor.rotate_text(job_secret.secret_encrypted)
+        except DecryptionFailed:
+            raise UnreadableSecret(f"job webhooks of organization {job_secret.organization_id}") from None
     await session.flush()
     return count
 
@@ -227,7 +246,7 @@ async def send_test(
     async with new_client(settings) as client:
         result = await send(client, url, body, headers, settings=settings)
     if result.gone:
-        await flow.update_health(session, settings, delivery.endpoint_id, "test", result, now)
+        await flow.update_health(session, settings, endpoint.id, "test", result, now)
     attempt = flow.apply_result(delivery, 1, result, now, settings)
     session.add(delivery)
     await session.flush()  # before its attempt: without a relationship the two inserts have no set order

@@ -45,7 +45,7 @@ def iso_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def payload(event_type: str, created_at: datetime, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def payload(event_type: str, created_at: datetime, endpoint_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": event_type,
         "type": event_type,
@@ -53,6 +53,11 @@ def payload(event_type: str, created_at: datetime, endpoint_id: str, data: dict[
         "webhook_id": endpoint_id,
         "data": data,
     }
+
+
+def job_payload(delivery: Any) -> dict[str, Any]:
+    """The body of a job's own notification (a delivery of kind `job`): no endpoint id to name."""
+    return payload(delivery.event_type, delivery.created_at, None, delivery.payload or {})
 
 
 def encode_body(value: dict[str, Any]) -> bytes:
