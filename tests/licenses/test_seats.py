@@ -245,3 +245,26 @@ async def test_heartbeat_on_a_suspended_license_is_refused(owner: Account, clien
     await client.patch(f"/api/v1/licenses/{license_['id']}/", json={"suspended": False}, headers=owner.headers)
     beat = await client.patch(f"/api/v1/licenses/sessions/{session['session_id']}/heartbeat/", headers=owner.headers)
     assert beat.status_code == 200
+
+
+async def test_live_sessions_show_the_machines_ip_and_client_version(
+    owner: Account,
+    client: httpx.AsyncClient,
+    sql,  # type: ignore[no-untyped-def]
+) -> None:
+    """What an admin needs to tell machines apart (the dashboard's sessions table): the IP address and
+    client version each acquire reported, beside its hardware id and last heartbeat."""
+    license_ = await create_license(owner, seats=2)
+    first = (await acquire(owner, license_["key_string"], "machine-a")).json()
+    second = (await acquire(owner, license_["key_string"], "machine-b", client_version="2.4.1")).json()
+    stored = dict(
+        (str(row[0]), (row[1], row[2]))
+        for row in await sql("SELECT id, ip_address, client_version FROM license_sessions")
+    )
+    listed = (await client.get(f"/api/v1/licenses/{license_['id']}/sessions/", headers=owner.headers)).json()
+    shown = {s["session_id"]: (s["hardware_id"], s["ip_address"], s["client_version"]) for s in listed["sessions"]}
+    assert shown == {
+        first["session_id"]: ("machine-a", *stored[first["session_id"]]),
+        second["session_id"]: ("machine-b", *stored[second["session_id"]]),
+    }
+    assert shown[second["session_id"]][2] == "2.4.1"

@@ -171,7 +171,17 @@ async def list_sessions(
 ) -> LiveSessionList:
     license_ = await service.get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
     live = await leases.live(license_.id, limit)
-    rows = [LiveSessionRead.model_validate(lease, from_attributes=True) for lease in live]
+    reported = await LicenseRepository(session, principal.organization_id, principal.livemode).reported_by(
+        [lease.session_id for lease in live]
+    )
+    rows = [
+        LiveSessionRead.model_validate(lease, from_attributes=True).model_copy(
+            update=dict(
+                zip(("ip_address", "client_version"), reported.get(lease.session_id, (None, None)), strict=True)
+            )
+        )
+        for lease in live
+    ]
     return LiveSessionList(count=await leases.live_count(license_.id), seats=license_.seats, sessions=rows)
 
 

@@ -48,6 +48,18 @@ class LicenseRepository(TenantRepository[License]):
         )
         return total, rows.scalars().all()
 
+    async def reported_by(self, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+        """The IP address and client version each of these sessions reported when it acquired its seat
+        (from their history rows, of this organization only), in one query."""
+        if not session_ids:
+            return {}
+        rows = await self.session.execute(
+            select(LicenseSession.id, LicenseSession.ip_address, LicenseSession.client_version).where(
+                LicenseSession.organization_id == self.organization_id, LicenseSession.id.in_(session_ids)
+            )
+        )
+        return {session_id: (ip_address, client_version) for session_id, ip_address, client_version in rows}
+
 
 async def find_license_for_staff(
     session: AsyncSession, license_id: uuid.UUID, *, for_update: bool = False

@@ -132,6 +132,12 @@ class ReleaseResponse(BaseModel):
 class LiveSessionRead(BaseModel):
     session_id: uuid.UUID
     hardware_id: str
+    ip_address: str | None = Field(
+        default=None, description="The IP address the machine reported when it acquired the seat (or null)."
+    )
+    client_version: str | None = Field(
+        default=None, description="The client version the machine reported when it acquired the seat (or null)."
+    )
     acquired_at: datetime | None
     last_heartbeat_at: datetime | None
     heartbeats: int
