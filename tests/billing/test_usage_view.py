@@ -61,6 +61,9 @@ async def test_a_scripted_month_is_what_usage_shows(api: Api, client: httpx.Asyn
         "remaining": 96,
         "percent_used": 4.0,
         "by_agent": {"test-noop": 3, "test-sleep": 1},
+        "by_day": [
+            {"date": f"{now:%Y-%m}-{day:02d}", "jobs": 4 if day == now.day else 0} for day in range(1, now.day + 1)
+        ],
         "thresholds_reached": [],
     }
     assert usage["concurrency"] == {"running": 1, "limit": 1}  # the free plan's one slot, handed out
@@ -91,6 +94,7 @@ async def test_a_past_month_and_malformed_periods(api: Api, client: httpx.AsyncC
     assert past["period"] == "2026-01"
     assert past["period_start"].startswith("2026-01-01T00:00:00") and past["period_end"].startswith("2026-02-01")
     assert past["jobs"]["used"] == 0 and past["jobs"]["by_agent"] == {}
+    assert past["jobs"]["by_day"] == [{"date": f"2026-01-{day:02d}", "jobs": 0} for day in range(1, 32)]
     assert past["concurrency"]["running"] is None
     assert all(seat["live"] is None for seat in past["seats"])
     for bad in ("2026-13", "2026-1", "abc", "1999-12", "2026-10-01", ""):

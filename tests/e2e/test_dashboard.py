@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,9 @@ async def test_buy_a_plan_in_local_billing_mode(browsing: Browsing, service: Ser
     page = browsing.page
     await page.get_by_role("link", name="Billing").click()
     await expect(page.get_by_test_id("current-plan")).to_have_text("free")
+    # The month's jobs by day (GET /v1/usage `jobs.by_day`): one bar per UTC day so far.
+    by_day = page.get_by_role("img", name="Jobs this month by day (UTC)")
+    await expect(by_day.locator("rect.bar")).to_have_count(datetime.now(UTC).day)
     await browsing.shoot("billing-free")
     await page.get_by_role("button", name="Upgrade to Pro").click()
     await expect(page.get_by_role("dialog")).to_contain_text("Local billing mode")

@@ -28,7 +28,7 @@ interface Usage {
   period_start: string;
   period_end: string;
   plan: string;
-  jobs: { used: number; quota: number | null; remaining: number | null; percent_used: number | null; by_agent: Record<string, number> };
+  jobs: { used: number; quota: number | null; remaining: number | null; percent_used: number | null; by_agent: Record<string, number>; by_day: Array<{ date: string; jobs: number }> };
   concurrency: { running: number | null; limit: number };
   seats: Array<{ license_id: string; tier: string; seats: number; live: number | null }>;
   storage: { files: number; used_bytes: number; max_file_bytes: number };
@@ -165,6 +165,16 @@ export function BillingPage() {
           </Show>
         </Card>
       </div>
+      <Show loaded={usage} what="usage">
+        {(data) => (
+          <Card title="Jobs this month, by day">
+            <BarChart
+              title="Jobs this month by day (UTC)"
+              bars={data.jobs.by_day.map((day) => ({ label: day.date.slice(8), value: day.jobs }))}
+            />
+          </Card>
+        )}
+      </Show>
       <Show loaded={usage} what="usage">
         {(data) => (
           <Card title="Jobs this month, by agent">

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -120,6 +120,21 @@ async def summary(
         ).all()
     )
     used = sum(by_agent.values())
+    utc_day = func.date(func.timezone("UTC", Job.created_at))
+    counted_by_day: dict[date, int] = dict(
+        (
+            await session.execute(
+                select(utc_day, func.count())
+                .where(Job.organization_id == organization_id, *_counted(start, end))
+                .group_by(utc_day)
+            )
+        ).all()
+    )
+    last_day = (min(now, end - timedelta(seconds=1)) if current else end - timedelta(seconds=1)).date()
+    by_day = [
+        {"date": day.isoformat(), "jobs": int(counted_by_day.get(day, 0))}
+        for day in (start.date() + timedelta(days=n) for n in range((last_day - start.date()).days + 1))
+    ]
     limit = plan.jobs_per_month
     running = 0
     if current:
@@ -197,6 +212,7 @@ async def summary(
             "remaining": None if limit is None else max(0, limit - used),
             "percent_used": None if not limit else round(100 * used / limit, 1),
             "by_agent": by_agent,
+            "by_day": by_day,
             "thresholds_reached": list(notices),
         },
         "concurrency": {"running": running if current else None, "limit": plan.concurrent_jobs},

@@ -188,6 +188,11 @@ class ConnectOnboarding(BaseModel):
     expires_at: datetime
 
 
+class DailyJobs(BaseModel):
+    date: str = Field(description="A UTC day, YYYY-MM-DD.", examples=["2026-11-01"])
+    jobs: int
+
+
 class JobsUsage(BaseModel):
     used: int = Field(description="Jobs the quota counts this period: every job created, less those cancelled "
                       "before they ran.")  # fmt: skip
@@ -195,6 +200,11 @@ class JobsUsage(BaseModel):
     remaining: int | None
     percent_used: float | None
     by_agent: dict[str, int] = Field(examples=[{"maya": 12, "sam": 3}])
+    by_day: list[DailyJobs] = Field(
+        description="The same jobs by the UTC day they were created, every day of the period up to today "
+        "(the whole month for a past period), days without jobs included as 0.",
+        examples=[[{"date": "2026-11-01", "jobs": 4}, {"date": "2026-11-02", "jobs": 0}]],
+    )
     thresholds_reached: list[int] = Field(
         description="Of 75, 90 and 100 (% of the quota): those reached this period, each announced once by a "
         "`quota.threshold_reached` event.",
