@@ -51,6 +51,11 @@ type JobCreateRequest struct {
 	FileIDs []string `json:"file_ids,omitempty"`
 	// Priority orders the queue (nil: the service's default).
 	Priority *int `json:"priority,omitempty"`
+	// Webhook is a URL the service POSTs this job's events to ("": none).
+	Webhook string `json:"webhook,omitempty"`
+	// WebhookEventsFilter names which of the job's events go to Webhook: any of "start", "progress",
+	// "completed" (nil: the service's default).
+	WebhookEventsFilter []string `json:"webhook_events_filter,omitempty"`
 }
 
 // JobError is why a job failed (the OpenAPI schema JobError).
@@ -78,6 +83,10 @@ type Job struct {
 	StartedAt    *time.Time             `json:"started_at"`
 	FinishedAt   *time.Time             `json:"finished_at"`
 	StatusReason *string                `json:"status_reason"`
+	// Webhook is the URL this job's events are POSTed to (nil: none).
+	Webhook *string `json:"webhook"`
+	// WebhookEventsFilter names which of the job's events go to Webhook ("start", "progress", "completed").
+	WebhookEventsFilter []string `json:"webhook_events_filter"`
 }
 
 // longPollSeconds is the longest ?wait= the service accepts.

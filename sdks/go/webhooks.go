@@ -27,6 +27,8 @@ type Webhook struct {
 	Livemode       bool       `json:"livemode"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
+	// Ordering is how deliveries are ordered: "none" or "per_resource" (one resource's events in order).
+	Ordering string `json:"ordering"`
 }
 
 // WebhookCreated is a new endpoint with its signing secret, which is shown this once (the OpenAPI
@@ -44,6 +46,8 @@ type WebhookCreateRequest struct {
 	Description *string  `json:"description,omitempty"`
 	// Enabled: nil is the service's default (enabled).
 	Enabled *bool `json:"enabled,omitempty"`
+	// Ordering is "none" or "per_resource" ("": the service's default).
+	Ordering string `json:"ordering,omitempty"`
 }
 
 // WebhookUpdateRequest is the body of PATCH /v1/webhooks/{id} (the OpenAPI schema WebhookUpdate): only
@@ -53,6 +57,7 @@ type WebhookUpdateRequest struct {
 	Events      []string `json:"events,omitempty"`
 	Description *string  `json:"description,omitempty"`
 	Enabled     *bool    `json:"enabled,omitempty"`
+	Ordering    *string  `json:"ordering,omitempty"`
 }
 
 // SecretRotated is an endpoint's new secret (the OpenAPI schema SecretRotated); the old one still signs

@@ -39,6 +39,7 @@ async def test_created_job_has_the_guide_shape(create_job: CreateJob) -> None:
     assert set(job) == {
         "id", "agent_id", "status", "priority", "input_data", "config", "file_ids", "output_data", "error",
         "attempts", "livemode", "created_at", "queued_at", "started_at", "finished_at", "status_reason",
+        "webhook", "webhook_events_filter",
     }  # fmt: skip
     assert job["status"] == "queued" and job["status_reason"] is None
     assert job["priority"] == 7

@@ -56,7 +56,7 @@ def test_job_creation_takes_every_field_of_JobCreate(schemas: dict[str, Any]) ->
 def test_the_other_request_bodies_the_sdk_sends(schemas: dict[str, Any]) -> None:
     acquire = {"license_key", "hardware_id", "ip_address", "client_version"}
     assert set(schemas["AcquireRequest"]["properties"]) == acquire
-    assert set(schemas["WebhookCreate"]["properties"]) == {"url", "events", "description", "enabled"}
+    assert set(schemas["WebhookCreate"]["properties"]) == {"url", "events", "description", "enabled", "ordering"}
     assert set(schemas["UploadUrlRequest"]["properties"]) == {"filename", "content_type", "size_bytes"}
     assert set(schemas["JobBatchCreate"]["properties"]) == {"jobs"}
     assert set(schemas["PlatformErrorBody"]["properties"]) == {"code", "message", "details", "request_id"}

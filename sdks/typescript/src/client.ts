@@ -8,7 +8,7 @@ import { Webhooks } from "./resources/webhooks.js";
 import type { JsonObject } from "./types.js";
 import { camelize } from "./wire.js";
 
-export const VERSION = "0.1.0";
+export const VERSION = "0.2.0";
 export const DEFAULT_BASE_URL = "https://api.coexai.com/v1";
 
 export interface ClientOptions {

@@ -13,6 +13,8 @@ export const MODELLED_SCHEMAS = {
     config: "object",
     file_ids: "array",
     priority: "integer",
+    webhook: "string|null",
+    webhook_events_filter: "array|null",
   },
   JobRead: {
     id: "string",
@@ -31,6 +33,8 @@ export const MODELLED_SCHEMAS = {
     started_at: "string|null",
     finished_at: "string|null",
     status_reason: "string|null",
+    webhook: "string|null",
+    webhook_events_filter: "array|null",
   },
   JobError: {
     code: "string",
@@ -70,6 +74,7 @@ export const MODELLED_SCHEMAS = {
     events: "array",
     description: "string|null",
     enabled: "boolean",
+    ordering: "string",
   },
   WebhookRead: {
     id: "string",
@@ -79,6 +84,7 @@ export const MODELLED_SCHEMAS = {
     enabled: "boolean",
     disabled_reason: "string|null",
     disabled_at: "string|null",
+    ordering: "string",
     livemode: "boolean",
     created_at: "string",
     updated_at: "string",

@@ -32,7 +32,17 @@ export interface Job {
   startedAt: string | null;
   finishedAt: string | null;
   statusReason?: string | null;
+  /** The job's own webhook URL, if it named one. */
+  webhook: string | null;
+  /** The notifications its `webhook` gets (null without a webhook). */
+  webhookEventsFilter: JobWebhookNotification[] | null;
 }
+
+/** The notifications a job's own `webhook` can get. */
+export type JobWebhookNotification = "start" | "progress" | "completed";
+
+/** How a webhook endpoint's deliveries are ordered (`per_resource`: one resource's events in order). */
+export type WebhookOrdering = "none" | "per_resource";
 
 export interface JobOutput {
   jobId: string;
@@ -63,6 +73,13 @@ export interface JobCreateParams {
   files?: FileInput[];
   /** -100 to 100; higher runs first among queued jobs. */
   priority?: number;
+  /**
+   * A URL of yours that this job's notifications are POSTed to (besides the organization's webhooks):
+   * https, publicly reachable; signed with the organization's job-webhook secret. Sent as `webhook`.
+   */
+  webhook?: string | null;
+  /** Which notifications `webhook` gets (default, with a `webhook`: all three); sent as `webhook_events_filter`. */
+  webhookEventsFilter?: JobWebhookNotification[] | null;
 }
 
 export interface JobListParams {
@@ -132,6 +149,8 @@ export interface WebhookCreateParams {
   events: WebhookEventType[];
   description?: string | null;
   enabled?: boolean;
+  /** `none` (the default) or `per_resource`. */
+  ordering?: WebhookOrdering;
 }
 
 export interface WebhookUpdateParams {
@@ -139,6 +158,7 @@ export interface WebhookUpdateParams {
   events?: WebhookEventType[];
   description?: string | null;
   enabled?: boolean;
+  ordering?: WebhookOrdering;
 }
 
 export interface Webhook {
@@ -149,6 +169,7 @@ export interface Webhook {
   enabled: boolean;
   disabledReason: string | null;
   disabledAt: string | null;
+  ordering: WebhookOrdering;
   livemode: boolean;
   createdAt: string;
   updatedAt: string;

@@ -75,10 +75,16 @@ class Jobs(_Sync):
         file_ids: Sequence[str] | None = None,
         priority: int | None = None,
         idempotency_key: str | None = None,
+        webhook: str | None = None,
+        webhook_events_filter: Sequence[str] | None = None,
     ) -> Job:
         """Create a job. `files` (paths, open binary files or (name, bytes) tuples) go up with it in one
         multipart request; `file_ids` names files uploaded before."""
-        return self._run(ops.create_job(agent_id, input_data, config, files, file_ids, priority, idempotency_key))
+        return self._run(
+            ops.create_job(
+                agent_id, input_data, config, files, file_ids, priority, idempotency_key, webhook, webhook_events_filter
+            )
+        )
 
     def create_batch(
         self, jobs: Iterable[JobParams | Mapping[str, Any]], *, idempotency_key: str | None = None
@@ -154,10 +160,18 @@ class Webhooks(_Sync):
         self.construct_event = self._verifier.construct_event
 
     def create(
-        self, *, url: str, events: Sequence[str], description: str | None = None, enabled: bool = True
+        self,
+        *,
+        url: str,
+        events: Sequence[str],
+        description: str | None = None,
+        enabled: bool = True,
+        ordering: str | None = None,
     ) -> Webhook:
         """A new endpoint; its `secret` is in this answer only."""
         body = {"url": url, "events": list(events), "description": description, "enabled": enabled}
+        if ordering is not None:
+            body["ordering"] = ordering
         return self._run(ops.call("POST", "/v1/webhooks", Webhook, json=body))
 
     def list(self, *, limit: int = 100) -> Iterator[Webhook]:
@@ -314,8 +328,14 @@ class AsyncJobs(_Async):
         file_ids: Sequence[str] | None = None,
         priority: int | None = None,
         idempotency_key: str | None = None,
+        webhook: str | None = None,
+        webhook_events_filter: Sequence[str] | None = None,
     ) -> Job:
-        return await self._run(ops.create_job(agent_id, input_data, config, files, file_ids, priority, idempotency_key))
+        return await self._run(
+            ops.create_job(
+                agent_id, input_data, config, files, file_ids, priority, idempotency_key, webhook, webhook_events_filter
+            )
+        )
 
     async def create_batch(
         self, jobs: Iterable[JobParams | Mapping[str, Any]], *, idempotency_key: str | None = None
@@ -393,9 +413,17 @@ class AsyncWebhooks(_Async):
         self.construct_event = self._verifier.construct_event
 
     async def create(
-        self, *, url: str, events: Sequence[str], description: str | None = None, enabled: bool = True
+        self,
+        *,
+        url: str,
+        events: Sequence[str],
+        description: str | None = None,
+        enabled: bool = True,
+        ordering: str | None = None,
     ) -> Webhook:
         body = {"url": url, "events": list(events), "description": description, "enabled": enabled}
+        if ordering is not None:
+            body["ordering"] = ordering
         return await self._run(ops.call("POST", "/v1/webhooks", Webhook, json=body))
 
     def list(self, *, limit: int = 100) -> AsyncIterator[Webhook]:

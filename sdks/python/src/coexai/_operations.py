@@ -33,6 +33,8 @@ class JobParams(TypedDict, total=False):
     config: dict[str, Any]
     file_ids: list[str]
     priority: int
+    webhook: str
+    webhook_events_filter: list[str]
     file: FileInput
     files: list[FileInput]
 
@@ -141,6 +143,8 @@ def create_job(
     file_ids: Sequence[str] | None,
     priority: int | None,
     idempotency_key: str | None,
+    webhook: str | None = None,
+    webhook_events_filter: Sequence[str] | None = None,
 ) -> Operation[Job]:
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     if files:  # one multipart request: the files and the job together, as the guide's curl does
@@ -153,9 +157,13 @@ def create_job(
             data["file_ids"] = ",".join(file_ids)
         if priority is not None:
             data["priority"] = str(priority)
+        if webhook is not None:
+            data["webhook"] = webhook
+        if webhook_events_filter is not None:
+            data["webhook_events_filter"] = ",".join(webhook_events_filter)
         parts = [("files", read_file(f)) for f in files]
         return (yield from call("POST", "/v1/jobs", Job, data=data, files=parts, headers=headers, timeout=600))
-    body = _job_body(agent_id, input_data, config, file_ids, priority)
+    body = _job_body(agent_id, input_data, config, file_ids, priority, webhook, webhook_events_filter)
     return (yield from call("POST", "/v1/jobs", Job, json=body, headers=headers))
 
 
@@ -165,6 +173,8 @@ def _job_body(
     config: Mapping[str, Any] | None,
     file_ids: Sequence[str] | None,
     priority: int | None,
+    webhook: str | None = None,
+    webhook_events_filter: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"agent_id": agent_id}
     if input_data is not None:
@@ -175,6 +185,10 @@ def _job_body(
         body["file_ids"] = list(file_ids)
     if priority is not None:
         body["priority"] = priority
+    if webhook is not None:
+        body["webhook"] = webhook
+    if webhook_events_filter is not None:
+        body["webhook_events_filter"] = list(webhook_events_filter)
     return body
 
 
@@ -191,7 +205,17 @@ def create_batch(items: Iterable[JobParams | Mapping[str, Any]], idempotency_key
         file_ids = list(item.get("file_ids", []))
         for upload in uploads:
             file_ids.append((yield from upload_file(upload)).id)
-        bodies.append(_job_body(agent_id, item.get("input_data"), item.get("config"), file_ids, item.get("priority")))
+        bodies.append(
+            _job_body(
+                agent_id,
+                item.get("input_data"),
+                item.get("config"),
+                file_ids,
+                item.get("priority"),
+                item.get("webhook"),
+                item.get("webhook_events_filter"),
+            )
+        )
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     response = yield Request("POST", "/v1/jobs/batch", json={"jobs": bodies}, headers=headers)
     return [from_dict(Job, job) for job in _json_of(response)["data"]]

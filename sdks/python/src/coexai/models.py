@@ -90,6 +90,8 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     status_reason: str | None = None
+    webhook: str | None = None
+    webhook_events_filter: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -190,6 +192,7 @@ class Webhook:
     enabled: bool = True
     disabled_reason: str | None = None
     disabled_at: datetime | None = None
+    ordering: str = "none"
     livemode: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None

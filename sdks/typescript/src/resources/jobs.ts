@@ -31,6 +31,8 @@ export class Jobs {
       form.set("config", JSON.stringify(body.config ?? {}));
       if (params.priority !== undefined) form.set("priority", String(params.priority));
       if (params.fileIds?.length) form.set("file_ids", params.fileIds.join(","));
+      if (params.webhook != null) form.set("webhook", params.webhook);
+      if (params.webhookEventsFilter != null) form.set("webhook_events_filter", params.webhookEventsFilter.join(","));
       params.files.forEach((file: FileInput, index) => {
         const { blob, filename } = asBlob(file, `file${index + 1}`);
         form.append("files", blob, filename);
@@ -139,5 +141,7 @@ function wireJob(params: JobCreateParams): Record<string, unknown> {
   if (params.config !== undefined) body.config = params.config;
   if (params.fileIds !== undefined) body.file_ids = params.fileIds;
   if (params.priority !== undefined) body.priority = params.priority;
+  if (params.webhook !== undefined) body.webhook = params.webhook;
+  if (params.webhookEventsFilter !== undefined) body.webhook_events_filter = params.webhookEventsFilter;
   return body;
 }
