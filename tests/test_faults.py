@@ -85,11 +85,24 @@ async def test_database_down_is_503_in_both_shapes_and_recovers(
     }
 
 
-async def test_redis_down_is_503_and_recovers(proxied_client: httpx.AsyncClient, redis_proxy: TcpProxy) -> None:
-    account = await Api(proxied_client).register("redis-faults@example.com")
+async def test_redis_down_is_503_and_recovers(
+    proxied_client: httpx.AsyncClient, redis_proxy: TcpProxy, api: Api
+) -> None:
+    account = await api.register("redis-faults@example.com")
     assert (await proxied_client.get("/v1/users/me", headers=account.headers)).status_code == 200
+    license_ = await api.issue_license(account, seats=1)
+    seat = {"license_key": license_["key_string"], "hardware_id": "machine-1"}
+    acquired = await proxied_client.post("/api/v1/licenses/acquire/", json=seat, headers=account.headers)
+    assert acquired.status_code == 200, acquired.text
+    beat_url = f"/api/v1/licenses/sessions/{acquired.json()['session_id']}/heartbeat/"
 
     await redis_proxy.stop()
+
+    # The seat routes (answered by the seat fast path, SEAT_FAST_PATH's default) say 503 in the licensing
+    # shape too, not 500.
+    heartbeat = await proxied_client.patch(beat_url, headers=account.headers)
+    assert heartbeat.status_code == 503, heartbeat.text
+    assert heartbeat.json()["error"] == "Service unavailable"
 
     # Checking a JWT's revocation needs Redis: the answer is 503, not 401 and not 500.
     me = await proxied_client.get("/v1/users/me", headers=account.headers)
@@ -103,6 +116,9 @@ async def test_redis_down_is_503_and_recovers(proxied_client: httpx.AsyncClient,
 
     assert (await proxied_client.get("/v1/users/me", headers=account.headers)).status_code == 200
     assert (await proxied_client.get("/api/v1/health/ready/")).status_code == 200
+    # The lease was kept by Redis: the same session heartbeats again once Redis is back.
+    again = await proxied_client.patch(beat_url, headers=account.headers)
+    assert again.status_code == 200, again.text
 
 
 async def test_a_job_stream_outlives_redis_and_ends_from_postgresql(settings: Settings, redis_proxy: TcpProxy) -> None:

@@ -94,3 +94,19 @@ async def test_a_job_s_webhook_deliveries_are_its_organization_s_only(
     assert theirs.json()["secret"] != first.json()["secret"]
     anonymous = await client.get("/v1/webhooks/default/secret")
     assert anonymous.status_code == 401
+    # The other mode: a test-mode key sees neither the live job nor the live secret (its own mode's).
+    test_key = {
+        "Authorization": f"Bearer {(await owner.create_key(mode='test', scopes=['read', 'write', 'admin']))['key']}"
+    }
+    assert_not_found(
+        await client.get(f"/v1/jobs/{job['id']}/webhook-deliveries", headers=test_key), "No job with this id."
+    )
+    test_secret = await client.get("/v1/webhooks/default/secret", headers=test_key)
+    assert test_secret.status_code == 200, test_secret.text
+    assert test_secret.json()["secret"] != first.json()["secret"]
+    # A key without the admin scope may read deliveries but not the secret.
+    read_key = {"Authorization": f"Bearer {(await owner.create_key(scopes=['read']))['key']}"}
+    assert (await client.get(f"/v1/jobs/{job['id']}/webhook-deliveries", headers=read_key)).status_code == 200
+    refused = await client.get("/v1/webhooks/default/secret", headers=read_key)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN", refused.text
+    assert "whsec_" not in refused.text  # the refusal does not carry the secret

@@ -7,7 +7,8 @@ through Tesseract (every frame of a multi-page TIFF is a page). The job's progre
 Then, by `extraction_type`:
 - `ocr` / `text`: the text and pages only.
 - `tables`: the tables of text PDF pages (pdfplumber, by their ruling lines), each with its page, header
-  and rows; a scanned page has only its OCR text.
+  and rows. Tables are found in text layers only: a scanned page gives its OCR text and no tables
+  (borderless tables and tables in scans are a known limit, not detected).
 - `invoice`: invoice fields (invoice.py) with a confidence.
 - `form_data`: "Label: value" fields, plus the invoice fields when the document is an invoice.
 - `classification`: the document type (invoice, receipt, contract, resume, letter, form) by keyword scores.
