@@ -10,11 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import Route
 
 from backplane.access.openapi import api_routes
 from backplane.app import create_app
 from backplane.core.config import RedisSettings, Settings
+from backplane.core.metrics import route_templates
 from backplane.licenses.tasks import record_ended_sessions_task
 from backplane.workers.health import health_app
 from backplane.workers.resilience import Stores
@@ -271,3 +274,16 @@ async def test_a_worker_serves_its_metrics_on_its_health_port() -> None:
     assert response.status_code == 200
     names = {family.name for family in text_string_to_metric_families(response.text)}
     assert {"backplane_jobs_started", "backplane_webhook_attempts", "backplane_seat_leases_live"} <= names
+
+
+def test_route_templates_are_the_routes_fastapi_serves(app: FastAPI) -> None:
+    """`route_templates` walks the included routers instead of asking FastAPI for every route's effective
+    context (which builds each dependency tree); both must name the same templates and methods."""
+    served = {
+        (context.path, frozenset(context.original_route.methods or ()))  # type: ignore[attr-defined]
+        for context in iter_route_contexts(list(app.routes))
+        if isinstance(context.original_route, Route) and context.path
+    }
+    walked = set(route_templates(app.routes))
+    assert len(served) > 100
+    assert walked == served
