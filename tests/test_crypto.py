@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
@@ -50,3 +53,14 @@ def test_a_malformed_encryption_key_is_refused_without_echoing_it(monkeypatch: p
 def test_without_encryption_keys_development_derives_one_from_the_secret_key() -> None:
     settings = Settings(auth={"secret_key": "k" * 40})
     assert settings.encryption_key_ring == [derive_key("k" * 40)]
+
+
+def test_outside_the_tests_passwords_are_hashed_at_argon2id_production_cost() -> None:
+    """tests/conftest.py lowers the cost in the test processes; the service itself (a fresh interpreter, as
+    `serve` is) hashes with Argon2id at 64 MiB, three passes, four lanes."""
+    script = (
+        "import asyncio; from backplane.core.security import hash_password; "
+        "print(asyncio.run(hash_password('correct horse battery staple')))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), result.stdout
