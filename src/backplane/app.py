@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            gc.unfreeze()  # what start-up froze is collectable again once the app stops (tests start many)
             await app.state.storage.aclose()
             await close_stripe_client(app.state.stripe)
             await app.state.queue.aclose(close_connection_pool=True)
