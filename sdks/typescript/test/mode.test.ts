@@ -9,12 +9,13 @@ import { APIError, CoExAI, CoExAIError, MODE_HEADER } from "@coexai/sdk";
 
 import { API_KEY, BASE_URL, client } from "./support.js";
 
-/** A fetch that answers `{}` and keeps the headers of each request. */
+/** A fetch that answers an empty page (any call can read it) and keeps the headers of each request. */
 function recording(): { fetch: typeof fetch; seen: Headers[] } {
   const seen: Headers[] = [];
   const fake: typeof fetch = async (_input, init) => {
     seen.push(new Headers(init?.headers));
-    return new Response("{}", { status: 200, headers: { "Content-Type": "application/json" } });
+    const empty = JSON.stringify({ data: [], has_more: false, next_cursor: null });
+    return new Response(empty, { status: 200, headers: { "Content-Type": "application/json" } });
   };
   return { fetch: fake, seen };
 }
