@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -91,6 +92,9 @@ def settings(database_url: str, smtp: tuple[Mailbox, int], tmp_path: os.PathLike
         storage_dir=tmp_path,
         rate_limits_enabled=False,  # on in tests/test_rate_limits.py, which is about them
         free_license_seats=0,  # organizations start without licenses; tests/access/ tests the free one
+        # Not built here, whatever `make install` built: mailed links open the API's pages (the dashboard's
+        # are tested in tests/auth/test_account_mail.py, test_dashboard_files.py and e2e/test_dashboard.py).
+        dashboard_dir=Path(tmp_path) / "dashboard-not-built",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,79 @@ def test_prometheus_finds_the_metrics_where_they_are_served() -> None:
     assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]  # not exposed through it
     command = _container(worker_deployment)["command"]
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == command[command.index("--health-port") + 1]
+
+
+# --- the Dockerfile (docker is not run here: its text is read, as the manifests' are) ----------------------
+
+
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """The Dockerfile's stages in order, by name (`AS …`, else their position), each a list of (instruction,
+    args) with continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, args = line.partition(" ")
+        if instruction.upper() == "FROM":
+            name = args.split(" AS ")[-1].strip() if " AS " in args else str(len(stages))
+            current = stages.setdefault(name, [])
+        current.append((instruction.upper(), args.strip()))
+    return stages
+
+
+def _copied(stage: list[tuple[str, str]]) -> list[str]:
+    """The build-context paths a stage copies (not `--from` copies)."""
+    sources: list[str] = []
+    for instruction, args in stage:
+        if instruction == "COPY" and not args.startswith("--from"):
+            sources += args.split()[:-1]
+    return sources
+
+
+def test_the_image_builds_the_dashboard_in_a_node_stage_and_serves_its_dist() -> None:
+    stages = _stages()
+    node = stages["dashboard"]
+    image = node[0][1].split()[0]
+    major = int(re.match(r"node:(\d+)", image).group(1))  # type: ignore[union-attr]
+    engines = json.loads((ROOT / "dashboard" / "package.json").read_text())["engines"]["node"]
+    assert major >= int(engines.removeprefix(">=")), (image, engines)
+    runs = [args for instruction, args in node if instruction == "RUN"]
+    # What scripts/build-dashboard.sh does: locked installs, then the dashboard's build (which builds the SDK).
+    assert "cd sdks/typescript && npm ci" in runs
+    assert "cd dashboard && npm ci" in runs
+    assert any(run.startswith("cd dashboard && npm run build") for run in runs)
+    assert "npm ci" in (ROOT / "scripts" / "build-dashboard.sh").read_text()
+    # Every source file the build reads is in the stage (a file left out would fail `docker build`).
+    sources = [Path(source) for source in _copied(node)]
+    needed = [
+        path.relative_to(ROOT)
+        for folder in (ROOT / "dashboard", ROOT / "sdks" / "typescript" / "src")
+        for path in folder.rglob("*")
+        if path.is_file() and not {"node_modules", "dist"} & set(path.relative_to(ROOT).parts)
+    ]
+    needed += [Path("sdks/typescript") / name for name in ("package.json", "package-lock.json", "tsconfig.json")]
+    missing = [
+        str(path)
+        for path in needed
+        if path.name != ".gitignore" and not any(path == s or s in path.parents for s in sources)
+    ]
+    assert missing == []
+
+    runtime = list(stages.values())[-1]  # the image
+    copies = [args.split() for instruction, args in runtime if instruction == "COPY" and args.startswith("--from")]
+    assert ["--from=dashboard", "/build/dashboard/dist", "./dashboard/dist"] in copies
+    workdir = next(args for instruction, args in runtime if instruction == "WORKDIR")
+    env = dict(
+        part.split("=", 1)
+        for instruction, args in runtime
+        if instruction == "ENV"
+        for part in args.split()
+        if "=" in part
+    )
+    assert env["DASHBOARD_DIR"] == f"{workdir}/dashboard/dist"
+    # The build context leaves out what a developer's checkout has built or installed (the stage makes its own).
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"**/node_modules", "dashboard/dist", "sdks/typescript/dist", ".venv"} <= set(ignored)

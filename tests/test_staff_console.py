@@ -138,3 +138,61 @@ async def test_a_forged_cursor_is_a_validation_error(api: Api, client: httpx.Asy
     for url in (ORGANIZATIONS, USERS):
         response = await client.get(url, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=staff.headers)
         assert_invalid(response, {"cursor": ["Invalid cursor."]})
+
+
+SESSIONS = "/v1/staff/licenses/{}/sessions"
+
+
+async def _seat(client: httpx.AsyncClient, owner: Account, key: str, hardware_id: str, **headers: str) -> str:
+    acquired = await client.post(
+        "/api/v1/licenses/acquire/",
+        json={"license_key": key, "hardware_id": hardware_id, "ip_address": "203.0.113.7", "client_version": "2.1.0"},
+        headers={**owner.headers, **headers},
+    )
+    assert acquired.status_code == 200, acquired.text
+    session_id: str = acquired.json()["session_id"]
+    return session_id
+
+
+async def test_staff_see_any_license_s_live_sessions_as_its_admins_do(api: Api, client: httpx.AsyncClient) -> None:
+    owner = await api.register(company="Seated Co")
+    license_ = await api.issue_license(owner, seats=3)
+    first = await _seat(client, owner, license_["key_string"], "machine-1")
+    await _seat(client, owner, license_["key_string"], "machine-2")
+    test_license = await client.post(
+        "/api/v1/licenses/", json={"tier": "pro", "seats": 2}, headers={**owner.headers, "X-Backplane-Mode": "test"}
+    )
+    assert test_license.status_code == 201, test_license.text
+    await _seat(client, owner, test_license.json()["key_string"], "machine-t", **{"X-Backplane-Mode": "test"})
+    staff = await api.staff()
+
+    seen = await client.get(SESSIONS.format(license_["id"]), headers=staff.headers)
+    assert seen.status_code == 200, seen.text
+    own = await client.get(f"/api/v1/licenses/{license_['id']}/sessions/", headers=owner.headers)
+    assert seen.json() == own.json()  # the same shape and the same sessions
+    assert seen.json()["count"] == 2 and seen.json()["seats"] == 3
+    row = next(s for s in seen.json()["sessions"] if s["session_id"] == first)
+    assert (row["hardware_id"], row["ip_address"], row["client_version"]) == ("machine-1", "203.0.113.7", "2.1.0")
+    limited = await client.get(SESSIONS.format(license_["id"]), params={"limit": 1}, headers=staff.headers)
+    assert limited.json()["count"] == 2 and len(limited.json()["sessions"]) == 1
+    # A test license's sessions too, whatever mode the staff member is in.
+    tested = await client.get(SESSIONS.format(test_license.json()["id"]), headers=staff.headers)
+    assert [s["hardware_id"] for s in tested.json()["sessions"]] == ["machine-t"]
+
+
+async def test_only_staff_see_a_license_s_sessions_and_an_unknown_one_is_a_404(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    owner = await api.register()
+    license_ = await api.issue_license(owner, seats=1)
+    key = await owner.create_key(scopes=["read", "write", "admin"])
+    url = SESSIONS.format(license_["id"])
+    assert_error(await client.get(url, headers=owner.headers), 403, "FORBIDDEN", STAFF_ONLY)  # even its owner
+    assert (await client.get(url, headers={"Authorization": f"Bearer {key['key']}"})).status_code == 403
+    assert (await client.get(url)).status_code == 401
+    staff = await api.staff()
+    assert_not_found(await client.get(SESSIONS.format(uuid.uuid4()), headers=staff.headers), "License not found.")
+    assert_not_found(await client.get(SESSIONS.format("not-a-uuid"), headers=staff.headers))
+    for limit in ("0", "1001", "many"):
+        response = await client.get(url, params={"limit": limit}, headers=staff.headers)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR", response.text

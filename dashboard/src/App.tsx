@@ -63,7 +63,8 @@ function Shell() {
       </a>
       {session.mode === "test" ? (
         <div className="banner test" role="status">
-          Test mode: API keys you create are test keys, and lists show test-mode data.
+          Test mode: everything you see and create here is test data (test licenses, jobs, files, webhooks, events
+          and keys).
         </div>
       ) : null}
       {me?.user && !me.user.email_verified ? (
@@ -101,7 +102,7 @@ function Shell() {
             <Button onClick={() => void session.signOut()}>Sign out</Button>
           </header>
           <main className="main" id="main" tabIndex={-1}>
-            <Routes>
+            <Routes key={session.mode /* a page loads again in the other mode */}>
               <Route path="/" element={<Navigate to="/jobs" replace />} />
               <Route path="/jobs" element={<JobsPage />} />
               <Route path="/jobs/new" element={<NewJobPage />} />

@@ -8,8 +8,12 @@
  * `authFetch` as its fetch, which puts the current token and organization on each request. The calls
  * the SDK does not cover (sessions, API keys, organizations, licenses, billing, staff) go through
  * `request` below, over the same `authFetch`.
+ *
+ * The live/test toggle is the mode every call acts in: the SDK client is made for it (`mode`, sent as
+ * `X-Backplane-Mode`), and `authFetch` puts the same header on the calls the SDK does not make. In test
+ * mode the API treats the signed-in user as it treats a test-mode key.
  */
-import { APIError, CoExAI } from "@coexai/sdk";
+import { APIError, CoExAI, MODE_HEADER, type Mode } from "@coexai/sdk";
 
 export class ApiError extends Error {
   constructor(
@@ -24,6 +28,7 @@ export class ApiError extends Error {
 
 let accessToken: string | null = null;
 let organizationId: string | null = localStorage.getItem("bp_org");
+let mode: Mode = localStorage.getItem("bp_mode") === "test" ? "test" : "live";
 let refreshTimer: number | undefined;
 let refreshing: Promise<boolean> | null = null;
 const signedOutListeners = new Set<() => void>();
@@ -41,6 +46,17 @@ export function setOrganization(id: string | null): void {
   organizationId = id;
   if (id) localStorage.setItem("bp_org", id);
   else localStorage.removeItem("bp_org");
+}
+
+export function currentMode(): Mode {
+  return mode;
+}
+
+/** The mode every call acts in from now on (the SDK client is remade for it). */
+export function setMode(next: Mode): void {
+  mode = next;
+  localStorage.setItem("bp_mode", next);
+  sdk = baseSdk.withOptions({ mode });
 }
 
 export function accessTokenForDownload(): string | null {
@@ -122,12 +138,18 @@ export async function signOut(): Promise<void> {
 /** fetch with the session's bearer token and organization; one refresh and retry after a 401. */
 export const authFetch: typeof fetch = (input, init = {}) => sessionFetch(input, init, true);
 
-async function sessionFetch(input: RequestInfo | URL, init: RequestInit, inOrganization: boolean): Promise<Response> {
+async function sessionFetch(
+  input: RequestInfo | URL,
+  init: RequestInit,
+  inOrganization: boolean,
+  inMode: Mode = mode,
+): Promise<Response> {
   const send = () => {
     const headers = new Headers(init.headers);
     if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
     else headers.delete("Authorization");
     if (organizationId && inOrganization) headers.set("X-Organization-ID", organizationId);
+    if (!headers.has(MODE_HEADER)) headers.set(MODE_HEADER, inMode); // the SDK's calls carry their own
     return fetch(input, { ...init, headers, credentials: "same-origin" });
   };
   let response = await send();
@@ -139,12 +161,15 @@ async function sessionFetch(input: RequestInfo | URL, init: RequestInit, inOrgan
   return response;
 }
 
-export const sdk = new CoExAI({
+const baseSdk = new CoExAI({
   apiKey: "dashboard-session", // replaced on every request by authFetch with the session's token
   baseUrl: `${window.location.origin}/v1`,
   fetch: authFetch,
   maxRetries: 1,
 });
+
+/** The SDK client for the current mode (a live binding: `setMode` replaces it). */
+export let sdk = baseSdk.withOptions({ mode });
 
 /** The error a failed answer carries, from either surface's error shape (or the SDK's error). */
 export async function errorFrom(response: Response): Promise<ApiError> {
@@ -191,7 +216,7 @@ type Query = Record<string, string | number | boolean | null | undefined>;
 export async function request<T>(
   method: string,
   path: string,
-  options: { json?: unknown; query?: Query; signal?: AbortSignal; organization?: boolean } = {},
+  options: { json?: unknown; query?: Query; signal?: AbortSignal; organization?: boolean; mode?: Mode } = {},
 ): Promise<T> {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(options.query ?? {})) {
@@ -208,7 +233,8 @@ export async function request<T>(
   };
   // `organization: false`: a call about the user, not an organization (another user's remembered
   // organization, from this browser's last session, would make it a 404).
-  const response = await sessionFetch(url, init, options.organization !== false);
+  // `mode`: a call that acts in one mode whatever the toggle says (the staff console acts live).
+  const response = await sessionFetch(url, init, options.organization !== false, options.mode ?? mode);
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return undefined as T;
   const text = await response.text();
@@ -240,6 +266,7 @@ export function uploadWithProgress<T>(path: string, form: FormData, onProgress: 
       xhr.open("POST", path);
       if (accessToken) xhr.setRequestHeader("Authorization", `Bearer ${accessToken}`);
       if (organizationId) xhr.setRequestHeader("X-Organization-ID", organizationId);
+      xhr.setRequestHeader(MODE_HEADER, mode);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.setRequestHeader("Idempotency-Key", `dash_${crypto.randomUUID()}`);
       xhr.upload.onprogress = (event) => {

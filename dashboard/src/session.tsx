@@ -48,7 +48,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [status, setStatus] = useState<SessionState["status"]>("loading");
   const [me, setMe] = useState<Me | null>(null);
   const [organizations, setOrganizations] = useState<Organization[]>([]);
-  const [mode, setModeState] = useState<Mode>(localStorage.getItem("bp_mode") === "test" ? "test" : "live");
+  const [mode, setModeState] = useState<Mode>(api.currentMode());
 
   const load = useCallback(async () => {
     const page = await api.request<{ data: Organization[] }>("GET", "/v1/organizations", {
@@ -92,7 +92,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     organizations,
     mode,
     setMode: (next) => {
-      localStorage.setItem("bp_mode", next);
+      api.setMode(next); // every call from now on acts in this mode (X-Backplane-Mode)
       setModeState(next);
     },
     signIn: async (email, password) => {

@@ -70,8 +70,8 @@ Backplane serves two API surfaces over one domain core.
   errors `{"error": {"code", "message", "details", "request_id"}}`, field errors 422 `VALIDATION_ERROR`.
 
 Every protected route takes `Authorization: Bearer <access JWT or API key>`. JWT callers choose an
-organization with `X-Organization-ID` (default: their oldest membership). Every response carries
-`X-Request-ID`.
+organization with `X-Organization-ID` (default: their oldest membership) and may act in test mode with
+`X-Backplane-Mode: test` (an API key's mode is its own). Every response carries `X-Request-ID`.
 """
 
 TAGS = [

@@ -76,7 +76,7 @@ async def dashboard_page(path: str, request: Request) -> Response:
     settings: Settings = request.app.state.settings
     root = settings.dashboard_dir.resolve()
     index = root / "index.html"
-    if not index.is_file():
+    if not settings.dashboard_built:
         logger.warning("GET /dashboard/: no built dashboard in DASHBOARD_DIR=%s; run `make install`", root)
         return _with_policy(PlainTextResponse(NOT_BUILT, status_code=503), "no-store")
     found = _file_in(root, path) if path else None

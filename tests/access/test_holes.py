@@ -191,13 +191,15 @@ async def test_billing_needs_live_mode(api, client):
         await client.get("/api/v1/subscriptions/current/", headers=bearer(test_key)),
         403,
         "Forbidden",
-        "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user.",
+        "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user without "
+        "`X-Backplane-Mode: test`.",
     )
     assert_error(
         await client.get("/v1/subscriptions", headers=bearer(test_key)),
         403,
         "LIVE_MODE_REQUIRED",
-        "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user.",
+        "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user without "
+        "`X-Backplane-Mode: test`.",
     )
     assert (await client.get("/v1/subscriptions/plans", headers=bearer(test_key))).status_code == 200
 

@@ -477,11 +477,17 @@ async def test_a_test_mode_key_creates_only_test_mode_keys(api, client):
     test_key = await account.create_key(mode="test", scopes=["read", "write", "admin"])
 
     live = await client.post("/v1/api-keys", json={"name": "live from test"}, headers=bearer(test_key))
-    assert_invalid(live, {"mode": ["A test-mode key can only create test-mode keys."]})
+    assert_invalid(
+        live,
+        {"mode": ["In test mode (a test-mode key, or X-Backplane-Mode: test) only test-mode keys can be created."]},
+    )
     explicit = await client.post(
         "/v1/api-keys", json={"name": "live from test", "mode": "live"}, headers=bearer(test_key)
     )
-    assert_invalid(explicit, {"mode": ["A test-mode key can only create test-mode keys."]})
+    assert_invalid(
+        explicit,
+        {"mode": ["In test mode (a test-mode key, or X-Backplane-Mode: test) only test-mode keys can be created."]},
+    )
 
     ok = await client.post("/v1/api-keys", json={"name": "test from test", "mode": "test"}, headers=bearer(test_key))
     assert ok.status_code == 201, ok.text

@@ -145,3 +145,62 @@ async def test_a_plain_name_is_greeted_and_a_long_one_cut_at_a_word(
     greeting: str,  # type: ignore[no-untyped-def]
 ) -> None:
     assert await _greeting_for(client, mailbox, run_tasks, full_name) == greeting
+
+
+async def _mailed_links(client: httpx.AsyncClient, mailbox: Mailbox, run_tasks) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The verification link of a new account, then the reset link it asks for."""
+    registered = await client.post(
+        REGISTER,
+        json={"email": "dev@example.com", "password": "SecurePass123!", "full_name": "Dev", "company_name": "X"},
+    )
+    assert registered.status_code == 201, registered.text
+    await run_tasks()
+    [verify] = mailbox.links_to("dev@example.com")
+    forgot = await client.post(FORGOT, json={"email": "dev@example.com"}, headers={"X-Forwarded-For": next(_addresses)})
+    assert forgot.status_code == 200, forgot.text
+    await run_tasks()
+    assert mailbox.last_to("dev@example.com")["Subject"] == "Reset your password"
+    reset = [link for link in mailbox.links_to("dev@example.com") if "token=" in link]
+    assert len(reset) == 1, reset
+    return verify, reset[0]
+
+
+async def test_mailed_links_open_the_api_pages_when_this_server_has_no_dashboard(
+    client: httpx.AsyncClient,
+    mailbox: Mailbox,
+    run_tasks,
+    settings: Settings,  # type: ignore[no-untyped-def]
+) -> None:
+    assert not settings.dashboard_built
+    verify, reset = await _mailed_links(client, mailbox, run_tasks)
+    assert verify.startswith("http://testserver/api/v1/auth/verify-email/?token=")
+    assert reset.startswith("http://testserver/api/v1/auth/reset-password/?token=")
+    page = await client.get(reset.removeprefix("http://testserver"))
+    assert page.status_code == 200, page.text  # the API's own check of the link
+    assert page.json() == {
+        "message": 'The link is valid. POST {"token", "new_password"} to this URL to choose a new password.'
+    }
+
+
+async def test_mailed_links_open_the_dashboard_pages_when_this_server_serves_it(
+    client: httpx.AsyncClient,
+    mailbox: Mailbox,
+    run_tasks,
+    settings: Settings,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>CoExAI</title>")
+    settings.dashboard_dir = dist
+    verify, reset = await _mailed_links(client, mailbox, run_tasks)
+    assert verify.startswith("http://testserver/dashboard/verify-email?token=")
+    assert reset.startswith("http://testserver/dashboard/reset-password?token=")
+    token = reset.partition("?token=")[2]
+    page = await client.get(reset.removeprefix("http://testserver"))
+    assert page.status_code == 200 and page.text == "<!doctype html><title>CoExAI</title>"  # the dashboard's page
+    # The token is the one the dashboard's page sends to the API.
+    changed = await client.post("/api/v1/auth/reset-password/", json={"token": token, "new_password": "NewSecure456!"})
+    assert changed.status_code == 200, changed.text
+    verified = await client.get("/api/v1/auth/verify-email/", params={"token": verify.partition("?token=")[2]})
+    assert verified.status_code == 200, verified.text

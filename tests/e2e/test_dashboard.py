@@ -479,3 +479,93 @@ async def test_members_profile_and_the_phone_layout(browsing: Browsing, service:
     await page.get_by_role("button", name=re.compile("Theme")).click()
     assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
     await browsing.shoot("billing-phone-dark")
+
+
+async def test_test_mode_creates_test_data_that_live_mode_does_not_show(browsing: Browsing, service: Service) -> None:
+    email = _email("testmode")
+    _register(service.base_url, email)
+    await _sign_in(browsing, email)
+    page = browsing.page
+    await page.get_by_role("link", name="Licenses").click()
+    await expect(page.get_by_text("No licenses match")).to_be_visible()  # no live license (FREE_LICENSE_SEATS=0)
+    # The toggle: every call now carries X-Backplane-Mode: test, and the page loads again in test mode.
+    await page.get_by_role("button", name="Live mode").click()
+    await expect(page.get_by_role("button", name="Test mode")).to_have_attribute("aria-pressed", "true")
+    await expect(page.get_by_text("No licenses match")).to_be_visible()
+    form = page.get_by_role("form", name="New test license")
+    await form.get_by_label("Seats").fill("3")
+    await form.get_by_role("button", name="Create test license").click()
+    created = page.get_by_text(re.compile(r"Created test license (\S+)\."))
+    await expect(created).to_be_visible()
+    key = re.search(r"license (\S+)\.", await created.inner_text())
+    assert key is not None
+    table = page.get_by_role("table", name="Licenses")
+    await expect(table.get_by_role("link", name=key.group(1))).to_be_visible()
+    await expect(table.get_by_role("cell", name="test", exact=True)).to_be_visible()
+    await browsing.shoot("licenses-test-mode")
+    # The API agrees: a test-mode license, invisible in live mode.
+    token = _token(service.base_url, email)
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        tested = (await http.get("/api/v1/licenses/", headers={**auth, "X-Backplane-Mode": "test"})).json()
+        live = (await http.get("/api/v1/licenses/", headers=auth)).json()
+    assert [(lic["key_string"], lic["livemode"]) for lic in tested["licenses"]] == [(key.group(1), False)]
+    assert key.group(1) not in {lic["key_string"] for lic in live["licenses"]}
+    # A key made in test mode is a test key.
+    await page.get_by_role("link", name="API keys").click()
+    await page.get_by_role("button", name="Create test key").click()
+    await page.get_by_role("dialog").get_by_label("Name").fill("sandbox")
+    await page.get_by_role("dialog").get_by_role("button", name="Create key").click()
+    assert (await page.get_by_test_id("secret").inner_text()).startswith("coexai_test_")
+    await page.keyboard.press("Escape")
+    # Back to live: the test license is gone from the list.
+    await page.get_by_role("button", name="Test mode").click()
+    await expect(page.get_by_role("button", name="Live mode")).to_have_attribute("aria-pressed", "false")
+    await page.get_by_role("link", name="Licenses").click()
+    await expect(page.get_by_text("No licenses match")).to_be_visible()
+    await expect(page.get_by_role("link", name=key.group(1))).to_have_count(0)
+    await expect(page.get_by_role("form", name="New test license")).to_have_count(0)
+
+
+async def test_staff_see_a_customer_license_s_live_sessions(browsing: Browsing, service: Service) -> None:
+    email = _email("watched")
+    company = f"Watched Co {time.monotonic_ns()}"
+    registered = _register(service.base_url, email, company=company)
+    staff_email = _email("staffseats")
+    _register(service.base_url, staff_email, company="Operator")
+    granted = run_cli("staff", "grant", staff_email, env={**os.environ, **service.env}, cwd=REPOSITORY)
+    assert granted.returncode == 0, granted.stderr
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+        staff_auth = {"Authorization": f"Bearer {_token(service.base_url, staff_email)}"}
+        issued = await http.post(
+            "/api/v1/licenses/",
+            json={"tier": "pro", "seats": 2, "organization_id": registered["organization"]["id"]},
+            headers=staff_auth,
+        )
+        assert issued.status_code == 201, issued.text
+        acquired = await http.post(
+            "/api/v1/licenses/acquire/",
+            json={
+                "license_key": issued.json()["key_string"],
+                "hardware_id": "HW-WATCHED-1",
+                "ip_address": "198.51.100.4",
+                "client_version": "3.0.2",
+            },
+            headers={"Authorization": f"Bearer {_token(service.base_url, email)}"},
+        )
+        assert acquired.status_code == 200, acquired.text
+
+    await _sign_in(browsing, staff_email)
+    page = browsing.page
+    await page.get_by_role("link", name="Staff console").click()
+    await page.get_by_label("Organization, user or email").fill(email)
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("button", name=email).click()
+    key = issued.json()["key_string"]
+    await page.get_by_role("button", name=f"Live sessions of {key}").click()
+    sessions = page.get_by_role("table", name=f"Live sessions of {key}")
+    await expect(sessions.get_by_role("cell", name="HW-WATCHED-1")).to_be_visible()
+    await expect(sessions.get_by_role("cell", name="198.51.100.4")).to_be_visible()
+    await expect(sessions.get_by_role("cell", name="3.0.2")).to_be_visible()
+    await expect(page.get_by_text("1 of 2 seats in use.")).to_be_visible()
+    await browsing.shoot("staff-license-sessions")

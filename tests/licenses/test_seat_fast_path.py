@@ -288,3 +288,49 @@ async def test_removal_role_change_revocation_and_suspension_apply_on_the_next_f
         gone = await same(client, slow, method, url, headers=headers)
         assert gone.status_code == 404 and gone.json()["detail"] == "Organization not found."
     assert handed_over.paths == []  # every answer above was the fast path's
+
+
+async def test_x_backplane_mode_is_honoured_the_same_by_both_paths(
+    owner: Account, client: httpx.AsyncClient, slow: httpx.AsyncClient, handed_over: HandedOver
+) -> None:
+    live = await create_license(owner, seats=3)
+    test_mode = {**owner.headers, "X-Backplane-Mode": "test"}
+    created = await client.post("/api/v1/licenses/", json={"tier": "pro", "seats": 3}, headers=test_mode)
+    assert created.status_code == 201 and created.json()["livemode"] is False, created.text
+    test_key = created.json()["key_string"]
+    live_key_secret = (await owner.create_key(scopes=["read", "write"]))["key"]
+    # A user in test mode takes a seat of a test license (each path its own machine), not of a live one.
+    for http, machine in ((client, "machine-fast"), (slow, "machine-slow")):
+        taken = await http.post(ACQUIRE, json=_acquire_body(test_key, machine), headers=test_mode)
+        assert taken.status_code == 200 and taken.json()["license_key"] == test_key, taken.text
+    session_id = taken.json()["session_id"]
+    assert (await same(client, slow, "PATCH", HEARTBEAT.format(session_id), headers=test_mode)).status_code == 200
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", ACQUIRE, {"json": _acquire_body(live["key_string"], "m-live"), "headers": test_mode}),  # 404
+        ("POST", ACQUIRE, {"json": _acquire_body(test_key, "m-test"), "headers": owner.headers}),  # live: 404
+        ("PATCH", HEARTBEAT.format(session_id), {"headers": owner.headers}),  # a test session, in live mode
+        ("DELETE", RELEASE.format(session_id), {"headers": {**owner.headers, "X-Backplane-Mode": "live"}}),
+        ("PATCH", HEARTBEAT.format(session_id), {"headers": {**owner.headers, "X-Backplane-Mode": "sandbox"}}),
+        (
+            "POST",
+            ACQUIRE,
+            {"json": _acquire_body(test_key, "m-bad"), "headers": {**owner.headers, "X-Backplane-Mode": ""}},
+        ),
+        (
+            "POST",
+            ACQUIRE,
+            {
+                "json": _acquire_body(live["key_string"], "m-key"),
+                "headers": {"Authorization": f"Bearer {live_key_secret}", "X-Backplane-Mode": "test"},
+            },
+        ),
+    ]
+    statuses = []
+    for method, url, kwargs in cases:
+        statuses.append((await same(client, slow, method, url, **kwargs)).status_code)
+    assert statuses == [404, 404, 404, 404, 400, 400, 400]
+    released = await client.delete(RELEASE.format(session_id), headers=test_mode)
+    assert released.json() == {"message": "Seat released.", "seats_remaining": 2}  # the fast path's seat remains
+    again = await slow.delete(RELEASE.format(session_id), headers=test_mode)
+    assert again.status_code == 404
+    assert handed_over.paths == []

@@ -1,9 +1,9 @@
-import { useEffect, useState } from "react";
+import { type FormEvent, useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { describeError, download, request } from "../api";
 import { formatDate, timeAgo } from "../format";
 import { hasRole, useSession } from "../session";
-import { Alert, Badge, Button, Card, Dialog, EmptyState, Select, Show, Table, type Tone, useLoad } from "../ui";
+import { Alert, Badge, Button, Card, Dialog, EmptyState, Input, Select, Show, Table, type Tone, useLoad } from "../ui";
 
 export interface License {
   id: string;
@@ -19,7 +19,7 @@ export interface License {
   organization?: unknown;
 }
 
-interface LiveSession {
+export interface LiveSession {
   session_id: string;
   hardware_id: string;
   acquired_at: string | null;
@@ -65,6 +65,7 @@ export function LicensesPage() {
       <div className="page-head">
         <h1>Licenses</h1>
       </div>
+      {session.mode === "test" && hasRole(session.me, "admin") ? <NewTestLicense onCreated={licenses.reload} /> : null}
       <div className="row" role="search">
         <Select
           label="State"
@@ -130,6 +131,52 @@ export function LicensesPage() {
         </Show>
       </div>
     </>
+  );
+}
+
+/** Test mode: an admin issues the organization test licenses (at most 5 seats, 30 days) for integration tests. */
+function NewTestLicense({ onCreated }: { onCreated: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const create = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setError(null);
+    setBusy(true);
+    try {
+      const license = await request<License>("POST", "/api/v1/licenses/", {
+        json: { tier: String(form.get("tier")), seats: Number(form.get("seats")) },
+      });
+      setCreated(license.key_string);
+      onCreated();
+    } catch (caught) {
+      setError(describeError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Card title="New test license">
+      {error ? <Alert>{error}</Alert> : null}
+      {created ? <Alert tone="success">Created test license {created}.</Alert> : null}
+      <form className="row" onSubmit={(event) => void create(event)} aria-label="New test license">
+        <Select
+          label="Tier"
+          name="tier"
+          defaultValue="pro"
+          options={[
+            ["free", "Free"],
+            ["pro", "Pro"],
+            ["enterprise", "Enterprise"],
+          ]}
+        />
+        <Input label="Seats" name="seats" type="number" min={1} max={5} defaultValue="2" required hint="At most 5; lasts 30 days." />
+        <Button type="submit" variant="primary" busy={busy}>
+          Create test license
+        </Button>
+      </form>
+    </Card>
   );
 }
 

@@ -1,11 +1,16 @@
 import { type FormEvent, useState } from "react";
-import { describeError, request, sdk } from "../api";
-import { formatDate } from "../format";
+import { describeError, request as requestInMode, sdk } from "../api";
+import { formatDate, timeAgo } from "../format";
 import { useSession } from "../session";
 import { Alert, Badge, Button, Card, EmptyState, Input, Select, Show, Table, useLoad } from "../ui";
-import { licenseTone, type License } from "./Licenses";
+import { licenseTone, type License, type LiveSession } from "./Licenses";
 
 type Row = Record<string, unknown> & { id: string };
+
+/** The staff console acts on live data whatever the live/test toggle says (staff powers are live-mode). */
+function request<T>(method: string, path: string, options: Parameters<typeof requestInMode>[2] = {}): Promise<T> {
+  return requestInMode<T>(method, path, { ...options, mode: "live" });
+}
 
 /** The operator's console: find an organization or a user, see its plan, usage and licenses, issue or
  * change a license, and put an agent into maintenance. Every action is recorded by the API. */
@@ -118,6 +123,7 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
   );
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [sessionsOf, setSessionsOf] = useState<License | null>(null);
   const issue = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -175,6 +181,19 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
                     { header: "Status", cell: (row) => <Badge tone={licenseTone(row.status)}>{row.status}</Badge> },
                     { header: "Expires", cell: (row) => (row.expiry_date ? formatDate(row.expiry_date, false) : "never") },
                     {
+                      header: "Sessions",
+                      cell: (row) => (
+                        <Button
+                          small
+                          aria-pressed={sessionsOf?.id === row.id}
+                          onClick={() => setSessionsOf(sessionsOf?.id === row.id ? null : row)}
+                          aria-label={`Live sessions of ${row.key_string}`}
+                        >
+                          Sessions
+                        </Button>
+                      ),
+                    },
+                    {
                       header: "Change seats",
                       cell: (row) => (
                         <div className="row">
@@ -197,6 +216,7 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
               ) : (
                 <EmptyState title="No licenses" />
               )}
+              {sessionsOf ? <LicenseSessions license={sessionsOf} /> : null}
               <form className="row" onSubmit={(event) => void issue(event)} aria-label="Issue a license">
                 <Select
                   label="Tier"
@@ -219,6 +239,49 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
         }}
       </Show>
     </Card>
+  );
+}
+
+/** A license's live sessions, as the organization's admins see them (GET /v1/staff/licenses/{id}/sessions). */
+function LicenseSessions({ license }: { license: License }) {
+  const sessions = useLoad(
+    (signal) =>
+      request<{ count: number; seats: number; sessions: LiveSession[] }>("GET", `/v1/staff/licenses/${license.id}/sessions`, {
+        signal,
+      }),
+    [license.id],
+  );
+  return (
+    <section className="stack" aria-label={`Live sessions of ${license.key_string}`}>
+      <h4>
+        Live sessions of <code>{license.key_string}</code>
+      </h4>
+      <Show loaded={sessions} what="sessions">
+        {(answer) =>
+          answer.sessions.length === 0 ? (
+            <EmptyState title="No live sessions" />
+          ) : (
+            <>
+              <p className="muted">
+                {answer.count} of {answer.seats} seats in use.
+              </p>
+              <Table
+                caption={`Live sessions of ${license.key_string}`}
+                rows={answer.sessions}
+                rowKey={(row) => row.session_id}
+                columns={[
+                  { header: "Hardware id", cell: (row) => <code>{row.hardware_id}</code> },
+                  { header: "IP", cell: (row) => row.ip_address ?? "—" },
+                  { header: "Client version", cell: (row) => row.client_version ?? "—" },
+                  { header: "Last heartbeat", cell: (row) => timeAgo(row.last_heartbeat_at ?? row.acquired_at) },
+                  { header: "Expires", cell: (row) => formatDate(row.expires_at) },
+                ]}
+              />
+            </>
+          )
+        }
+      </Show>
+    </section>
   );
 }
 

@@ -16,6 +16,8 @@ export interface HttpOptions {
   timeout: number;
   fetch: typeof fetch;
   userAgent: string;
+  /** Sent on every request (`X-Backplane-Mode`, the caller's own); a request's own headers win. */
+  headers?: Record<string, string>;
 }
 
 export interface RequestOptions {
@@ -52,6 +54,7 @@ export class HttpClient {
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = {
+      ...this.options.headers,
       Authorization: `Bearer ${this.options.apiKey}`,
       Accept: "application/json",
       ...options.headers,

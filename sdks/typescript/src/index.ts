@@ -1,4 +1,4 @@
-export { CoExAI, DEFAULT_BASE_URL, VERSION, type ClientOptions } from "./client.js";
+export { CoExAI, DEFAULT_BASE_URL, MODE_HEADER, VERSION, type ClientOptions, type Mode } from "./client.js";
 export * from "./errors.js";
 export { FINAL_JOB_STATUSES, JOB_STATUSES, MODELLED_SCHEMAS } from "./fields.js";
 export type { AgentConfig } from "./resources/agents.js";

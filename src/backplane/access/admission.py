@@ -24,12 +24,15 @@ from fastapi import Depends, Request
 
 from backplane.access import callers
 from backplane.access.authenticate import (
+    MODE_HEADER,
+    MODE_HEADER_DESCRIPTION,
     NO_CREDENTIALS,
     ORG_HEADER_DESCRIPTION,
     access_claims,
     authenticate_jwt,
     authenticate_key,
     bearer,
+    mode_from_header,
     organization_from_header,
 )
 from backplane.access.principal import MIN_ROLE, Principal, Scope
@@ -93,6 +96,7 @@ class Admission:
         user_id: uuid.UUID | None = None,
         token: str = "",
         organization_header: str | None = None,
+        mode: bool | None = None,
         principal: Principal | None = None,
     ) -> None:
         self.request = request
@@ -101,6 +105,7 @@ class Admission:
         self.user_id = user_id
         self.token = token
         self.organization_header = organization_header
+        self.mode = mode  # what X-Backplane-Mode asked for (None: not sent, live for a user)
         self.principal = principal
         self.limit_decision: Decision | None = None  # the limit, once a script applied it
         self._field = callers.field_for(organization_from_header(organization_header))
@@ -112,7 +117,9 @@ class Admission:
 
     @property
     def livemode(self) -> bool:
-        return self.principal.livemode if self.principal is not None else True
+        if self.principal is not None:
+            return self.principal.livemode
+        return self.mode is not False
 
     @property
     def caller_id(self) -> str:
@@ -138,7 +145,7 @@ class Admission:
         assert self.claims is not None and self.user_id is not None
         return (
             [*revocation_keys(self.claims), keys.caller(self.user_id), limit_key_],
-            [self._field, repr(self.claims.issued_at), minimum, "1", *limit_args],
+            [self._field, repr(self.claims.issued_at), minimum, _flag(self.livemode), *limit_args],
         )
 
     def admitted(self, reply: list[Any], limit: Limit | None) -> bool:
@@ -162,7 +169,7 @@ class Admission:
         async with unit_of_work(state.sessionmaker) as session:
             try:
                 principal = await authenticate_jwt(
-                    session, state.redis, state.settings, self.token, self.organization_header
+                    session, state.redis, state.settings, self.token, self.organization_header, livemode=self.mode
                 )
             except NotFound:  # no member of the organization the header names
                 if reply[0] == "miss":
@@ -182,9 +189,9 @@ def _flag(value: bool) -> str:
 class RequireAdmitted(Require):
     """Like `Require`, checked inside the route's Redis script (see the module's docstring).
 
-    It reads `Authorization` and `X-Organization-ID` itself, as the route's only dependency: each
-    dependency FastAPI solves costs about as much as the whole script call. `OPENAPI` documents both
-    on the route instead."""
+    It reads `Authorization`, `X-Organization-ID` and `X-Backplane-Mode` itself, as the route's only
+    dependency: each dependency FastAPI solves costs about as much as the whole script call. `OPENAPI`
+    documents them on the route instead."""
 
     async def __call__(self, request: Request) -> Admission:  # type: ignore[override]
         scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
@@ -192,15 +199,22 @@ class RequireAdmitted(Require):
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized(NO_CREDENTIALS)
         organization_header = request.headers.get("x-organization-id")
+        mode = mode_from_header(request.headers.get(MODE_HEADER))
         if is_api_key(token):
             async with unit_of_work(request.app.state.sessionmaker) as session:
                 ip = client_ip(request, request.app.state.trusted_proxies)
-                principal = await authenticate_key(session, token, ip)
+                principal = await authenticate_key(session, token, ip, livemode=mode)
             self.check(principal)
             return Admission(request, self, principal=principal)
         claims, user_id = access_claims(request.app.state.settings, token)
         return Admission(
-            request, self, claims=claims, user_id=user_id, token=token, organization_header=organization_header
+            request,
+            self,
+            claims=claims,
+            user_id=user_id,
+            token=token,
+            organization_header=organization_header,
+            mode=mode,
         )
 
 
@@ -214,7 +228,15 @@ OPENAPI: dict[str, Any] = {
             "required": False,
             "description": ORG_HEADER_DESCRIPTION,
             "schema": {"type": "string", "title": "X-Organization-Id"},
-        }
+        },
+        {
+            "name": MODE_HEADER,
+            "in": "header",
+            "required": False,
+            "description": MODE_HEADER_DESCRIPTION,
+            "schema": {"type": "string", "title": MODE_HEADER},
+            "example": "test",
+        },
     ],
 }
 

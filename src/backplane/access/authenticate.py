@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import uuid
 from datetime import timedelta
@@ -20,7 +21,7 @@ from backplane.core.client_ip import client_ip
 from backplane.core.config import Settings
 from backplane.core.db import SessionDep, utcnow
 from backplane.core.deps import SettingsDep
-from backplane.core.errors import Forbidden, NotFound, Unauthorized
+from backplane.core.errors import AppError, Forbidden, NotFound, Unauthorized
 from backplane.core.redis import RedisDep
 from backplane.core.security import InvalidToken, TokenClaims, decode_token, sha256_hex
 from backplane.organizations.models import Role
@@ -34,6 +35,13 @@ bearer = HTTPBearer(
 )
 
 ORG_HEADER_DESCRIPTION = "For JWT callers: the organization to act in (default: your oldest membership)."
+MODE_HEADER = "X-Backplane-Mode"
+MODE_HEADER_DESCRIPTION = (
+    "`live` or `test`: the mode to act in. A signed-in user (JWT) acts in live mode unless this says `test`, "
+    "which acts exactly as a test-mode API key would (test licenses, jobs, files, webhooks, events, usage; "
+    "routes that need live mode refuse it). An API key's mode is its own: the header may name it, and naming "
+    "the other mode is a 400."
+)
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 LAST_USED_PRECISION = timedelta(seconds=60)
 KEY_REVOKED = "This API key has been revoked."
@@ -47,13 +55,38 @@ async def get_principal(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     x_organization_id: Annotated[str | None, Header(description=ORG_HEADER_DESCRIPTION)] = None,
+    x_backplane_mode: Annotated[str | None, Header(description=MODE_HEADER_DESCRIPTION, examples=["test"])] = None,
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized(NO_CREDENTIALS)
     token = credentials.credentials.strip()
+    livemode = mode_from_header(x_backplane_mode)
     if is_api_key(token):
-        return await authenticate_key(session, token, client_ip(request, request.app.state.trusted_proxies))
-    return await authenticate_jwt(session, redis, settings, token, x_organization_id)
+        ip = client_ip(request, request.app.state.trusted_proxies)
+        return await authenticate_key(session, token, ip, livemode=livemode)
+    return await authenticate_jwt(session, redis, settings, token, x_organization_id, livemode=livemode)
+
+
+class InvalidMode(AppError):
+    code = "INVALID_MODE"
+    default_message = f"{MODE_HEADER} must be `live` or `test`."
+
+
+def mode_from_header(value: str | None) -> bool | None:
+    """The livemode `X-Backplane-Mode` names (None: not sent), or 400 for anything but `live` / `test`."""
+    if value is None:
+        return None
+    mode = value.strip().lower()
+    if mode not in ("live", "test"):
+        raise InvalidMode(details={"header": MODE_HEADER, "allowed": ["live", "test"]})
+    return mode == "live"
+
+
+def _in_mode(principal: Principal, livemode: bool | None) -> Principal:
+    """A signed-in user's principal in the mode the header asked for (live when none)."""
+    if livemode is None or livemode == principal.livemode:
+        return principal
+    return dataclasses.replace(principal, livemode=livemode)
 
 
 def access_claims(settings: Settings, token: str) -> tuple[TokenClaims, uuid.UUID]:
@@ -79,7 +112,13 @@ def organization_from_header(organization_header: str | None) -> uuid.UUID | Non
 
 
 async def authenticate_jwt(
-    session: AsyncSession, redis: Redis, settings: Settings, token: str, organization_header: str | None
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    token: str,
+    organization_header: str | None,
+    *,
+    livemode: bool | None = None,
 ) -> Principal:
     claims, user_id = access_claims(settings, token)
     if await is_revoked(redis, claims):
@@ -92,11 +131,13 @@ async def authenticate_jwt(
     if membership is None or organization is None:
         if organization_id is not None:
             raise NotFound("Organization not found.")
-        return user_principal(user, None, None)
-    return user_principal(user, organization, Role(membership.role))
+        return _in_mode(user_principal(user, None, None), livemode)
+    return _in_mode(user_principal(user, organization, Role(membership.role)), livemode)
 
 
-async def authenticate_key(session: AsyncSession, secret: str, ip: str | None) -> Principal:
+async def authenticate_key(
+    session: AsyncSession, secret: str, ip: str | None, *, livemode: bool | None = None
+) -> Principal:
     found = await find_key_for_authentication(session, sha256_hex(secret))
     if found is None:
         raise Unauthorized("Invalid API key.")
@@ -112,6 +153,13 @@ async def authenticate_key(session: AsyncSession, secret: str, ip: str | None) -
         raise Unauthorized("This API key has expired.")
     if api_key.allowed_ips and not _ip_allowed(ip, api_key.allowed_ips):
         raise Forbidden("This API key may not be used from this IP address.", details={"ip": ip})
+    if livemode is not None and livemode != api_key.livemode:
+        own, other = ("live", "test") if api_key.livemode else ("test", "live")
+        raise InvalidMode(
+            f"This is a {own}-mode API key; it cannot act in {other} mode ({MODE_HEADER}: {other}). "
+            f"Use a {other}-mode key, or drop the header.",
+            details={"header": MODE_HEADER, "key_mode": own},
+        )
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
         await touch_last_used(session, api_key, now)
     return key_principal(api_key, organization, creator, Role(membership.role))
@@ -149,4 +197,4 @@ async def path_organization_principal(
     if found is None:
         raise NotFound("Organization not found.")
     membership, organization = found
-    return user_principal(user, organization, Role(membership.role))
+    return _in_mode(user_principal(user, organization, Role(membership.role)), principal.livemode)

@@ -33,7 +33,10 @@ IDEMPOTENT_STATE = "idempotent_route"
 
 class LiveModeRequired(AppError):
     status_code, code, title = 403, "LIVE_MODE_REQUIRED", "Forbidden"
-    default_message = "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user."
+    default_message = (
+        "This action needs live mode: use a live API key (`coexai_live_…`) or a signed-in user without "
+        "`X-Backplane-Mode: test`."
+    )
 
 
 class StaffRequired(Forbidden):

@@ -30,7 +30,9 @@ def _new_secret(livemode: bool) -> str:
 async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     livemode = data.mode == "live"
     if livemode and not principal.livemode:
-        raise InvalidInput({"mode": ["A test-mode key can only create test-mode keys."]})
+        raise InvalidInput(
+            {"mode": ["In test mode (a test-mode key, or X-Backplane-Mode: test) only test-mode keys can be created."]}
+        )
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise InvalidInput({"expires_at": ["Must be in the future."]})
     secret = _new_secret(livemode)

@@ -86,6 +86,18 @@ async def mail_verification(session: AsyncSession, limiter: RateLimiter, setting
     return True
 
 
+_PAGES = {EmailTokenPurpose.verify_email: "verify-email", EmailTokenPurpose.reset_password: "reset-password"}
+
+
+def link(settings: Settings, purpose: EmailTokenPurpose, token: str) -> str:
+    """The page a mailed token opens: the dashboard's, when this server serves it (DASHBOARD_DIR built), else
+    the API's own page."""
+    base, page = settings.public_base_url.rstrip("/"), _PAGES[purpose]
+    if settings.dashboard_built:
+        return f"{base}/dashboard/{page}?token={token}"
+    return f"{base}/api/v1/auth/{page}/?token={token}"
+
+
 async def _mail_token(session: AsyncSession, settings: Settings, user: User, purpose: EmailTokenPurpose) -> None:
     token = random_token()
     ttl = (
@@ -109,13 +121,13 @@ async def _mail_token(session: AsyncSession, settings: Settings, user: User, pur
         subject = "Verify your email address"
         body = (
             f"{hello}\n\nConfirm your email address by opening this link:\n\n"
-            f"{base}/api/v1/auth/verify-email/?token={token}\n\nThe link is valid for {ttl // 3600} hours."
+            f"{link(settings, purpose, token)}\n\nThe link is valid for {ttl // 3600} hours."
         )
     else:
         subject = "Reset your password"
         body = (
             f"{hello}\n\nSomeone asked to reset the password of this account. To choose a new "
-            f"password, open:\n\n{base}/api/v1/auth/reset-password/?token={token}\n\nor send "
+            f"password, open:\n\n{link(settings, purpose, token)}\n\nor send "
             f'POST {base}/api/v1/auth/reset-password/ with {{"token": "{token}", "new_password": "..."}}.\n\n'
             f"The link is valid for {max(1, ttl // 60)} minutes. If you did not ask for this, ignore this email."
         )

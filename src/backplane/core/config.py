@@ -418,6 +418,11 @@ class Settings(_Section):
     def docs_public_enabled(self) -> bool:
         return self.docs_public if self.docs_public is not None else not self.is_production
 
+    @property
+    def dashboard_built(self) -> bool:
+        """Whether this server serves the dashboard (DASHBOARD_DIR has index.html): mailed links open its pages."""
+        return (self.dashboard_dir / "index.html").is_file()
+
     @model_validator(mode="after")
     def _no_test_agents_in_production(self) -> Settings:
         if self.is_production and self.agent_test_mode:

@@ -80,6 +80,7 @@ def platform_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 _LICENSING_400 = "Bad request: field errors `{errors}`, or the request refused as a whole `{error, detail}`"
 _ORGANIZATION_HEADER = "x-organization-id"
+_MODE_HEADER = "x-backplane-mode"
 
 
 def licensing_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -107,7 +108,8 @@ def install_openapi(app: Any) -> None:
     platform surface 422 in its error envelope. Three more answers every route of a kind can give are
     added here rather than on each route: a licensing route that reads a body can answer 400 (the
     body is not JSON); a route taking `X-Organization-ID` answers 404 for an organization the caller
-    is not in; and errors are JSON even where the route's own answer is a page or a redirect.
+    is not in, and one taking `X-Backplane-Mode` 400 for a mode it cannot act in; and errors are JSON
+    even where the route's own answer is a page or a redirect.
     """
     from fastapi.openapi.utils import get_openapi
 
@@ -150,9 +152,19 @@ def _describe_errors(operation: dict[str, Any], licensing: bool) -> None:
     elif licensing and "requestBody" in operation:
         responses.setdefault("400", {"description": _LICENSING_400, "content": _ref("LicensingBadRequest")})
     parameters = operation.get("parameters", [])
-    if any(p.get("in") == "header" and p.get("name", "").lower() == _ORGANIZATION_HEADER for p in parameters):
+    headers = {p.get("name", "").lower() for p in parameters if p.get("in") == "header"}
+    if _ORGANIZATION_HEADER in headers:
         responses.setdefault(
             "404", {"description": "Organization not found (X-Organization-ID)", "content": _ref(error_body)}
+        )
+    if _MODE_HEADER in headers:
+        bad_request = ("LicensingBadRequest", _LICENSING_400) if licensing else (error_body, "BAD_REQUEST")
+        responses.setdefault(
+            "400",
+            {
+                "description": f"{bad_request[1]} (X-Backplane-Mode not `live` or `test`, or not the key's own mode)",
+                "content": _ref(bad_request[0]),
+            },
         )
     for status, response in responses.items():
         content = response.get("content")

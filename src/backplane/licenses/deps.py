@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from backplane.licenses.leases import Leases
 
@@ -13,3 +13,5 @@ async def _leases(request: Request) -> Leases:
 
 
 LeasesDep = Annotated[Leases, Depends(_leases)]
+# `?limit=` of the live-sessions lists (the organization's and staff's).
+SessionsLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many sessions, soonest to expire first.")]

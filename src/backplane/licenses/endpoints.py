@@ -16,7 +16,7 @@ from backplane.core.db import SessionDep
 from backplane.core.deps import SettingsDep
 from backplane.core.openapi import licensing_errors
 from backplane.licenses import seats, service
-from backplane.licenses.deps import LeasesDep
+from backplane.licenses.deps import LeasesDep, SessionsLimit
 from backplane.licenses.limits import LicenseOperationsLimit, ValidationLimit
 from backplane.licenses.repository import LicenseRepository
 from backplane.licenses.schemas import (
@@ -26,7 +26,6 @@ from backplane.licenses.schemas import (
     LicenseRead,
     LicenseUpdate,
     LiveSessionList,
-    LiveSessionRead,
     ReleaseResponse,
     SessionRead,
     TierName,
@@ -165,24 +164,10 @@ async def list_sessions(
     principal: Admin,
     session: SessionDep,
     leases: LeasesDep,
-    limit: Annotated[
-        int, Query(ge=1, le=1000, description="At most this many sessions, soonest to expire first.")
-    ] = 100,
+    limit: SessionsLimit = 100,
 ) -> LiveSessionList:
     license_ = await service.get_license(session, principal.organization_id, license_id, livemode=principal.livemode)
-    live = await leases.live(license_.id, limit)
-    reported = await LicenseRepository(session, principal.organization_id, principal.livemode).reported_by(
-        [lease.session_id for lease in live]
-    )
-    rows = [
-        LiveSessionRead.model_validate(lease, from_attributes=True).model_copy(
-            update=dict(
-                zip(("ip_address", "client_version"), reported.get(lease.session_id, (None, None)), strict=True)
-            )
-        )
-        for lease in live
-    ]
-    return LiveSessionList(count=await leases.live_count(license_.id), seats=license_.seats, sessions=rows)
+    return await seats.live_sessions(session, leases, license_, limit)
 
 
 @router.delete(

@@ -29,8 +29,8 @@ from backplane.licenses import keys, state
 from backplane.licenses.leases import EndedLease, Leases
 from backplane.licenses.limits import HEARTBEAT, LICENSE_OPERATIONS
 from backplane.licenses.models import License, SessionEnd
-from backplane.licenses.repository import find_license_by_key, record_ended_sessions
-from backplane.licenses.schemas import AcquireRequest, ReleaseResponse, SessionRead
+from backplane.licenses.repository import LicenseRepository, find_license_by_key, record_ended_sessions
+from backplane.licenses.schemas import AcquireRequest, LiveSessionList, LiveSessionRead, ReleaseResponse, SessionRead
 from backplane.licenses.service import get_license, usable_or_raise
 
 SESSION_GONE = "Session not found or expired. Acquire a seat again."
@@ -220,6 +220,24 @@ async def revoke(
     if not released:
         raise NotFound(SESSION_GONE)
     return ReleaseResponse(message="Session revoked; its seat is free.", seats_remaining=max(0, license_.seats - live))
+
+
+async def live_sessions(session: AsyncSession, leases: Leases, license_: License, limit: int) -> LiveSessionList:
+    """A license's live sessions (at most `limit`, soonest to expire first), each with the IP address and
+    client version its machine reported at acquire; the organization's admins and staff see the same."""
+    live = await leases.live(license_.id, limit)
+    reported = await LicenseRepository(session, license_.organization_id, license_.livemode).reported_by(
+        [lease.session_id for lease in live]
+    )
+    rows = [
+        LiveSessionRead.model_validate(lease, from_attributes=True).model_copy(
+            update=dict(
+                zip(("ip_address", "client_version"), reported.get(lease.session_id, (None, None)), strict=True)
+            )
+        )
+        for lease in live
+    ]
+    return LiveSessionList(count=await leases.live_count(license_.id), seats=license_.seats, sessions=rows)
 
 
 async def record_ended_batch(session: AsyncSession, leases: Leases, limit: int = 1000) -> list[EndedLease]:

@@ -134,9 +134,10 @@ async def issue_free_license(session: AsyncSession, organization_id: uuid.UUID, 
 
 
 async def create_for(session: AsyncSession, principal: Principal, data: LicenseCreate, settings: Settings) -> License:
-    """`POST /api/v1/licenses/`: staff issue live licenses to any organization; a test-mode caller issues
-    itself test licenses; anyone else is told where live licenses come from."""
-    if principal.is_staff and principal.api_key is None:
+    """`POST /api/v1/licenses/`: staff issue live licenses to any organization; a test-mode caller (a test key,
+    or a user with `X-Backplane-Mode: test`) issues itself test licenses; anyone else is told where live
+    licenses come from."""
+    if _acts_as_staff(principal):
         if data.organization_id is None:
             raise InvalidInput({"organization_id": ["Staff name the organization the license is for."]})
         if await OrganizationRepository(session).get_by_id(data.organization_id) is None:
@@ -164,6 +165,12 @@ async def create_for(session: AsyncSession, principal: Principal, data: LicenseC
     )
 
 
+def _acts_as_staff(principal: Principal) -> bool:
+    """Staff powers are a signed-in staff user's in live mode; in test mode (`X-Backplane-Mode: test`) they
+    are an ordinary test-mode caller of their own organization."""
+    return principal.is_staff and principal.api_key is None and principal.livemode
+
+
 def _check_test_limits(seats: int | None, expiry: datetime | None, created_at: datetime) -> None:
     errors: dict[str, list[str]] = {}
     if seats is not None and seats > TEST_MAX_SEATS:
@@ -189,7 +196,7 @@ async def update_for(
     """`PATCH /api/v1/licenses/{id}/`: staff change any license; customer admins suspend, reactivate and
     annotate their own, and change test licenses within the test limits."""
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    if principal.is_staff and principal.api_key is None:
+    if _acts_as_staff(principal):
         license_ = await find_license_for_staff(session, license_id, for_update=True)
         if license_ is None:
             raise NotFound("License not found.")

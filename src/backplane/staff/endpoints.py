@@ -13,9 +13,14 @@ from backplane.access.requirements import Staff
 from backplane.auth.models import User
 from backplane.billing.deps import PlatformLimit
 from backplane.core.db import SessionDep
+from backplane.core.errors import NotFound
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.jobs import maintenance
+from backplane.licenses import seats
+from backplane.licenses.deps import LeasesDep, SessionsLimit
+from backplane.licenses.repository import find_license_for_staff
+from backplane.licenses.schemas import LiveSessionList
 from backplane.organizations.models import Organization
 from backplane.staff import console, repository
 from backplane.staff import service as staff_service
@@ -102,6 +107,29 @@ async def read_organization(
     organization_id: uuid.UUID, principal: Staff, session: SessionDep, request: Request
 ) -> console.StaffOrganizationDetail:
     return await console.organization_detail(request, session, organization_id)
+
+
+@router.get(
+    "/licenses/{license_id}/sessions",
+    response_model=LiveSessionList,
+    summary="Any license's live sessions (staff only)",
+    description="What `GET /api/v1/licenses/{id}/sessions/` shows the organization's admins, for any "
+    "organization's license (live or test): each live session with its hardware id, the IP address and client "
+    "version it reported, its last heartbeat and expiry, soonest to expire first; `count` is every live session, "
+    "`seats` the license's. To revoke one: the organization's own route. Reads are not recorded as staff actions.",
+    responses=platform_errors(404),
+)
+async def list_license_sessions(
+    license_id: uuid.UUID,
+    principal: Staff,
+    session: SessionDep,
+    leases: LeasesDep,
+    limit: SessionsLimit = 100,
+) -> LiveSessionList:
+    license_ = await find_license_for_staff(session, license_id)
+    if license_ is None:
+        raise NotFound("License not found.")
+    return await seats.live_sessions(session, leases, license_, limit)
 
 
 @router.get(
