@@ -462,9 +462,12 @@ class Settings(_Section):
     def _parse_backoff(cls, value: object) -> object:
         if isinstance(value, str):
             try:
-                return tuple(float(part) for part in value.split(",") if part.strip())
+                parsed = tuple(float(part) for part in value.split(",") if part.strip())
             except ValueError:
-                raise ValueError("WEBHOOK_BREAKER_BACKOFF_SECONDS: first,most in seconds, e.g. 10,300") from None
+                parsed = ()
+            if len(parsed) != 2:
+                raise ValueError("WEBHOOK_BREAKER_BACKOFF_SECONDS: first,most in seconds, e.g. 10,300")
+            return parsed
         return value
 
     @field_validator("webhook_breaker_backoff_seconds")
