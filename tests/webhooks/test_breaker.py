@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from backplane.core import keys
 from backplane.core.config import Settings
-from backplane.core.db import unit_of_work
+from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery
 from backplane.webhooks.slots import EndpointSlots, circuits
 from tests.fixtures.auth import Account, Api
@@ -29,14 +29,18 @@ from tests.webhooks.conftest import (
 )
 
 
-async def _attempts_made(settings: Settings, ctx: dict[str, Any], endpoint_id: str) -> int:
-    async with unit_of_work(ctx["sessionmaker"]) as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(WebhookAttempt)
-            .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-            .where(WebhookDelivery.endpoint_id == endpoint_id)
-        )
+async def _attempts_made(settings: Settings, endpoint_id: str) -> int:
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(WebhookAttempt)
+                .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
+                .where(WebhookDelivery.endpoint_id == endpoint_id)
+            )
+    finally:
+        await engine.dispose()
     return int(count or 0)
 
 
@@ -120,27 +124,27 @@ async def test_a_refused_receiver_is_parked_after_a_few_attempts_and_the_healthy
     account = await api.register()
     dead = await create_webhook(client, account, f"http://127.0.0.1:{dead_port}/dead")
     healthy = await create_webhook(client, account, receiver.url("/healthy"))
-    async with running_worker(parking, max_jobs=4) as worker:
+    async with running_worker(parking, max_jobs=4):
         event_ids = [
             await record(parking, account.organization_id, "job.completed", {"id": f"job_{n}"}, wake=True)
             for n in range(30)
         ]
         await eventually(lambda: sorted(receiver.processed) == sorted(event_ids), "healthy deliveries")
 
-        async def dead_all_dispatched() -> bool:
-            return len(await _deliveries(client, account, dead)) == 30
+        async def dead_parked() -> bool:
+            shown = await _webhook(client, account, dead)
+            return shown["circuit_state"] == "open" and len(await _deliveries(client, account, dead)) == 30
 
-        await eventually(dead_all_dispatched, "the dead endpoint's deliveries made")
-        shown = await _webhook(client, account, dead)
-        assert shown["circuit_state"] == "open"
-        assert 3 <= shown["consecutive_failures"] <= 4
-        assert datetime.fromisoformat(shown["circuit_retry_at"]) > datetime.now(UTC)
-        ctx = worker.ctx
-        made = await _attempts_made(parking, ctx, dead["id"])
-        assert 3 <= made <= 4  # the third failure opened it; the other slot may have had one in flight
-        found = await _deliveries(client, account, dead)
-        assert {d["status"] for d in found} == {"pending"}  # never dropped
-        assert Counter(d["attempt_count"] for d in found) == {1: made, 0: 30 - made}
+        await eventually(dead_parked, "the dead endpoint's deliveries made, its circuit open")
+    shown = await _webhook(client, account, dead)
+    assert shown["circuit_state"] == "open"
+    assert 3 <= shown["consecutive_failures"] <= 4
+    assert datetime.fromisoformat(shown["circuit_retry_at"]) > datetime.now(UTC)
+    made = await _attempts_made(parking, dead["id"])
+    assert 3 <= made <= 4  # the third failure opened it; the other slot may have had one in flight
+    found = await _deliveries(client, account, dead)
+    assert {d["status"] for d in found} == {"pending"}  # never dropped
+    assert Counter(d["attempt_count"] for d in found) == {1: made, 0: 30 - made}
     shown = await _webhook(client, account, healthy)
     assert shown["circuit_state"] == "closed" and shown["consecutive_failures"] == 0
     assert Counter(r.headers["webhook-id"] for r in receiver.to("/healthy")) == dict.fromkeys(event_ids, 1)
@@ -182,13 +186,65 @@ async def test_a_recovering_receiver_gets_what_waited_once_each_and_in_order_per
         ]
         everything = first + later
         await eventually(lambda: sorted(receiver.processed) == sorted(everything), "every event delivered")
+
+        async def all_logged() -> bool:
+            listed = {d["event_id"]: d for d in await _deliveries(client, account, hook)}
+            return {listed[e]["status"] for e in everything} == {"succeeded"}
+
+        await eventually(all_logged, "every delivery logged")
     assert len(receiver.received) == 3 + 7  # nothing sent twice, nothing held back sent early
-    for earlier, after in zip(
-        first, later, strict=False
-    ):  # job a, b, c: failed (then retried by the customer) before completed
+    # job a, b, c: failed (then retried by the customer) before completed
+    for earlier, after in zip(first, later, strict=False):
         assert receiver.processed.index(earlier) < receiver.processed.index(after)
     listed = {d["event_id"]: d for d in await _deliveries(client, account, hook)}
-    assert {listed[e]["status"] for e in everything} == {"succeeded"}
     assert [listed[e]["attempt_count"] for e in everything] == [2, 2, 2, 1, 1, 1, 1]
     shown = await _webhook(client, account, hook)
     assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+
+
+async def test_a_successful_ping_closes_the_circuit_and_what_waited_goes_out_at_once(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    """The receiver is mended long before the back-off ends: the owner's `webhook.test` ping (sent
+    straight, whatever the circuit) succeeds, which closes the circuit, and the waiting deliveries go."""
+    parking = settings.model_copy(  # one attempt at a time: the first three fail, in a row
+        update={
+            "webhook_endpoint_concurrency": 1,
+            "webhook_breaker_failures": 3,
+            "webhook_breaker_backoff_seconds": (600.0, 600.0),
+        }
+    )
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url("/mended"))
+    receiver.answer_on("/mended", 500, 500, 500)
+    async with running_worker(parking, max_jobs=4):
+        event_ids = [
+            await record(parking, account.organization_id, "job.completed", {"id": f"job_{n}"}, wake=True)
+            for n in range(8)
+        ]
+
+        async def opened() -> bool:
+            shown = await _webhook(client, account, hook)
+            waiting = await _deliveries(client, account, hook)
+            return shown["circuit_state"] == "open" and len(waiting) == 8
+
+        await eventually(opened, "the circuit open")
+        assert receiver.processed == []
+        assert len(receiver.to("/mended")) == 3  # the others wait, unattempted
+
+        ping = await client.post(f"/v1/webhooks/{hook['id']}/test", headers=account.headers)
+        assert ping.status_code == 200, ping.text
+        assert ping.json()["status"] == "succeeded"
+        shown = await _webhook(client, account, hook)
+        assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+        # The five that waited go now; the three that failed keep their retry schedule (5 min).
+        waited = set(event_ids) - {r.headers["webhook-id"] for r in receiver.to("/mended")[:3]}
+        await eventually(lambda: waited <= set(receiver.processed), "the waiting deliveries sent")
+
+        async def logged() -> bool:
+            found = await _deliveries(client, account, hook)
+            events = [d for d in found if d["event_id"] in event_ids]
+            counted = Counter((d["status"], d["attempt_count"]) for d in events)
+            return counted == {("succeeded", 1): 5, ("pending", 1): 3}
+
+        await eventually(logged, "the five logged as delivered, the three failed ones pending for their retry")

@@ -72,7 +72,7 @@ from backplane.webhooks.signing import (
     payload,
     signed_headers,
 )
-from backplane.webhooks.slots import waiting_key
+from backplane.webhooks.slots import reset_breaker, waiting_key
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,18 @@ async def queue_probes(queue: ArqRedis, opened: dict[str, datetime]) -> None:
             endpoint_id,
             _job_id=f"{PROBE_TASK}:{endpoint_id}:{int(until.timestamp() * 1000)}",
             _defer_until=until,
+            _queue_name=DEFAULT_QUEUE,
+        )
+
+
+async def close_circuit(queue: ArqRedis, endpoint_id: str) -> None:
+    """Close the endpoint's breaker, if it was open, and have what waited for it sent now (a successful
+    `webhook.test` ping says the receiver is back)."""
+    if await reset_breaker(queue, endpoint_id):
+        await queue.enqueue_job(
+            PROBE_TASK,
+            endpoint_id,
+            _job_id=f"{PROBE_TASK}:{endpoint_id}:closed:{secrets.token_hex(4)}",
             _queue_name=DEFAULT_QUEUE,
         )
 

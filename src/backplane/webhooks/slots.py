@@ -235,5 +235,15 @@ async def circuits(redis: Redis, endpoint_ids: list[str]) -> dict[str, Circuit]:
     return result
 
 
+async def reset_breaker(redis: Redis, endpoint_id: str) -> bool:
+    """Forget the endpoint's failures and close its breaker; whether it was open."""
+    key = keys.webhook_breaker(endpoint_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hexists(key, "open_until")
+        pipe.delete(key)
+        was_open, _ = await pipe.execute()
+    return bool(was_open)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -102,13 +102,22 @@ def _outcome_of(status: str | None) -> Outcome:
 
 
 async def probe_task(ctx: dict[str, Any], endpoint_id: str) -> str | None:
-    """`webhooks.probe`: the back-off of an endpoint's open breaker has ended (or the sweep found its
-    waiters overdue): the delivery that waited longest is attempted, alone, as the probe."""
-    oldest = await ctx["redis"].zrange(waiting_key(endpoint_id), 0, 0)
+    """`webhooks.probe`: the back-off of an endpoint's open breaker has ended, its breaker was closed by a
+    successful ping, or the sweep found its waiters overdue. The deliveries that waited longest are
+    handed to the pump: while the breaker is open only the first gets a slot (the probe, alone) and the
+    others keep their place; once closed, as many as there are free slots."""
+    slots = _slots(ctx)
+    oldest = [
+        found.decode() if isinstance(found, bytes) else str(found)
+        for found in await ctx["redis"].zrange(waiting_key(endpoint_id), 0, slots.limit - 1)
+    ]
     if not oldest:
         return None  # nothing waits: the endpoint's next delivery is the probe
-    first = oldest[0]
-    return await deliver_task(ctx, first.decode() if isinstance(first, bytes) else str(first), endpoint_id)
+    pump: Pump | None = ctx.get("webhook_pump")
+    if pump is not None:
+        pump.submit([(delivery_id, endpoint_id) for delivery_id in oldest])
+        return "pumped"
+    return await deliver_task(ctx, oldest[0], endpoint_id)
 
 
 async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
