@@ -207,7 +207,9 @@ async def rotate_webhook_secret(
     description="POSTs a signed `webhook.test` event to the webhook now and answers with the logged attempt: "
     "`status` is `succeeded` when the endpoint answered 2xx, else `failed` with the status code or the error "
     "(no answer, timed out, address refused). It is one attempt, never retried, and works on a disabled "
-    "webhook too (an answer of 410 Gone disables it all the same). " + _SIGNING,
+    "webhook too (an answer of 410 Gone disables it all the same). It goes out whatever the webhook's "
+    "`circuit_state`, and a success closes an open circuit: the deliveries that waited for it are sent at once. "
+    + _SIGNING,
 )
 async def test_webhook(
     webhook_id: str,
