@@ -265,6 +265,22 @@ def test_the_webhook_retry_schedule_is_read_from_the_environment(monkeypatch: py
     assert settings.webhook_endpoint_concurrency == 3
 
 
+def test_the_webhook_circuit_breaker_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert (settings.webhook_breaker_failures, settings.webhook_breaker_backoff_seconds) == (5, (10, 300))
+    monkeypatch.setenv("WEBHOOK_BREAKER_FAILURES", "3")
+    monkeypatch.setenv("WEBHOOK_BREAKER_BACKOFF_SECONDS", " 0.5, 2 ")
+    settings = Settings()
+    assert (settings.webhook_breaker_failures, settings.webhook_breaker_backoff_seconds) == (3, (0.5, 2))
+
+
+@pytest.mark.parametrize("value", ["10", "10,5", "0,10", "10,300,600", "ten,300"])
+def test_a_bad_breaker_back_off_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("WEBHOOK_BREAKER_BACKOFF_SECONDS", value)
+    with pytest.raises(ValidationError, match=r"WEBHOOK_BREAKER_BACKOFF_SECONDS: first,most in seconds.*e\.g\. 10,300"):
+        Settings()
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -154,6 +154,16 @@ async def test_guarded_get_checks_every_hop(server: LoopbackServer) -> None:
             )
 
 
+async def test_an_address_is_judged_as_it_is_without_a_lookup() -> None:
+    # Webhook attempts to an IP address skip getaddrinfo (a thread hop each); the check is the same.
+    assert await resolve("93.184.215.14", 443) == "93.184.215.14"
+    assert await resolve("2606:2800:21f:cb07:6820:80da:af6b:8b2c", 443) == "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
+    for private in ("127.0.0.1", "10.1.2.3", "::1", "::ffff:127.0.0.1", "169.254.169.254"):
+        with pytest.raises(BlockedTarget, match="resolves to a private"):
+            await resolve(private, 80)
+        assert await resolve(private, 80, allow_private=True) == private
+
+
 async def test_check_target_resolves_names_before_anything_is_sent() -> None:
     # The machine's own name passes the syntax check and resolves (through /etc/hosts) to loopback.
     host = socket.gethostname()

@@ -29,6 +29,11 @@ type Webhook struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 	// Ordering is how deliveries are ordered: "none" or "per_resource" (one resource's events in order).
 	Ordering string `json:"ordering"`
+	// CircuitState is "closed", "open" (after failed attempts in a row, deliveries wait until
+	// CircuitRetryAt) or "half_open" (a probe attempt goes).
+	CircuitState        string     `json:"circuit_state"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	CircuitRetryAt      *time.Time `json:"circuit_retry_at"`
 }
 
 // WebhookCreated is a new endpoint with its signing secret, which is shown this once (the OpenAPI

@@ -43,6 +43,9 @@ READ_FIELDS = {
     "disabled_reason",
     "disabled_at",
     "livemode",
+    "circuit_state",
+    "consecutive_failures",
+    "circuit_retry_at",
     "created_at",
     "updated_at",
 }
@@ -85,6 +88,11 @@ async def test_create_as_in_the_guide_returns_the_secret(api: Api, client: httpx
     assert (created["enabled"], created["disabled_reason"], created["disabled_at"]) == (True, None, None)
     assert created["livemode"] is True
     assert created["ordering"] == "none"  # each event as soon as it can be, unless asked
+    assert (created["circuit_state"], created["consecutive_failures"], created["circuit_retry_at"]) == (
+        "closed",
+        0,
+        None,
+    )
     assert datetime.fromisoformat(created["created_at"]).tzinfo is not None
     assert created["secret"].startswith("whsec_")
     Webhook(created["secret"])  # a valid Standard Webhooks secret (24 random bytes, base64)

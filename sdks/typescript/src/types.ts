@@ -43,6 +43,7 @@ export type JobWebhookNotification = "start" | "progress" | "completed";
 
 /** How a webhook endpoint's deliveries are ordered (`per_resource`: one resource's events in order). */
 export type WebhookOrdering = "none" | "per_resource";
+export type WebhookCircuitState = "closed" | "open" | "half_open";
 
 export interface JobOutput {
   jobId: string;
@@ -171,6 +172,10 @@ export interface Webhook {
   disabledAt: string | null;
   ordering: WebhookOrdering;
   livemode: boolean;
+  /** `closed`; `open` after failed attempts in a row (deliveries wait until `circuitRetryAt`); `half_open`: a probe goes. */
+  circuitState: WebhookCircuitState;
+  consecutiveFailures: number;
+  circuitRetryAt: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -347,6 +347,18 @@ class Settings(_Section):
     webhook_endpoint_concurrency: int = Field(
         default=10, ge=1, le=100, description="Attempts in flight to one endpoint at once, across all workers."
     )
+    webhook_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed attempts after which an endpoint's circuit breaker opens: its deliveries "
+        "wait in Redis, unattempted, until the back-off ends and one probe attempt succeeds.",
+    )
+    webhook_breaker_backoff_seconds: Annotated[tuple[float, float], NoDecode] = Field(
+        default=(10.0, 300.0),
+        description="An open breaker's first back-off and the most it doubles to after each failed probe "
+        "(seconds, comma-separated).",
+    )
     storage_dir: Path = Path("./var/files")
     dashboard_dir: Path = Field(
         default=REPOSITORY_DIR / "dashboard" / "dist",
@@ -448,6 +460,27 @@ class Settings(_Section):
                 raise ValueError(
                     "WEBHOOK_RETRY_SCHEDULE_SECONDS: comma-separated seconds, e.g. 300,1800,7200,21600"
                 ) from None
+        return value
+
+    @field_validator("webhook_breaker_backoff_seconds", mode="before")
+    @classmethod
+    def _parse_backoff(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                parsed = tuple(float(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                parsed = ()
+            if len(parsed) != 2:
+                raise ValueError("WEBHOOK_BREAKER_BACKOFF_SECONDS: first,most in seconds, e.g. 10,300")
+            return parsed
+        return value
+
+    @field_validator("webhook_breaker_backoff_seconds")
+    @classmethod
+    def _check_backoff(cls, value: tuple[float, float]) -> tuple[float, float]:
+        first, most = value
+        if first <= 0 or most < first:
+            raise ValueError("WEBHOOK_BREAKER_BACKOFF_SECONDS: first,most in seconds, 0 < first <= most, e.g. 10,300")
         return value
 
     @field_validator("webhook_retry_schedule_seconds")

@@ -147,6 +147,11 @@ def webhook_waiting(endpoint_id: str) -> str:
     return f"{PREFIX}webhooks:waiting:{endpoint_id}"
 
 
+def webhook_breaker(endpoint_id: str) -> str:
+    """The endpoint's circuit breaker: consecutive failures, and while open until when (webhooks/slots.py)."""
+    return f"{PREFIX}webhooks:breaker:{endpoint_id}"
+
+
 # -- workers ----------------------------------------------------------------------------------------
 
 WORKERS_PREFIX = f"{PREFIX}workers:"

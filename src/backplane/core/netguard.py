@@ -98,6 +98,14 @@ def check_url(url: str, *, allow_private: bool = False, require_https: bool = Fa
 async def resolve(host: str, port: int, *, allow_private: bool = False) -> str:
     """One address of `host` to connect to; every address it resolves to must be public."""
     try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:  # an address already: no lookup (getaddrinfo runs in a thread)
+        if not allow_private and _blocked(literal):
+            raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
+        return host
+    try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise Unresolvable(f"The host {host!r} does not resolve.") from exc

@@ -72,11 +72,12 @@ from backplane.webhooks.signing import (
     payload,
     signed_headers,
 )
-from backplane.webhooks.slots import waiting_key
+from backplane.webhooks.slots import reset_breaker, waiting_key
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "webhooks.deliver"
+PROBE_TASK = "webhooks.probe"
 DISPATCH_BATCH = 100
 SWEEP_BATCH = 500
 EARLY_TOLERANCE = timedelta(seconds=5)  # clocks of API and worker hosts differ a little
@@ -161,6 +162,35 @@ def wake(session: AsyncSession, delivery_id: str, target: str) -> None:
         _job_id=f"{DELIVER_TASK}:{delivery_id}:ordered:{secrets.token_hex(4)}",
         _queue_name=DEFAULT_QUEUE,
     )
+
+
+async def queue_probes(queue: ArqRedis, opened: dict[str, datetime]) -> None:
+    """A `webhooks.probe` job for each endpoint whose breaker opened, due when its back-off ends."""
+    for endpoint_id, until in opened.items():
+        logger.warning(
+            "webhook %s: its attempts keep failing; its deliveries wait until %s (circuit breaker open)",
+            endpoint_id,
+            until.isoformat(),
+        )
+        await queue.enqueue_job(
+            PROBE_TASK,
+            endpoint_id,
+            _job_id=f"{PROBE_TASK}:{endpoint_id}:{int(until.timestamp() * 1000)}",
+            _defer_until=until,
+            _queue_name=DEFAULT_QUEUE,
+        )
+
+
+async def close_circuit(queue: ArqRedis, endpoint_id: str) -> None:
+    """Close the endpoint's breaker, if it was open, and have what waited for it sent now (a successful
+    `webhook.test` ping says the receiver is back)."""
+    if await reset_breaker(queue, endpoint_id):
+        await queue.enqueue_job(
+            PROBE_TASK,
+            endpoint_id,
+            _job_id=f"{PROBE_TASK}:{endpoint_id}:closed:{secrets.token_hex(4)}",
+            _queue_name=DEFAULT_QUEUE,
+        )
 
 
 class JobTarget:
@@ -638,9 +668,17 @@ async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: ti
             pipe.exists(in_progress_key_prefix + job_id(delivery_id, attempts + 1))
         known = await pipe.execute()
     requeued = 0
+    probed: set[str] = set()
     for (delivery_id, endpoint_id, attempts), waiting, stuck in zip(found, known[::2], known[1::2], strict=True):
         if waiting is not None:
-            continue  # waiting for a slot of its endpoint: the attempt that frees one wakes it
+            # Waiting for a slot of its endpoint (the attempt that frees one wakes it) or for its breaker's
+            # back-off to end (its probe wakes it). Should that wake-up be lost, a probe finds it.
+            if endpoint_id not in probed:
+                probed.add(endpoint_id)
+                await queue.enqueue_job(
+                    PROBE_TASK, endpoint_id, _job_id=f"{PROBE_TASK}:{endpoint_id}:swept", _queue_name=DEFAULT_QUEUE
+                )
+            continue
         queued_as = job_id(delivery_id, attempts + 1)
         if stuck:
             queued_as += f":swept:{secrets.token_hex(4)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
+from redis.asyncio import Redis
 
 from backplane.access.requirements import Admin, Idempotent
 from backplane.billing.deps import PlatformLimit
@@ -14,6 +15,7 @@ from backplane.core.deps import SettingsDep
 from backplane.core.openapi import platform_errors
 from backplane.core.pagination import Page, PageParams, page_params, paginate
 from backplane.core.queue import QueueDep
+from backplane.core.redis import RedisDep
 from backplane.webhooks import recovery, service
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookRecovery
 from backplane.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
@@ -31,6 +33,7 @@ from backplane.webhooks.schemas import (
     WebhookRead,
     WebhookUpdate,
 )
+from backplane.webhooks.slots import Circuit, circuits
 
 router = APIRouter(
     prefix="/v1/webhooks",
@@ -117,18 +120,44 @@ async def get_job_webhook_secret(
     return JobWebhookSecretRead(secret=await service.job_webhook_secret(session, encryptor, principal))
 
 
+async def _read(redis: Redis, endpoints: list[WebhookEndpoint]) -> list[WebhookRead]:
+    """The endpoints as their owner sees them, each with its circuit breaker's state (Redis)."""
+    found = await circuits(redis, [endpoint.id for endpoint in endpoints])
+    read = []
+    for endpoint in endpoints:
+        circuit = found.get(endpoint.id, Circuit())
+        read.append(
+            WebhookRead.model_validate(endpoint).model_copy(
+                update={
+                    "circuit_state": circuit.state,
+                    "consecutive_failures": circuit.consecutive_failures,
+                    "circuit_retry_at": circuit.retry_at,
+                }
+            )
+        )
+    return read
+
+
 @router.get("", response_model=Page[WebhookRead], summary="List webhooks", description="Newest first.")
 async def list_webhooks(
-    principal: Admin, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
+    principal: Admin, session: SessionDep, redis: RedisDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[WebhookRead]:
     stmt = WebhookEndpointRepository(session, principal.organization_id, principal.livemode).select()
     rows, cursor = await paginate(session, stmt, page, WebhookEndpoint.created_at, WebhookEndpoint.id)
-    return Page(data=[WebhookRead.model_validate(r[0]) for r in rows], has_more=cursor is not None, next_cursor=cursor)
+    data = await _read(redis, [r[0] for r in rows])
+    return Page(data=data, has_more=cursor is not None, next_cursor=cursor)
 
 
-@router.get("/{webhook_id}", response_model=WebhookRead, summary="Get a webhook")
-async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep) -> WebhookRead:
-    return WebhookRead.model_validate(await service.get_endpoint(session, principal, webhook_id))
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    summary="Get a webhook",
+    description="With `circuit_state`: whether its deliveries go out, or wait after failing attempts in a row "
+    "until `circuit_retry_at`.",
+)
+async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep, redis: RedisDep) -> WebhookRead:
+    [read] = await _read(redis, [await service.get_endpoint(session, principal, webhook_id)])
+    return read
 
 
 @router.patch(
@@ -140,9 +169,10 @@ async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep) ->
     "Enabling a webhook the platform disabled clears `disabled_reason`.",
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, principal: Admin, session: SessionDep, settings: SettingsDep
+    webhook_id: str, body: WebhookUpdate, principal: Admin, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> WebhookRead:
-    return WebhookRead.model_validate(await service.update_endpoint(session, settings, principal, webhook_id, body))
+    [read] = await _read(redis, [await service.update_endpoint(session, settings, principal, webhook_id, body)])
+    return read
 
 
 @router.delete(
@@ -177,7 +207,9 @@ async def rotate_webhook_secret(
     description="POSTs a signed `webhook.test` event to the webhook now and answers with the logged attempt: "
     "`status` is `succeeded` when the endpoint answered 2xx, else `failed` with the status code or the error "
     "(no answer, timed out, address refused). It is one attempt, never retried, and works on a disabled "
-    "webhook too (an answer of 410 Gone disables it all the same). " + _SIGNING,
+    "webhook too (an answer of 410 Gone disables it all the same). It goes out whatever the webhook's "
+    "`circuit_state`, and a success closes an open circuit: the deliveries that waited for it are sent at once. "
+    + _SIGNING,
 )
 async def test_webhook(
     webhook_id: str,

@@ -35,7 +35,7 @@ from backplane.core.crypto import Encryptor
 from backplane.core.db import utcnow
 from backplane.webhooks import delivery
 from backplane.webhooks.sender import AttemptResult, new_client, send
-from backplane.webhooks.slots import EndpointSlots
+from backplane.webhooks.slots import EndpointSlots, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Pump:
         self._todo: deque[Pair] = deque()  # handed over, no slot yet
         self._ready: list[Pair] = []  # slot held, not claimed yet
         self._held = 0  # slots this pump holds (ready, being claimed, or being sent)
-        self._sent: list[Pair] = []  # answered: their slots go back at the next turn of `_feed`
+        self._sent: list[tuple[str, str, Outcome]] = []  # answered: their slots go back at the next turn of `_feed`
         self._answers: list[tuple[delivery.Claim, AttemptResult]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._claiming: set[asyncio.Task[None]] = set()
@@ -123,7 +123,7 @@ class Pump:
         ready, todo = self._ready, list(self._todo)
         self._ready, self._todo = [], deque()
         with contextlib.suppress(Exception):
-            await self._slots.release_many([*ready, *self._sent])
+            await self._slots.release_many([*_unused(ready), *self._sent])
             for delivery_id, endpoint_id in [*ready, *todo]:
                 await self._queue.enqueue_job(
                     delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1)
@@ -187,7 +187,7 @@ class Pump:
             # PostgreSQL away: these stay pending, and the sweep requeues them.
             logger.warning("webhook pump: a batch could not be claimed; the sweep will find it", exc_info=True)
             with contextlib.suppress(Exception):  # if Redis is away too, the slots' leases end on their own
-                await self._release(ready)
+                await self._release(_unused(ready))
             await asyncio.sleep(1)
             return
         claimed = {c.delivery_id for c in claims}
@@ -197,14 +197,14 @@ class Pump:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         if unclaimed:  # another worker's, or nothing due: their slots go back at once
-            await self._release(unclaimed)
+            await self._release(_unused(unclaimed))
 
     async def _send(self, claim: delivery.Claim) -> None:
         result = await send(
             self._client(claim.endpoint_id), claim.url, claim.body, claim.headers, settings=self._settings, claim=claim
         )
         # The request is over: its slot goes back now, before the attempt is logged.
-        self._sent.append((claim.delivery_id, claim.endpoint_id))
+        self._sent.append((claim.delivery_id, claim.endpoint_id, "ok" if result.succeeded else "fail"))
         self._work.set()
         self._answers.append((claim, result))
         self._answered.set()
@@ -229,14 +229,21 @@ class Pump:
         if answers:
             await delivery.record_outcomes(self._sessionmaker, self._queue, self._settings, answers)
 
-    async def _release(self, pairs: list[Pair]) -> None:
+    async def _release(self, done: list[tuple[str, str, Outcome]]) -> None:
         """Give slots back; each delivery woken by it gets the slot straight away if it can, and is
-        attempted here."""
-        if not pairs:
+        attempted here. An endpoint whose breaker this opened gets its probe queued."""
+        if not done:
             return
-        self._held -= len(pairs)
-        woken = await self._slots.release_many(pairs)
-        granted = await self._slots.acquire_many(woken)
+        self._held -= len(done)
+        released = await self._slots.release_many(done)
+        if released.opened:
+            await delivery.queue_probes(self._queue, released.opened)
+        granted = await self._slots.acquire_many(released.woken)
         self._ready.extend(granted)
         self._held += len(granted)
         self._work.set()
+
+
+def _unused(pairs: list[Pair]) -> list[tuple[str, str, Outcome]]:
+    """Slots given back without an attempt made."""
+    return [(delivery_id, endpoint_id, "-") for delivery_id, endpoint_id in pairs]

@@ -13,6 +13,7 @@ Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048), NoNul]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 Ordering = Literal["none", "per_resource"]
+CircuitState = Literal["closed", "open", "half_open"]
 
 _EVENTS_DESCRIPTION = (
     'Event types to receive; `["*"]` receives every type, including ones added later, except the seat events '
@@ -105,6 +106,26 @@ class WebhookRead(BaseModel):
     disabled_at: datetime | None = Field(description="When the platform turned it off; null otherwise.")
     livemode: bool = Field(description="Test-mode webhooks receive the events of test-mode resources only.")
     ordering: Ordering = Field(description=_ORDERING_DESCRIPTION, examples=["none"])
+    circuit_state: CircuitState = Field(
+        default="closed",
+        description="`closed`: deliveries are sent as they come. `open`: the last "
+        "attempts in a row all failed (5 by default), so the webhook's deliveries wait, unattempted and "
+        "uncounted, until `circuit_retry_at`; then one of them is sent alone as a probe (`half_open`). Its "
+        "success closes the circuit and the deliveries that waited go out, oldest first (in order per resource "
+        "with `ordering: per_resource`); its failure opens it again for twice as long (at most 5 min). Retries "
+        "keep their schedule, counted from each delivery's first attempt; a delivery is never dropped by it.",
+        examples=["closed"],
+    )
+    consecutive_failures: int = Field(
+        default=0, description="Failed attempts since the last successful one.", examples=[0]
+    )
+    circuit_retry_at: datetime | None = Field(
+        default=None,
+        description="While the circuit is `open`: when the probe attempt is due; when `half_open`: when the "
+        "back-off ended. Null while `closed`. A delivery waiting for it keeps the `next_attempt_at` it had, "
+        "which may pass: it is attempted once the circuit closes.",
+        examples=[None],
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -158,7 +179,9 @@ class DeliveryRead(BaseModel):
     max_attempts: int
     next_attempt_at: datetime | None = Field(
         description="When the next attempt is due. Null once it is over, and while `pending` on a webhook with "
-        "`ordering: per_resource`: it waits for an earlier event about the same resource to be delivered."
+        "`ordering: per_resource`: it waits for an earlier event about the same resource to be delivered. "
+        "While the webhook's circuit is open (`circuit_state`), a pending delivery waits past this time, "
+        "until the circuit closes."
     )
     last_attempt_at: datetime | None
     last_status_code: int | None

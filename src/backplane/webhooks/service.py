@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -11,6 +12,7 @@ from backplane.access.principal import Principal
 from backplane.core.config import Settings
 from backplane.core.crypto import DecryptionFailed, Encryptor
 from backplane.core.db import commit, utcnow
+from backplane.core.effects import effects
 from backplane.core.errors import Conflict, InvalidInput, NotFound
 from backplane.core.ids import new_id
 from backplane.core.netguard import BlockedTarget, check_target
@@ -235,7 +237,8 @@ async def send_test(
     Works on a disabled webhook too, so that one can be checked before it is turned on. No
     transaction stays open while the request runs: the read commits first (giving its connection
     back to the pool), and the log is written in a second transaction. A 410 Gone answer disables
-    the webhook, as from a delivery.
+    the webhook, as from a delivery; a success closes its circuit (the receiver is back), and the
+    deliveries that waited for it go out at once.
     """
     endpoint = await get_endpoint(session, principal, endpoint_id)
     now = utcnow()
@@ -247,6 +250,8 @@ async def send_test(
         result = await send(client, url, body, headers, settings=settings)
     if result.gone:
         await flow.update_health(session, settings, endpoint.id, "test", result, now)
+    if result.succeeded:
+        effects(session).call(partial(flow.close_circuit, queue, endpoint.id), "closing the webhook's circuit")
     attempt = flow.apply_result(delivery, 1, result, now, settings)
     session.add(delivery)
     await session.flush()  # before its attempt: without a relationship the two inserts have no set order

@@ -18,7 +18,7 @@ from backplane.core.logs import log_context
 from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
 from backplane.webhooks.pump import Pump
-from backplane.webhooks.slots import EndpointSlots
+from backplane.webhooks.slots import EndpointSlots, Outcome, waiting_key
 from backplane.workers.context import session_scope
 from backplane.workers.resilience import stores_of
 
@@ -37,6 +37,8 @@ def _slots(ctx: dict[str, Any]) -> EndpointSlots:
             ctx["redis"],
             limit=settings.webhook_endpoint_concurrency,
             lease_seconds=delivery.attempt_lease(settings).total_seconds(),
+            breaker_failures=settings.webhook_breaker_failures,
+            breaker_backoff_seconds=settings.webhook_breaker_backoff_seconds,
         )
     return slots
 
@@ -66,20 +68,56 @@ async def deliver_task(ctx: dict[str, Any], delivery_id: str, endpoint_id: str |
     status: str | None = None
     while current is not None:
         ended_well = False
+        outcome: str | None = None
         try:
             outcome = await _attempt(ctx, current)
             ended_well = True
         finally:
-            woken = await slots.release(endpoint_id, current)
-            if woken is not None and not (
-                ended_well and time.monotonic() - started < CHAIN_SECONDS and await slots.acquire(endpoint_id, woken)
+            released = await slots.release(endpoint_id, current, _outcome_of(outcome))
+            if released.opened:
+                await delivery.queue_probes(ctx["redis"], released.opened)
+            woken = [w for w, _ in released.woken]
+            chained = None
+            if (
+                ended_well
+                and woken
+                and time.monotonic() - started < CHAIN_SECONDS
+                and await slots.acquire(endpoint_id, woken[0])
             ):
-                await _wake(ctx, woken, endpoint_id)
-                woken = None
+                chained = woken.pop(0)
+            for other in woken:
+                await _wake(ctx, other, endpoint_id)
         if current == delivery_id:
             status = outcome
-        current = woken
+        current = chained
     return status
+
+
+def _outcome_of(status: str | None) -> Outcome:
+    """What an attempt's resulting status says of its endpoint: delivered, failed (to be retried or
+    for good), or no attempt made (None: not due, held by another, deleted)."""
+    if status is None:
+        return "-"
+    return "ok" if status == "succeeded" else "fail"
+
+
+async def probe_task(ctx: dict[str, Any], endpoint_id: str) -> str | None:
+    """`webhooks.probe`: the back-off of an endpoint's open breaker has ended, its breaker was closed by a
+    successful ping, or the sweep found its waiters overdue. The deliveries that waited longest are
+    handed to the pump: while the breaker is open only the first gets a slot (the probe, alone) and the
+    others keep their place; once closed, as many as there are free slots."""
+    slots = _slots(ctx)
+    oldest = [
+        found.decode() if isinstance(found, bytes) else str(found)
+        for found in await ctx["redis"].zrange(waiting_key(endpoint_id), 0, slots.limit - 1)
+    ]
+    if not oldest:
+        return None  # nothing waits: the endpoint's next delivery is the probe
+    pump: Pump | None = ctx.get("webhook_pump")
+    if pump is not None:
+        pump.submit([(delivery_id, endpoint_id) for delivery_id in oldest])
+        return "pumped"
+    return await deliver_task(ctx, oldest[0], endpoint_id)
 
 
 async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:

@@ -40,12 +40,14 @@ from backplane.jobs.tasks import sweep_task as jobs_sweep_task
 from backplane.licenses.leases import Leases
 from backplane.licenses.recovery import LeaseRestorer
 from backplane.licenses.tasks import announce_expiry_task, record_ended_sessions_task
+from backplane.webhooks.delivery import PROBE_TASK
 from backplane.webhooks.recovery import RECOVER_TASK, recover_task
 from backplane.webhooks.sender import new_client as new_webhook_client
 from backplane.webhooks.tasks import (
     CHAIN_SECONDS,
     deliver_task,
     dispatch_task,
+    probe_task,
     start_listening,
     stop_listening,
     sweep_task,
@@ -137,6 +139,8 @@ FUNCTIONS: list[Function] = [
     func(
         _through_outages(deliver_task), name="webhooks.deliver", max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90
     ),
+    # The probe of an endpoint whose breaker's back-off ended: one attempt (slots.py).
+    func(_through_outages(probe_task), name=PROBE_TASK, max_tries=5, keep_result=0, timeout=CHAIN_SECONDS + 90),
     # One recovery sends its events one after another: hours for a long window, so no arq timeout of
     # its own beyond a day; a recovery that a lost worker leaves `running` is resumed by its next try.
     func(_through_outages(recover_task), name=RECOVER_TASK, max_tries=3, keep_result=0, timeout=86_400),

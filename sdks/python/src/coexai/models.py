@@ -194,6 +194,10 @@ class Webhook:
     disabled_at: datetime | None = None
     ordering: str = "none"
     livemode: bool = True
+    # "closed"; "open" after failed attempts in a row: deliveries wait until circuit_retry_at; "half_open".
+    circuit_state: str = "closed"
+    consecutive_failures: int = 0
+    circuit_retry_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     secret: str | None = None  # only in the answer to a creation (WebhookCreated)
