@@ -16,7 +16,7 @@ import (
 )
 
 // Version is this SDK's version (see CHANGELOG.md); it is sent in the User-Agent header.
-const Version = "0.3.0"
+const Version = "0.3.1"
 
 // DefaultBaseURL is the platform API's address, the base of every path the client calls.
 const DefaultBaseURL = "https://api.coexai.com/v1"
