@@ -18,6 +18,7 @@ from backplane.core.queue import DEFAULT_QUEUE
 from backplane.events.models import Event
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.models import WebhookAttempt, WebhookDelivery
+from backplane.webhooks.slots import waiting_key
 from backplane.webhooks.tasks import dispatch_task, sweep_task
 from tests.fixtures.assertions import assert_error, assert_not_found
 from tests.fixtures.auth import Api
@@ -250,6 +251,42 @@ async def test_the_sweep_requeues_a_delivery_whose_job_was_lost(
     [sent] = await deliveries(client, account, hook)
     assert sent["status"] == "succeeded"
     assert len(receiver.received) == 1
+
+
+async def test_deliveries_waiting_on_a_dead_endpoint_do_not_hide_another_endpoints_lost_one(
+    api: Api,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    settings: Settings,
+    worker_ctx: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sweep looks at a batch of the oldest overdue deliveries. Those parked behind an endpoint's open circuit
+    (or its slots) are overdue, and a dead endpoint can park thousands: they must not fill the batch and hide a
+    lost delivery of a healthy endpoint for as long as the dead one stays dead."""
+    monkeypatch.setattr(flow, "SWEEP_BATCH", 4)
+    monkeypatch.setattr(flow, "SWEEP_PER_ENDPOINT", 2)
+    account = await api.register()
+    dead = await create_webhook(client, account, "https://dead.example.com/hook")
+    for n in range(5):
+        await record(settings, account.organization_id, "job.completed", {**JOB, "id": f"job_dead{n}"})
+    await dispatch_task(worker_ctx)
+    healthy = await create_webhook(client, account, receiver.url())
+    await record(settings, account.organization_id, "job.completed", JOB)
+    await dispatch_task(worker_ctx)
+    queue = worker_ctx["redis"]
+    parked = [d["id"] for d in await deliveries(client, account, dead)]
+    assert len(parked) == 6
+    for job_id in await queued_jobs(queue):
+        await queue.delete(f"arq:job:{job_id}")
+        await queue.zrem(DEFAULT_QUEUE, job_id)
+    await queue.zadd(waiting_key(dead["id"]), {delivery_id: 1 for delivery_id in parked})  # waiting in Redis
+    [lost] = await deliveries(client, account, healthy)  # and this one's job is gone
+
+    async with unit_of_work(worker_ctx["sessionmaker"]) as session:
+        grace = flow.sweep_grace(settings)
+        assert await flow.sweep(session, queue, utcnow() + grace + timedelta(seconds=1), grace) == 1
+    assert list(await queued_jobs(queue)) == [flow.job_id(lost["id"], 1)]
 
 
 async def test_disabling_a_webhook_ends_its_pending_retries(

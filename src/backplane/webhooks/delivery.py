@@ -80,6 +80,9 @@ DELIVER_TASK = "webhooks.deliver"
 PROBE_TASK = "webhooks.probe"
 DISPATCH_BATCH = 100
 SWEEP_BATCH = 500
+# Of one endpoint (or one job's webhook URL) in a sweep's batch: deliveries parked behind a dead endpoint's open
+# circuit are overdue too, and thousands of them must not fill the batch and hide others' lost ones.
+SWEEP_PER_ENDPOINT = 50
 EARLY_TOLERANCE = timedelta(seconds=5)  # clocks of API and worker hosts differ a little
 RETRY_AFTER_CAP = timedelta(hours=24)  # a receiver's Retry-After delays one retry by at most this
 SECRET_OVERLAP = timedelta(hours=24)  # a rotated-out secret keeps signing this long
@@ -658,9 +661,10 @@ async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: ti
     """
     for delivery_id, endpoint_id, _ in await ordering.stranded(session, now, SWEEP_BATCH):
         wake(session, delivery_id, endpoint_id)
+    late = await overdue(session, now - grace, SWEEP_BATCH, per_target=SWEEP_PER_ENDPOINT)
     found = [
         (delivery_id, endpoint_id or job_target(url or ""), attempts)
-        for delivery_id, endpoint_id, attempts, url in await overdue(session, now - grace, SWEEP_BATCH)
+        for delivery_id, endpoint_id, attempts, url in late
     ]
     async with queue.pipeline(transaction=False) as pipe:
         for delivery_id, endpoint_id, attempts in found:

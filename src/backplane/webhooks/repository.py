@@ -134,13 +134,30 @@ async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dic
     return {delivery.id: delivery for delivery in (await session.execute(stmt)).scalars()}
 
 
-async def overdue(session: AsyncSession, before: datetime, limit: int) -> list[tuple[str, str | None, int, str | None]]:
+async def overdue(
+    session: AsyncSession, before: datetime, limit: int, *, per_target: int
+) -> list[tuple[str, str | None, int, str | None]]:
     """(id, endpoint id, attempts made, url) of pending deliveries whose next attempt should have run
-    before `before` (the url: a job's own webhook's, which has no endpoint)."""
-    stmt = (
-        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempt_count, WebhookDelivery.url)
+    before `before` (the url: a job's own webhook's, which has no endpoint), oldest first, at most
+    `per_target` of one endpoint (or one job webhook URL)."""
+    target = func.coalesce(WebhookDelivery.endpoint_id, WebhookDelivery.url)
+    rank = func.row_number().over(partition_by=target, order_by=WebhookDelivery.next_attempt_at).label("rank")
+    ranked = (
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.attempt_count,
+            WebhookDelivery.url,
+            WebhookDelivery.next_attempt_at,
+            rank,
+        )
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < before)
-        .order_by(WebhookDelivery.next_attempt_at)
+        .subquery()
+    )
+    stmt = (
+        select(ranked.c.id, ranked.c.endpoint_id, ranked.c.attempt_count, ranked.c.url)
+        .where(ranked.c.rank <= per_target)
+        .order_by(ranked.c.next_attempt_at)
         .limit(limit)
     )
     return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
