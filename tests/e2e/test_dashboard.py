@@ -518,6 +518,15 @@ async def test_test_mode_creates_test_data_that_live_mode_does_not_show(browsing
     await page.get_by_role("dialog").get_by_role("button", name="Create key").click()
     assert (await page.get_by_test_id("secret").inner_text()).startswith("coexai_test_")
     await page.keyboard.press("Escape")
+    # Billing is the real plan, live whatever the toggle says: shown, not refused.
+    await page.get_by_role("link", name="Billing").click()
+    await expect(page.get_by_test_id("current-plan")).to_have_text("free")
+    await page.get_by_role("button", name="Upgrade to Pro").click()  # a checkout, which exists in live mode only
+    await expect(page.get_by_role("dialog")).to_contain_text("Local billing mode")
+    await expect(page.get_by_role("alert")).to_have_count(0)
+    await page.keyboard.press("Escape")  # not bought: the rest of this test wants no live license
+    await expect(page.get_by_text("this page shows and changes it in live mode")).to_be_visible()
+    await browsing.shoot("billing-test-mode")
     # Back to live: the test license is gone from the list.
     await page.get_by_role("button", name="Test mode").click()
     await expect(page.get_by_role("button", name="Live mode")).to_have_attribute("aria-pressed", "false")

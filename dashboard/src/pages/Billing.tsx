@@ -1,9 +1,13 @@
+import { MODE_HEADER } from "@coexai/sdk";
 import { useEffect, useState } from "react";
 import { useSearchParams } from "react-router";
 import { authFetch, describeError, errorFrom, request } from "../api";
 import { formatBytes, formatDate, formatMoney, formatNumber } from "../format";
 import { hasRole, useSession } from "../session";
 import { Alert, Badge, BarChart, Button, Card, Dialog, Input, Progress, Show, useLoad } from "../ui";
+
+/** Plans and subscriptions exist in live mode only, and the quota is shared by both modes: billing acts live. */
+const LIVE = "live" as const;
 
 interface Plan {
   id: string;
@@ -39,12 +43,12 @@ export function BillingPage() {
   const owner = hasRole(session.me, "owner");
   const [params, setParams] = useSearchParams();
   const organization = session.me?.organization?.id;
-  const plans = useLoad((signal) => request<{ plans: Plan[] }>("GET", "/api/v1/subscriptions/plans/", { signal }), []);
+  const plans = useLoad((signal) => request<{ plans: Plan[] }>("GET", "/api/v1/subscriptions/plans/", { signal, mode: LIVE }), []);
   const current = useLoad(
-    (signal) => request<Subscription | null>("GET", "/api/v1/subscriptions/current/", { signal }).catch(() => null),
+    (signal) => request<Subscription | null>("GET", "/api/v1/subscriptions/current/", { signal, mode: LIVE }).catch(() => null),
     [organization],
   );
-  const usage = useLoad((signal) => request<Usage>("GET", "/v1/usage", { signal }), [organization]);
+  const usage = useLoad((signal) => request<Usage>("GET", "/v1/usage", { signal, mode: LIVE }), [organization]);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [localCheckout, setLocalCheckout] = useState<{ sessionId: string; plan: Plan; seats: number } | null>(null);
@@ -65,6 +69,7 @@ export function BillingPage() {
       const here = `${window.location.origin}/dashboard/billing`;
       const answer = await request<{ checkout_url: string; session_id: string }>("POST", "/api/v1/subscriptions/checkout/", {
         json: { price_id: plan.price_id, seats, success_url: `${here}?checkout=success`, cancel_url: here },
+        mode: LIVE,
       });
       if (answer.session_id.startsWith("cs_local_")) setLocalCheckout({ sessionId: answer.session_id, plan, seats });
       else window.location.assign(answer.checkout_url);
@@ -80,7 +85,7 @@ export function BillingPage() {
       const response = await authFetch(`/api/v1/subscriptions/local-checkout/${localCheckout.sessionId}/`, {
         method: "POST",
         redirect: "manual",
-        headers: { Accept: "application/json" },
+        headers: { Accept: "application/json", [MODE_HEADER]: LIVE },
       });
       if (response.type !== "opaqueredirect" && !response.ok) throw await errorFrom(response);
       setLocalCheckout(null);
@@ -93,7 +98,7 @@ export function BillingPage() {
   const changeSeats = async (seats: number) => {
     setError(null);
     try {
-      await request("POST", "/api/v1/subscriptions/update/", { json: { seats } });
+      await request("POST", "/api/v1/subscriptions/update/", { json: { seats }, mode: LIVE });
       setNotice(`Seats changed to ${seats}.`);
       reload();
     } catch (caught) {
@@ -103,7 +108,7 @@ export function BillingPage() {
   const cancel = async () => {
     setConfirmCancel(false);
     try {
-      await request("POST", "/api/v1/subscriptions/cancel/", { json: { immediately: false } });
+      await request("POST", "/api/v1/subscriptions/cancel/", { json: { immediately: false }, mode: LIVE });
       setNotice("Your subscription ends at the end of the period.");
       reload();
     } catch (caught) {
@@ -114,6 +119,12 @@ export function BillingPage() {
   return (
     <>
       <h1>Billing</h1>
+      {session.mode === "test" ? (
+        <Alert tone="info">
+          Billing is the organization&apos;s real plan: this page shows and changes it in live mode, whatever the test
+          toggle says.
+        </Alert>
+      ) : null}
       {error ? <Alert>{error}</Alert> : null}
       {notice ? <Alert tone="success">{notice}</Alert> : null}
       <div className="grid">
