@@ -3,7 +3,7 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { describeError, download, request } from "../api";
 import { formatDate, timeAgo } from "../format";
 import { hasRole, useSession } from "../session";
-import { Alert, Badge, Button, Card, Dialog, EmptyState, Input, Select, Show, Table, type Tone, useLoad } from "../ui";
+import { Alert, Badge, Button, Card, type Column, Dialog, EmptyState, Input, Select, Show, Table, type Tone, useLoad } from "../ui";
 
 export interface License {
   id: string;
@@ -31,6 +31,23 @@ export interface LiveSession {
 }
 
 const LIVE_POLL_MS = 2000;
+
+/** The license tiers, as a select's options (the test-license form here, the staff console's issue form). */
+export const TIER_OPTIONS: Array<[string, string]> = [
+  ["free", "Free"],
+  ["pro", "Pro"],
+  ["enterprise", "Enterprise"],
+];
+
+/** What every table of live sessions shows of each (the license page adds its actions after them). */
+export const SESSION_COLUMNS: Array<Column<LiveSession>> = [
+  { header: "Hardware id", cell: (row) => <code>{row.hardware_id}</code> },
+  { header: "IP", cell: (row) => row.ip_address ?? "—" },
+  { header: "Client version", cell: (row) => row.client_version ?? "—" },
+  { header: "Acquired", cell: (row) => formatDate(row.acquired_at) },
+  { header: "Last heartbeat", cell: (row) => timeAgo(row.last_heartbeat_at ?? row.acquired_at) },
+  { header: "Expires", cell: (row) => formatDate(row.expires_at) },
+];
 
 export function licenseTone(status: string): Tone {
   return status === "active" ? "success" : status === "suspended" ? "warning" : "danger";
@@ -165,11 +182,7 @@ function NewTestLicense({ onCreated }: { onCreated: () => void }) {
           label="Tier"
           name="tier"
           defaultValue="pro"
-          options={[
-            ["free", "Free"],
-            ["pro", "Pro"],
-            ["enterprise", "Enterprise"],
-          ]}
+          options={TIER_OPTIONS}
         />
         <Input label="Seats" name="seats" type="number" min={1} max={5} defaultValue="2" required hint="At most 5; lasts 30 days." />
         <Button type="submit" variant="primary" busy={busy}>
@@ -287,12 +300,7 @@ export function LicenseDetailPage() {
                         rows={answer.sessions}
                         rowKey={(row) => row.session_id}
                         columns={[
-                          { header: "Hardware id", cell: (row) => <code>{row.hardware_id}</code> },
-                          { header: "IP", cell: (row) => row.ip_address ?? "—" },
-                          { header: "Client version", cell: (row) => row.client_version ?? "—" },
-                          { header: "Acquired", cell: (row) => formatDate(row.acquired_at) },
-                          { header: "Last heartbeat", cell: (row) => timeAgo(row.last_heartbeat_at ?? row.acquired_at) },
-                          { header: "Expires", cell: (row) => formatDate(row.expires_at) },
+                          ...SESSION_COLUMNS,
                           {
                             header: "Actions",
                             cell: (row) => (

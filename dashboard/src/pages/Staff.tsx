@@ -1,9 +1,9 @@
 import { type FormEvent, useState } from "react";
 import { describeError, request as requestInMode, sdk } from "../api";
-import { formatDate, timeAgo } from "../format";
+import { formatDate } from "../format";
 import { useSession } from "../session";
 import { Alert, Badge, Button, Card, EmptyState, Input, Select, Show, Table, useLoad } from "../ui";
-import { licenseTone, type License, type LiveSession } from "./Licenses";
+import { licenseTone, SESSION_COLUMNS, TIER_OPTIONS, type License, type LiveSession } from "./Licenses";
 
 type Row = Record<string, unknown> & { id: string };
 
@@ -222,11 +222,7 @@ function OrganizationPanel({ organizationId }: { organizationId: string }) {
                   label="Tier"
                   name="tier"
                   defaultValue="pro"
-                  options={[
-                    ["free", "Free"],
-                    ["pro", "Pro"],
-                    ["enterprise", "Enterprise"],
-                  ]}
+                  options={TIER_OPTIONS}
                 />
                 <Input label="Seats" name="seats" type="number" min={1} defaultValue="5" required />
                 <Input label="Expires on" name="expiry_date" type="date" />
@@ -269,13 +265,7 @@ function LicenseSessions({ license }: { license: License }) {
                 caption={`Live sessions of ${license.key_string}`}
                 rows={answer.sessions}
                 rowKey={(row) => row.session_id}
-                columns={[
-                  { header: "Hardware id", cell: (row) => <code>{row.hardware_id}</code> },
-                  { header: "IP", cell: (row) => row.ip_address ?? "—" },
-                  { header: "Client version", cell: (row) => row.client_version ?? "—" },
-                  { header: "Last heartbeat", cell: (row) => timeAgo(row.last_heartbeat_at ?? row.acquired_at) },
-                  { header: "Expires", cell: (row) => formatDate(row.expires_at) },
-                ]}
+                columns={SESSION_COLUMNS}
               />
             </>
           )
