@@ -236,6 +236,16 @@ async def test_live_session_listing_is_bounded_and_counts_all(owner: Account, cl
     assert list(too_many.json()["errors"]) == ["limit"]
 
 
+async def test_the_license_list_shows_each_licenses_live_seats(owner: Account, client: httpx.AsyncClient) -> None:
+    busy, idle = await create_license(owner, seats=3), await create_license(owner, seats=2)
+    for i in range(2):
+        assert (await acquire(owner, busy["key_string"], f"m{i}")).status_code == 200
+    listed = await client.get("/api/v1/licenses/", headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    shown = {lic["id"]: lic["seats_in_use"] for lic in listed.json()["licenses"]}
+    assert shown == {busy["id"]: 2, idle["id"]: 0}
+
+
 async def test_heartbeat_on_a_suspended_license_is_refused(owner: Account, client: httpx.AsyncClient) -> None:
     license_ = await create_license(owner)
     session = (await acquire(owner, license_["key_string"])).json()

@@ -69,7 +69,7 @@ class LicenseRead(BaseModel):
     livemode: bool
     created_at: datetime
     updated_at: datetime
-    seats_in_use: int | None = Field(default=None, description="Live sessions now (on single-license reads).")
+    seats_in_use: int | None = Field(default=None, description="Live sessions now.", examples=[2])
 
 
 class LicenseList(BaseModel):
