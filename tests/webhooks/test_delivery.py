@@ -289,6 +289,29 @@ async def test_deliveries_waiting_on_a_dead_endpoint_do_not_hide_another_endpoin
     assert list(await queued_jobs(queue)) == [flow.job_id(lost["id"], 1)]
 
 
+async def test_deliveries_parked_behind_an_open_circuit_are_requeued_when_redis_loses_them(
+    api: Api, client: httpx.AsyncClient, settings: Settings, worker_ctx: dict[str, Any]
+) -> None:
+    """A parked delivery lives only in Redis (the waiting set; the breaker's state beside it). A Redis that
+    restarts empty loses both: PostgreSQL still has each delivery pending and overdue, so the sweep queues
+    every one again, once."""
+    account = await api.register()
+    dead = await create_webhook(client, account, "https://dead.example.com/hook")
+    for n in range(3):
+        await record(settings, account.organization_id, "job.completed", {**JOB, "id": f"job_parked{n}"})
+    await dispatch_task(worker_ctx)
+    queue = worker_ctx["redis"]
+    parked = sorted(d["id"] for d in await deliveries(client, account, dead))
+    await queue.flushdb()  # the restart: the queued jobs, the waiting set and the breaker are gone
+
+    async with unit_of_work(worker_ctx["sessionmaker"]) as session:
+        grace = flow.sweep_grace(settings)
+        later = utcnow() + grace + timedelta(seconds=1)
+        assert await flow.sweep(session, queue, later, grace) == 3
+        assert await flow.sweep(session, queue, later, grace) == 0
+    assert sorted(await queued_jobs(queue)) == sorted(flow.job_id(delivery_id, 1) for delivery_id in parked)
+
+
 async def test_disabling_a_webhook_ends_its_pending_retries(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings, worker_ctx: dict[str, Any]
 ) -> None:
