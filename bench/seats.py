@@ -209,7 +209,7 @@ class Bench:
             "wrk",
             f"-t{self.args.wrk_threads}",
             f"-c{self.args.wrk_connections}",
-            f"-d{duration}s",
+            f"-d{duration:g}s",  # wrk takes whole units only: 12s, not 12.0s
             "--latency",
             "-s",
             str(WRK_SCRIPTS / script),

@@ -56,34 +56,62 @@ _MASK = "[REDACTED]"
 _QUERY_NAMES = r"[\w-]*(?:password|secret|token|key|code|state|signature)"
 # A name whose value is a secret: password, new_password, signing_secret, reset_token, api_key, X-…-Signature.
 _SECRET_NAME = r"[\w-]*(?:password|passwd|secret|token|api_?key|authorization|signature)"
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Each pattern with its replacement and the literals of which every match holds at least one (in
+# lower case when the pattern ignores case). Most lines (an access line, a job's progress) hold none
+# of a pattern's literals, and an `in` test is far cheaper than the pattern's scan: the last pattern
+# alone tries a name at every word of the line. Redaction ran on every access line and cost a seat
+# heartbeat about a quarter of its time (bench/seats.py, under py-spy) before the scans were skipped.
+_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # `Authorization: Bearer …`, `Basic …`.
-    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + _MASK),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + _MASK, ("bearer", "basic")),
     # JSON web tokens (access, refresh, OAuth state) wherever they appear.
-    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _MASK),
+    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _MASK, ("eyJ",)),
     # Our API keys, webhook signing secrets and Stripe's keys and secrets.
-    (re.compile(r"\b(coexai_(?:live|test)_)[A-Za-z0-9_-]+"), r"\1" + _MASK),
-    (re.compile(r"\b(whsec_)[A-Za-z0-9+/=_-]+"), r"\1" + _MASK),
-    (re.compile(r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]+"), r"\1" + _MASK),
+    (re.compile(r"\b(coexai_(?:live|test)_)[A-Za-z0-9_-]+"), r"\1" + _MASK, ("coexai_",)),
+    (re.compile(r"\b(whsec_)[A-Za-z0-9+/=_-]+"), r"\1" + _MASK, ("whsec_",)),
+    (re.compile(r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]+"), r"\1" + _MASK, ("k_live_", "k_test_")),
     # A password in a URL: scheme://user:password@host.
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + _MASK + "@"),
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + _MASK + "@", ("://",)),
     # Query strings: ?token=…&code=…
-    (re.compile(rf"(?i)([?&]{_QUERY_NAMES}=)[^&\s\"'#]+"), r"\1" + _MASK),
+    (
+        re.compile(rf"(?i)([?&]{_QUERY_NAMES}=)[^&\s\"'#]+"),
+        r"\1" + _MASK,
+        ("password", "secret", "token", "key", "code", "state", "signature"),
+    ),
     # Single-use tokens in paths: /v1/invitations/{token}/accept.
-    (re.compile(r"(/invitations/)(?!inv_)[A-Za-z0-9_-]{16,}"), r"\1" + _MASK),
+    (re.compile(r"(/invitations/)(?!inv_)[A-Za-z0-9_-]{16,}"), r"\1" + _MASK, ("/invitations/",)),
     # name=value, "name": "value", name: value.
     (
         re.compile(
             rf"(?i)([\"']?\b{_SECRET_NAME}[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\]|(?:bearer|basic)\s)[^\s\"',;&}}]+"
         ),
         r"\1" + _MASK,
+        ("password", "passwd", "secret", "token", "apikey", "api_key", "authorization", "signature"),
     ),
 )
 
 
+# Any pattern's literal, in lower case: a line without one (the usual line) is left as it is at the
+# cost of one scan.
+_ANY_LITERAL = re.compile(
+    "|".join(sorted({re.escape(literal.lower()) for *_, literals in _PATTERNS for literal in literals}))
+)
+
+
 def redact(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
+    # Lower-casing is exact for ASCII only: under IGNORECASE the long s (U+017F) matches `s` and the
+    # Kelvin sign (U+212A) `k`, which `lower()` does not give, so a line with anything else is scanned by every pattern.
+    folded = text.lower() if text.isascii() else None
+    if folded is not None and _ANY_LITERAL.search(folded) is None:
+        return text
+    for pattern, replacement, literals in _PATTERNS:
+        if folded is not None:
+            haystack = folded if pattern.flags & re.IGNORECASE else text
+            if not any(literal in haystack for literal in literals):
+                continue
         text = pattern.sub(replacement, text)
+        if folded is not None:
+            folded = text.lower()  # a replacement may have removed a later pattern's literal, not added one
     return text
 
 
