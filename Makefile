@@ -91,7 +91,7 @@ bench_server = set -m; mkdir -p var; \
 	health || { echo "the server did not come up: see var/bench-server.log" >&2; exit 1; }; \
 	$(1)
 
-SEATS_BENCH = $(UV) run python bench/seats.py --url $(BENCH_URL) $(BENCH_ARGS)
+SEATS_BENCH = $(UV) run python bench/seats.py --url $(BENCH_URL) --pid $$server $(BENCH_ARGS)
 UPLOADS_BENCH = $(UV) run python bench/uploads.py --url $(BENCH_URL) --pid $$server $(UPLOAD_BENCH_ARGS)
 
 bench: install services

@@ -7,7 +7,9 @@ REDIS_URL the server's, for `backplane staff grant` and the direct Redis phases)
    note when it is not installed): --seconds of bare liveness (`GET /api/v1/health/`), then of
    acquires (a new machine each), heartbeats (round the acquired sessions) and releases (each session
    once), then liveness again; each seat route's throughput is printed as a ratio of the mean of the
-   two liveness runs (the targets: heartbeat 0.8x, acquire and release 0.6x);
+   two liveness runs (the targets: heartbeat 0.8x, acquire and release 0.6x); beside each run, the
+   CPU time per request of the API process (--pid; `make bench-seats` passes it) and of Redis, and
+   the ratio of liveness's API CPU per request to the route's (steadier than req/s on a shared machine);
 2. heartbeats at a steady --rate per second for --paced-seconds with hey (Debian's package;
    skipped without it): --rate / 50 processes each sending 50 a second on a session of its own; p50, p99;
 3. the same operations from this Python client (--requests each, --concurrency at once), beside
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import re
 import secrets
 import shutil
@@ -217,13 +220,30 @@ class Bench:
             "--",
             *args,
         ]
+        server_cpu, redis_cpu = self.server_cpu(), await self.redis_cpu()
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await process.communicate()
         if process.returncode != 0:
             sys.exit(f"bench: {' '.join(command)} failed: {err.decode()[-300:]}")
-        return WrkRun.parse(name, out.decode())
+        run = WrkRun.parse(name, out.decode())
+        run.server_cpu = self.server_cpu() - server_cpu if self.args.pid else math.nan
+        run.redis_cpu = await self.redis_cpu() - redis_cpu
+        return run
+
+    def server_cpu(self) -> float:
+        """CPU seconds (user and system) the API process has used so far; NaN without --pid."""
+        if not self.args.pid:
+            return math.nan
+        with open(f"/proc/{self.args.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+    async def redis_cpu(self) -> float:
+        """CPU seconds Redis has used so far (its main thread and the rest: INFO cpu)."""
+        cpu = await self.redis.info("cpu")
+        return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
     async def wrk_cycle(self) -> tuple[list[WrkRun], list[WrkRun]]:
         """(liveness runs, seat runs): liveness, acquire, heartbeat, release, liveness."""
@@ -487,10 +507,16 @@ class WrkRun:
     socket_errors: str
     p50_ms: float
     p99_ms: float
+    server_cpu: float = math.nan  # CPU seconds the API process used during the run
+    redis_cpu: float = math.nan  # and Redis
 
     @property
     def rps(self) -> float:
         return (self.requests - self.not_ok) / self.seconds if self.seconds else 0.0
+
+    def cpu_us(self, seconds: float) -> float:
+        """Microseconds of `seconds` per request answered."""
+        return seconds * 1e6 / self.requests if self.requests else math.nan
 
     @classmethod
     def parse(cls, name: str, text: str) -> WrkRun:
@@ -530,19 +556,29 @@ def print_wrk(liveness: Sequence[WrkRun], seats: Sequence[WrkRun], args: argpars
         f"\nSeat routes against the framework's ceiling (wrk, {args.wrk_threads} threads, {args.wrk_connections} "
         f"connections, {args.seconds:g} s each; ceiling: the mean of the two liveness runs, {ceiling:,.0f} req/s)"
     )
+    # CPU per request: the API process's (--pid) and Redis's. Unlike req/s, it hardly moves when other
+    # work shares the machine, so its ratio (liveness's API CPU over the route's) is the steadier
+    # figure of what the route costs the API process beside the bare endpoint.
+    live_cpu = sum(run.cpu_us(run.server_cpu) for run in liveness) / len(liveness)
     header = (
-        f"{'run':<10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7}  errors"
+        f"{'run':<10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7} "
+        f"{'API us/req':>10} {'Redis us':>8} {'x CPU':>6}  errors"
     )
     print(header)
     print("-" * len(header))
     for run in [liveness[0], *seats, liveness[-1]]:
         target = TARGETS.get(run.name)
         errors = f"non-2xx {run.not_ok}; socket {run.socket_errors}" if run.not_ok else f"socket {run.socket_errors}"
+        api_us = run.cpu_us(run.server_cpu)
         print(
             f"{run.name:<10} {run.requests:>9,} {run.rps:>8.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
-            f"{run.rps / ceiling:>9.2f} {f'{target:.1f}x' if target else '':>7}  {errors}"
+            f"{run.rps / ceiling:>9.2f} {f'{target:.1f}x' if target else '':>7} {api_us:>10.0f} "
+            f"{run.cpu_us(run.redis_cpu):>8.0f} {live_cpu / api_us:>6.2f}  {errors}"
         )
-    print("(release: each acquired session once, so its run ends when they are all released)")
+    print(
+        "(release: each acquired session once, so its run ends when they are all released; API us/req: the API "
+        "process's CPU per request (--pid), x CPU: liveness's over the route's)"
+    )
 
 
 def print_paced(phase: Phase) -> None:
@@ -638,6 +674,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running server")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the server's REDIS_URL")
+    parser.add_argument("--pid", type=int, default=0, help="the API process's id, for its CPU time per request")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients in every phase")
     parser.add_argument("--requests", type=int, default=2000, help="requests per operation")
     parser.add_argument("--seconds", type=float, default=8, help="seconds of each wrk run")
