@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,8 @@ from typing import Annotated, Any
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from redis.asyncio import Redis
-from sqlalchemy import DateTime, MetaData, Table, event, func, insert
+from sqlalchemy import DateTime, MetaData, Table, event, func
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import sqltypes
 
 from backplane.core import metrics
 from backplane.core.config import Settings
@@ -121,10 +124,12 @@ class RowBatcher:
     """Inserts the rows that concurrent requests add to one table in one statement per event-loop turn.
 
     Each caller awaits its own row's commit, so an answer never gets ahead of its row; under load,
-    one transaction carries every row of the turn instead of each paying a connection checkout, a
-    BEGIN and a COMMIT of its own (group commit). If the batch fails, its rows are retried one by one,
-    so only the row at fault fails. Hand-written: SQLAlchemy batches within one session's flush, never
-    across requests.
+    one statement carries every row of the turn instead of each paying a connection checkout and a
+    round trip of its own (group commit). The statement is sent alone, outside a transaction (one
+    statement is atomic by itself), with each column's values as one array (`unnest`), so the text
+    is the same for any number of rows and PostgreSQL prepares it once. If the batch fails, its rows
+    are retried one by one, so only the row at fault fails. Hand-written: SQLAlchemy batches within
+    one session's flush, never across requests, and its executemany is a round trip per row.
     """
 
     def __init__(
@@ -133,13 +138,15 @@ class RowBatcher:
         table: Table,
         companion: tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     ) -> None:
-        """`companion`: another table and how to make its row from each row, inserted in the same
-        transaction (a seat's history row and its `seat.acquired` event: both or neither)."""
+        """`companion`: another table and how to make its row from each row, inserted by the same
+        statement (a seat's history row and its `seat.acquired` event: both or neither). Every row of
+        a table names the same columns; a column left out gets its server default."""
         self.engine = engine
         self.table = table
         self.companion = companion
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writing: set[asyncio.Task[None]] = set()  # strong references while in flight
+        self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
 
     async def insert(self, row: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -156,12 +163,21 @@ class RowBatcher:
 
     async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         try:
-            async with self.engine.begin() as connection:
-                rows = [row for row, _ in batch]
-                await connection.execute(insert(self.table), rows)
-                if self.companion is not None:
-                    table, make = self.companion
-                    await connection.execute(insert(table), [make(row) for row in rows])
+            rows = [row for row, _ in batch]
+            tables = [(self.table, rows)]
+            if self.companion is not None:
+                table, make = self.companion
+                tables.append((table, [make(row) for row in rows]))
+            names = tuple(tuple(rows[0]) for _, rows in tables)
+            statement = self._statements.get(names) or self._statements.setdefault(names, _unnest_insert(tables))
+            arrays = [
+                [_bindable(table.c[name], row[name]) for row in rows]
+                for (table, rows), columns in zip(tables, names, strict=True)
+                for name in columns
+            ]
+            async with self.engine.connect() as connection:
+                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.exec_driver_sql(statement, tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch, error)
@@ -173,6 +189,35 @@ class RowBatcher:
             raise
         else:
             _settle(batch, None)
+
+
+def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
+    """One statement inserting into each table the rows whose columns arrive as arrays, $1 onwards:
+    `WITH t0 AS (INSERT ... SELECT FROM unnest(...)) INSERT ... SELECT FROM unnest(...)`."""
+    dialect = postgresql.dialect()
+    parts, number = [], 0
+    for table, rows in tables:
+        columns = [table.c[name] for name in rows[0]]
+        arrays, selected = [], []
+        for column in columns:
+            number += 1
+            json = isinstance(column.type, sqltypes.JSON)  # sent as text, each value serialized here
+            arrays.append(f"${number}::{'text' if json else column.type.compile(dialect)}[]")
+            selected.append(f"{column.name}::{column.type.compile(dialect)}" if json else column.name)
+        names = ", ".join(column.name for column in columns)
+        parts.append(
+            f"INSERT INTO {table.name} ({names}) SELECT {', '.join(selected)} "
+            f"FROM unnest({', '.join(arrays)}) AS batch({names})"
+        )
+    *first, last = parts
+    ctes = ", ".join(f"t{i} AS ({part})" for i, part in enumerate(first))
+    return f"WITH {ctes} {last}" if ctes else last
+
+
+def _bindable(column: Any, value: Any) -> Any:
+    if value is not None and isinstance(column.type, sqltypes.JSON):
+        return json.dumps(value)
+    return value
 
 
 def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]], error: BaseException | None) -> None:
