@@ -220,7 +220,7 @@ class Bench:
             "--",
             *args,
         ]
-        server_cpu, redis_cpu = self.server_cpu(), await self.redis_cpu()
+        server_cpu, redis_cpu, database_cpu = self.server_cpu(), await self.redis_cpu(), _postgres_cpu()
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
@@ -230,6 +230,7 @@ class Bench:
         run = WrkRun.parse(name, out.decode())
         run.server_cpu = self.server_cpu() - server_cpu if self.args.pid else math.nan
         run.redis_cpu = await self.redis_cpu() - redis_cpu
+        run.database_cpu = _postgres_cpu() - database_cpu
         return run
 
     def server_cpu(self) -> float:
@@ -509,6 +510,7 @@ class WrkRun:
     p99_ms: float
     server_cpu: float = math.nan  # CPU seconds the API process used during the run
     redis_cpu: float = math.nan  # and Redis
+    database_cpu: float = math.nan  # and PostgreSQL's processes on this machine (NaN: none here)
 
     @property
     def rps(self) -> float:
@@ -534,6 +536,22 @@ class WrkRun:
             p50_ms=_latency_ms(text, "50%"),
             p99_ms=_latency_ms(text, "99%"),
         )
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's processes named `postgres` (its server and backends;
+    a backend that exited during the run takes its time along). NaN when there are none."""
+    total, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            total, found = total + int(fields[11]) + int(fields[12]), True
+    return total / os.sysconf("SC_CLK_TCK") if found else math.nan
 
 
 def _seconds(value: float, unit: str) -> float:
@@ -562,7 +580,7 @@ def print_wrk(liveness: Sequence[WrkRun], seats: Sequence[WrkRun], args: argpars
     live_cpu = sum(run.cpu_us(run.server_cpu) for run in liveness) / len(liveness)
     header = (
         f"{'run':<10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7} "
-        f"{'API us/req':>10} {'Redis us':>8} {'x CPU':>6}  errors"
+        f"{'API us/req':>10} {'Redis us':>8} {'PG us':>6} {'x CPU':>6}  errors"
     )
     print(header)
     print("-" * len(header))
@@ -573,11 +591,12 @@ def print_wrk(liveness: Sequence[WrkRun], seats: Sequence[WrkRun], args: argpars
         print(
             f"{run.name:<10} {run.requests:>9,} {run.rps:>8.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
             f"{run.rps / ceiling:>9.2f} {f'{target:.1f}x' if target else '':>7} {api_us:>10.0f} "
-            f"{run.cpu_us(run.redis_cpu):>8.0f} {live_cpu / api_us:>6.2f}  {errors}"
+            f"{run.cpu_us(run.redis_cpu):>8.0f} {run.cpu_us(run.database_cpu):>6.0f} "
+            f"{live_cpu / api_us:>6.2f}  {errors}"
         )
     print(
         "(release: each acquired session once, so its run ends when they are all released; API us/req: the API "
-        "process's CPU per request (--pid), x CPU: liveness's over the route's)"
+        "process's CPU per request (--pid), Redis's and PostgreSQL's; x CPU: liveness's API CPU over the route's)"
     )
 
 
