@@ -131,10 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis, queue=app.state.queue)
         app.state.dispatcher = Dispatcher(app.state.sessionmaker, app.state.redis, app.state.queue, settings)
         app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
-        app.state.session_history = session_history(app.state.engine)
+        app.state.session_history = session_history(settings)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)
         instrument_engine(app.state.engine)  # with tracing on (core/tracing.py)
+        instrument_engine(app.state.session_history.engine)
         app.state.stripe = create_stripe_client(settings.stripe)
         logger.info(
             "billing mode: %s",
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.queue.aclose(close_connection_pool=True)
             await app.state.redis.aclose()
             await app.state.engine.dispose()
+            await app.state.session_history.engine.dispose()
 
     app = FastAPI(
         title="Backplane API",

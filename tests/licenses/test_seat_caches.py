@@ -35,11 +35,14 @@ def statements(app: FastAPI) -> Iterator[list[str]]:
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    engines = [app.state.engine.sync_engine, app.state.session_history.engine.sync_engine]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 async def _member_with_seat(api: Api, owner: Account, role: str = "member") -> tuple[Account, dict[str, Any], str]:
@@ -268,3 +271,21 @@ async def test_a_token_verified_once_still_expires(
     await asyncio.sleep(2.1)
     expired = await client.patch(HEARTBEAT.format(session_id), headers=short)
     assert_licensing_error(expired, 401, "Unauthorized", "Access token has expired.")
+
+
+async def test_an_acquire_after_postgresql_dropped_the_connections_is_written_on_a_new_one(
+    owner: Account,
+    sql,  # type: ignore[no-untyped-def]
+) -> None:
+    """What a PostgreSQL restart does to the pooled connections of the history writer: the next
+    acquire's statement fails on a dead connection and is sent again on a fresh one, not refused."""
+    license_ = await create_license(owner, seats=3)
+    assert (await acquire(owner, license_["key_string"], "before")).status_code == 200  # the pool is warm
+    await sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    after = await acquire(owner, license_["key_string"], "after")
+    assert after.status_code == 200, after.text
+    stored = await sql("SELECT count(*) FROM license_sessions WHERE id = :id", id=uuid.UUID(after.json()["session_id"]))
+    assert stored[0][0] == 1

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, Table, event, func
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -54,15 +55,18 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
-def create_engine(settings: Settings, *, autocommit: bool = False, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, autocommit: bool = False, pool_size: int | None = None, pre_ping: bool = True
+) -> AsyncEngine:
     """`autocommit`: each statement commits on its own, for statements that are a whole unit of work by
     themselves (one round trip instead of BEGIN, the statement and COMMIT; its ping is one too).
     `pool_size`: connections kept open (default DATABASE_POOL_SIZE); beyond it up to 10 more are
-    opened and closed again as needed, which costs a connection set-up each time."""
+    opened and closed again as needed, which costs a connection set-up each time. `pre_ping`: each
+    checkout first checks its connection (without: the caller retries a statement that met a dead one)."""
     engine = create_async_engine(
         settings.database.url,
         pool_size=pool_size or settings.database.pool_size,
-        pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused
+        pool_pre_ping=pre_ping,  # a connection broken while PostgreSQL was down is replaced, not reused
         connect_args={"timeout": settings.database.connect_timeout_seconds},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
@@ -132,6 +136,8 @@ class RowBatcher:
     one session's flush, never across requests, and its executemany is a round trip per row.
     """
 
+    MAX_WRITING = 2  # statements in flight at once; rows arriving meanwhile wait and go in one batch
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -156,10 +162,16 @@ class RowBatcher:
         await future
 
     def _flush(self) -> None:
+        if not self._pending or len(self._writing) >= self.MAX_WRITING:
+            return  # sent when a write in flight finishes (`_written`), as a larger batch
         batch, self._pending = self._pending, []
         task = asyncio.ensure_future(self._write(batch))
         self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        self._flush()
 
     async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         try:
@@ -175,9 +187,7 @@ class RowBatcher:
                 for (table, rows), columns in zip(tables, names, strict=True)
                 for name in columns
             ]
-            async with self.engine.connect() as connection:
-                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await autocommit.exec_driver_sql(statement, tuple(arrays))
+            await self._execute(statement, tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch, error)
@@ -189,6 +199,21 @@ class RowBatcher:
             raise
         else:
             _settle(batch, None)
+
+    async def _execute(self, statement: str, arrays: tuple[list[Any], ...]) -> None:
+        # The engine skips the pool's pre-ping (SQLAlchemy's asyncpg ping is BEGIN, a statement and
+        # ROLLBACK: three round trips before each batch). A connection PostgreSQL dropped (a restart)
+        # fails the statement instead and is discarded with the pool's others; the statement is sent
+        # again once, on a new connection. (If the first had committed before its connection dropped,
+        # the rows' primary keys refuse the second: an error, as any lost reply to a commit gives.)
+        for attempt in (1, 2):
+            try:
+                async with self.engine.connect() as connection:
+                    await connection.exec_driver_sql(statement, arrays)
+                return
+            except DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
 
 
 def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:

@@ -9,9 +9,9 @@ import hiredis
 from fastapi import Depends, Request
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.typing import EncodableT
 from redis.commands.core import AsyncScript as Script
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from backplane.core.config import Settings
 

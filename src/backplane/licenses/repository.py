@@ -5,9 +5,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from backplane.core.db import RowBatcher
+from backplane.core.config import Settings
+from backplane.core.db import RowBatcher, create_engine
 from backplane.core.tenancy import TenantRepository
 from backplane.events.models import Event
 from backplane.events.service import record_event
@@ -121,9 +122,11 @@ async def record_ended_sessions(
         record_event(session, organization_id, event_type, data, livemode=livemode)
 
 
-def session_history(engine: AsyncEngine) -> RowBatcher:
+def session_history(settings: Settings) -> RowBatcher:
     """Where acquires write their history rows (one per seat, before the seat is answered): batched
-    across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one INSERT."""
+    across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one statement.
+    Its own few connections, each statement committing alone, without a ping before each."""
+    engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_WRITING, pre_ping=False)
     return RowBatcher(
         engine,
         LicenseSession.__table__,  # type: ignore[arg-type]
