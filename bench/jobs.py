@@ -43,6 +43,8 @@ from arq.worker import Worker, func
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backplane.core.keys import JOBS_WAKE_CHANNEL  # each jobs worker subscribes once its startup is done
+
 POLL_DELAY = 0.1  # JOB_POLL_SECONDS's default; the baseline polls as often
 PLAN_SLOTS = 25  # the enterprise plan's concurrent jobs
 
@@ -169,9 +171,6 @@ def start_workers(count: int, concurrency: int) -> list[subprocess.Popen[bytes]]
     ]
 
 
-WAKE_CHANNEL = "backplane:jobs:wake"  # each jobs worker subscribes once its startup is done
-
-
 async def wait_ready(redis_url: str, count: int, subscribed_before: int) -> None:
     """Until `count` more subscribers listen for wake-ups than before (at most a minute): a loaded
     machine may take longer than a fixed pause to start them, and a late worker skews the figures."""
@@ -181,7 +180,7 @@ async def wait_ready(redis_url: str, count: int, subscribed_before: int) -> None
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+            [(_, subscribed)] = await redis.pubsub_numsub(JOBS_WAKE_CHANNEL)
             if subscribed >= subscribed_before + count:
                 return
             await asyncio.sleep(0.1)
@@ -195,7 +194,7 @@ async def subscribers(redis_url: str) -> int:
 
     redis = Redis.from_url(redis_url)
     try:
-        [(_, subscribed)] = await redis.pubsub_numsub(WAKE_CHANNEL)
+        [(_, subscribed)] = await redis.pubsub_numsub(JOBS_WAKE_CHANNEL)
         return int(subscribed)
     finally:
         await redis.aclose()
