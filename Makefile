@@ -16,7 +16,10 @@ PORT ?= 8000
 install:
 	@scripts/install-system-packages.sh
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (this machine's shells), every
+	@# process would otherwise compile each module it imports at each start (the app: 4 s of CPU, not 2).
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q -j 0 src >/dev/null
 	@scripts/build-dashboard.sh
 
 services:
