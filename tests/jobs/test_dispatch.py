@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.core.config import Settings
 from tests.fixtures.auth import Account
@@ -45,3 +49,28 @@ async def test_runs_finishing_on_two_workers_never_exceed_the_plans_concurrent_j
     # The free plan runs one job at a time: each run starts after the one before it finished.
     for (_, finished), (started, _) in itertools.pairwise(runs):
         assert started >= finished
+
+
+async def test_a_job_queued_while_the_slot_is_being_freed_is_handed_out_by_its_own_dispatch(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI, settings: Settings
+) -> None:
+    """The race that left jobs for the sweeper (bench/jobs.py, 50/s: p99 11 s): a run finishing in a
+    statement that began before the new job committed cannot hand it the slot, and the new job's
+    dispatch, counting while that statement had not committed, found the slot still taken. The
+    dispatch now waits for a run being finished, and counts the slot as free once it is."""
+    running = await create_job()  # the free plan's one slot: handed out at once (no worker runs here)
+    waiting = await create_job()  # no slot: it waits
+    engine = create_async_engine(settings.database.url)
+    try:
+        async with engine.connect() as finishing:  # a run finishing, not committed yet
+            await finishing.execute(
+                text("UPDATE jobs SET status = 'completed', dispatch_token = NULL, finished_at = now() WHERE id = :id"),
+                {"id": running["id"]},
+            )
+            dispatching = asyncio.ensure_future(app.state.dispatcher.dispatch(uuid.UUID(owner.organization_id)))
+            await asyncio.sleep(0.3)
+            await finishing.commit()
+        handed = await asyncio.wait_for(dispatching, 10)
+    finally:
+        await engine.dispose()
+    assert handed == [waiting["id"]]

@@ -157,14 +157,23 @@ def fail_attempt(
 
 
 async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:
-    stmt = select(func.count()).where(
-        Job.organization_id == organization_id,
-        or_(
-            Job.status == JobStatus.PROCESSING,
-            (Job.status == JobStatus.QUEUED) & Job.dispatch_token.is_not(None),
-        ),
+    """The organization's jobs holding a slot. Each is locked (FOR SHARE) while counted: a run being
+    finished by a statement not yet committed is waited for, and PostgreSQL checks its row again
+    once it is, so a slot freed meanwhile counts as free. Without it a job queued while a run was
+    finishing was left to the sweeper: the finishing statement began before the job committed (so
+    could not hand it the slot) and this count ran before that statement committed."""
+    holding = (
+        select(Job.id)
+        .where(
+            Job.organization_id == organization_id,
+            or_(
+                Job.status == JobStatus.PROCESSING,
+                (Job.status == JobStatus.QUEUED) & Job.dispatch_token.is_not(None),
+            ),
+        )
+        .with_for_update(read=True)
     )
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(select(func.count()).select_from(holding.subquery()))).scalar_one())
 
 
 def dispatched(job: Job) -> tracing.Carrier | None:
