@@ -85,6 +85,37 @@ async def test_database_down_is_503_in_both_shapes_and_recovers(
     }
 
 
+async def test_an_acquire_while_postgresql_is_down_is_503_gives_its_seat_back_and_works_once_it_is_up(
+    proxied_client: httpx.AsyncClient, pg_proxy: TcpProxy, api: Api
+) -> None:
+    """An acquire writes its history row before answering: with PostgreSQL away that write fails
+    (its connections broken, new ones refused), so the answer is 503 and the seat is free again.
+    Once PostgreSQL is back the history writer's dead connections are replaced: the next acquire works."""
+    account = await api.register("acquire-faults@example.com")
+    license_ = await api.issue_license(account, seats=1)
+    url = "/api/v1/licenses/acquire/"
+    first = {"license_key": license_["key_string"], "hardware_id": "machine-1"}
+    acquired = await proxied_client.post(url, json=first, headers=account.headers)  # the writer's pool is warm
+    assert acquired.status_code == 200, acquired.text
+    released = await proxied_client.delete(
+        f"/api/v1/licenses/sessions/{acquired.json()['session_id']}/", headers=account.headers
+    )
+    assert released.status_code == 200, released.text
+
+    await pg_proxy.stop()
+    refused = await proxied_client.post(url, json={**first, "hardware_id": "machine-2"}, headers=account.headers)
+    assert refused.status_code == 503, refused.text
+    assert refused.json() == {
+        "error": "Service unavailable",
+        "detail": "A backing service is unavailable. Retry later.",
+    }
+
+    await pg_proxy.start()
+    # The one seat was given back: another machine gets it.
+    again = await proxied_client.post(url, json={**first, "hardware_id": "machine-3"}, headers=account.headers)
+    assert again.status_code == 200, again.text
+
+
 async def test_redis_down_is_503_and_recovers(
     proxied_client: httpx.AsyncClient, redis_proxy: TcpProxy, api: Api
 ) -> None:
