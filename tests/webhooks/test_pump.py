@@ -6,16 +6,19 @@ from collections import Counter
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.pump import Pump
+from backplane.webhooks.sender import AttemptResult
 from backplane.webhooks.tasks import _slots
 from tests.fixtures.auth import Account, Api
 from tests.webhooks.conftest import (
     Receiver,
     create_webhook,
+    detail,
     eventually,
     queued_jobs,
     record,
@@ -83,3 +86,41 @@ async def test_a_stopping_pump_queues_what_it_has_not_started(
         await pump.stop()
         assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(delivery_id, 1) for delivery_id, _ in handed}
     assert receiver.received == []
+
+
+async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_the_endpoint_locks(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url())
+    for n in range(20):
+        await record(settings, account.organization_id, "job.completed", {"n": n})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+        claims = await flow.claim(ctx["sessionmaker"], settings, ctx["encryptor"], [d for d, _ in handed], utcnow())
+        assert len(claims) == 20
+        answers = [
+            (claim, AttemptResult(succeeded=True, status_code=200, response_body="ok", error=None, duration_ms=3))
+            for claim in claims
+        ]
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        engine = ctx["engine"].sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            statuses = await flow.record_outcomes(ctx["sessionmaker"], ctx["redis"], settings, answers)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert statuses == {claim.delivery_id: "succeeded" for claim in claims}
+    # The endpoint's lock, then the attempts and the statuses together; nothing per delivery.
+    assert len(statements) == 2, statements
+    logged = await all_deliveries(client, account, hook)
+    assert {(d["status"], d["attempt_count"]) for d in logged} == {("succeeded", 1)}
+    assert len(logged) == 20
+    attempts = await detail(client, account, hook, claims[0].delivery_id)
+    assert [(a["number"], a["succeeded"], a["status_code"]) for a in attempts["attempts"]] == [(1, True, 200)]

@@ -594,9 +594,23 @@ async def record_outcomes(
             if reason is not None:
                 disabled.add(done.endpoint_id)
                 effects(session).call(_count_disabled, "counting a disabled endpoint")
-        locked = await lock_deliveries(session, [done.delivery_id for done, _ in outcomes])
+        # The common case, delivered, in one statement; the rest (retries, failures) read their delivery.
+        delivered = [(d, r) for d, r in outcomes if r.succeeded and d.endpoint_id not in disabled]
+        others = [(d, r) for d, r in outcomes if not r.succeeded or d.endpoint_id in disabled]
         statuses: dict[str, str | None] = {}
-        for done, result in outcomes:
+        if delivered:
+            logged = await repository.log_delivered(
+                session,
+                [
+                    (d.delivery_id, d.number, d.attempted_at, r.status_code, r.response_body, r.duration_ms)
+                    for d, r in delivered
+                ],
+            )
+            for done, _ in delivered:
+                statuses[done.delivery_id] = "succeeded" if done.delivery_id in logged else None
+                logger.debug("webhook delivery %s attempt %d: delivered", done.delivery_id, done.number)
+        locked = await lock_deliveries(session, [done.delivery_id for done, _ in others]) if others else {}
+        for done, result in others:
             delivery = locked.get(done.delivery_id)
             if delivery is None:
                 statuses[done.delivery_id] = None
