@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -35,6 +37,22 @@ async def all_deliveries(client: httpx.AsyncClient, account: Account, hook: dict
 
 def pump_of(ctx: dict[str, Any]) -> Pump:
     return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
+
+
+@contextmanager
+def statements_of(ctx: dict[str, Any]) -> Iterator[list[str]]:
+    """The SQL statements the worker's engine sends meanwhile (an executemany counts once)."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = ctx["engine"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_two_pumps_handed_the_same_deliveries_send_each_once(
@@ -105,17 +123,8 @@ async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_th
             (claim, AttemptResult(succeeded=True, status_code=200, response_body="ok", error=None, duration_ms=3))
             for claim in claims
         ]
-        statements: list[str] = []
-
-        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            statements.append(statement)
-
-        engine = ctx["engine"].sync_engine
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements_of(ctx) as statements:
             statuses = await flow.record_outcomes(ctx["sessionmaker"], ctx["redis"], settings, answers)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
     assert statuses == {claim.delivery_id: "succeeded" for claim in claims}
     # The endpoint's lock, then the attempts and the statuses together; nothing per delivery.
     assert len(statements) == 2, statements
@@ -124,3 +133,26 @@ async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_th
     assert len(logged) == 20
     attempts = await detail(client, account, hook, claims[0].delivery_id)
     assert [(a["number"], a["succeeded"], a["status_code"]) for a in attempts["attempts"]] == [(1, True, 200)]
+
+
+async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its_size(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hooks = [await create_webhook(client, account, receiver.url(f"/{n}")) for n in range(2)]
+    for n in range(20):
+        await record(settings, account.organization_id, "job.completed", {"n": n})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        with statements_of(ctx) as statements:
+            async with unit_of_work(ctx["sessionmaker"]) as session:
+                assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 20
+        # The events claimed and marked, the endpoints read, the deliveries inserted: none per row.
+        assert len(statements) == 3, statements
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 0
+    assert len(handed) == 40
+    for hook in hooks:
+        found = await all_deliveries(client, account, hook)
+        assert sorted(d["id"] for d in found) == sorted(d for d, e in handed if e == hook["id"])
+        assert {(d["status"], d["attempt_count"]) for d in found} == {("pending", 0)}
