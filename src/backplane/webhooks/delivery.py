@@ -58,6 +58,7 @@ from backplane.webhooks.models import JobWebhookSecret, WebhookAttempt, WebhookD
 from backplane.webhooks.repository import (
     active_endpoints_of,
     insert_deliveries,
+    lease_deliveries,
     lock_deliveries,
     lock_endpoints,
     lock_for_attempt,
@@ -503,8 +504,8 @@ def _claim_found(
     encryptor: Encryptor,
     now: datetime,
 ) -> Claim | None:
-    """Claim a locked delivery for an attempt at `now`: its request, signed, and a lease that keeps
-    any other job away; None when there is nothing to send now."""
+    """Claim a locked delivery for an attempt at `now`: its request, signed (the caller then gives it
+    a lease that keeps any other job away); None when there is nothing to send now."""
     if delivery.status != "pending":
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + EARLY_TOLERANCE:
@@ -524,8 +525,7 @@ def _claim_found(
             delivery.id,
         )
         return None
-    delivery.next_attempt_at = now + attempt_lease(settings)
-    ordered_key = _key(delivery, endpoint)
+    ordered_key = _key(delivery, endpoint)  # the caller sets the lease (`lease_deliveries`), for all at once
     return Claim(
         delivery.id,
         endpoint.id,
@@ -579,6 +579,8 @@ async def claim(
                 continue
             if (found_claim := _claim_found(delivery, target, event, settings, encryptor, now)) is not None:
                 claims.append(found_claim)
+        if claims:
+            await lease_deliveries(session, [c.delivery_id for c in claims], now + attempt_lease(settings))
         return claims
 
 

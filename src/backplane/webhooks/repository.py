@@ -133,6 +133,16 @@ async def lock_for_attempt(
     return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
 
 
+async def lease_deliveries(session: AsyncSession, delivery_ids: list[str], until: datetime) -> None:
+    """Claimed deliveries are not due again before `until` (their attempt's lease), in one UPDATE."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
     """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
     UPDATE: the dispatcher may still insert deliveries that reference them)."""
