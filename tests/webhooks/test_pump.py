@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.abc
+import importlib.util
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -156,3 +160,29 @@ async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its
         found = await all_deliveries(client, account, hook)
         assert sorted(d["id"] for d in found) == sorted(d for d, e in handed if e == hook["id"])
         assert {(d["status"], d["attempt_count"]) for d in found} == {("pending", 0)}
+
+
+def test_httpcore_finds_sniffio_so_that_a_request_does_not_search_the_path_for_it() -> None:
+    """httpcore imports `sniffio` inside every lock and event it sets up, and anyio no longer brings it
+    (encode/httpcore#1103): missing, each import fails anew, a search of sys.path several times per
+    webhook attempt (7.6% of the worker's CPU in a burst, measured with py-spy)."""
+    from httpcore._synchronization import current_async_library
+
+    assert importlib.util.find_spec("sniffio") is not None
+    misses: list[str] = []
+
+    class Watch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+            misses.append(name)
+
+    finder = Watch()
+    sys.meta_path.insert(0, finder)
+    try:
+        assert asyncio.run(_library(current_async_library)) == "asyncio"
+    finally:
+        sys.meta_path.remove(finder)
+    assert misses == []  # found in sys.modules: no finder asked
+
+
+async def _library(detect: Callable[[], str]) -> str:
+    return detect()
