@@ -74,7 +74,7 @@ from backplane.webhooks.signing import (
     payload,
     signed_headers,
 )
-from backplane.webhooks.slots import reset_breaker, waiting_key
+from backplane.webhooks.slots import forget, reset_breaker, waiting_key
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +207,31 @@ async def close_circuit(queue: ArqRedis, endpoint_id: str) -> None:
             _job_id=f"{PROBE_TASK}:{endpoint_id}:closed:{secrets.token_hex(4)}",
             _queue_name=DEFAULT_QUEUE,
         )
+
+
+def close_circuit_once_committed(session: AsyncSession, endpoint_id: str) -> None:
+    """`close_circuit` after the transaction commits: the endpoint now posts to another receiver (a new
+    URL), or was enabled again, so the failures its breaker counted say nothing about what comes next."""
+    queue = effects(session).queue
+
+    async def _close() -> None:
+        if queue is None:
+            raise RuntimeError("this unit of work has no task queue")
+        await close_circuit(queue, endpoint_id)
+
+    effects(session).call(_close, "closing the webhook's circuit")
+
+
+def forget_endpoint_once_committed(session: AsyncSession, endpoint_id: str) -> None:
+    """A deleted endpoint's Redis keys (slots, waiting set, breaker) go once the deletion commits."""
+    redis = effects(session).redis
+
+    async def _forget() -> None:
+        if redis is None:
+            raise RuntimeError("this unit of work has no Redis")
+        await forget(redis, endpoint_id)
+
+    effects(session).call(_forget, "forgetting the webhook's circuit")
 
 
 class JobTarget:
