@@ -248,3 +248,67 @@ async def test_a_successful_ping_closes_the_circuit_and_what_waited_goes_out_at_
             return counted == {("succeeded", 1): 5, ("pending", 1): 3}
 
         await eventually(logged, "the five logged as delivered, the three failed ones pending for their retry")
+
+
+async def _open_circuit(settings: Settings, endpoint_id: str) -> None:
+    """Fail attempts in a row through the worker's own scripts until the endpoint's breaker opens, one
+    delivery left waiting behind it."""
+    async with worker_context(settings) as ctx:
+        slots = EndpointSlots(
+            ctx["redis"],
+            limit=settings.webhook_endpoint_concurrency,
+            lease_seconds=60,
+            breaker_failures=settings.webhook_breaker_failures,
+            breaker_backoff_seconds=(600.0, 600.0),
+        )
+        for n in range(settings.webhook_breaker_failures):
+            assert await slots.acquire(endpoint_id, f"whd_failed_{n}")
+            await slots.release(endpoint_id, f"whd_failed_{n}", "fail")
+        assert not await slots.acquire(endpoint_id, "whd_waiting")
+
+
+async def test_a_new_url_or_enabling_the_webhook_again_closes_its_circuit(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url("/old"))
+    await _open_circuit(settings, hook["id"])
+    assert (await _webhook(client, account, hook))["circuit_state"] == "open"
+
+    moved = await client.patch(
+        f"/v1/webhooks/{hook['id']}", json={"url": receiver.url("/new")}, headers=account.headers
+    )
+    assert moved.status_code == 200, moved.text
+    shown = await _webhook(client, account, hook)
+    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+
+    await _open_circuit(settings, hook["id"])
+    for enabled in (False, True):
+        changed = await client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": enabled}, headers=account.headers)
+        assert changed.status_code == 200, changed.text
+        if not enabled:
+            assert (await _webhook(client, account, hook))["circuit_state"] == "open"  # off: nothing is sent anyway
+    shown = await _webhook(client, account, hook)
+    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+
+    # Other changes leave it as it is: the receiver is the same.
+    await _open_circuit(settings, hook["id"])
+    described = await client.patch(f"/v1/webhooks/{hook['id']}", json={"description": "x"}, headers=account.headers)
+    assert described.status_code == 200, described.text
+    assert (await _webhook(client, account, hook))["circuit_state"] == "open"
+
+
+async def test_deleting_a_webhook_forgets_its_circuit_and_waiting_deliveries_in_redis(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url())
+    await _open_circuit(settings, hook["id"])
+    found = [keys.webhook_breaker(hook["id"]), keys.webhook_waiting(hook["id"])]
+    async with worker_context(settings) as ctx:
+        assert await ctx["redis"].exists(*found) == 2
+        deleted = await client.delete(f"/v1/webhooks/{hook['id']}", headers=account.headers)
+        assert deleted.status_code == 204, deleted.text
+        assert await ctx["redis"].exists(*found, keys.webhook_slots(hook["id"])) == 0
+    gone = await client.get(f"/v1/webhooks/{hook['id']}", headers=account.headers)
+    assert gone.status_code == 404, gone.text

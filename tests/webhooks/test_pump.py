@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.abc
+import importlib.util
+import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.pump import Pump
+from backplane.webhooks.sender import AttemptResult
 from backplane.webhooks.tasks import _slots
 from tests.fixtures.auth import Account, Api
 from tests.webhooks.conftest import (
     Receiver,
     create_webhook,
+    detail,
     eventually,
     queued_jobs,
     record,
@@ -32,6 +41,22 @@ async def all_deliveries(client: httpx.AsyncClient, account: Account, hook: dict
 
 def pump_of(ctx: dict[str, Any]) -> Pump:
     return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
+
+
+@contextmanager
+def statements_of(ctx: dict[str, Any]) -> Iterator[list[str]]:
+    """The SQL statements the worker's engine sends meanwhile (an executemany counts once)."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = ctx["engine"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_two_pumps_handed_the_same_deliveries_send_each_once(
@@ -83,3 +108,81 @@ async def test_a_stopping_pump_queues_what_it_has_not_started(
         await pump.stop()
         assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(delivery_id, 1) for delivery_id, _ in handed}
     assert receiver.received == []
+
+
+async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_the_endpoint_locks(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hook = await create_webhook(client, account, receiver.url())
+    for n in range(20):
+        await record(settings, account.organization_id, "job.completed", {"n": n})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+        claims = await flow.claim(ctx["sessionmaker"], settings, ctx["encryptor"], [d for d, _ in handed], utcnow())
+        assert len(claims) == 20
+        answers = [
+            (claim, AttemptResult(succeeded=True, status_code=200, response_body="ok", error=None, duration_ms=3))
+            for claim in claims
+        ]
+        with statements_of(ctx) as statements:
+            statuses = await flow.record_outcomes(ctx["sessionmaker"], ctx["redis"], settings, answers)
+    assert statuses == {claim.delivery_id: "succeeded" for claim in claims}
+    # The endpoint's lock, then the attempts and the statuses together; nothing per delivery.
+    assert len(statements) == 2, statements
+    logged = await all_deliveries(client, account, hook)
+    assert {(d["status"], d["attempt_count"]) for d in logged} == {("succeeded", 1)}
+    assert len(logged) == 20
+    attempts = await detail(client, account, hook, claims[0].delivery_id)
+    assert [(a["number"], a["succeeded"], a["status_code"]) for a in attempts["attempts"]] == [(1, True, 200)]
+
+
+async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its_size(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account = await api.register()
+    hooks = [await create_webhook(client, account, receiver.url(f"/{n}")) for n in range(2)]
+    for n in range(20):
+        await record(settings, account.organization_id, "job.completed", {"n": n})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        with statements_of(ctx) as statements:
+            async with unit_of_work(ctx["sessionmaker"]) as session:
+                assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 20
+        # The events claimed and marked, the endpoints read, the deliveries inserted: none per row.
+        assert len(statements) == 3, statements
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 0
+    assert len(handed) == 40
+    for hook in hooks:
+        found = await all_deliveries(client, account, hook)
+        assert sorted(d["id"] for d in found) == sorted(d for d, e in handed if e == hook["id"])
+        assert {(d["status"], d["attempt_count"]) for d in found} == {("pending", 0)}
+
+
+def test_httpcore_finds_sniffio_so_that_a_request_does_not_search_the_path_for_it() -> None:
+    """httpcore imports `sniffio` inside every lock and event it sets up, and anyio no longer brings it
+    (encode/httpcore#1103): missing, each import fails anew, a search of sys.path several times per
+    webhook attempt (7.6% of the worker's CPU in a burst, measured with py-spy)."""
+    from httpcore._synchronization import current_async_library
+
+    assert importlib.util.find_spec("sniffio") is not None
+    misses: list[str] = []
+
+    class Watch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+            misses.append(name)
+
+    finder = Watch()
+    sys.meta_path.insert(0, finder)
+    try:
+        assert asyncio.run(_library(current_async_library)) == "asyncio"
+    finally:
+        sys.meta_path.remove(finder)
+    assert misses == []  # found in sys.modules: no finder asked
+
+
+async def _library(detect: Callable[[], str]) -> str:
+    return detect()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.core.tenancy import LivemodeRepository
@@ -14,17 +16,26 @@ class EventRepository(LivemodeRepository[Event]):
     id_prefix = "evt"
 
 
-async def claim_undispatched(session: AsyncSession, limit: int) -> list[Event]:
-    """The oldest events not yet turned into deliveries, locked for this transaction.
+async def claim_undispatched(session: AsyncSession, limit: int, now: datetime) -> list[Event]:
+    """The oldest events not yet turned into deliveries, marked dispatched at `now` (in one statement:
+    the caller's transaction makes their deliveries), oldest first.
 
     The dispatcher's one cross-organization read: it starts from the outbox, not from a tenant.
     SKIP LOCKED lets two workers dispatch side by side without waiting on or repeating each other.
     """
-    stmt = (
-        select(Event)
+    oldest = (
+        select(Event.id)
         .where(Event.dispatched_at.is_(None))
         .order_by(Event.created_at, Event.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.execute(stmt)).scalars())
+    stmt = (
+        update(Event)
+        .where(Event.id.in_(oldest.scalar_subquery()))
+        .values(dispatched_at=now)
+        .returning(Event)
+        .execution_options(synchronize_session=False)
+    )
+    events = list((await session.scalars(stmt)).all())
+    return sorted(events, key=lambda event: (event.created_at, event.id))

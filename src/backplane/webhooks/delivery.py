@@ -57,6 +57,8 @@ from backplane.webhooks import ordering, repository
 from backplane.webhooks.models import JobWebhookSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backplane.webhooks.repository import (
     active_endpoints_of,
+    insert_deliveries,
+    lease_deliveries,
     lock_deliveries,
     lock_endpoints,
     lock_for_attempt,
@@ -72,7 +74,7 @@ from backplane.webhooks.signing import (
     payload,
     signed_headers,
 )
-from backplane.webhooks.slots import reset_breaker, waiting_key
+from backplane.webhooks.slots import forget, reset_breaker, waiting_key
 
 logger = logging.getLogger(__name__)
 
@@ -112,23 +114,30 @@ def attempt_lease(settings: Settings) -> timedelta:
 def new_delivery(
     endpoint: WebhookEndpoint, settings: Settings, *, kind: str, event: Event | None, now: datetime
 ) -> WebhookDelivery:
-    return WebhookDelivery(
-        resource_id=resource_of(event.type, event.data) if event is not None else None,
-        id=new_delivery_id(),
-        organization_id=endpoint.organization_id,
-        endpoint_id=endpoint.id,
-        event_id=event.id if event else None,
-        event_type=event.type if event else TEST_EVENT,
-        livemode=endpoint.livemode,
-        kind=kind,
-        status="pending",
-        attempt_count=0,
-        max_attempts=max_attempts(settings) if kind == "event" else 1,
-        next_attempt_at=now,
-        created_at=now,
+    return WebhookDelivery(**delivery_values(endpoint, settings, kind=kind, event=event, now=now))
+
+
+def delivery_values(
+    endpoint: WebhookEndpoint, settings: Settings, *, kind: str, event: Event | None, now: datetime
+) -> dict[str, Any]:
+    """A new delivery's columns (`dispatch` inserts them in bulk, without an ORM object each)."""
+    return {
+        "resource_id": resource_of(event.type, event.data) if event is not None else None,
+        "id": new_delivery_id(),
+        "organization_id": endpoint.organization_id,
+        "endpoint_id": endpoint.id,
+        "event_id": event.id if event else None,
+        "event_type": event.type if event else TEST_EVENT,
+        "livemode": endpoint.livemode,
+        "kind": kind,
+        "status": "pending",
+        "attempt_count": 0,
+        "max_attempts": max_attempts(settings) if kind == "event" else 1,
+        "next_attempt_at": now,
+        "created_at": now,
         # Its attempts continue the event's trace; a redelivery's or a ping's, the request's that asked.
-        trace_context=event.trace_context if kind == "event" and event is not None else tracing.carrier(),
-    )
+        "trace_context": event.trace_context if kind == "event" and event is not None else tracing.carrier(),
+    }
 
 
 def target_of(delivery: WebhookDelivery) -> str:
@@ -145,12 +154,16 @@ def job_target(url: str) -> str:
 
 def schedule(session: AsyncSession, delivery: WebhookDelivery) -> None:
     """Queue the delivery's next attempt for `next_attempt_at`, once the transaction commits."""
+    _queue_attempt(session, delivery.id, target_of(delivery), delivery.attempt_count + 1, delivery.next_attempt_at)
+
+
+def _queue_attempt(session: AsyncSession, delivery_id: str, target: str, number: int, due: datetime | None) -> None:
     effects(session).enqueue(
         DELIVER_TASK,
-        delivery.id,
-        target_of(delivery),
-        _job_id=job_id(delivery.id, delivery.attempt_count + 1),
-        _defer_until=delivery.next_attempt_at,
+        delivery_id,
+        target,
+        _job_id=job_id(delivery_id, number),
+        _defer_until=due,
         _queue_name=DEFAULT_QUEUE,  # also from the jobs worker, whose own queue is another
     )
 
@@ -194,6 +207,31 @@ async def close_circuit(queue: ArqRedis, endpoint_id: str) -> None:
             _job_id=f"{PROBE_TASK}:{endpoint_id}:closed:{secrets.token_hex(4)}",
             _queue_name=DEFAULT_QUEUE,
         )
+
+
+def close_circuit_once_committed(session: AsyncSession, endpoint_id: str) -> None:
+    """`close_circuit` after the transaction commits: the endpoint now posts to another receiver (a new
+    URL), or was enabled again, so the failures its breaker counted say nothing about what comes next."""
+    queue = effects(session).queue
+
+    async def _close() -> None:
+        if queue is None:
+            raise RuntimeError("this unit of work has no task queue")
+        await close_circuit(queue, endpoint_id)
+
+    effects(session).call(_close, "closing the webhook's circuit")
+
+
+def forget_endpoint_once_committed(session: AsyncSession, endpoint_id: str) -> None:
+    """A deleted endpoint's Redis keys (slots, waiting set, breaker) go once the deletion commits."""
+    redis = effects(session).redis
+
+    async def _forget() -> None:
+        if redis is None:
+            raise RuntimeError("this unit of work has no Redis")
+        await forget(redis, endpoint_id)
+
+    effects(session).call(_forget, "forgetting the webhook's circuit")
 
 
 class JobTarget:
@@ -436,10 +474,11 @@ async def dispatch(
     Once the transaction commits, the first attempts go to `handoff` as (delivery id, endpoint id)
     pairs (the worker's `Pump`), or without one each becomes a `webhooks.deliver` job.
     """
-    events = await claim_undispatched(session, limit)
+    events = await claim_undispatched(session, limit, now)
     if not events:
         return 0
     endpoints = await active_endpoints_of(session, {event.organization_id for event in events})
+    rows: list[dict[str, Any]] = []
     made: list[tuple[str, str]] = []
     for event in events:
         for endpoint in endpoints:
@@ -448,14 +487,14 @@ async def dispatch(
                 and endpoint.livemode == event.livemode
                 and endpoint.wants(event.type)
             ):
-                delivery = new_delivery(endpoint, settings, kind="event", event=event, now=now)
-                session.add(delivery)
+                row = delivery_values(endpoint, settings, kind="event", event=event, now=now)
+                rows.append(row)
                 if handoff is None:
-                    schedule(session, delivery)
+                    _queue_attempt(session, row["id"], endpoint.id, 1, now)
                 else:
-                    made.append((delivery.id, endpoint.id))
-        event.dispatched_at = now
-    await session.flush()
+                    made.append((row["id"], endpoint.id))
+    if rows:
+        await insert_deliveries(session, rows)
     if handoff is not None and made:
 
         async def _hand_off() -> None:
@@ -490,8 +529,8 @@ def _claim_found(
     encryptor: Encryptor,
     now: datetime,
 ) -> Claim | None:
-    """Claim a locked delivery for an attempt at `now`: its request, signed, and a lease that keeps
-    any other job away; None when there is nothing to send now."""
+    """Claim a locked delivery for an attempt at `now`: its request, signed (the caller then gives it
+    a lease that keeps any other job away); None when there is nothing to send now."""
     if delivery.status != "pending":
         return None
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + EARLY_TOLERANCE:
@@ -511,8 +550,7 @@ def _claim_found(
             delivery.id,
         )
         return None
-    delivery.next_attempt_at = now + attempt_lease(settings)
-    ordered_key = _key(delivery, endpoint)
+    ordered_key = _key(delivery, endpoint)  # the caller sets the lease (`lease_deliveries`), for all at once
     return Claim(
         delivery.id,
         endpoint.id,
@@ -566,6 +604,8 @@ async def claim(
                 continue
             if (found_claim := _claim_found(delivery, target, event, settings, encryptor, now)) is not None:
                 claims.append(found_claim)
+        if claims:
+            await lease_deliveries(session, [c.delivery_id for c in claims], now + attempt_lease(settings))
         return claims
 
 
@@ -594,9 +634,23 @@ async def record_outcomes(
             if reason is not None:
                 disabled.add(done.endpoint_id)
                 effects(session).call(_count_disabled, "counting a disabled endpoint")
-        locked = await lock_deliveries(session, [done.delivery_id for done, _ in outcomes])
+        # The common case, delivered, in one statement; the rest (retries, failures) read their delivery.
+        delivered = [(d, r) for d, r in outcomes if r.succeeded and d.endpoint_id not in disabled]
+        others = [(d, r) for d, r in outcomes if not r.succeeded or d.endpoint_id in disabled]
         statuses: dict[str, str | None] = {}
-        for done, result in outcomes:
+        if delivered:
+            logged = await repository.log_delivered(
+                session,
+                [
+                    (d.delivery_id, d.number, d.attempted_at, r.status_code, r.response_body, r.duration_ms)
+                    for d, r in delivered
+                ],
+            )
+            for done, _ in delivered:
+                statuses[done.delivery_id] = "succeeded" if done.delivery_id in logged else None
+                logger.debug("webhook delivery %s attempt %d: delivered", done.delivery_id, done.number)
+        locked = await lock_deliveries(session, [done.delivery_id for done, _ in others]) if others else {}
+        for done, result in others:
             delivery = locked.get(done.delivery_id)
             if delivery is None:
                 statuses[done.delivery_id] = None

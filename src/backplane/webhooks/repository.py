@@ -5,7 +5,24 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, String, and_, any_, bindparam, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    SmallInteger,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -87,6 +104,11 @@ async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[
     return list((await session.execute(stmt)).scalars())
 
 
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """New deliveries from their columns, in one multi-row INSERT (no ORM object each)."""
+    await session.execute(insert(WebhookDelivery), rows)
+
+
 async def lock_for_attempt(
     session: AsyncSession, delivery_ids: list[str]
 ) -> list[tuple[WebhookDelivery, WebhookEndpoint | None, Event | None, JobWebhookSecret | None]]:
@@ -111,6 +133,16 @@ async def lock_for_attempt(
     return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
 
 
+async def lease_deliveries(session: AsyncSession, delivery_ids: list[str], until: datetime) -> None:
+    """Claimed deliveries are not due again before `until` (their attempt's lease), in one UPDATE."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
     """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
     UPDATE: the dispatcher may still insert deliveries that reference them)."""
@@ -132,6 +164,60 @@ async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dic
         .with_for_update()
     )
     return {delivery.id: delivery for delivery in (await session.execute(stmt)).scalars()}
+
+
+# Delivered attempts, a batch in one statement: each delivery (locked in id order, as `lock_deliveries`
+# does) ends as succeeded, and its attempt is logged, for those that still exist. Arrays rather than a
+# VALUES list: one statement text whatever the batch's size, prepared once by the driver.
+_LOG_DELIVERED = text("""
+WITH answered AS (
+    SELECT * FROM unnest(:ids, :numbers, :attempted_at, :status_codes, :bodies, :durations)
+        AS a(id, number, attempted_at, status_code, response_body, duration_ms)
+), locked AS (
+    SELECT d.id FROM webhook_deliveries AS d WHERE d.id = ANY(:ids) ORDER BY d.id FOR UPDATE
+), ended AS (
+    UPDATE webhook_deliveries AS d
+    SET status = 'succeeded', next_attempt_at = NULL, attempt_count = a.number, last_attempt_at = a.attempted_at,
+        last_status_code = a.status_code, schedule_start_at = coalesce(d.schedule_start_at, a.attempted_at)
+    FROM answered AS a JOIN locked AS l ON l.id = a.id
+    WHERE d.id = a.id
+    RETURNING d.id
+)
+INSERT INTO webhook_attempts
+    (id, delivery_id, number, attempted_at, succeeded, status_code, response_body, error, duration_ms)
+SELECT gen_random_uuid(), a.id, a.number, a.attempted_at, true, a.status_code, a.response_body, NULL, a.duration_ms
+FROM answered AS a JOIN ended AS e ON e.id = a.id
+RETURNING delivery_id
+""").bindparams(
+    bindparam("ids", type_=ARRAY(String)),
+    bindparam("numbers", type_=ARRAY(SmallInteger)),
+    bindparam("attempted_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("status_codes", type_=ARRAY(SmallInteger)),
+    bindparam("bodies", type_=ARRAY(Text)),
+    bindparam("durations", type_=ARRAY(Integer)),
+)
+
+Delivered = tuple[str, int, datetime, int | None, str | None, int]  # id, number, at, status, body, ms
+
+
+async def log_delivered(session: AsyncSession, delivered: list[Delivered]) -> set[str]:
+    """End these deliveries as succeeded and log their attempts (id, attempt number, when, HTTP status,
+    the answer's start, duration in ms); the ids of those that still existed."""
+    ids, numbers, attempted_at, status_codes, bodies, durations = (
+        list(column) for column in zip(*delivered, strict=True)
+    )
+    result = await session.execute(
+        _LOG_DELIVERED,
+        {
+            "ids": ids,
+            "numbers": numbers,
+            "attempted_at": attempted_at,
+            "status_codes": status_codes,
+            "bodies": bodies,
+            "durations": durations,
+        },
+    )
+    return set(result.scalars())
 
 
 async def overdue(

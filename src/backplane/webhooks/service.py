@@ -98,8 +98,12 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
+    # Another receiver, or a fresh start: the failures its breaker counted are history.
+    receiver_changed = changes.get("enabled") is True and not endpoint.enabled
     if "url" in changes:
-        endpoint.url = await checked_url(changes["url"], settings)
+        url = await checked_url(changes["url"], settings)
+        receiver_changed = receiver_changed or url != endpoint.url
+        endpoint.url = url
     if "events" in changes:
         endpoint.events = changes["events"]
     if "ordering" in changes:
@@ -117,6 +121,8 @@ async def update_endpoint(
         endpoint.disabled_reason = endpoint.disabled_at = endpoint.failing_since = None
     if "enabled" in changes:
         endpoint.enabled = changes["enabled"]
+    if receiver_changed:
+        flow.close_circuit_once_committed(session, endpoint.id)
     await session.flush()
     return endpoint
 
@@ -125,6 +131,7 @@ async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_
     """Deletes its deliveries and their attempts too; queued attempts find nothing and stop."""
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
     await session.delete(endpoint)
+    flow.forget_endpoint_once_committed(session, endpoint.id)
     await session.flush()
 
 

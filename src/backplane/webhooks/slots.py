@@ -245,5 +245,10 @@ async def reset_breaker(redis: Redis, endpoint_id: str) -> bool:
     return bool(was_open)
 
 
+async def forget(redis: Redis, endpoint_id: str) -> None:
+    """Drop a deleted endpoint's keys (its slots, waiting set and breaker) rather than leave them to expire."""
+    await redis.delete(*_keys(endpoint_id))
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
