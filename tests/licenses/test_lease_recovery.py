@@ -8,6 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from backplane.licenses import recovery
 from backplane.licenses.tasks import record_ended_sessions_task
@@ -100,3 +102,29 @@ async def test_a_seat_request_during_another_process_restore_is_told_to_retry(
     await redis.delete(recovery.LOCK)
     await redis.aclose()
     assert (await acquire(owner, license_["key_string"], "machine-a")).status_code == 200
+
+
+async def test_a_batch_of_ended_leases_is_written_in_one_update_with_an_event_each(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI, sql
+) -> None:  # type: ignore[no-untyped-def]
+    """Ending leases after many expired at once (thousands, after a load test) took a statement each."""
+    license_ = await create_license(owner, seats=3)
+    ids = [(await acquire(owner, license_["key_string"], f"machine-{n}")).json()["session_id"] for n in range(3)]
+    for session_id in ids:
+        released = await client.delete(f"/api/v1/licenses/sessions/{session_id}/", headers=owner.headers)
+        assert released.status_code == 200, released.text
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        assert await _record_ended(app) == 3
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len([s for s in seen if "UPDATE license_sessions" in s]) == 1
+    ended = await sql("SELECT end_reason, count(*) FROM license_sessions WHERE ended_at IS NOT NULL GROUP BY 1")
+    assert ended == [("released", 3)]
+    announced = await sql("SELECT data->>'session_id' FROM events WHERE type = 'seat.released' ORDER BY created_at, id")
+    assert sorted(row[0] for row in announced) == sorted(ids)

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.core.config import Settings
@@ -89,35 +89,48 @@ class LicenseSessionRepository(TenantRepository[LicenseSession]):
         return super().select().where(LicenseSession.livemode.is_(self.livemode))
 
 
+# How leases ended, a batch in one statement: each session still open gets its end (its last heartbeat
+# and count kept if larger), in the order given (WITH ORDINALITY), for the caller's events.
+_END_SESSIONS = text("""
+UPDATE license_sessions AS s
+SET ended_at = e.ended_at, end_reason = e.reason,
+    last_heartbeat_at = coalesce(e.last_heartbeat_at, s.last_heartbeat_at),
+    heartbeats = greatest(e.heartbeats, s.heartbeats)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:reasons AS varchar[]), CAST(:ended_at AS timestamptz[]),
+            CAST(:last_heartbeat_at AS timestamptz[]), CAST(:heartbeats AS integer[]))
+     WITH ORDINALITY AS e(id, reason, ended_at, last_heartbeat_at, heartbeats, n)
+WHERE s.id = e.id AND s.ended_at IS NULL
+RETURNING e.n, s.id, s.organization_id, s.license_id, s.hardware_id, s.acquired_at, s.livemode, e.reason, e.ended_at
+""")
+
+
 async def record_ended_sessions(
     session: AsyncSession,
     ended: Sequence[tuple[uuid.UUID, str, datetime, datetime | None, int]],
 ) -> None:
     """Write how leases ended (id, reason, ended_at, last heartbeat, heartbeats) into their history, with
-    a `seat.released` or `seat.expired` event for each row this ends (a row already ended makes none)."""
-    for session_id, reason, ended_at, last_heartbeat_at, heartbeats in ended:
-        row = (
-            await session.execute(
-                update(LicenseSession)
-                .where(LicenseSession.id == session_id, LicenseSession.ended_at.is_(None))
-                .values(
-                    ended_at=ended_at,
-                    end_reason=reason,
-                    last_heartbeat_at=func.coalesce(last_heartbeat_at, LicenseSession.last_heartbeat_at),
-                    heartbeats=func.greatest(heartbeats, LicenseSession.heartbeats),
-                )
-                .returning(
-                    LicenseSession.organization_id,
-                    LicenseSession.license_id,
-                    LicenseSession.hardware_id,
-                    LicenseSession.acquired_at,
-                    LicenseSession.livemode,
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            continue
-        organization_id, license_id, hardware_id, acquired_at, livemode = row
+    a `seat.released` or `seat.expired` event for each row this ends (a row already ended makes none).
+    One statement for the batch (after thousands of leases expired at once, a statement each kept the
+    worker's other tasks waiting for minutes); a session named twice ends as its first mention says."""
+    first: dict[uuid.UUID, tuple[uuid.UUID, str, datetime, datetime | None, int]] = {}
+    for row in ended:
+        first.setdefault(row[0], row)
+    if not first:
+        return
+    rows = list(first.values())
+    result = await session.execute(
+        _END_SESSIONS,
+        {
+            "ids": [row[0] for row in rows],
+            "reasons": [row[1] for row in rows],
+            "ended_at": [row[2] for row in rows],
+            "last_heartbeat_at": [row[3] for row in rows],
+            "heartbeats": [row[4] for row in rows],
+        },
+    )
+    for _, session_id, organization_id, license_id, hardware_id, acquired_at, livemode, reason, ended_at in sorted(
+        result.all(), key=lambda returned: returned[0]
+    ):
         event_type, data = ended_event(session_id, license_id, hardware_id, acquired_at, reason, ended_at)
         record_event(session, organization_id, event_type, data, livemode=livemode)
 
