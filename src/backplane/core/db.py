@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import sqltypes
+from sqlalchemy.util import await_
 
 from backplane.core import metrics
 from backplane.core.config import Settings
@@ -70,8 +71,22 @@ def create_engine(
         connect_args={"timeout": settings.database.connect_timeout_seconds},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    engine.sync_engine.dialect.do_ping = _ping  # type: ignore[method-assign]
     count_connections_in_use(engine)
     return engine
+
+
+def _ping(dbapi_connection: Any) -> bool:
+    """The pre-ping in one round trip. SQLAlchemy's asyncpg ping wraps its statement in BEGIN and
+    ROLLBACK outside a transaction (for PgBouncer's transaction mode, sqlalchemy#10226, which this
+    service is not deployed behind): three round trips before every transaction of every request and
+    task. Errors are translated as the driver adapter's own ping translates them, so that a broken
+    connection is still recognised as one and replaced."""
+    try:
+        await_(dbapi_connection._connection.fetchrow(";"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)
+    return True
 
 
 def count_connections_in_use(engine: AsyncEngine) -> None:
