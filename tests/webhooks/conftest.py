@@ -242,9 +242,15 @@ async def run_due(settings: Settings, queue: ArqRedis) -> int:
 
 
 async def dispatch_and_deliver(worker_ctx: dict[str, Any]) -> int:
-    """What the worker does in its next few seconds: dispatch new events, run the due attempts."""
+    """What the worker does in its next few seconds: dispatch new events, run the due attempts. The
+    first attempts go to the worker's pump, which sends them in the background: they are waited for
+    (a test reading its receiver at once otherwise misses the ones still on their way on a busy machine)."""
     await dispatch_task(worker_ctx)
-    return await run_due(worker_ctx["settings"], worker_ctx["redis"])
+    ran = await run_due(worker_ctx["settings"], worker_ctx["redis"])
+    pump = worker_ctx.get("webhook_pump")
+    if pump is not None:
+        await eventually(pump.idle, "the pump's deliveries sent and logged")
+    return ran
 
 
 def bearer(key: dict[str, Any]) -> dict[str, str]:

@@ -96,6 +96,12 @@ class Pump:
                 await self._room.wait()
         return self._room.is_set() and not self._stopping
 
+    def idle(self) -> bool:
+        """Whether everything handed over has been sent, logged and its slot given back."""
+        return not (
+            self._todo or self._ready or self._held or self._sent or self._answers or self._sending or self._claiming
+        )
+
     # --- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
