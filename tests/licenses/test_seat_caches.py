@@ -278,7 +278,7 @@ async def test_an_acquire_after_postgresql_dropped_the_connections_is_written_on
     sql,  # type: ignore[no-untyped-def]
 ) -> None:
     """What a PostgreSQL restart does to the pooled connections of the history writer: the next
-    acquire's statement fails on a dead connection and is sent again on a fresh one, not refused."""
+    acquire's checkout finds its connection dead and takes a fresh one, so the acquire is not refused."""
     license_ = await create_license(owner, seats=3)
     assert (await acquire(owner, license_["key_string"], "before")).status_code == 200  # the pool is warm
     await sql(

@@ -15,7 +15,6 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, Table, event, func
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,18 +55,15 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
-def create_engine(
-    settings: Settings, *, autocommit: bool = False, pool_size: int | None = None, pre_ping: bool = True
-) -> AsyncEngine:
+def create_engine(settings: Settings, *, autocommit: bool = False, pool_size: int | None = None) -> AsyncEngine:
     """`autocommit`: each statement commits on its own, for statements that are a whole unit of work by
-    themselves (one round trip instead of BEGIN, the statement and COMMIT; its ping is one too).
+    themselves (one round trip instead of BEGIN, the statement and COMMIT).
     `pool_size`: connections kept open (default DATABASE_POOL_SIZE); beyond it up to 10 more are
-    opened and closed again as needed, which costs a connection set-up each time. `pre_ping`: each
-    checkout first checks its connection (without: the caller retries a statement that met a dead one)."""
+    opened and closed again as needed, which costs a connection set-up each time."""
     engine = create_async_engine(
         settings.database.url,
         pool_size=pool_size or settings.database.pool_size,
-        pool_pre_ping=pre_ping,  # a connection broken while PostgreSQL was down is replaced, not reused
+        pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused (`_ping`)
         connect_args={"timeout": settings.database.connect_timeout_seconds},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
@@ -195,14 +191,17 @@ class RowBatcher:
             if self.companion is not None:
                 table, make = self.companion
                 tables.append((table, [make(row) for row in rows]))
-            names = tuple(tuple(rows[0]) for _, rows in tables)
-            statement = self._statements.get(names) or self._statements.setdefault(names, _unnest_insert(tables))
+            names = tuple(tuple(table_rows[0]) for _, table_rows in tables)
+            if names not in self._statements:
+                self._statements[names] = _unnest_insert(tables)
+            statement = self._statements[names]
             arrays = [
-                [_bindable(table.c[name], row[name]) for row in rows]
-                for (table, rows), columns in zip(tables, names, strict=True)
+                [_bindable(into.c[name], row[name]) for row in table_rows]
+                for (into, table_rows), columns in zip(tables, names, strict=True)
                 for name in columns
             ]
-            await self._execute(statement, tuple(arrays))
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql(statement, tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch, error)
@@ -215,21 +214,6 @@ class RowBatcher:
         else:
             _settle(batch, None)
 
-    async def _execute(self, statement: str, arrays: tuple[list[Any], ...]) -> None:
-        # The engine skips the pool's pre-ping (SQLAlchemy's asyncpg ping is BEGIN, a statement and
-        # ROLLBACK: three round trips before each batch). A connection PostgreSQL dropped (a restart)
-        # fails the statement instead and is discarded with the pool's others; the statement is sent
-        # again once, on a new connection. (If the first had committed before its connection dropped,
-        # the rows' primary keys refuse the second: an error, as any lost reply to a commit gives.)
-        for attempt in (1, 2):
-            try:
-                async with self.engine.connect() as connection:
-                    await connection.exec_driver_sql(statement, arrays)
-                return
-            except DBAPIError as error:
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
-
 
 def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
     """One statement inserting into each table the rows whose columns arrive as arrays, $1 onwards:
@@ -241,9 +225,9 @@ def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
         arrays, selected = [], []
         for column in columns:
             number += 1
-            json = isinstance(column.type, sqltypes.JSON)  # sent as text, each value serialized here
-            arrays.append(f"${number}::{'text' if json else column.type.compile(dialect)}[]")
-            selected.append(f"{column.name}::{column.type.compile(dialect)}" if json else column.name)
+            is_json = isinstance(column.type, sqltypes.JSON)  # sent as text, each value serialized here
+            arrays.append(f"${number}::{'text' if is_json else column.type.compile(dialect)}[]")
+            selected.append(f"{column.name}::{column.type.compile(dialect)}" if is_json else column.name)
         names = ", ".join(column.name for column in columns)
         parts.append(
             f"INSERT INTO {table.name} ({names}) SELECT {', '.join(selected)} "

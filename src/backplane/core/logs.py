@@ -99,8 +99,8 @@ _ANY_LITERAL = re.compile(
 
 
 def redact(text: str) -> str:
-    # Lower-casing is exact for ASCII only: under IGNORECASE the long s (U+017F) matches `s` and the
-    # Kelvin sign (U+212A) `k`, which `lower()` does not give, so a line with anything else is scanned by every pattern.
+    # Lower-casing is exact for ASCII only: under IGNORECASE the long s (U+017F) matches `s`, which
+    # `lower()` does not turn it into; so a line that is not ASCII is scanned by every pattern.
     folded = text.lower() if text.isascii() else None
     if folded is not None and _ANY_LITERAL.search(folded) is None:
         return text

@@ -138,8 +138,8 @@ async def record_ended_sessions(
 def session_history(settings: Settings) -> RowBatcher:
     """Where acquires write their history rows (one per seat, before the seat is answered): batched
     across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one statement.
-    Its own few connections, each statement committing alone, without a ping before each."""
-    engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_WRITING, pre_ping=False)
+    Its own few connections, each statement committing alone (no BEGIN and COMMIT around it)."""
+    engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_WRITING)
     return RowBatcher(
         engine,
         LicenseSession.__table__,  # type: ignore[arg-type]
