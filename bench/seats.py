@@ -4,10 +4,11 @@ Against the server at --url (with rate limits off: RATE_LIMITS_ENABLED=false; DA
 REDIS_URL the server's, for `backplane staff grant` and the direct Redis phases):
 
 1. the framework's ceiling and the seat routes beside it, with wrk (Debian's package; skipped with a
-   note when it is not installed): --seconds of bare liveness (`GET /api/v1/health/`), then of
-   acquires (a new machine each), heartbeats (round the acquired sessions) and releases (each session
-   once), then liveness again; each seat route's throughput is printed as a ratio of the mean of the
-   two liveness runs (the targets: heartbeat 0.8x, acquire and release 0.6x); beside each run, the
+   note when it is not installed): --seconds of bare liveness (`GET /api/v1/health/`), then --rounds
+   rounds of acquires (a new machine each), heartbeats (round the acquired sessions), releases (each
+   session once) and liveness again; each seat run's throughput is printed as a ratio of the mean of
+   the liveness runs just before and after it, and each route's median ratio over the rounds against
+   its target (heartbeat 0.8x, acquire and release 0.6x); beside each run, the
    CPU time per request of the API process (--pid; `make bench-seats` passes it) and of Redis, and
    the ratio of liveness's API CPU per request to the route's (steadier than req/s on a shared machine);
 2. heartbeats at a steady --rate per second for --paced-seconds with hey (Debian's package;
@@ -38,6 +39,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -246,11 +248,23 @@ class Bench:
         cpu = await self.redis.info("cpu")
         return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
-    async def wrk_cycle(self) -> tuple[list[WrkRun], list[WrkRun]]:
-        """(liveness runs, seat runs): liveness, acquire, heartbeat, release, liveness."""
+    async def wrk_cycle(self) -> list[WrkRound]:
+        """--rounds rounds of liveness, acquire, heartbeat, release, then liveness once more: each seat
+        run is compared with the liveness runs just before and after it, so that drift in what else the
+        machine does (it moves a single run by 20% here) counts for less."""
+        rounds: list[WrkRound] = []
+        before = await self.wrk("liveness", "get.lua", LIVENESS)
+        for _ in range(self.args.rounds):
+            seat_runs = await self.seat_runs()
+            after = await self.wrk("liveness", "get.lua", LIVENESS)
+            rounds.append(WrkRound(before, after, seat_runs))
+            before = after
+        return rounds
+
+    async def seat_runs(self) -> list[WrkRun]:
+        """Acquire, heartbeat and release with wrk, on a license of their own."""
         await self.fresh_token()
         token = self.client.headers["Authorization"].removeprefix("Bearer ")
-        first = await self.wrk("liveness", "get.lua", LIVENESS)
         license_ = await self.create_license(MAX_SEATS)
         acquire = await self.wrk("acquire", "acquire.lua", license_["key_string"], token, f"bench-{self.tag}-wrk")
         acquired: list[str] = await self.redis.zrange(_keys(license_["id"])[0], 0, -1)
@@ -274,8 +288,7 @@ class Bench:
             if sid not in live:
                 self.open_sessions.pop(sid, None)
         filled.direct = [sid for sid in filled.direct if sid in live]
-        last = await self.wrk("liveness", "get.lua", LIVENESS)
-        return [first, last], [acquire, heartbeat, release]
+        return [acquire, heartbeat, release]
 
     async def paced_heartbeats(self) -> Phase | None:
         """--rate heartbeats a second for --paced-seconds with hey (Debian's package; None without it):
@@ -538,6 +551,33 @@ class WrkRun:
         )
 
 
+@dataclass
+class WrkRound:
+    """One round of the wrk cycle: the seat runs between two liveness runs."""
+
+    before: WrkRun
+    after: WrkRun
+    seats: list[WrkRun]
+
+    @property
+    def ceiling(self) -> float:
+        return (self.before.rps + self.after.rps) / 2
+
+    @property
+    def liveness_cpu_us(self) -> float:
+        return (self.before.cpu_us(self.before.server_cpu) + self.after.cpu_us(self.after.server_cpu)) / 2
+
+    def run(self, name: str) -> WrkRun:
+        return next(run for run in self.seats if run.name == name)
+
+    def ratio(self, name: str) -> float:
+        return self.run(name).rps / self.ceiling
+
+    def cpu_ratio(self, name: str) -> float:
+        run = self.run(name)
+        return self.liveness_cpu_us / run.cpu_us(run.server_cpu)
+
+
 def _postgres_cpu() -> float:
     """CPU seconds used so far by this machine's processes named `postgres` (its server and backends;
     a backend that exited during the run takes its time along). NaN when there are none."""
@@ -568,35 +608,53 @@ def _latency_ms(text: str, percentile: str) -> float:
 TARGETS = {"heartbeat": 0.8, "acquire": 0.6, "release": 0.6}
 
 
-def print_wrk(liveness: Sequence[WrkRun], seats: Sequence[WrkRun], args: argparse.Namespace) -> None:
-    ceiling = sum(run.rps for run in liveness) / len(liveness)
+def print_wrk(rounds: Sequence[WrkRound], args: argparse.Namespace) -> None:
     print(
         f"\nSeat routes against the framework's ceiling (wrk, {args.wrk_threads} threads, {args.wrk_connections} "
-        f"connections, {args.seconds:g} s each; ceiling: the mean of the two liveness runs, {ceiling:,.0f} req/s)"
+        f"connections, {args.seconds:g} s each; {len(rounds)} rounds, each seat run against the mean of the "
+        "liveness runs just before and after it)"
     )
     # CPU per request: the API process's (--pid) and Redis's. Unlike req/s, it hardly moves when other
     # work shares the machine, so its ratio (liveness's API CPU over the route's) is the steadier
     # figure of what the route costs the API process beside the bare endpoint.
-    live_cpu = sum(run.cpu_us(run.server_cpu) for run in liveness) / len(liveness)
     header = (
-        f"{'run':<10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7} "
+        f"{'run':<12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x ceiling':>9} {'target':>7} "
         f"{'API us/req':>10} {'Redis us':>8} {'PG us':>6} {'x CPU':>6}  errors"
     )
     print(header)
     print("-" * len(header))
-    for run in [liveness[0], *seats, liveness[-1]]:
-        target = TARGETS.get(run.name)
-        errors = f"non-2xx {run.not_ok}; socket {run.socket_errors}" if run.not_ok else f"socket {run.socket_errors}"
-        api_us = run.cpu_us(run.server_cpu)
-        print(
-            f"{run.name:<10} {run.requests:>9,} {run.rps:>8.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
-            f"{run.rps / ceiling:>9.2f} {f'{target:.1f}x' if target else '':>7} {api_us:>10.0f} "
-            f"{run.cpu_us(run.redis_cpu):>8.0f} {run.cpu_us(run.database_cpu):>6.0f} "
-            f"{live_cpu / api_us:>6.2f}  {errors}"
-        )
+    _print_run(rounds[0].before, "liveness")
+    for number, round_ in enumerate(rounds, 1):
+        for run in round_.seats:
+            _print_run(run, f"{run.name} {number}", round_.ceiling, round_.liveness_cpu_us)
+        _print_run(round_.after, "liveness")
     print(
         "(release: each acquired session once, so its run ends when they are all released; API us/req: the API "
         "process's CPU per request (--pid), Redis's and PostgreSQL's; x CPU: liveness's API CPU over the route's)"
+    )
+    print(f"\nMedian of {len(rounds)} rounds (min-max), against liveness:")
+    for name, target in TARGETS.items():
+        ratios = [round_.ratio(name) for round_ in rounds]
+        cpu = [round_.cpu_ratio(name) for round_ in rounds]
+        median = statistics.median(ratios)
+        print(
+            f"  {name:<10} {median:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}), target {target:.1f}x: "
+            f"{'met' if median >= target else 'not met'}; x CPU {statistics.median(cpu):.2f} "
+            f"({min(cpu):.2f}-{max(cpu):.2f})"
+        )
+
+
+def _print_run(run: WrkRun, label: str, ceiling: float | None = None, live_cpu: float | None = None) -> None:
+    """A row of the wrk table; a seat run's with its ratios to its round's liveness (`ceiling`, `live_cpu`)."""
+    target = TARGETS.get(run.name)
+    errors = f"non-2xx {run.not_ok}; socket {run.socket_errors}" if run.not_ok else f"socket {run.socket_errors}"
+    api_us = run.cpu_us(run.server_cpu)
+    ratio = f"{run.rps / ceiling:.2f}" if ceiling else ""
+    cpu_ratio = f"{live_cpu / api_us:.2f}" if live_cpu else ""
+    print(
+        f"{label:<12} {run.requests:>9,} {run.rps:>8.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f} "
+        f"{ratio:>9} {f'{target:.1f}x' if target else '':>7} {api_us:>10.0f} "
+        f"{run.cpu_us(run.redis_cpu):>8.0f} {run.cpu_us(run.database_cpu):>6.0f} {cpu_ratio:>6}  {errors}"
     )
 
 
@@ -701,7 +759,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pid", type=int, default=0, help="the API process's id, for its CPU time per request")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients in every phase")
     parser.add_argument("--requests", type=int, default=2000, help="requests per operation")
-    parser.add_argument("--seconds", type=float, default=8, help="seconds of each wrk run")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of wrk runs (the ratios are their median)")
     parser.add_argument("--wrk-connections", type=int, default=64, help="wrk's connections")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--rate", type=int, default=500, help="heartbeats a second in the paced phase")
@@ -741,8 +800,7 @@ async def run(args: argparse.Namespace) -> None:
         await bench.sign_up()
         try:
             if shutil.which("wrk"):
-                liveness, seat_runs = await bench.wrk_cycle()
-                print_wrk(liveness, seat_runs, args)
+                print_wrk(await bench.wrk_cycle(), args)
             else:
                 print("\nwrk is not installed (Debian: apt-get install wrk): the ratios below are this Python client's")
             paced = await bench.paced_heartbeats()
