@@ -14,6 +14,16 @@ from tests.licenses.conftest import create_license
 KEY_SHAPE = re.compile(r"^PROD-\d{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$")
 
 
+def test_keys_issued_before_stay_valid_and_are_read_as_typed() -> None:
+    # Issued by earlier releases: the check symbol must not change, or every key sold stops working.
+    for issued in ("PROD-2026-3JHQ-DAR8-514V-7A8V", "AB-1999-KXR3-RAQK-FE94-C6RK", "ZZZZZZZZ-2031-BN64-W7FR-NMK7-BYYK"):
+        assert keys.normalize(issued) == issued
+        assert keys.normalize(f"  {issued.lower()} ") == issued
+    assert keys.normalize("prod-2026-3jhq-dar8-5i4v-7a8v") == "PROD-2026-3JHQ-DAR8-514V-7A8V"  # I read as 1
+    assert keys.normalize("PROD-2026-3JHQ-DAR8-514V-7A8W") is None  # one symbol mistyped
+    assert keys.normalize("PROD-2026-3JHQ-DAR8-514V") is None
+
+
 async def test_staff_issue_a_license(owner: Account) -> None:
     created = await create_license(owner, tier="pro", seats=5, metadata={"customer": "Acme"})
     assert KEY_SHAPE.match(created["key_string"]), created["key_string"]

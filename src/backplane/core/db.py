@@ -196,7 +196,7 @@ class RowBatcher:
                 self._statements[names] = _unnest_insert(tables)
             statement = self._statements[names]
             arrays = [
-                [_bindable(into.c[name], row[name]) for row in table_rows]
+                _column_values(into.c[name], name, table_rows)
                 for (into, table_rows), columns in zip(tables, names, strict=True)
                 for name in columns
             ]
@@ -238,10 +238,11 @@ def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
     return f"WITH {ctes} {last}" if ctes else last
 
 
-def _bindable(column: Any, value: Any) -> Any:
-    if value is not None and isinstance(column.type, sqltypes.JSON):
-        return json.dumps(value)
-    return value
+def _column_values(column: Any, name: str, rows: list[dict[str, Any]]) -> list[Any]:
+    """One column's values of `rows`, as its array parameter (JSON serialized here: sent as text)."""
+    if isinstance(column.type, sqltypes.JSON):
+        return [None if (value := row[name]) is None else json.dumps(value) for row in rows]
+    return [row[name] for row in rows]
 
 
 def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]], error: BaseException | None) -> None:

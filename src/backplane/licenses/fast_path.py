@@ -144,8 +144,7 @@ class SeatFastPath:
             await _respond(_release_json, await seats.release(admission, session_id), scope, receive, send)
 
     async def _acquire(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != JSON:
+        if _content_type(scope) != JSON:
             scope[_FALLBACK] = receive
             return
         messages, body = await _read_body(receive)
@@ -163,6 +162,14 @@ class SeatFastPath:
         admission = await SEAT_WRITER(request)
         ip = client_ip(request, request.app.state.trusted_proxies)
         await _respond(_session_json, await seats.acquire(admission, data, ip), scope, replay, send)
+
+
+def _content_type(scope: Scope) -> str:
+    """The request's media type, lower case, without parameters ('' when none is sent)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return ""
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
