@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from backplane.events.models import Event
 from tests.fixtures.auth import Account
@@ -119,6 +119,32 @@ async def test_a_free_organization_runs_one_job_at_a_time(
     done_second = await wait_for(client, owner, second["id"])
     assert done_second["status"] == "completed"
     assert done_second["started_at"] >= done_first["finished_at"]
+
+
+async def test_a_run_whose_connection_postgresql_closed_completes_and_hands_its_slot_on(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker, app: FastAPI
+) -> None:
+    # A slot's run holds one connection for its chain of jobs (claim, completion, the next job's claim).
+    first = await create_job("test-sleep", input_data={"seconds": 1.0})
+    second = await create_job("test-sleep", input_data={"seconds": 0})
+
+    async def first_running() -> bool:
+        return await _status(client, owner, first["id"]) == "processing"
+
+    await until(first_running)
+    async with app.state.engine.connect() as connection:  # as a restart of PostgreSQL would
+        killed = await connection.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert killed >= 1
+    done_first = await wait_for(client, owner, first["id"])
+    done_second = await wait_for(client, owner, second["id"])
+    assert (done_first["status"], done_second["status"]) == ("completed", "completed")
+    assert done_second["started_at"] >= done_first["finished_at"]
+    assert [event["id"] for event in await _events(app, "job.completed")] == [first["id"], second["id"]]
 
 
 async def test_priority_then_age_decides_who_goes_next(

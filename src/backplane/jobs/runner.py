@@ -24,7 +24,7 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
@@ -162,22 +162,22 @@ class Runner:
                 token = uuid.UUID(token_text)
             except ValueError:
                 return "skipped: malformed token"
-            async with self.statements.connect() as connection:
-                claimed = await repository.claim(connection, job_id, token, utcnow())
-            if claimed is None:
-                return "skipped: not queued with this token"
-            chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
-            outcome, following = await self._run_one(claimed, token, chain_until)
-        runs = 1
-        while following is not None:
-            job, token = following
-            with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
-                outcome, following = await self._run_one(job, token, chain_until)
-            runs += 1
+            async with _SlotConnection(self.statements) as statements:
+                claimed = await repository.claim(await statements.get(), job_id, token, utcnow())
+                if claimed is None:
+                    return "skipped: not queued with this token"
+                chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
+                outcome, following = await self._run_one(statements, claimed, token, chain_until)
+                runs = 1
+                while following is not None:
+                    job, token = following
+                    with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
+                        outcome, following = await self._run_one(statements, job, token, chain_until)
+                    runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
 
     async def _run_one(
-        self, job: Job, token: uuid.UUID, chain_until: float
+        self, statements: _SlotConnection, job: Job, token: uuid.UUID, chain_until: float
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """`_run_claimed`, announced and counted."""
         bind_log_context(organization_id=job.organization_id)
@@ -185,12 +185,12 @@ class Runner:
         if job.attempts == 1:  # its own webhook hears of the first attempt only
             await hooks.notify_now(self.sessionmaker, job, self.settings, "start")
         started = _count_start(job)
-        outcome, following = await self._run_claimed(job, token, chain_until)
+        outcome, following = await self._run_claimed(statements, job, token, chain_until)
         _count_finish(job, outcome, started)
         return outcome, following
 
     async def _run_claimed(
-        self, job: Job, token: uuid.UUID, chain_until: float
+        self, statements: _SlotConnection, job: Job, token: uuid.UUID, chain_until: float
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One attempt of a job claimed already: its outcome, and the job claimed next for this slot
         (when it completes before `chain_until`, the event loop's clock)."""
@@ -263,7 +263,7 @@ class Runner:
             self.cancelled.discard(job_id)
         try:
             run_next = asyncio.get_running_loop().time() < chain_until
-            return await self._complete(job, token, output, run_next=run_next)
+            return await self._complete(statements, job, token, output, run_next=run_next)
         except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
             logger.warning("job %s output could not be stored", job_id, exc_info=True)
             message = f"The agent's output could not be stored: {type(exc).__name__}."
@@ -330,7 +330,7 @@ class Runner:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _complete(
-        self, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
+        self, statements: _SlotConnection, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One statement: the job completed with its event, and its slot handed to the next waiting job
         (claimed for this slot with `run_next`; else sent to the workers through arq). The plan is read
@@ -340,22 +340,21 @@ class Runner:
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
         next_token, event_id = uuid.uuid4(), new_event_id()
         try:
-            async with self.statements.connect() as connection:
-                completed, handed, hook = await repository.complete(
-                    connection,
-                    job.id,
-                    token,
-                    now,
-                    output,
-                    event_id=event_id,
-                    event_data=lifecycle.event_data(job, self.settings),
-                    event_trace=tracing.mark("job.completed", event_id=event_id, job_id=job.id),
-                    slots=await slots,
-                    next_token=next_token,
-                    run_next=run_next,
-                    hook_id=webhook_flow.new_delivery_id(),
-                    hook_attempts=webhook_flow.max_attempts(self.settings),
-                )
+            completed, handed, hook = await repository.complete(
+                await statements.get(),
+                job.id,
+                token,
+                now,
+                output,
+                event_id=event_id,
+                event_data=lifecycle.event_data(job, self.settings),
+                event_trace=tracing.mark("job.completed", event_id=event_id, job_id=job.id),
+                slots=await slots,
+                next_token=next_token,
+                run_next=run_next,
+                hook_id=webhook_flow.new_delivery_id(),
+                hook_attempts=webhook_flow.max_attempts(self.settings),
+            )
         finally:
             slots.cancel()  # done already, unless the connection could not be had
         if hook is not None:  # lost with Redis? the sweep queues it once it is overdue
@@ -505,6 +504,48 @@ class Runner:
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
 # few seconds of quiet).
 _PUBSUB_WAIT_SECONDS = 1.0
+
+
+class _SlotConnection:
+    """The connection a slot's run holds for its whole chain of jobs, for their claims and completions.
+
+    Checked out once per chain, not once per statement: in a burst a chain runs many jobs, and a
+    checkout with its ping cost the worker about as much CPU as the statement it was for. A connection
+    that PostgreSQL closed meanwhile (a restart) is dropped and another checked out, pinged by the pool,
+    before the next statement; a statement is never sent twice."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        held = self._connection
+        if held is not None and _closed(held):
+            self._connection = None
+            with contextlib.suppress(Exception):
+                await held.invalidate()
+            with contextlib.suppress(Exception):
+                await held.close()
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        return self._connection
+
+    async def __aenter__(self) -> _SlotConnection:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        held, self._connection = self._connection, None
+        if held is not None:
+            await held.close()
+
+
+def _closed(connection: AsyncConnection) -> bool:
+    """Whether the connection is known to be unusable (invalidated, or closed by PostgreSQL: asyncpg
+    notices the server's end of the socket as soon as the event loop reads it)."""
+    if connection.invalidated or connection.sync_connection is None:
+        return True
+    driver = connection.sync_connection.connection.driver_connection
+    return driver is None or bool(driver.is_closed())
 
 
 def _count_start(job: Job) -> float:
