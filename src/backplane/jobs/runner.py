@@ -24,7 +24,7 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
@@ -33,7 +33,7 @@ from backplane.billing.repository import SubscriptionRepository
 from backplane.billing.usage import REPORT_USAGE
 from backplane.core import metrics, tracing
 from backplane.core.config import Settings
-from backplane.core.db import create_engine, unit_of_work, utcnow
+from backplane.core.db import HeldConnection, create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.logs import bind_log_context, log_context
 from backplane.core.queue import DEFAULT_QUEUE
@@ -162,7 +162,8 @@ class Runner:
                 token = uuid.UUID(token_text)
             except ValueError:
                 return "skipped: malformed token"
-            async with _SlotConnection(self.statements) as statements:
+            # One connection for the slot's whole chain of jobs, not a checkout (and its ping) per statement.
+            async with HeldConnection(self.statements) as statements:
                 claimed = await repository.claim(await statements.get(), job_id, token, utcnow())
                 if claimed is None:
                     return "skipped: not queued with this token"
@@ -177,7 +178,7 @@ class Runner:
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
 
     async def _run_one(
-        self, statements: _SlotConnection, job: Job, token: uuid.UUID, chain_until: float
+        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """`_run_claimed`, announced and counted."""
         bind_log_context(organization_id=job.organization_id)
@@ -190,7 +191,7 @@ class Runner:
         return outcome, following
 
     async def _run_claimed(
-        self, statements: _SlotConnection, job: Job, token: uuid.UUID, chain_until: float
+        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One attempt of a job claimed already: its outcome, and the job claimed next for this slot
         (when it completes before `chain_until`, the event loop's clock)."""
@@ -330,7 +331,7 @@ class Runner:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _complete(
-        self, statements: _SlotConnection, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
+        self, statements: HeldConnection, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """One statement: the job completed with its event, and its slot handed to the next waiting job
         (claimed for this slot with `run_next`; else sent to the workers through arq). The plan is read
@@ -504,48 +505,6 @@ class Runner:
 # read never hits the socket's timeout (which `listen()` turned into an error, and a reconnect, every
 # few seconds of quiet).
 _PUBSUB_WAIT_SECONDS = 1.0
-
-
-class _SlotConnection:
-    """The connection a slot's run holds for its whole chain of jobs, for their claims and completions.
-
-    Checked out once per chain, not once per statement: in a burst a chain runs many jobs, and a
-    checkout with its ping cost the worker about as much CPU as the statement it was for. A connection
-    that PostgreSQL closed meanwhile (a restart) is dropped and another checked out, pinged by the pool,
-    before the next statement; a statement is never sent twice."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._connection: AsyncConnection | None = None
-
-    async def get(self) -> AsyncConnection:
-        held = self._connection
-        if held is not None and _closed(held):
-            self._connection = None
-            with contextlib.suppress(Exception):
-                await held.invalidate()
-            with contextlib.suppress(Exception):
-                await held.close()
-        if self._connection is None:
-            self._connection = await self.engine.connect()
-        return self._connection
-
-    async def __aenter__(self) -> _SlotConnection:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        held, self._connection = self._connection, None
-        if held is not None:
-            await held.close()
-
-
-def _closed(connection: AsyncConnection) -> bool:
-    """Whether the connection is known to be unusable (invalidated, or closed by PostgreSQL: asyncpg
-    notices the server's end of the socket as soon as the event loop reads it)."""
-    if connection.invalidated or connection.sync_connection is None:
-        return True
-    driver = connection.sync_connection.connection.driver_connection
-    return driver is None or bool(driver.is_closed())
 
 
 def _count_start(job: Job) -> float:
