@@ -182,6 +182,20 @@ class Admission:
         return principal
 
 
+_ADMISSION_HEADERS = {b"authorization": 0, b"x-organization-id": 1, MODE_HEADER.lower().encode(): 2}
+
+
+def _admission_headers(scope: Any) -> list[str | None]:
+    """`Authorization`, `X-Organization-ID` and `X-Backplane-Mode` (each its first occurrence, as
+    Starlette's `Headers.get` gives it; None when not sent), in one pass over the request's headers."""
+    found: list[str | None] = [None, None, None]
+    for name, value in scope["headers"]:
+        index = _ADMISSION_HEADERS.get(name)
+        if index is not None and found[index] is None:
+            found[index] = value.decode("latin-1")
+    return found
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -194,12 +208,12 @@ class RequireAdmitted(Require):
     documents them on the route instead."""
 
     async def __call__(self, request: Request) -> Admission:  # type: ignore[override]
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        authorization, organization_header, mode_header = _admission_headers(request.scope)
+        scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized(NO_CREDENTIALS)
-        organization_header = request.headers.get("x-organization-id")
-        mode = mode_from_header(request.headers.get(MODE_HEADER))
+        mode = mode_from_header(mode_header)
         if is_api_key(token):
             async with unit_of_work(request.app.state.sessionmaker) as session:
                 ip = client_ip(request, request.app.state.trusted_proxies)
