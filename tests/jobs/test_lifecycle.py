@@ -103,9 +103,10 @@ async def test_bad_input_fails_at_once_without_retries(
     assert done["error"] == {"code": "INVALID_INPUT", "message": "unreadable file", "attempt": 1}
 
 
-async def test_a_free_organization_runs_one_job_at_a_time(
-    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
-) -> None:
+async def _second_waiting_for_first(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two jobs of a free organization (one at a time): the first running for a second, the second queued."""
     first = await create_job("test-sleep", input_data={"seconds": 1.0})
     second = await create_job("test-sleep", input_data={"seconds": 0})
 
@@ -113,6 +114,13 @@ async def test_a_free_organization_runs_one_job_at_a_time(
         return await _status(client, owner, first["id"]) == "processing"
 
     await until(first_running)
+    return first, second
+
+
+async def test_a_free_organization_runs_one_job_at_a_time(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
+) -> None:
+    first, second = await _second_waiting_for_first(client, owner, create_job)
     await asyncio.sleep(0.5)  # several sweeps and polls: the second must still wait
     assert await _status(client, owner, second["id"]) == "queued"
     done_first = await wait_for(client, owner, first["id"])
@@ -125,13 +133,7 @@ async def test_a_run_whose_connection_postgresql_closed_completes_and_hands_its_
     client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker, app: FastAPI
 ) -> None:
     # A slot's run holds one connection for its chain of jobs (claim, completion, the next job's claim).
-    first = await create_job("test-sleep", input_data={"seconds": 1.0})
-    second = await create_job("test-sleep", input_data={"seconds": 0})
-
-    async def first_running() -> bool:
-        return await _status(client, owner, first["id"]) == "processing"
-
-    await until(first_running)
+    first, second = await _second_waiting_for_first(client, owner, create_job)
     async with app.state.engine.connect() as connection:  # as a restart of PostgreSQL would
         killed = await connection.scalar(
             text(
