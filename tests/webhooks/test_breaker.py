@@ -279,22 +279,28 @@ async def test_a_new_url_or_enabling_the_webhook_again_closes_its_circuit(
         f"/v1/webhooks/{hook['id']}", json={"url": receiver.url("/new")}, headers=account.headers
     )
     assert moved.status_code == 200, moved.text
+    closed = ("closed", 0, None)
+    answered = moved.json()  # the answer says what the next GET shows, not the state before the change
+    assert (answered["circuit_state"], answered["consecutive_failures"], answered["circuit_retry_at"]) == closed
     shown = await _webhook(client, account, hook)
-    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == closed
 
     await _open_circuit(settings, hook["id"])
     for enabled in (False, True):
         changed = await client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": enabled}, headers=account.headers)
         assert changed.status_code == 200, changed.text
         if not enabled:
-            assert (await _webhook(client, account, hook))["circuit_state"] == "open"  # off: nothing is sent anyway
+            assert changed.json()["circuit_state"] == "open"  # off: nothing is sent anyway
+            assert (await _webhook(client, account, hook))["circuit_state"] == "open"
+    assert (changed.json()["circuit_state"], changed.json()["consecutive_failures"]) == ("closed", 0)
     shown = await _webhook(client, account, hook)
-    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == ("closed", 0, None)
+    assert (shown["circuit_state"], shown["consecutive_failures"], shown["circuit_retry_at"]) == closed
 
     # Other changes leave it as it is: the receiver is the same.
     await _open_circuit(settings, hook["id"])
     described = await client.patch(f"/v1/webhooks/{hook['id']}", json={"description": "x"}, headers=account.headers)
     assert described.status_code == 200, described.text
+    assert described.json()["circuit_state"] == "open"
     assert (await _webhook(client, account, hook))["circuit_state"] == "open"
 
 

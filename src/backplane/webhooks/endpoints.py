@@ -120,12 +120,13 @@ async def get_job_webhook_secret(
     return JobWebhookSecretRead(secret=await service.job_webhook_secret(session, encryptor, principal))
 
 
-async def _read(redis: Redis, endpoints: list[WebhookEndpoint]) -> list[WebhookRead]:
-    """The endpoints as their owner sees them, each with its circuit breaker's state (Redis)."""
+async def _read(redis: Redis, endpoints: list[WebhookEndpoint], closing: set[str] | None = None) -> list[WebhookRead]:
+    """The endpoints as their owner sees them, each with its circuit breaker's state (Redis); `closing`:
+    the ids whose circuits close once the request's change commits (shown closed already)."""
     found = await circuits(redis, [endpoint.id for endpoint in endpoints])
     read = []
     for endpoint in endpoints:
-        circuit = found.get(endpoint.id, Circuit())
+        circuit = Circuit() if closing and endpoint.id in closing else found.get(endpoint.id, Circuit())
         read.append(
             WebhookRead.model_validate(endpoint).model_copy(
                 update={
@@ -171,7 +172,8 @@ async def get_webhook(webhook_id: str, principal: Admin, session: SessionDep, re
 async def update_webhook(
     webhook_id: str, body: WebhookUpdate, principal: Admin, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> WebhookRead:
-    [read] = await _read(redis, [await service.update_endpoint(session, settings, principal, webhook_id, body)])
+    endpoint, circuit_closes = await service.update_endpoint(session, settings, principal, webhook_id, body)
+    [read] = await _read(redis, [endpoint], closing={endpoint.id} if circuit_closes else set())
     return read
 
 

@@ -95,7 +95,8 @@ async def get_endpoint(
 
 async def update_endpoint(
     session: AsyncSession, settings: Settings, principal: Principal, endpoint_id: str, body: WebhookUpdate
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, bool]:
+    """The endpoint as changed, and whether its circuit closes once this commits."""
     endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
     # Another receiver, or a fresh start: the failures its breaker counted are history.
@@ -124,7 +125,7 @@ async def update_endpoint(
     if receiver_changed:
         flow.close_circuit_once_committed(session, endpoint.id)
     await session.flush()
-    return endpoint
+    return endpoint, receiver_changed
 
 
 async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
