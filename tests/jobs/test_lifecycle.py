@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
+from backplane.core.config import Settings
 from backplane.events.models import Event
 from tests.fixtures.auth import Account
 from tests.jobs.conftest import CreateJob, JobsWorker, until, wait_for
@@ -147,6 +148,19 @@ async def test_a_run_whose_connection_postgresql_closed_completes_and_hands_its_
     assert (done_first["status"], done_second["status"]) == ("completed", "completed")
     assert done_second["started_at"] >= done_first["finished_at"]
     assert [event["id"] for event in await _events(app, "job.completed")] == [first["id"], second["id"]]
+
+
+async def test_a_worker_opens_its_runs_connections_before_its_first_job(
+    jobs_worker: JobsWorker, app: FastAPI, settings: Settings
+) -> None:
+    runner = jobs_worker.runner
+    assert runner.statements.sync_engine.pool.checkedin() == settings.job_worker_concurrency
+    async with app.state.engine.connect() as connection:
+        before = await connection.scalar(text("SELECT count(*) FROM job_transitions"))
+    await runner.warm()  # its claims match no job
+    async with app.state.engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM job_transitions")) == before
+    assert runner.statements.sync_engine.pool.checkedin() == settings.job_worker_concurrency
 
 
 async def test_priority_then_age_decides_who_goes_next(

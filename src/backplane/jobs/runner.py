@@ -24,7 +24,7 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 CHAIN_SECONDS = 60.0
 
 
+_NO_JOB = "job_warm_up"  # no job has this id (job ids are `job_` and 24 hex digits): the claim matches nothing
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
 
 
@@ -449,6 +450,25 @@ class Runner:
             logger.exception("could not release job %s on shutdown", job_id)
 
     # -- background: the listener for cancels and wake-ups ----------------------------------
+
+    async def warm(self) -> None:
+        """Open, before the first job, the connections the slots' runs will hold, and send the claim on
+        each once (claiming nothing): a new connection costs PostgreSQL a backend and asyncpg a look at
+        the jobs table's types, which a burst right after start-up would otherwise pay for in its first
+        runs. PostgreSQL unreachable: the runs open their connections when they come."""
+        opened: list[AsyncConnection] = []
+        try:
+            for _ in range(self.settings.job_worker_concurrency):
+                connection = await self.statements.connect()
+                opened.append(connection)
+                await repository.claim(connection, _NO_JOB, uuid.uuid4(), utcnow())
+        except Exception as error:
+            if not self.stores.noticed(error):
+                logger.warning("could not open the job runs' connections ahead", exc_info=True)
+        finally:
+            for connection in opened:  # back to the pool, which keeps them (its size is the concurrency)
+                with contextlib.suppress(Exception):
+                    await connection.close()
 
     def start(self) -> None:
         self._background = [asyncio.create_task(self._listen(), name="jobs-listener")]

@@ -257,8 +257,9 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
     await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
     runner = Runner(settings, ctx["dispatcher"], ctx["storage"], ctx["http"], stores_of(ctx), wake=ctx.get("wake_poll"))
-    ctx["runner"] = runner
     instrument_engine(runner.statements)
+    await runner.warm()
+    ctx["runner"] = runner
     runner.start()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
 
