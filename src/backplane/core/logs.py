@@ -99,8 +99,9 @@ _ANY_LITERAL = re.compile(
 
 
 def redact(text: str) -> str:
-    # Lower-casing is exact for ASCII only: under IGNORECASE the long s (U+017F) matches `s`, which
-    # `lower()` does not turn it into; so a line that is not ASCII is scanned by every pattern.
+    # The literal check reads the line lower-cased, which is exact for ASCII only: under IGNORECASE a
+    # pattern's `s` also matches the long s (U+017F), and `lower()` leaves that character as it is. A
+    # line that is not ASCII therefore skips the check and is scanned by every pattern.
     folded = text.lower() if text.isascii() else None
     if folded is not None and _ANY_LITERAL.search(folded) is None:
         return text
