@@ -16,6 +16,7 @@ from backplane.core.netguard import (
     BlockedTarget,
     check_target,
     check_url,
+    customer_session,
     guarded_get,
     guarded_request,
     is_public_address,
@@ -127,6 +128,25 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_request_time(serve
     assert await resolve("localhost", server.port, allow_private=True) in ("127.0.0.1", "::1")
     with pytest.raises(BlockedTarget, match="does not resolve"):
         await resolve("no-such-host.invalid", 80)
+
+
+async def test_a_session_for_customer_urls_connects_only_to_names_that_resolve_to_public_addresses(
+    server: LoopbackServer,
+) -> None:
+    # Webhook attempts' aiohttp session: its resolver judges every address a name resolves to, before
+    # any connection ("localhost" and the machine's own name resolve to loopback through /etc/hosts).
+    async with customer_session(5) as session:
+        for host in ("localhost", socket.gethostname()):
+            with pytest.raises(BlockedTarget, match="resolves to a private"):
+                await session.get(f"http://{host}:{server.port}/echo")
+        with pytest.raises(BlockedTarget, match="does not resolve"):
+            await session.get("http://no-such-host.invalid/echo")
+    async with (
+        customer_session(5, allow_private=True) as session,
+        session.get(f"http://localhost:{server.port}/echo") as response,
+    ):
+        # The name stays the Host header.
+        assert (response.status, await response.text()) == (200, f"host=localhost:{server.port} path=/echo")
 
 
 async def test_allowed_private_targets_are_reached_at_the_checked_address(server: LoopbackServer) -> None:

@@ -368,10 +368,10 @@ async def test_an_unexpected_error_while_sending_is_still_a_logged_attempt(
     hook = await create_webhook(client, account, receiver.url())
     await record(settings, account.organization_id, "job.completed", JOB)
 
-    async def broken(*args: Any, **kwargs: Any) -> httpx.Response:
+    def broken(*args: Any, **kwargs: Any) -> httpx.URL:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("backplane.webhooks.sender.guarded_request", broken)
+    monkeypatch.setattr("backplane.webhooks.sender.check_url", broken)
     await dispatch_and_deliver(worker_ctx)
     [sent] = await deliveries(client, account, hook)
     assert (sent["status"], sent["attempt_count"]) == ("pending", 1)  # retried on the schedule

@@ -7,8 +7,9 @@ host name travels in the Host header and as the TLS server name), so a DNS answe
 between the check and the connection (rebinding) cannot redirect it. Redirects are never followed
 implicitly: a caller that wants them gets each hop checked again.
 
-No library we use does this pinning: httpx resolves names itself inside its transport, so the
-check has to sit in front of it.
+No library we use does this pinning for httpx: it resolves names itself inside its transport, so the
+check has to sit in front of it. aiohttp takes a resolver instead (`GuardedResolver`): webhook
+attempts go through it (`customer_session`), and connect only to the addresses it returned and checked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import ipaddress
 import socket
 from typing import Any
 
+import aiohttp
 import httpx
 
 
@@ -179,6 +181,50 @@ async def guarded_get(
         await response.aclose()
         current = check_url(str(httpx.URL(str(current)).join(location)), allow_private=allow_private)
     raise BlockedTarget(f"More than {max_redirects} redirects.")
+
+
+class GuardedResolver(aiohttp.ThreadedResolver):
+    """aiohttp's resolver for customer URLs: a name must resolve, and to public addresses only, or the
+    request fails with `BlockedTarget` before anything is sent. The connector connects to one of the
+    addresses returned here, so what was checked is what is reached, and the name itself stays the
+    Host header and the TLS server name. (aiohttp skips the resolver for an address in the URL, and
+    refuses the legacy numeric IPv4 forms; `check_url` judges such an address before the request.)"""
+
+    def __init__(self, *, allow_private: bool = False) -> None:
+        super().__init__()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        try:
+            found = await super().resolve(host, port, family)
+        except (OSError, UnicodeError) as exc:
+            raise Unresolvable(f"The host {host!r} does not resolve.") from exc
+        if not found:
+            raise Unresolvable(f"The host {host!r} does not resolve.")
+        if not self._allow_private and any(not is_public_address(result["host"]) for result in found):
+            raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
+        return found
+
+
+def customer_session(
+    timeout: float, *, allow_private: bool = False, max_connections: int = 100
+) -> aiohttp.ClientSession:
+    """An aiohttp session for customer-chosen URLs, with `GuardedResolver`: call `check_url` on each
+    URL before sending to it (scheme, credentials, literal addresses).
+
+    As `customer_client`: no proxy from the environment (aiohttp's default), redirects are the
+    caller's to pass (`allow_redirects=False`), and bodies arrive as sent (`auto_decompress=False`,
+    `Accept-Encoding: identity`), so that a size cap counts what arrives. Made inside a running event loop.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, resolver=GuardedResolver(allow_private=allow_private)),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"Accept-Encoding": "identity"},
+        auto_decompress=False,
+        trust_env=False,
+    )
 
 
 def customer_client(timeout: float, *, max_connections: int = 100) -> httpx.AsyncClient:

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
@@ -685,7 +686,7 @@ async def _count_disabled() -> None:
 async def attempt(
     sessionmaker: async_sessionmaker[AsyncSession],
     queue: ArqRedis,
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     settings: Settings,
     encryptor: Encryptor,
     delivery_id: str,

@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 
-import httpx
+import aiohttp
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,7 +61,7 @@ class Pump:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._queue = queue
-        self._clients: dict[str, tuple[httpx.AsyncClient, float]] = {}  # endpoint id -> (client, last used)
+        self._clients: dict[str, tuple[aiohttp.ClientSession, float]] = {}  # endpoint id -> (client, last used)
         self._settings = settings
         self._encryptor = encryptor
         self._slots = slots
@@ -166,7 +166,7 @@ class Pump:
         self._ready.extend(granted)
         self._held += len(granted)
 
-    def _client(self, endpoint_id: str) -> httpx.AsyncClient:
+    def _client(self, endpoint_id: str) -> aiohttp.ClientSession:
         client = self._clients[endpoint_id][0] if endpoint_id in self._clients else new_client(self._settings)
         self._clients[endpoint_id] = (client, time.monotonic())
         return client
@@ -178,7 +178,7 @@ class Pump:
         for endpoint_id, (client, used) in list(self._clients.items()):
             if now - used >= idle_for:
                 del self._clients[endpoint_id]
-                await client.aclose()
+                await client.close()
 
     def _claimed(self, task: asyncio.Task[None]) -> None:
         self._claiming.discard(task)

@@ -1,5 +1,11 @@
 """One HTTP attempt of a delivery: to a checked address only (`netguard`), within a total deadline,
-reading at most the first 2 KB of the answer. It never raises for anything the target does."""
+reading at most the first 2 KB of the answer. It never raises for anything the target does.
+
+Attempts go out through aiohttp, not the httpx the rest of the code uses: they are the task worker's
+hot path, and on this path httpx's own request handling cost about ten times aiohttp's CPU per
+request (0.96-1.15 ms against 0.10-0.12 ms a POST to a loopback receiver, ten at once), more than
+everything else an attempt does. aiohttp came with aiobotocore already.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-import httpx
+import aiohttp
 
 from backplane.core import tracing
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
-from backplane.core.netguard import BlockedTarget, customer_client, guarded_request
+from backplane.core.netguard import BlockedTarget, check_url, customer_session
 
 if TYPE_CHECKING:
     from backplane.webhooks.delivery import Claim
@@ -61,12 +67,13 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def new_client(settings: Settings) -> httpx.AsyncClient:
-    return customer_client(settings.webhook_timeout_seconds)
+def new_client(settings: Settings) -> aiohttp.ClientSession:
+    """An HTTP client for attempts (closed with `close()`); made inside a running event loop."""
+    return customer_session(settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private_targets)
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     url: str,
     body: bytes,
     headers: dict[str, str],
@@ -92,7 +99,7 @@ async def send(
 
 
 async def _send(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *, settings: Settings
+    client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], *, settings: Settings
 ) -> AttemptResult:
     started = time.monotonic()
     status_code: int | None = None
@@ -102,33 +109,28 @@ async def _send(
     location: str | None = None
     timeout = settings.webhook_timeout_seconds
     try:
-        # httpx's timeout bounds each read, not the whole exchange: a target that drips one byte at a
-        # time must not hold a worker, hence the deadline around everything.
+        check_url(url, allow_private=settings.webhook_allow_private_targets)
+        # A timeout per read would let a target that drips one byte at a time hold a worker: the
+        # deadline is around everything.
         async with asyncio.timeout(timeout):
-            response = await guarded_request(
-                client,
-                "POST",
+            async with client.post(
                 url,
-                content=body,
+                data=body,
                 # The answer's start is kept as text: ask for it uncompressed rather than inflate it.
                 headers={**headers, "Accept-Encoding": "identity"},
-                allow_private=settings.webhook_allow_private_targets,
-                stream=True,
-            )
-            try:
-                status_code = response.status_code
-                retry_after = response.headers.get("retry-after")
-                location = response.headers.get("location")
-                text = await _read_start(response)
-            finally:
-                await response.aclose()
+                allow_redirects=False,
+            ) as response:
+                status_code = response.status
+                retry_after = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
+                text = await _read_start(response.content)
     except BlockedTarget as exc:
         error = f"Not sent: {exc}"
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:  # aiohttp's own time-outs are TimeoutErrors too
         error = f"Timed out after {timeout:g} s."
-    except httpx.ConnectError as exc:
+    except aiohttp.ClientConnectorError as exc:
         error = f"Could not connect: {exc or type(exc).__name__}."
-    except (httpx.HTTPError, OSError) as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except Exception:
         # An attempt must end in a logged result, or its delivery would be requeued without end;
@@ -153,11 +155,14 @@ async def _send(
     )
 
 
-async def _read_start(response: httpx.Response) -> str:
+async def _read_start(content: aiohttp.StreamReader) -> str:
+    """The answer's first RESPONSE_BODY_LIMIT bytes, as text; the rest is never read (the connection
+    then closes instead of going back to the pool)."""
     received = bytearray()
-    async for chunk in response.aiter_raw():
-        received += chunk
-        if len(received) >= RESPONSE_BODY_LIMIT:
+    while len(received) < RESPONSE_BODY_LIMIT:
+        chunk = await content.read(RESPONSE_BODY_LIMIT - len(received))
+        if not chunk:
             break
+        received += chunk
     # PostgreSQL text cannot hold NUL; the log keeps readable text, not the exact bytes.
-    return bytes(received[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return bytes(received).decode("utf-8", errors="replace").replace("\x00", "\ufffd")

@@ -79,7 +79,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await stop_listening(ctx)
-    await ctx["webhook_http"].aclose()
+    await ctx["webhook_http"].close()
     await ctx["redis_app"].aclose()
     await ctx["engine"].dispose()
     await close_stripe_client(ctx.get("stripe"))
