@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated, Any, cast
 
 import hiredis
@@ -113,19 +114,36 @@ class ScriptBatcher:
                 future.set_result(reply)
 
     async def _execute(self, batch: list[tuple[Script, list[Any], asyncio.Future[Any]]]) -> list[Any]:
-        replies = await self._pipeline(batch)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:  # Redis restarted or was flushed since the scripts were loaded
-            for script in {batch[i][0] for i in missing}:
-                await self.redis.script_load(script.script)
-            again = await self._pipeline([batch[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        return replies
+        return await run_scripts(self.redis, [(script, args) for script, args, _ in batch], raise_on_error=False)
 
-    async def _pipeline(self, batch: list[tuple[Script, list[Any], asyncio.Future[Any]]]) -> list[Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for script, args, _ in batch:
-                pipe.evalsha(script.sha, *args)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+
+async def run_scripts(
+    redis: Redis, calls: Sequence[tuple[Script, list[Any]]], *, raise_on_error: bool = True
+) -> list[Any]:
+    """Each (script, [number of keys, *keys, *args]) call in one pipeline, by the script's hash (EVALSHA):
+    the replies in order; with `raise_on_error=False`, a call's error stands in place of its reply.
+
+    redis-py's pipeline of scripts first asks Redis whether they are loaded (SCRIPT EXISTS), one round
+    trip more on every call. Here a script Redis does not know (it restarted, or its scripts were
+    flushed) is loaded, and only the calls that failed for it are sent again."""
+    replies = await _evalsha_pipeline(redis, calls)
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        for script in {calls[i][0] for i in missing}:
+            await redis.script_load(script.script)
+        again = await _evalsha_pipeline(redis, [calls[i] for i in missing])
+        for i, reply in zip(missing, again, strict=True):
+            replies[i] = reply
+    if raise_on_error:
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+    return replies
+
+
+async def _evalsha_pipeline(redis: Redis, calls: Sequence[tuple[Script, list[Any]]]) -> list[Any]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for script, args in calls:
+            pipe.evalsha(script.sha, *args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+    return replies

@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 from backplane.access.admission import ADMIT_LUA
 from backplane.core import keys
 from backplane.core.errors import ServiceUnavailable
-from backplane.core.redis import ScriptBatcher
+from backplane.core.redis import ScriptBatcher, run_scripts
 from backplane.licenses.state import LICENSE_LUA
 
 EXPIRY_INDEX = keys.LEASE_EXPIRY_INDEX
@@ -471,10 +471,7 @@ class Leases:
         """`live_count` of each license, in one round trip (a page of licenses costs one call, not one each)."""
         if not license_ids:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for license_id in license_ids:
-                await self._count(keys=[_keys(license_id)[0]], client=pipe)
-            counts = await pipe.execute()
+        counts = await run_scripts(self.redis, [(self._count, [1, _keys(license_id)[0]]) for license_id in license_ids])
         return {license_id: int(count) for license_id, count in zip(license_ids, counts, strict=True)}
 
     async def live_total(self) -> int:

@@ -36,6 +36,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from backplane.core import keys
+from backplane.core.redis import run_scripts
 
 # KEYS: slots, waiting, breaker. ARGV: now (ms), limit, delivery id, lease end (ms), waiting ttl (ms).
 # 1: a new slot (as the probe, while the breaker is open), 2: the slot it held, 0: it waits.
@@ -168,10 +169,13 @@ class EndpointSlots:
         on them (a job, another worker's pump), who gives that slot back."""
         if not wanted:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id, endpoint_id in wanted:
-                await self._acquire(keys=_keys(endpoint_id), args=self._acquire_args(delivery_id), client=pipe)
-            granted = await pipe.execute()
+        granted = await run_scripts(
+            self._redis,
+            [
+                (self._acquire, [3, *_keys(endpoint_id), *self._acquire_args(delivery_id)])
+                for delivery_id, endpoint_id in wanted
+            ],
+        )
         return [pair for pair, got in zip(wanted, granted, strict=True) if got == 1]
 
     async def release_many(self, held: list[tuple[str, str, Outcome]]) -> Released:
@@ -180,19 +184,14 @@ class EndpointSlots:
         if not held:
             return released
         now = int(time.time() * 1000)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id, endpoint_id, outcome in held:
-                args: list[str | int] = [
-                    delivery_id,
-                    outcome,
-                    now,
-                    self.breaker_failures,
-                    *self.backoff_ms,
-                    self.limit,
-                    BREAKER_TTL_MS,
-                ]
-                await self._release(keys=_keys(endpoint_id), args=args, client=pipe)
-            answers = await pipe.execute()
+        fixed = [now, self.breaker_failures, *self.backoff_ms, self.limit, BREAKER_TTL_MS]
+        answers = await run_scripts(
+            self._redis,
+            [
+                (self._release, [3, *_keys(endpoint_id), delivery_id, outcome, *fixed])
+                for delivery_id, endpoint_id, outcome in held
+            ],
+        )
         for (_, endpoint_id, _), (opened, *woken) in zip(held, answers, strict=True):
             if int(opened):
                 released.opened[endpoint_id] = datetime.fromtimestamp(int(opened) / 1000, UTC)
