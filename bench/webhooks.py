@@ -16,13 +16,15 @@ the server's. This script:
    do, with `record_event`, in transactions of --batch) and waits until both receivers have every
    event: deliveries per second (first event created to last delivery received), end-to-end
    latency (event created to received) p50 and p99, and the workers' CPU time per delivery;
-4. for each dead receiver: subscribes it too, does step 3 again with new events, and deletes it
-   (its deliveries go with it): the healthy receivers' rate and p99 beside step 3's show what it
-   costs them;
+4. for each dead receiver: subscribes it too, does step 3 again with new events, deletes it (its
+   deliveries go with it), and does step 3 once more without it: the healthy receivers' rate and p99
+   beside the dead one, against the mean of the healthy-only phases just before and after, show what
+   it costs them (a machine that slows down or speeds up during the run does not show as its doing);
 5. steps 3 and 4 again at a steady --rate events per second (--paced-events each, one per
    transaction).
 
-Each phase is printed beside the baseline, and a summary gives the ratios. At the end the webhooks are deleted (their
+Each phase is printed beside the baseline, and a summary gives the ratios (a healthy-only figure is the
+mean of that pace's healthy-only phases). At the end the webhooks are deleted (their
 deliveries go with them); the events, user and organization stay in PostgreSQL.
 """
 
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -337,6 +340,33 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+@dataclass
+class Compared:
+    """A dead receiver's phase, and the healthy-only phases just before and after it."""
+
+    kind: str
+    beside: list[Figures]  # each healthy receiver's
+    before: list[Figures]
+    after: list[Figures]
+
+    def ratios(self) -> list[tuple[float, float]]:
+        """Each healthy receiver's (rate, p99) beside the dead one, against the mean of before and after."""
+        return [
+            (b.rate / ((x.rate + y.rate) / 2), b.p99 / ((x.p99 + y.p99) / 2))
+            for b, x, y in zip(self.beside, self.before, self.after, strict=True)
+        ]
+
+
+@dataclass
+class Paced:
+    alone: list[list[Figures]]  # each healthy-only phase: each receiver's figures
+    cpu_ms: list[float]  # each healthy-only phase: the workers' CPU time per delivery
+    compared: list[Compared]
+
+    def mean(self, value: Callable[[list[Figures]], float]) -> float:
+        return sum(value(phase) for phase in self.alone) / len(self.alone)
+
+
 async def pace_phases(
     client: httpx.AsyncClient,
     organization_id: uuid.UUID,
@@ -345,15 +375,16 @@ async def pace_phases(
     args: argparse.Namespace,
     rate: float,
     baseline: Figures,
-) -> tuple[list[Figures], float, list[tuple[str, list[Figures]]]]:
-    """One phase with the healthy receivers alone, then one per dead receiver beside them (its webhook
-    deleted afterwards, its deliveries with it); the first's figures, and (dead kind, figures) of each
-    other."""
+) -> Paced:
+    """A phase with the healthy receivers alone, then for each dead receiver a phase beside them (its
+    webhook deleted afterwards, its deliveries with it) followed by another healthy-only phase: each dead
+    phase is compared with the healthy-only phases just before and after it, so that a machine that
+    slows down or speeds up during the run does not show as the dead receiver's doing."""
     events = args.paced_events if rate else args.events
     pace = f"paced {rate:g}/s" if rate else "burst"
     print(f"\n{pace}: {events} events to each receiver")
     alone, cpu_ms = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
-    compared = []
+    result = Paced([alone], [cpu_ms], [])
     for kind, url in dead_urls.items():
         dead = await call_json(client, "POST", "/v1/webhooks", 201, {"url": url, "events": [EVENT_TYPE]})
         try:
@@ -364,35 +395,41 @@ async def pace_phases(
             print(f"{pace}, {kind} receiver: {deliveries} deliveries, {attempts} failed attempts logged meanwhile")
         finally:
             await client.delete(f"/v1/webhooks/{dead['id']}")
-        compared.append((kind, beside))
-    return alone, cpu_ms, compared
+        after, cpu_ms = await phase(f"{pace}, 2 healthy", organization_id, healthy, events, args, rate, baseline)
+        result.compared.append(Compared(kind, beside, result.alone[-1], after))
+        result.alone.append(after)
+        result.cpu_ms.append(cpu_ms)
+    return result
 
 
-Results = dict[str, tuple[list[Figures], float, list[tuple[str, list[Figures]]]]]
-
-
-def summary(baseline: Figures, workers: int, results: Results) -> None:
-    print("\nsummary (healthy receivers; rate and p99 against the same pace without a dead receiver)")
-    for pace, (alone, cpu_ms, compared) in results.items():
-        worker = sum(f.rate for f in alone)
+def summary(baseline: Figures, workers: int, results: dict[str, Paced]) -> None:
+    print(
+        "\nsummary (healthy receivers; means of the healthy-only phases; a dead receiver's rate and p99 against the "
+        "healthy-only phases just before and after it)"
+    )
+    for pace, paced in results.items():
+        worker = paced.mean(lambda phase: sum(f.rate for f in phase))
+        p50, p99 = paced.mean(lambda phase: phase[0].p50), paced.mean(lambda phase: phase[0].p99)
         if pace == "burst":
             print(
                 f"  burst: {workers} worker(s) {worker:.0f} deliveries/s = x{worker / baseline.rate:.2f} of httpx "
-                f"straight ({baseline.rate:.0f}/s); p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms"
+                f"straight ({baseline.rate:.0f}/s); p50 {p50:.0f} ms, p99 {p99:.0f} ms"
             )
+            cpu_ms = sum(paced.cpu_ms) / len(paced.cpu_ms)
             if cpu_ms:
                 print(
-                    f"  burst: worker CPU {cpu_ms:.2f} ms per delivery, httpx straight {baseline.cpu_ms:.2f} ms per "
-                    f"post: x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio with a core each)"
+                    f"  burst: worker CPU {cpu_ms:.2f} ms per delivery "
+                    f"({', '.join(f'{c:.2f}' for c in paced.cpu_ms)}), httpx straight {baseline.cpu_ms:.2f} ms "
+                    f"per post: x{baseline.cpu_ms / cpu_ms:.2f} (the rate ratio with a core each)"
                 )
         else:
-            print(f"  {pace}: p50 {alone[0].p50:.0f} ms, p99 {alone[0].p99:.0f} ms without a dead receiver")
-        for kind, beside in compared:
+            print(f"  {pace}: p50 {p50:.0f} ms, p99 {p99:.0f} ms without a dead receiver")
+        for compared in paced.compared:
             ratios = ", ".join(
-                f"receiver {n}: x{b.rate / a.rate:.2f} rate, x{b.p99 / a.p99:.2f} p99"
-                for n, (a, b) in enumerate(zip(alone, beside, strict=True), start=1)
+                f"receiver {n}: x{rate:.2f} rate, x{p99:.2f} p99"
+                for n, (rate, p99) in enumerate(compared.ratios(), start=1)
             )
-            print(f"  {pace} + {kind}: {ratios}")
+            print(f"  {pace} + {compared.kind}: {ratios}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -440,7 +477,7 @@ async def main(args: argparse.Namespace) -> None:
             args.worker_pids = [worker.popen.pid for worker in workers]
             await warm_up(organization_id, healthy, args)
             try:
-                results: Results = {
+                results: dict[str, Paced] = {
                     "burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)
                 }
                 if args.rate:
