@@ -126,7 +126,7 @@ async def test_one_trace_runs_from_the_request_to_the_webhook_its_job_sends(
     assert post.resource.attributes["service.name"] == "backplane-test"
     assert run.attributes is not None and run.attributes["backplane.job_id"] == created.json()["id"]
     assert deliver.attributes is not None and deliver.attributes["backplane.attempt"] == "1"
-    # The receiver's traceparent names the attempt's request (httpx's span under `webhooks.deliver`).
+    # The receiver's traceparent names the attempt (`webhooks.deliver`, the span its request is sent in).
     assert ancestors(found, parent_id_of(request.headers["traceparent"]))[-5:] == [
         "webhooks.deliver",
         "job.completed",

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 import httpx
 
 
@@ -183,6 +186,14 @@ async def guarded_get(
     raise BlockedTarget(f"More than {max_redirects} redirects.")
 
 
+@functools.cache
+def _certifi_context() -> ssl.SSLContext:
+    """Certificates are verified against certifi's roots, as httpx does (and `customer_client` with it),
+    not the operating system's store, which differs from one image to the next. Made once: loading the
+    roots takes milliseconds."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class GuardedResolver(aiohttp.ThreadedResolver):
     """aiohttp's resolver for customer URLs: a name must resolve, and to public addresses only, or the
     request fails with `BlockedTarget` before anything is sent. The connector connects to one of the
@@ -219,7 +230,9 @@ def customer_session(
     `Accept-Encoding: identity`), so that a size cap counts what arrives. Made inside a running event loop.
     """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections, resolver=GuardedResolver(allow_private=allow_private)),
+        connector=aiohttp.TCPConnector(
+            limit=max_connections, resolver=GuardedResolver(allow_private=allow_private), ssl=_certifi_context()
+        ),
         timeout=aiohttp.ClientTimeout(total=timeout),
         headers={"Accept-Encoding": "identity"},
         auto_decompress=False,
