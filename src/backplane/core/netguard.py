@@ -2,7 +2,7 @@
 
 Webhook deliveries and agent fetches go to URLs our customers choose. A URL is checked twice: its
 syntax at the time it is given to us (`check_url`), and its resolved addresses right before each
-request (`guarded_request`). The request then connects to the very address that was checked (the
+request (`guarded_request` for httpx, `GuardedResolver` for aiohttp). The request then connects to the very address that was checked (the
 host name travels in the Host header and as the TLS server name), so a DNS answer that changes
 between the check and the connection (rebinding) cannot redirect it. Redirects are never followed
 implicitly: a caller that wants them gets each hop checked again.
@@ -241,7 +241,7 @@ def customer_session(
 
 
 def customer_client(timeout: float, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """The HTTP client for customer-chosen URLs (webhook deliveries, agent fetches).
+    """The httpx client for customer-chosen URLs (agent fetches; webhook attempts use `customer_session`).
 
     trust_env=False: an HTTP(S)_PROXY in the environment must not carry customer requests
     elsewhere (the proxy, not us, would then resolve and reach the target). Redirects are never
