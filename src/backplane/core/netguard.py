@@ -2,10 +2,11 @@
 
 Webhook deliveries and agent fetches go to URLs our customers choose. A URL is checked twice: its
 syntax at the time it is given to us (`check_url`), and its resolved addresses right before each
-request (`guarded_request` for httpx, `GuardedResolver` for aiohttp). The request then connects to the very address that was checked (the
-host name travels in the Host header and as the TLS server name), so a DNS answer that changes
-between the check and the connection (rebinding) cannot redirect it. Redirects are never followed
-implicitly: a caller that wants them gets each hop checked again.
+request (`guarded_request` for httpx, `GuardedResolver` for aiohttp). The request then connects to
+the very address that was checked (the host name travels in the Host header and as the TLS server
+name), so a DNS answer that changes between the check and the connection (rebinding) cannot
+redirect it. Redirects are never followed implicitly: a caller that wants them gets each hop
+checked again.
 
 No library we use does this pinning for httpx: it resolves names itself inside its transport, so the
 check has to sit in front of it. aiohttp takes a resolver instead (`GuardedResolver`): webhook
