@@ -116,11 +116,16 @@ async def resolve(host: str, port: int, *, allow_private: bool = False) -> str:
     except (socket.gaierror, UnicodeError) as exc:
         raise Unresolvable(f"The host {host!r} does not resolve.") from exc
     addresses = [str(info[4][0]) for info in infos]
+    _judge(host, addresses, allow_private=allow_private)
+    return addresses[0]
+
+
+def _judge(host: str, addresses: list[str], *, allow_private: bool) -> None:
+    """What `host` resolved to: at least one address, and every one public (unless `allow_private`)."""
     if not addresses:
         raise Unresolvable(f"The host {host!r} does not resolve.")
     if not allow_private and any(not is_public_address(a) for a in addresses):
         raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
-    return addresses[0]
 
 
 async def check_target(
@@ -213,10 +218,7 @@ class GuardedResolver(aiohttp.ThreadedResolver):
             found = await super().resolve(host, port, family)
         except (OSError, UnicodeError) as exc:
             raise Unresolvable(f"The host {host!r} does not resolve.") from exc
-        if not found:
-            raise Unresolvable(f"The host {host!r} does not resolve.")
-        if not self._allow_private and any(not is_public_address(result["host"]) for result in found):
-            raise BlockedTarget("The URL resolves to a private, loopback or link-local address.")
+        _judge(host, [result["host"] for result in found], allow_private=self._allow_private)
         return found
 
 

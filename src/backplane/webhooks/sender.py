@@ -113,13 +113,8 @@ async def _send(
         # A timeout per read would let a target that drips one byte at a time hold a worker: the
         # deadline is around everything.
         async with asyncio.timeout(timeout):
-            async with client.post(
-                url,
-                data=body,
-                # The answer's start is kept as text: ask for it uncompressed rather than inflate it.
-                headers={**headers, "Accept-Encoding": "identity"},
-                allow_redirects=False,
-            ) as response:
+            # The session asks for the answer uncompressed (`customer_session`): its start is kept as text.
+            async with client.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 status_code = response.status
                 retry_after = response.headers.get("Retry-After")
                 location = response.headers.get("Location")
