@@ -299,3 +299,39 @@ async def test_a_failing_heartbeat_does_not_fail_the_attempt_or_leave_the_agent_
         runner._heartbeat = original
     assert calls > 2
     assert done["status"] == "completed" and done["attempts"] == 1
+
+
+async def test_a_shutdown_that_interrupts_a_heartbeat_still_hands_the_job_back(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI, settings: Any
+) -> None:
+    """The cancellation of a shutdown can reach the run while its heartbeat's statement is in flight,
+    and a database driver may report the interrupted statement as an error of its own rather than as the
+    cancellation: the run must still stop and hand its job back, not take it for a failed heartbeat and
+    run on."""
+    worker = await JobsWorker(settings).start()
+    runner = worker.runner
+    original = runner._heartbeat
+    in_heartbeat = asyncio.Event()
+
+    async def interrupted(job_id: str, token: Any) -> bool:
+        in_heartbeat.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("the statement was interrupted") from None
+        return True
+
+    job = await create_job("test-sleep", input_data={"seconds": 30})
+
+    async def is_running() -> bool:
+        return await _status(client, owner, job["id"]) == "processing"
+
+    await until(is_running)
+    runner._heartbeat = interrupted
+    try:
+        await asyncio.wait_for(in_heartbeat.wait(), 10)
+        await asyncio.wait_for(worker.stop(), 10)
+    finally:
+        runner._heartbeat = original
+    after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    assert (after["status"], after["attempts"]) == ("queued", 0)

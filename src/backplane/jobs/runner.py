@@ -305,6 +305,11 @@ class Runner:
                 owned = await self._heartbeat(job_id, token)
                 last_beat = asyncio.get_running_loop().time()
             except Exception as error:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    # Cancelled mid-statement (a shutdown), and the driver reported the interrupted
+                    # statement as its own error: still a cancellation, so the job is handed back.
+                    raise asyncio.CancelledError from error
                 if not self.stores.noticed(error):
                     logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
                 owned = asyncio.get_running_loop().time() - last_beat < self.settings.job_stall_seconds
