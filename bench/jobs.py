@@ -17,9 +17,10 @@ This script:
 4. with one worker, creates --paced-jobs jobs one `POST /v1/jobs` at a time at a steady --rate per
    second: enqueue-to-start latency, beside arq's paced figure.
 
-Completion and the stamps are read from PostgreSQL (one query every 20 ms), so waiting costs the
-server nothing. The figures are printed beside the baseline as ratios. The jobs, user and
-organization stay in PostgreSQL.
+Where PostgreSQL runs with autovacuum off (this machine), each phase starts after VACUUM (ANALYZE) of
+the tables the jobs churn, as autovacuum would have done (bench/_db.py). Completion and the stamps are
+read from PostgreSQL (one query every 20 ms), so waiting costs the server nothing. The figures are
+printed beside the baseline as ratios. The jobs, user and organization stay in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from _api import call_json, sign_up
+from _db import autovacuum_is_on, tidy
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 from sqlalchemy import text
@@ -47,6 +49,7 @@ from backplane.core.keys import JOBS_WAKE_CHANNEL  # each jobs worker subscribes
 
 POLL_DELAY = 0.1  # JOB_POLL_SECONDS's default; the baseline polls as often
 PLAN_SLOTS = 25  # the enterprise plan's concurrent jobs
+CHURNED = ("jobs", "job_transitions", "events")  # what autovacuum would tidy between phases
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -313,6 +316,9 @@ async def main() -> None:
     print(paced_line(f"arq alone, 1 worker, {args.rate:g}/s", args.rate, steady, None))
 
     engine = create_engine(get_settings())
+    tidying = not await autovacuum_is_on(engine)
+    if tidying:
+        print(f"autovacuum is off here: each phase starts after VACUUM (ANALYZE) {', '.join(CHURNED)}")
     clients = [httpx.AsyncClient(base_url=args.url, timeout=90) for _ in range(args.orgs)]
     try:
         for number, client in enumerate(clients):
@@ -323,6 +329,8 @@ async def main() -> None:
             processes = start_workers(count, args.concurrency)
             try:
                 await wait_ready(args.redis_url, count, before)
+                if tidying:
+                    await tidy(engine, CHURNED)
                 await asyncio.sleep(1)  # and polling
                 cpu = cpu_seconds(processes)
                 jobs_per_second, latencies = await run_burst(engine, clients, args.jobs)
@@ -330,6 +338,8 @@ async def main() -> None:
                 print(burst_line(f"backplane, {count} worker(s), burst", jobs_per_second, latencies, rate))
                 print(f"  (the workers used {cpu:.2f} CPU s: {cpu / args.jobs * 1000:.2f} ms a job)")
                 if count == 1:
+                    if tidying:
+                        await tidy(engine, CHURNED)
                     paced_rate, latencies = await run_paced(engine, clients, args.paced_jobs, args.rate)
                     print(paced_line(f"backplane, 1 worker, {args.rate:g}/s", paced_rate, latencies, steady))
             finally:

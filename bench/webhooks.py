@@ -11,7 +11,7 @@ the server's. This script:
    as many at once as the platform sends to one endpoint (WEBHOOK_ENDPOINT_CONCURRENCY): posts per
    second, request latency, and this process's CPU time per post;
 3. signs up, subscribes the two healthy receivers to `job.completed`, starts --workers
-   `backplane worker --queues tasks` processes, waits until they have delivered a few events and sit
+   `backplane worker --queues tasks` processes, waits until they have delivered --warm-up events and sit
    idle (their start-up is not measured), records --events events as a burst (as the domains
    do, with `record_event`, in transactions of --batch) and waits until both receivers have every
    event: deliveries per second (first event created to last delivery received), end-to-end
@@ -23,9 +23,11 @@ the server's. This script:
 5. steps 3 and 4 again at a steady --rate events per second (--paced-events each, one per
    transaction).
 
-Each phase is printed beside the baseline, and a summary gives the ratios (a healthy-only figure is the
-mean of that pace's healthy-only phases). At the end the webhooks are deleted (their
-deliveries go with them); the events, user and organization stay in PostgreSQL.
+Where PostgreSQL runs with autovacuum off (this machine), each phase starts after VACUUM (ANALYZE) of
+the tables the deliveries churn, as autovacuum would have done (bench/_db.py). Each phase is printed
+beside the baseline, and a summary gives the ratios (a healthy-only figure is the mean of that pace's
+healthy-only phases). At the end the webhooks are deleted (their deliveries go with them); the events,
+user and organization stay in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ from dataclasses import dataclass
 
 import httpx
 from _api import call_json, sign_up
+from _db import autovacuum_is_on, tidy
 from sqlalchemy import func, select
 
 EVENT_TYPE = "job.completed"
+CHURNED = ("webhook_deliveries", "webhook_attempts", "events")  # what autovacuum would tidy between phases
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -254,9 +258,11 @@ async def wait_for(urls: list[str], ids: set[str], deadline: float) -> None:
 
 
 async def warm_up(organization_id: uuid.UUID, healthy: list[str], args: argparse.Namespace) -> None:
-    """Wait until the workers deliver (a few events, not measured) and then sit idle: their start-up
-    (imports, connections, restoring license leases) must not count as the first phase's CPU time."""
-    created = await record_events(organization_id, 20, 20, 0)
+    """Wait until the workers deliver --warm-up events (not measured) and then sit idle: their start-up
+    (imports, connections, restoring license leases) must not count as the first phase's CPU time, and
+    the deliveries table must hold enough rows for PostgreSQL to plan its lookups as it will for the
+    rest of the run (on a few pages a sequential scan is the cheapest plan, and a connection keeps it)."""
+    created = await record_events(organization_id, args.warm_up, args.batch, 0)
     await wait_for(healthy, set(created), time.monotonic() + args.timeout)
     for _ in range(120):
         used = cpu_seconds(args.worker_pids)
@@ -300,6 +306,8 @@ async def phase(
 ) -> tuple[list[Figures], float]:
     """Record `events` events (a burst in transactions of --batch, or `rate` per second, one per
     transaction) and wait until every healthy receiver has them all; each receiver's figures."""
+    if args.tidy is not None:
+        await tidy(args.tidy, CHURNED)
     before = [set((await arrivals(url))[0]) for url in healthy]
     cpu = cpu_seconds(args.worker_pids)
     created = await record_events(organization_id, events, 1 if rate else args.batch, rate)
@@ -330,6 +338,7 @@ def parse_args() -> argparse.Namespace:
         "--rate", type=float, default=100, help="events per second of the paced phases, one per transaction (0: none)"
     )
     parser.add_argument("--paced-events", type=int, default=1500, help="events of each paced phase")
+    parser.add_argument("--warm-up", type=int, default=1000, help="events delivered before the first phase")
     parser.add_argument("--workers", type=int, default=1, help="`backplane worker --queues tasks` processes")
     parser.add_argument(
         "--dead", default="refused,hanging", help="dead receivers to try beside the healthy ones, one phase each"
@@ -434,6 +443,7 @@ def summary(baseline: Figures, workers: int, results: dict[str, Paced]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     from backplane.core.config import get_settings
+    from backplane.core.db import create_engine
     from backplane.workers.settings import WorkerSettings
 
     ports = [free_port(), free_port()]
@@ -446,6 +456,8 @@ async def main(args: argparse.Namespace) -> None:
         receivers.append(start(__file__, "--receiver", str(hanging_port), "--hanging"))
         listening.append(hanging_port)
     workers: list[Process] = []
+    engine = create_engine(get_settings())  # bench/_db.py: what autovacuum would do between phases
+    args.tidy = None if await autovacuum_is_on(engine) else engine
     try:
         for port in listening:
             await wait_for_port(port)
@@ -476,6 +488,8 @@ async def main(args: argparse.Namespace) -> None:
             ]
             args.worker_pids = [worker.popen.pid for worker in workers]
             await warm_up(organization_id, healthy, args)
+            if args.tidy is not None:
+                print(f"autovacuum is off here: each phase starts after VACUUM (ANALYZE) {', '.join(CHURNED)}")
             try:
                 results: dict[str, Paced] = {
                     "burst": await pace_phases(client, organization_id, healthy, dead_urls, args, 0, baseline)
@@ -491,6 +505,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         for process in workers + receivers:
             process.stop()
+        await engine.dispose()
 
 
 if __name__ == "__main__":
