@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, cast
@@ -77,7 +78,16 @@ async def startup(ctx: dict[str, Any]) -> None:
         logger.info("task worker started (queue %s)", DEFAULT_QUEUE)
 
 
+def _freeze_start_up() -> None:
+    """What start-up built (modules, agents and their libraries, clients) lives as long as the worker:
+    out of the cyclic collector's sight, as the API does (app.py), so that its collections walk only
+    what jobs and deliveries allocate. A full collection of that heap (about 200,000 objects) takes
+    over 100 ms on a 2-core machine, and pauses every job and delivery under way."""
+    gc.freeze()
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    gc.unfreeze()  # collectable again once the worker stops (a process that runs workers again, as tests do)
     await stop_listening(ctx)
     await ctx["webhook_http"].close()
     await ctx["redis_app"].aclose()
@@ -94,6 +104,7 @@ async def tasks_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     if ctx.get("webhook_listener", True):
         start_listening(ctx)
+    _freeze_start_up()
 
 
 def _through_outages(task: Callable[..., Awaitable[Any]]) -> WorkerCoroutine:
@@ -261,6 +272,7 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await runner.warm()
     ctx["runner"] = runner
     runner.start()
+    _freeze_start_up()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
 
 
