@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Column, Integer, MetaData, Table
 from sqlalchemy.engine import make_url
 
-from backplane.cli import _alembic_config, create_database_if_missing
+from backplane.cli import AUTOVACUUM_OFF, _alembic_config, check_autovacuum, create_database_if_missing
 from backplane.core.config import get_settings
 from backplane.core.crypto import Encryptor
 from backplane.models import metadata
@@ -126,3 +127,28 @@ def test_the_migration_encrypts_stored_webhook_secrets_and_its_downgrade_decrypt
         ("wh_a", "whsec_current", "whsec_previous"),
         ("wh_b", "whsec_only", None),
     ]
+
+
+async def test_migrate_tells_the_operator_when_postgresql_runs_without_autovacuum(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Jobs, webhook deliveries and events leave a dead row at each status change; without autovacuum
+    they pile up, and statements planned while a table was small keep that plan as it grows (the
+    webhook bench showed thousands of full scans of `webhook_deliveries` on such a server). Asserted both
+    ways, against what the server itself says, since the setting belongs to the machine."""
+    url = make_url(database_url)
+    connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
+    try:
+        off = await connection.fetchval("SHOW autovacuum") != "on"
+    finally:
+        await connection.close()
+
+    with caplog.at_level(logging.WARNING, logger="backplane"):
+        await check_autovacuum(database_url)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if off:
+        assert warnings == [AUTOVACUUM_OFF]
+        assert "VACUUM (ANALYZE)" in AUTOVACUUM_OFF
+    else:
+        assert warnings == []

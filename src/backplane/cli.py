@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -45,21 +45,28 @@ def _alembic_config(database_url: str):  # type: ignore[no-untyped-def]
     return config
 
 
-async def create_database_if_missing(database_url: str) -> bool:
-    """CREATE DATABASE when it does not exist yet; True if it was created."""
+async def _connect(database_url: str, database: str | None = None) -> Any:
+    """A plain asyncpg connection to DATABASE_URL's server (to `database`, else the URL's own)."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    name = url.database
-    assert name, "DATABASE_URL must name a database"
-    connection = await asyncpg.connect(
+    return await asyncpg.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 5432,
         user=url.username or "postgres",
         password=url.password,
-        database="postgres",
+        database=database or url.database,
     )
+
+
+async def create_database_if_missing(database_url: str) -> bool:
+    """CREATE DATABASE when it does not exist yet; True if it was created."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    assert name, "DATABASE_URL must name a database"
+    connection = await _connect(database_url, "postgres")
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -71,12 +78,32 @@ async def create_database_if_missing(database_url: str) -> bool:
         await connection.close()
 
 
+AUTOVACUUM_OFF = (
+    "PostgreSQL runs with autovacuum off: jobs, webhook deliveries and events leave a dead row at each "
+    "status change, and statements planned while a table was small keep their plan as it grows, so "
+    "both get slower over time; turn autovacuum on (PostgreSQL's default), or run VACUUM (ANALYZE) "
+    "on this database regularly"
+)
+
+
+async def check_autovacuum(database_url: str) -> None:
+    """Warn (once, at migration time) when the server runs without autovacuum."""
+    connection = await _connect(database_url)
+    try:
+        running = await connection.fetchval("SHOW autovacuum")
+    finally:
+        await connection.close()
+    if running != "on":
+        logger.warning(AUTOVACUUM_OFF)
+
+
 def migrate(settings: Settings) -> None:
     from alembic import command
 
     if asyncio.run(create_database_if_missing(settings.database.url)):
         logger.info("created database")
     command.upgrade(_alembic_config(settings.database.url), "head")
+    asyncio.run(check_autovacuum(settings.database.url))
     moved = asyncio.run(_rename_legacy_redis_keys(settings))
     if moved:
         logger.info("moved %d Redis keys under the %s prefix", moved, "bp:")
