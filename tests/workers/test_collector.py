@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from backplane.core.config import Settings
 from tests.workers.conftest import RunningWorker, until
@@ -26,3 +27,16 @@ async def test_a_running_worker_keeps_what_start_up_built_out_of_the_collectors_
     await until(frozen)
     assert await worker.close() == 0
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_jobs_worker_stopped_before_its_start_up_ended_still_closes_what_it_opened(settings: Settings) -> None:
+    """A stop that comes while the jobs worker is still starting (its runner not built yet: a rollout
+    that sends SIGTERM right after the start) must still close the clients start-up had opened. Its
+    shutdown used to fail on the missing runner, and `run_workers` swallowed that: the worker's HTTP
+    client and arq's Redis connection were left open."""
+    from backplane.workers.settings import jobs_shutdown, startup
+
+    ctx: dict[str, Any] = {"settings": settings, "jobs_worker": True}
+    await startup(ctx)  # what jobs_startup does first; the runner comes after
+    await jobs_shutdown(ctx)
+    assert ctx["webhook_http"].closed

@@ -87,13 +87,19 @@ def _freeze_start_up() -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    """Close what start-up opened: only what it got to, since a stop may come while it is still under
+    way (a rollout's SIGTERM right after the start), and arq runs this all the same."""
     gc.unfreeze()  # collectable again once the worker stops (a process that runs workers again, as tests do)
     await stop_listening(ctx)
-    await ctx["webhook_http"].close()
-    await ctx["redis_app"].aclose()
-    await ctx["engine"].dispose()
+    if "webhook_http" in ctx:
+        await ctx["webhook_http"].close()
+    if "redis_app" in ctx:
+        await ctx["redis_app"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
     await close_stripe_client(ctx.get("stripe"))
-    await ctx["storage"].aclose()
+    if "storage" in ctx:
+        await ctx["storage"].aclose()
 
 
 async def tasks_startup(ctx: dict[str, Any]) -> None:
@@ -277,8 +283,10 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
 
 
 async def jobs_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["runner"].stop()
-    await ctx["http"].aclose()
+    if "runner" in ctx:  # not there when the stop came during start-up
+        await ctx["runner"].stop()
+    if "http" in ctx:
+        await ctx["http"].aclose()
     await shutdown(ctx)
 
 
