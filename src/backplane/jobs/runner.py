@@ -297,6 +297,7 @@ class Runner:
         worker, so this run stops rather than risk running twice at once.
         """
         last_beat = asyncio.get_running_loop().time()
+        current = asyncio.current_task()
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.settings.job_heartbeat_seconds)
             if done:
@@ -305,7 +306,6 @@ class Runner:
                 owned = await self._heartbeat(job_id, token)
                 last_beat = asyncio.get_running_loop().time()
             except Exception as error:
-                current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     # Cancelled mid-statement (a shutdown), and the driver reported the interrupted
                     # statement as its own error: still a cancellation, so the job is handed back.
@@ -313,6 +313,10 @@ class Runner:
                 if not self.stores.noticed(error):
                     logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
                 owned = asyncio.get_running_loop().time() - last_beat < self.settings.job_stall_seconds
+            if current is not None and current.cancelling():
+                # Cancelled mid-statement, and the driver swallowed the cancellation: the statement
+                # ended as if nothing happened. Still a shutdown, so the job is handed back.
+                raise asyncio.CancelledError
             if not owned:
                 self.cancelled.add(job_id)
                 task.cancel()
