@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -302,24 +302,30 @@ async def test_a_failing_heartbeat_does_not_fail_the_attempt_or_leave_the_agent_
     assert done["status"] == "completed" and done["attempts"] == 1
 
 
-async def test_a_shutdown_that_interrupts_a_heartbeat_still_hands_the_job_back(
-    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI, settings: Any
-) -> None:
-    """The cancellation of a shutdown can reach the run while its heartbeat's statement is in flight,
-    and a database driver may report the interrupted statement as an error of its own rather than as the
-    cancellation: the run must still stop and hand its job back, not take it for a failed heartbeat and
-    run on."""
+Heartbeat = Callable[[str, Any], Awaitable[bool]]
+
+
+async def _stopped_in_a_heartbeat(
+    client: httpx.AsyncClient,
+    owner: Account,
+    create_job: CreateJob,
+    settings: Any,
+    on_cancel: Callable[[Heartbeat, str, Any], Awaitable[bool]],
+) -> dict[str, Any]:
+    """A running job's worker stopped while the run waits in a heartbeat; `on_cancel(real heartbeat,
+    job id, token)` is what that heartbeat does when the shutdown's cancellation reaches it. The job
+    afterwards."""
     worker = await JobsWorker(settings).start()
     runner = worker.runner
     original = runner._heartbeat
     in_heartbeat = asyncio.Event()
 
-    async def interrupted(job_id: str, token: Any) -> bool:
+    async def waiting(job_id: str, token: Any) -> bool:
         in_heartbeat.set()
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
-            raise RuntimeError("the statement was interrupted") from None
+            return await on_cancel(original, job_id, token)
         return True
 
     job = await create_job("test-sleep", input_data={"seconds": 30})
@@ -328,13 +334,28 @@ async def test_a_shutdown_that_interrupts_a_heartbeat_still_hands_the_job_back(
         return await _status(client, owner, job["id"]) == "processing"
 
     await until(is_running)
-    runner._heartbeat = interrupted
+    runner._heartbeat = waiting
     try:
         await asyncio.wait_for(in_heartbeat.wait(), 10)
         await asyncio.wait_for(worker.stop(), 10)
     finally:
         runner._heartbeat = original
-    after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    after: dict[str, Any] = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    return after
+
+
+async def test_a_shutdown_that_interrupts_a_heartbeat_still_hands_the_job_back(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, app: FastAPI, settings: Any
+) -> None:
+    """The cancellation of a shutdown can reach the run while its heartbeat's statement is in flight,
+    and a database driver may report the interrupted statement as an error of its own rather than as the
+    cancellation: the run must still stop and hand its job back, not take it for a failed heartbeat and
+    run on."""
+
+    async def interrupted(real: Heartbeat, job_id: str, token: Any) -> bool:
+        raise RuntimeError("the statement was interrupted")
+
+    after = await _stopped_in_a_heartbeat(client, owner, create_job, settings, interrupted)
     assert (after["status"], after["attempts"]) == ("queued", 0)
 
 
@@ -343,30 +364,11 @@ async def test_a_shutdown_whose_cancellation_a_heartbeat_swallows_still_hands_th
 ) -> None:
     """The other way the shutdown's cancellation can be lost in a heartbeat's statement: the driver
     swallows it and the statement ends normally. The run must still stop and hand its job back; it
-    used to heartbeat on until the agent's time limit (a 30 s stop, and the job failed with TIMEOUT,
-    about one run in ten of the test above it)."""
-    worker = await JobsWorker(settings).start()
-    runner = worker.runner
-    original = runner._heartbeat
-    in_heartbeat = asyncio.Event()
+    used to heartbeat on until the agent's time limit (a 30 s stop, and the job failed with TIMEOUT:
+    about one run in eight of test_a_worker_shutting_down_hands_its_job_back)."""
 
-    async def swallowing(job_id: str, token: Any) -> bool:
-        in_heartbeat.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(3600)
-        return await original(job_id, token)
+    async def swallowed(real: Heartbeat, job_id: str, token: Any) -> bool:
+        return await real(job_id, token)
 
-    job = await create_job("test-sleep", input_data={"seconds": 30})
-
-    async def is_running() -> bool:
-        return await _status(client, owner, job["id"]) == "processing"
-
-    await until(is_running)
-    runner._heartbeat = swallowing
-    try:
-        await asyncio.wait_for(in_heartbeat.wait(), 10)
-        await asyncio.wait_for(worker.stop(), 10)
-    finally:
-        runner._heartbeat = original
-    after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    after = await _stopped_in_a_heartbeat(client, owner, create_job, settings, swallowed)
     assert (after["status"], after["attempts"]) == ("queued", 0)
