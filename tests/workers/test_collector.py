@@ -33,10 +33,11 @@ async def test_a_jobs_worker_stopped_before_its_start_up_ended_still_closes_what
     """A stop that comes while the jobs worker is still starting (its runner not built yet: a rollout
     that sends SIGTERM right after the start) must still close the clients start-up had opened. Its
     shutdown used to fail on the missing runner, and `run_workers` swallowed that: the worker's HTTP
-    client and arq's Redis connection were left open."""
-    from backplane.workers.settings import jobs_shutdown, startup
+    client and arq's Redis connection were left open. Start-up now registers each close as it opens
+    the thing, and shutdown closes what was registered."""
+    from backplane.workers.settings import jobs_worker_options, startup
 
     ctx: dict[str, Any] = {"settings": settings, "jobs_worker": True}
     await startup(ctx)  # what jobs_startup does first; the runner comes after
-    await jobs_shutdown(ctx)
+    await jobs_worker_options(settings)["on_shutdown"](ctx)
     assert ctx["webhook_http"].closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -61,17 +62,25 @@ logger = logging.getLogger(__name__)
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
+    # What `shutdown` closes, registered as each thing is opened: a stop can come while start-up is still
+    # under way (a rollout's SIGTERM right after the start), and arq runs `on_shutdown` all the same.
+    closing = ctx["closing"] = contextlib.AsyncExitStack()
     ctx["encryptor"] = Encryptor(settings.encryption_key_ring)
     ctx["engine"] = create_engine(settings)
+    closing.push_async_callback(ctx["engine"].dispose)
     start_worker(ctx)  # OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set
     ctx["redis_app"] = create_redis(settings)
+    closing.push_async_callback(ctx["redis_app"].aclose)
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"], redis=ctx["redis_app"], queue=ctx.get("redis"))
     ctx["leases"] = Leases(ctx["redis_app"], restore=LeaseRestorer(settings))
     ctx["limiter"] = RateLimiter(ctx["redis_app"])
     ctx["stripe"] = create_stripe_client(settings.stripe)  # None in local billing mode
+    closing.push_async_callback(close_stripe_client, ctx["stripe"])
     ctx["storage"] = await create_storage(settings)
+    closing.push_async_callback(ctx["storage"].aclose)
     registry.load(test_agents=settings.agent_test_mode)
     ctx["webhook_http"] = new_webhook_client(settings)
+    closing.push_async_callback(ctx["webhook_http"].close)
     if "redis" in ctx:  # arq's pool, which arq puts there before startup (a test may call startup alone)
         ctx["dispatcher"] = Dispatcher(ctx["sessionmaker"], ctx["redis_app"], ctx["redis"], settings)
     if not ctx.get("jobs_worker"):
@@ -87,19 +96,11 @@ def _freeze_start_up() -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    """Close what start-up opened: only what it got to, since a stop may come while it is still under
-    way (a rollout's SIGTERM right after the start), and arq runs this all the same."""
+    """Close what start-up got to open, the last opened first (each close is tried even if one fails)."""
     gc.unfreeze()  # collectable again once the worker stops (a process that runs workers again, as tests do)
-    await stop_listening(ctx)
-    if "webhook_http" in ctx:
-        await ctx["webhook_http"].close()
-    if "redis_app" in ctx:
-        await ctx["redis_app"].aclose()
-    if "engine" in ctx:
-        await ctx["engine"].dispose()
-    await close_stripe_client(ctx.get("stripe"))
-    if "storage" in ctx:
-        await ctx["storage"].aclose()
+    closing: contextlib.AsyncExitStack | None = ctx.pop("closing", None)
+    if closing is not None:
+        await closing.aclose()
 
 
 async def tasks_startup(ctx: dict[str, Any]) -> None:
@@ -110,6 +111,7 @@ async def tasks_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     if ctx.get("webhook_listener", True):
         start_listening(ctx)
+        ctx["closing"].push_async_callback(stop_listening, ctx)  # first to stop: it uses everything else
     _freeze_start_up()
 
 
@@ -272,22 +274,16 @@ async def jobs_startup(ctx: dict[str, Any]) -> None:
     await startup(ctx)
     settings: Settings = ctx["settings"]
     ctx["http"] = customer_client(15.0)  # agent fetches go to customer URLs; the LLM call shares it
+    ctx["closing"].push_async_callback(ctx["http"].aclose)
     await asyncio.to_thread(sandbox.start_fork_server)  # parsers' processes fork from it (agents/sandbox.py)
     runner = Runner(settings, ctx["dispatcher"], ctx["storage"], ctx["http"], stores_of(ctx), wake=ctx.get("wake_poll"))
+    ctx["closing"].push_async_callback(runner.stop)  # hands running jobs back, then closes its connections
     instrument_engine(runner.statements)
     await runner.warm()
     ctx["runner"] = runner
     runner.start()
     _freeze_start_up()
     logger.info("agent jobs worker started (queue %s, %d at once)", JOBS_QUEUE, settings.job_worker_concurrency)
-
-
-async def jobs_shutdown(ctx: dict[str, Any]) -> None:
-    if "runner" in ctx:  # not there when the stop came during start-up
-        await ctx["runner"].stop()
-    if "http" in ctx:
-        await ctx["http"].aclose()
-    await shutdown(ctx)
 
 
 def jobs_worker_options(settings: Settings) -> dict[str, Any]:
@@ -302,7 +298,7 @@ def jobs_worker_options(settings: Settings) -> dict[str, Any]:
         "cron_jobs": [jobs_sweep(settings.job_sweep_interval_seconds)],
         "queue_name": JOBS_QUEUE,
         "on_startup": jobs_startup,
-        "on_shutdown": jobs_shutdown,
+        "on_shutdown": shutdown,
         "max_jobs": settings.job_worker_concurrency,
         "poll_delay": settings.job_poll_seconds,
         "keep_result": 60,
