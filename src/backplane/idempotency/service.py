@@ -171,6 +171,12 @@ async def _store(
         row.locked_until = None
 
 
+def _names_key(scope: Scope) -> bool:
+    """Whether the request sends an `Idempotency-Key` (ASGI header names arrive lower case, as `HEADER`)."""
+    key = HEADER.encode()
+    return any(name == key for name, _ in scope["headers"])
+
+
 class IdempotencyMiddleware:
     """Keeps the response of a request whose `Idempotency-Key` the `idempotency` dependency claimed."""
 
@@ -178,8 +184,8 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "POST" or not _names_key(scope):
+            await self.app(scope, receive, send)  # nothing the dependency could claim: nothing to keep
             return
         status = 500
         headers: dict[str, str] = {}
