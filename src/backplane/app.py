@@ -19,7 +19,7 @@ from backplane.auth import session_endpoints
 from backplane.billing import connect_endpoints, invoice_endpoints
 from backplane.billing import endpoints as billing_endpoints
 from backplane.billing.stripe_client import close_stripe_client, create_stripe_client
-from backplane.core import metrics
+from backplane.core import metrics, versioned
 from backplane.core.body_limit import install_body_limit
 from backplane.core.client_ip import parse_networks
 from backplane.core.config import Settings, get_settings
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis, queue=app.state.queue)
         app.state.dispatcher = Dispatcher(app.state.sessionmaker, app.state.redis, app.state.queue, settings)
         app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
+        app.state.shared_fills = versioned.SharedFills()
         app.state.session_history = session_history(settings)
         app.state.limiter = RateLimiter(app.state.redis)
         app.state.storage = await create_storage(settings)

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from backplane.core import keys, versioned
 from backplane.core.config import Settings
+from backplane.licenses import keys as license_keys
+from backplane.licenses import state
 from tests.auth.helpers import claims_for, forge
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account, Api
@@ -289,3 +291,75 @@ async def test_an_acquire_after_postgresql_dropped_the_connections_is_written_on
     assert after.status_code == 200, after.text
     stored = await sql("SELECT count(*) FROM license_sessions WHERE id = :id", id=uuid.UUID(after.json()["session_id"]))
     assert stored[0][0] == 1
+
+
+async def test_a_burst_of_first_acquires_reads_the_license_from_postgresql_once(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A fleet starting at once on a license Redis has not seen: the machines' acquires wait for one read
+    of the license (its key's index, then its state), not one read each."""
+    license_ = await create_license(owner, seats=40)
+    warm = await acquire(owner, license_["key_string"], "warm-up")  # the caller's own cache, warm
+    assert warm.status_code == 200, warm.text
+    redis = app.state.redis
+    await redis.delete(state.key_index(license_["key_string"]))
+    await versioned.invalidate(redis, [keys.license_state(uuid.UUID(license_["id"]))])
+    with statements(app) as seen:
+        answers = await asyncio.gather(*(acquire(owner, license_["key_string"], f"fleet-{i}") for i in range(32)))
+    assert [answer.status_code for answer in answers] == [200] * 32
+    assert len({answer.json()["session_id"] for answer in answers}) == 32
+    reads = [statement for statement in seen if "FROM licenses" in statement]
+    assert len(reads) == 2, reads  # the key looked up once, the state copied once
+
+
+async def test_a_burst_on_an_unknown_or_suspended_license_shares_one_read_and_each_gets_the_refusal(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    unknown = license_keys.generate("PROD", 2026)  # well formed, in no organization
+    with statements(app) as seen:
+        answers = await asyncio.gather(*(acquire(owner, unknown, f"fleet-{i}") for i in range(8)))
+    for answer in answers:
+        assert_licensing_error(answer, 404, "Not found", "License not found.")
+    reads = len([statement for statement in seen if "FROM licenses" in statement])
+    assert 1 <= reads <= 3  # a request whose miss comes after a read ended reads again: no refusal is kept
+
+    license_ = await create_license(owner, seats=8)
+    suspended = await client.patch(
+        f"/api/v1/licenses/{license_['id']}/", json={"suspended": True}, headers=owner.headers
+    )
+    assert suspended.status_code == 200, suspended.text
+    with statements(app) as seen:
+        answers = await asyncio.gather(*(acquire(owner, license_["key_string"], f"fleet-{i}") for i in range(8)))
+    for answer in answers:
+        assert_licensing_error(answer, 403, "Forbidden", "This license is suspended. Contact your administrator.")
+    reads = len([statement for statement in seen if "FROM licenses" in statement])
+    assert 1 <= reads <= 3  # one request each: 16 (the state copied, then the refusal checked)
+
+
+async def test_a_shared_fill_outlives_a_waiter_that_went_away_and_is_not_kept() -> None:
+    fills = versioned.SharedFills()
+    started, release = asyncio.Event(), asyncio.Event()
+    runs = 0
+
+    async def fill() -> str:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await release.wait()
+        return f"run {runs}"
+
+    first = asyncio.ensure_future(fills.run("entry", fill))
+    await started.wait()
+    second = asyncio.ensure_future(fills.run("entry", fill))
+    await asyncio.sleep(0)
+    first.cancel()  # its client went away: the fill the second waits for goes on
+    release.set()
+    assert await second == "run 1"
+    assert first.cancelled()
+    assert await fills.run("entry", fill) == "run 2"  # the next miss reads again
+
+    async def refused() -> str:
+        raise ValueError("no such entry")
+
+    outcomes = await asyncio.gather(*(fills.run("gone", refused) for _ in range(3)), return_exceptions=True)
+    assert [str(outcome) for outcome in outcomes] == ["no such entry"] * 3

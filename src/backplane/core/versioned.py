@@ -13,8 +13,10 @@ check-and-set against a generation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from backplane.core.effects import effects
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # An emptied hash keeps its generation this long: far longer than any fill that could race it.
 INVALIDATED_TTL_MS = 3_600_000
@@ -81,3 +84,34 @@ def invalidate_after_commit(session: AsyncSession | Session, keys: Iterable[str]
 
         effects(session).call(_invalidate)
     pending.update(keys)
+
+
+class SharedFills:
+    """Concurrent misses of the same cache entry share one fill: the first runs `fill()`, those that
+    miss while it runs wait for its outcome (its value or its refusal) instead of each reading
+    PostgreSQL. A machine fleet starting at once on a license Redis has not seen would otherwise make
+    one read per machine, every one of them queued behind the others for the pool's connections.
+
+    Nothing is kept once the fill ends: the next miss reads again (Redis is the cache, and a result
+    kept here would outlive an invalidation). A caller that goes away (cancelled) does not cancel the
+    fill the others wait for. Key by everything the fill depends on (for a versioned hash, the
+    generation the miss saw). Hand-written: asyncio has no single-flight primitive, and the caching
+    libraries (async-lru, aiocache) keep results after the call.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def run(self, key: Hashable, fill: Callable[[], Awaitable[T]]) -> T:
+        running = self._running.get(key)
+        if running is None:
+            running = self._running[key] = asyncio.ensure_future(fill())
+            running.add_done_callback(lambda done: self._ended(key, done))
+        result: T = await asyncio.shield(running)
+        return result
+
+    def _ended(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved, even when every waiter went away: no "never retrieved" warning

@@ -177,29 +177,38 @@ async def _run(
 
 async def _index_key(admission: Admission, canonical: str) -> None:
     """The license with this key in Redis's index, or 404 (the caller's organization and mode are
-    checked by the script, from the license's state)."""
+    checked by the script, from the license's state). Concurrent misses share one read."""
     state_ = admission.request.app.state
-    async with unit_of_work(state_.sessionmaker) as session:
-        license_ = await find_license_by_key(session, canonical)
-    if license_ is None:
-        raise NotFound("License not found.")
-    await state_.redis.set(state.key_index(canonical), str(license_.id), ex=state.KEY_INDEX_TTL_SECONDS)
+
+    async def read() -> None:
+        async with unit_of_work(state_.sessionmaker) as session:
+            license_ = await find_license_by_key(session, canonical)
+        if license_ is None:
+            raise NotFound("License not found.")
+        await state_.redis.set(state.key_index(canonical), str(license_.id), ex=state.KEY_INDEX_TTL_SECONDS)
+
+    await state_.shared_fills.run(("license key", canonical), read)
 
 
 async def _copy_state(admission: Admission, license_id: uuid.UUID, generation: str | None, releasing: bool) -> None:
     """Copy the license's state into Redis after a miss (`generation`: what the script saw), or check an
-    'unusable' answer against PostgreSQL: the exact refusal, or a stale copy dropped."""
-    redis = admission.request.app.state.redis
-    async with unit_of_work(admission.request.app.state.sessionmaker) as session:
-        license_ = await session.get(License, license_id)
-    if license_ is None:  # deleted with its organization
-        raise NotFound(SESSION_GONE)
-    if generation is not None:
-        await state.fill(redis, license_, generation)
-        return
-    if not releasing:
-        usable_or_raise(license_)
-    await versioned.invalidate(redis, [corekeys.license_state(license_id)])
+    'unusable' answer against PostgreSQL: the exact refusal, or a stale copy dropped. Concurrent misses
+    with the same generation share one read."""
+    state_ = admission.request.app.state
+
+    async def read() -> None:
+        async with unit_of_work(state_.sessionmaker) as session:
+            license_ = await session.get(License, license_id)
+        if license_ is None:  # deleted with its organization
+            raise NotFound(SESSION_GONE)
+        if generation is not None:
+            await state.fill(state_.redis, license_, generation)
+            return
+        if not releasing:
+            usable_or_raise(license_)
+        await versioned.invalidate(state_.redis, [corekeys.license_state(license_id)])
+
+    await state_.shared_fills.run(("license state", license_id, generation, releasing), read)
 
 
 async def _admit_for_refusal(admission: Admission, leases: Leases) -> None:
