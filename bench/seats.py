@@ -104,6 +104,7 @@ class Bench:
         self.leases = Leases(redis)
         self.tag = secrets.token_hex(4)
         self.refresh = ""
+        self.api_key = ""  # --caller key: the key the wrk runs send
         self.organization_id = ""
         # Sessions acquired over HTTP and not yet released: session id -> license id.
         self.open_sessions: dict[str, str] = {}
@@ -139,6 +140,15 @@ class Bench:
         """A new access token before each phase, so a long run never meets ACCESS_TOKEN_TTL_SECONDS."""
         tokens = await self._json("POST", "/api/v1/auth/token/refresh/", 200, {"refresh": self.refresh})
         self.client.headers["Authorization"] = f"Bearer {tokens['access']}"
+
+    async def seat_token(self) -> str:
+        """What the wrk runs send as their bearer token: the access token, or (--caller key) an API key."""
+        if self.args.caller == "key":
+            if not self.api_key:
+                body = {"name": f"seat bench {self.tag}", "scopes": ["read", "write"]}
+                self.api_key = (await self._json("POST", "/v1/api-keys", 201, body))["key"]
+            return self.api_key
+        return str(self.client.headers["Authorization"]).removeprefix("Bearer ")
 
     async def create_license(self, seats: int) -> dict[str, Any]:
         created: dict[str, Any] = await self._json(
@@ -264,7 +274,7 @@ class Bench:
     async def seat_runs(self) -> list[WrkRun]:
         """Acquire, heartbeat and release with wrk, on a license of their own."""
         await self.fresh_token()
-        token = self.client.headers["Authorization"].removeprefix("Bearer ")
+        token = await self.seat_token()
         license_ = await self.create_license(MAX_SEATS)
         acquire = await self.wrk("acquire", "acquire.lua", license_["key_string"], token, f"bench-{self.tag}-wrk")
         acquired: list[str] = await self.redis.zrange(_keys(license_["id"])[0], 0, -1)
@@ -769,6 +779,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--leases", type=_lease_counts, default=[1000, 100_000], help="live lease counts (default 1000,100000)"
     )
     parser.add_argument(
+        "--caller",
+        choices=("user", "key"),
+        default="user",
+        help="who calls the seat routes in the wrk runs: a signed-in user (JWT) or an API key",
+    )
+    parser.add_argument(
         "--fill-ttl", type=int, default=900, help="seconds the directly written leases live (outlasts the run)"
     )
     args = parser.parse_args(argv)
@@ -795,7 +811,8 @@ async def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         print(
             f"Backplane seat benchmark: {args.url} (version {health.json().get('version')}), redis {args.redis_url}, "
-            f"concurrency {args.concurrency}, {args.requests:,} requests per operation"
+            f"concurrency {args.concurrency}, {args.requests:,} requests per operation; "
+            f"the wrk runs' caller: {'an API key' if args.caller == 'key' else 'a signed-in user (JWT)'}"
         )
         await bench.sign_up()
         try:

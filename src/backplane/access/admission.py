@@ -6,18 +6,27 @@ check (revocation, membership, role, rate limit) is checked by the route's scrip
 call as the route's work, from `callers.CALLER_LUA`'s cache. When the script cannot decide (no
 cached entry, or an entry that refuses), `resolve()` takes the full path (`authenticate_jwt` against
 PostgreSQL, then `Require.check`), which raises exactly what any other route would, or admits the
-caller and fills the cache so that the next request stays in Redis. An API key always takes the full
-path first (its state is not cached), and the script then trusts the organization it found.
+caller and fills the cache so that the next request stays in Redis.
 
-Script layout (`ADMIT_LUA`): KEYS[1..5] jti, cut-off, sign-in, caller hash, rate-limit key;
-ARGV[1..6] caller field ('' when already resolved), token issued-at (or, resolved, the organization
-id), minimum role rank, livemode ('1'/'0'), limit interval ms, limit capacity (0: not limited). A
-script's own keys and arguments start at KEYS[6] and ARGV[7].
+An API key's first request in a process takes the full path (`authenticate_key`), which tells the
+process what never changes about the key: its id, its creator and its mode (`KnownKey`, by the
+secret's hash). From then on its requests are admitted like a user's, from the key's entry in its
+creator's cached hash (`callers.py`: revocation, the creator's removal, role change or deactivation
+empty it; it admits until the key expires, and for a minute after the full path last checked it).
+A key with an IP allow-list, or a mode header the key does not have, always takes the full path.
+
+Script layout (`ADMIT_LUA`): KEYS[1..5] jti, cut-off, sign-in (all three '' for a key), caller hash
+(a key's: its creator's), rate-limit key; ARGV[1..6] caller field ('' when already resolved; `key:<id>`
+for a key), token issued-at (or, resolved, the organization id; '' for a key), minimum role rank,
+livemode ('1'/'0'), limit interval ms, limit capacity (0: not limited). A script's own keys and
+arguments start at KEYS[6] and ARGV[7].
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -45,7 +54,7 @@ from backplane.core.config import Settings
 from backplane.core.db import unit_of_work
 from backplane.core.errors import NotFound, Unauthorized
 from backplane.core.ratelimit import GCRA_LUA, Decision, Limit, RateLimited, apply, decide, limit_key
-from backplane.core.security import TokenClaims
+from backplane.core.security import TokenClaims, sha256_hex
 
 ADMIT_LUA = (
     callers.CALLER_LUA
@@ -66,9 +75,15 @@ end
 local function admit(now)
   local org = ARGV[2]
   if ARGV[1] ~= '' then
-    local c = caller(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+    local c
+    if string.sub(ARGV[1], 1, 4) == 'key:' then
+      c = key_caller(KEYS[4], ARGV[1], tonumber(ARGV[3]), now)
+    else
+      c = caller(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+      if c[1] == 'ok' and c[3] < tonumber(ARGV[3]) then c = {'deny'} end
+    end
     if c[1] == 'miss' then return nil, reply('miss', nil, {c[2]}) end
-    if c[1] ~= 'ok' or c[3] < tonumber(ARGV[3]) then return nil, reply('deny') end
+    if c[1] ~= 'ok' then return nil, reply('deny') end
     org = c[2]
   end
   if tonumber(ARGV[6]) > 0 then
@@ -84,13 +99,37 @@ ADMIT_KEYS = 5
 ADMIT_ARGS = 6
 
 
+@dataclass(frozen=True, slots=True)
+class KnownKey:
+    """What never changes about an API key: enough to find its cached entry and to act in its mode."""
+
+    id: uuid.UUID
+    creator_id: uuid.UUID
+    livemode: bool
+
+
+# The API keys this process has authenticated, by the hash of their secret. Nothing here can go stale
+# (revocation and everything else that can change lives in Redis); it is bounded all the same.
+_known_keys: dict[str, KnownKey] = {}
+MAX_KNOWN_KEYS = 10_000
+
+
+def _remember(secret_hash: str, principal: Principal) -> None:
+    api_key = principal.api_key
+    if api_key is None or api_key.created_by_id is None or api_key.allowed_ips:
+        return
+    if len(_known_keys) >= MAX_KNOWN_KEYS:
+        _known_keys.clear()
+    _known_keys[secret_hash] = KnownKey(api_key.id, api_key.created_by_id, api_key.livemode)
+
+
 class Admission:
     """The caller of one request to a hot path, until its script admits it (see the module)."""
 
     def __init__(
         self,
         request: Request,
-        requirement: Require,
+        requirement: RequireAdmitted,
         *,
         claims: TokenClaims | None = None,
         user_id: uuid.UUID | None = None,
@@ -98,6 +137,7 @@ class Admission:
         organization_header: str | None = None,
         mode: bool | None = None,
         principal: Principal | None = None,
+        key: KnownKey | None = None,
     ) -> None:
         self.request = request
         self.requirement = requirement
@@ -107,8 +147,12 @@ class Admission:
         self.organization_header = organization_header
         self.mode = mode  # what X-Backplane-Mode asked for (None: not sent, live for a user)
         self.principal = principal
+        self.key = key  # an API key known to this process, before its script admits it
         self.limit_decision: Decision | None = None  # the limit, once a script applied it
-        self._field = callers.field_for(organization_from_header(organization_header))
+        if key is not None:
+            self._field = callers.key_field(key.id)
+        else:
+            self._field = callers.field_for(organization_from_header(organization_header))
 
     @property
     def settings(self) -> Settings:
@@ -119,12 +163,16 @@ class Admission:
     def livemode(self) -> bool:
         if self.principal is not None:
             return self.principal.livemode
+        if self.key is not None:
+            return self.key.livemode
         return self.mode is not False
 
     @property
     def caller_id(self) -> str:
         if self.principal is not None:
             return self.principal.caller_id
+        if self.key is not None:
+            return f"key:{self.key.id}"
         return f"user:{self.user_id}"
 
     @property
@@ -142,6 +190,9 @@ class Admission:
         if self.principal is not None:
             resolved = str(self.principal.organization_id)
             return ["", "", "", "", limit_key_], ["", resolved, minimum, _flag(self.livemode), *limit_args]
+        if self.key is not None:
+            caller_key = keys.caller(self.key.creator_id)
+            return ["", "", "", caller_key, limit_key_], [self._field, "", minimum, _flag(self.livemode), *limit_args]
         assert self.claims is not None and self.user_id is not None
         return (
             [*revocation_keys(self.claims), keys.caller(self.user_id), limit_key_],
@@ -160,10 +211,19 @@ class Admission:
         return code not in ("miss", "deny")
 
     async def resolve(self, reply: list[Any]) -> Principal:
-        """The full path: the exact refusal any other route would give, or the caller admitted (and, for a
-        signed-in user, the cache filled for the next request)."""
+        """The full path: the exact refusal any other route would give, or the caller admitted (and the
+        cache filled for the next request)."""
         if self.principal is not None:
             return self.principal
+        if self.key is not None:
+            principal = await self._resolve_key(reply)
+        else:
+            principal = await self._resolve_user(reply)
+        self.requirement.check(principal)
+        self.principal = principal
+        return principal
+
+    async def _resolve_user(self, reply: list[Any]) -> Principal:
         assert self.user_id is not None
         state = self.request.app.state
         async with unit_of_work(state.sessionmaker) as session:
@@ -177,8 +237,17 @@ class Admission:
                 raise
             if reply[0] == "miss":
                 await callers.fill(state.redis, self.user_id, self._field, str(reply[6]), callers.entry_for(principal))
-        self.requirement.check(principal)
-        self.principal = principal
+        return principal
+
+    async def _resolve_key(self, reply: list[Any]) -> Principal:
+        assert self.key is not None
+        state = self.request.app.state
+        async with unit_of_work(state.sessionmaker) as session:
+            ip = client_ip(self.request, state.trusted_proxies)
+            principal = await authenticate_key(session, self.token, ip, livemode=self.mode)
+        entry = callers.key_entry_for(principal, int(time.time() * 1000))
+        if reply[0] == "miss" and entry is not None and self.requirement.admits_keys_from_cache:
+            await callers.fill(state.redis, self.key.creator_id, self._field, str(reply[6]), entry)
         return principal
 
 
@@ -207,6 +276,12 @@ class RequireAdmitted(Require):
     dependency: each dependency FastAPI solves costs about as much as the whole script call. `OPENAPI`
     documents them on the route instead."""
 
+    @property
+    def admits_keys_from_cache(self) -> bool:
+        """A key's cached entry answers for its scopes only: a requirement of a user, staff or live
+        mode takes the full path every time."""
+        return not (self.user or self.staff or self.live)
+
     async def __call__(self, request: Request) -> Admission:  # type: ignore[override]
         authorization, organization_header, mode_header = _admission_headers(request.scope)
         scheme, _, token = (authorization or "").partition(" ")
@@ -215,10 +290,15 @@ class RequireAdmitted(Require):
             raise Unauthorized(NO_CREDENTIALS)
         mode = mode_from_header(mode_header)
         if is_api_key(token):
+            secret_hash = sha256_hex(token)
+            known = _known_keys.get(secret_hash)
+            if known is not None and mode in (None, known.livemode) and self.admits_keys_from_cache:
+                return Admission(request, self, key=known, token=token, mode=mode)
             async with unit_of_work(request.app.state.sessionmaker) as session:
                 ip = client_ip(request, request.app.state.trusted_proxies)
                 principal = await authenticate_key(session, token, ip, livemode=mode)
             self.check(principal)
+            _remember(secret_hash, principal)
             return Admission(request, self, principal=principal)
         claims, user_id = access_claims(request.app.state.settings, token)
         return Admission(
