@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from backplane.core import keys
+from backplane.licenses.leases import RESTORE_STEP, SWEEP_STEP, Leases, OpenSession
 from backplane.licenses.tasks import record_ended_sessions_task
 from backplane.workers.settings import shutdown, startup
 from tests.fixtures.assertions import assert_licensing_error, assert_licensing_fields
@@ -278,3 +282,67 @@ async def test_live_sessions_show_the_machines_ip_and_client_version(
         second["session_id"]: ("machine-b", *stored[second["session_id"]]),
     }
     assert shown[second["session_id"]][2] == "2.4.1"
+
+
+async def _expired_fleet(redis: Any, license_: dict[str, Any], owner_org: str, count: int) -> None:
+    """`count` leases of one license written as the acquire script writes them, all expired a second ago
+    (a fleet that went away at once)."""
+    seconds, micros = await redis.time()
+    expired = int(seconds) * 1000 + int(micros) // 1000 - 1000
+    lid, org = license_["id"], owner_org
+    prefix = f"{keys.LEASES_PREFIX}{lid}"
+    fleet = [(str(uuid.uuid4()), f"fleet-{n}") for n in range(count)]
+    pipe = redis.pipeline(transaction=False)
+    pipe.zadd(f"{prefix}:leases", {sid: expired for sid, _ in fleet})
+    pipe.hset(f"{prefix}:hw", mapping={hw: sid for sid, hw in fleet})
+    pipe.hset(f"{prefix}:meta", mapping={sid: json.dumps({"hw": hw, "acq": expired, "n": 0}) for sid, hw in fleet})
+    pipe.zadd(keys.LEASE_EXPIRY_INDEX, {f"{lid}:{sid}": expired for sid, _ in fleet})
+    for sid, hw in fleet:
+        pipe.hset(keys.lease(sid), mapping={"license": lid, "org": org, "hw": hw})
+    await pipe.execute()
+
+
+async def test_thousands_of_leases_expiring_at_once_are_ended_a_bounded_step_at_a_time(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Each Redis script call ends a bounded number of expired leases: one call ending them all would
+    hold Redis (every organization's requests) for as long as that takes, a second for 100,000."""
+    license_ = await create_license(owner, seats=6000)
+    redis = app.state.redis
+    await _expired_fleet(redis, license_, owner.organization_id, 5000)
+
+    taken = await acquire(owner, license_["key_string"], "newcomer")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["seats_remaining"] == 5999  # the expired leases hold no seat, swept or not
+    assert await redis.llen(keys.LEASES_ENDED) <= SWEEP_STEP
+
+    ctx: dict[str, Any] = {"settings": app.state.settings}
+    await startup(ctx)
+    try:
+        ended = await record_ended_sessions_task(ctx)
+    finally:
+        await shutdown(ctx)
+    assert ended == 5000
+    assert await redis.llen(keys.LEASES_ENDED) == 0
+    assert await redis.zcount(keys.LEASE_EXPIRY_INDEX, "-inf", "+inf") == 1  # the newcomer's
+    beat = await client.patch(
+        f"/api/v1/licenses/sessions/{taken.json()['session_id']}/heartbeat/", headers=owner.headers
+    )
+    assert beat.status_code == 200 and beat.json()["seats_remaining"] == 5999
+
+
+async def test_a_restore_in_steps_keeps_the_newest_sessions_up_to_the_seats(app: FastAPI) -> None:
+    """A license's open sessions are rebuilt a bounded step at a time, newest first across the steps:
+    the seats go to the newest, a machine named twice keeps its newest session, the rest end."""
+    leases: Leases = app.state.leases
+    license_id, organization_id = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    sessions = [
+        OpenSession(uuid.uuid4(), f"machine-{n}", now - timedelta(seconds=n)) for n in range(RESTORE_STEP + 500)
+    ]
+    again = OpenSession(uuid.uuid4(), "machine-0", now - timedelta(hours=1))  # machine-0's older session
+    seats = RESTORE_STEP + 100
+    restored, ended = await leases.restore(license_id, organization_id, seats, 60, [again, *sessions])
+    assert (restored, ended) == (seats, len(sessions) - seats + 1)
+    live = {lease.session_id for lease in await leases.live(license_id, seats + 10)}
+    assert live == {session.session_id for session in sessions[:seats]}

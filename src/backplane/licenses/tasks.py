@@ -10,20 +10,28 @@ from backplane.licenses.models import SessionEnd
 from backplane.licenses.seats import record_ended_batch
 from backplane.workers.context import session_scope
 
+MAX_SWEEPS = 100  # steps of ending leases in one run of the cron; what is left waits for the next run
+
 
 async def record_ended_sessions_task(ctx: dict[str, Any]) -> int:
-    """Cron: end the leases whose time is up and write every ended lease into its history."""
+    """Cron: end the leases whose time is up and write every ended lease into its history. Leases
+    are ended a bounded step at a time (`Leases.sweep_expired`), each step's history written before
+    the next, so a fleet that expired at once never holds Redis or this worker for long."""
     leases: Leases = ctx["leases"]
-    await leases.sweep_expired()
     total = 0
-    while True:
-        async with session_scope(ctx) as session:
-            ended = await record_ended_batch(session, leases)
-        if not ended:
-            return total
-        await leases.ack_ended(len(ended))  # only after the history is committed
-        metrics.LEASE_EXPIRIES.inc(sum(1 for lease in ended if lease.reason == SessionEnd.expired))
-        total += len(ended)
+    for _ in range(MAX_SWEEPS):
+        swept = await leases.sweep_expired()
+        while True:
+            async with session_scope(ctx) as session:
+                ended = await record_ended_batch(session, leases)
+            if not ended:
+                break
+            await leases.ack_ended(len(ended))  # only after the history is committed
+            metrics.LEASE_EXPIRIES.inc(sum(1 for lease in ended if lease.reason == SessionEnd.expired))
+            total += len(ended)
+        if not swept:
+            break
+    return total
 
 
 async def announce_expiry_task(ctx: dict[str, Any]) -> int:
