@@ -520,6 +520,30 @@ class Bench:
                 await self.redis.zrem(EXPIRY_INDEX, *stray)
                 await self.redis.unlink(*(lease_key(entry.split(":", 1)[1]) for entry in stray))
         self.open_sessions.clear()
+        await self.record_ended()
+
+    async def record_ended(self) -> None:
+        """What the worker's `licenses.record_ended` cron would have done, since no worker runs beside
+        this bench: the released leases written into their history rows. Left open, the rows pile up
+        run after run, and a worker whose Redis has no leases yet restores every one of them."""
+        from backplane.core.config import get_settings
+        from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
+        from backplane.licenses.seats import record_ended_batch
+
+        engine = create_engine(get_settings())
+        total = 0
+        try:
+            sessionmaker = create_sessionmaker(engine)
+            while True:
+                async with unit_of_work(sessionmaker) as session:
+                    ended = await record_ended_batch(session, self.leases)
+                if not ended:
+                    break
+                await self.leases.ack_ended(len(ended))
+                total += len(ended)
+        finally:
+            await engine.dispose()
+        print(f"wrote {total:,} ended leases into their history, as the worker's cron would")
 
 
 @dataclass
