@@ -372,3 +372,28 @@ async def test_a_shutdown_whose_cancellation_a_heartbeat_swallows_still_hands_th
 
     after = await _stopped_in_a_heartbeat(client, owner, create_job, settings, swallowed)
     assert (after["status"], after["attempts"]) == ("queued", 0)
+
+
+async def test_a_shutdown_between_the_claim_and_the_agent_hands_the_job_back(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, settings: Any, monkeypatch: Any
+) -> None:
+    """The shutdown's cancellation can reach a run after its claim committed and before its agent
+    started (announcing the start, its webhook's "start" call): the job goes back to the queue then
+    too. It used to stay `processing` until the sweeper found it stalled (one run of
+    test_a_worker_shutting_down_hands_its_job_back in a full suite)."""
+    from backplane.jobs import hooks
+
+    announcing = asyncio.Event()
+
+    async def slow_start(*_: Any, **__: Any) -> None:
+        announcing.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(hooks, "notify_now", slow_start)
+    worker = await JobsWorker(settings).start()
+    job = await create_job("test-sleep", input_data={"seconds": 30})
+    await asyncio.wait_for(announcing.wait(), timeout=30)
+    await asyncio.wait_for(worker.stop(), timeout=10)
+    after = (await client.get(f"/v1/jobs/{job['id']}", headers=owner.headers)).json()
+    assert (after["status"], after["attempts"]) == ("queued", 0)
+    assert (await _history(client, owner, job["id"]))[-1] == ("processing", "queued")

@@ -183,9 +183,13 @@ class Runner:
     ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
         """`_run_claimed`, announced and counted."""
         bind_log_context(organization_id=job.organization_id)
-        await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
-        if job.attempts == 1:  # its own webhook hears of the first attempt only
-            await hooks.notify_now(self.sessionmaker, job, self.settings, "start")
+        try:
+            await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
+            if job.attempts == 1:  # its own webhook hears of the first attempt only
+                await hooks.notify_now(self.sessionmaker, job, self.settings, "start")
+        except asyncio.CancelledError:  # shutting down before it ran: back to the queue
+            await self._hand_back(job.id, token)
+            raise
         started = _count_start(job)
         outcome, following = await self._run_claimed(statements, job, token, chain_until)
         _count_finish(job, outcome, started)
@@ -208,7 +212,7 @@ class Runner:
             except AgentInputError as exc:
                 problem = exc
             except asyncio.CancelledError:  # shutting down before it ran: back to the queue
-                await asyncio.shield(self._release(job_id, token))
+                await self._hand_back(job_id, token)
                 raise
 
         agent = get_agent(agent_id)
@@ -235,12 +239,8 @@ class Runner:
         except asyncio.CancelledError:
             if job_id in self.cancelled:  # cancelled by the user or taken over: discard everything
                 return "cancelled", None
-            # The worker is shutting down (deploy): hand the job back without using up an attempt.
-            task.cancel()
-            release = asyncio.ensure_future(self._release(job_id, token))
-            self._pending.add(release)  # `stop` waits for it even if this task is cancelled again
-            release.add_done_callback(self._pending.discard)
-            await asyncio.shield(release)
+            task.cancel()  # the worker is shutting down (deploy)
+            await self._hand_back(job_id, token)
             raise
         except AgentInputError as exc:
             await self._fail(job_id, token, {"code": "INVALID_INPUT", "message": str(exc)}, retryable=False)
@@ -442,6 +442,14 @@ class Runner:
             if lifecycle.is_final(job):
                 lifecycle.announce_after_commit(session, job)
             self.dispatcher.dispatch_after_commit(session, job.organization_id)
+
+    async def _hand_back(self, job_id: str, token: uuid.UUID) -> None:
+        """The worker is shutting down with this job claimed: back to the queue without using up an
+        attempt. `stop` waits for it even if the run's task is cancelled again."""
+        release = asyncio.ensure_future(self._release(job_id, token))
+        self._pending.add(release)
+        release.add_done_callback(self._pending.discard)
+        await asyncio.shield(release)
 
     async def _release(self, job_id: str, token: uuid.UUID) -> None:
         """Give an interrupted run's job back to the queue; the interrupted attempt is not counted."""
