@@ -55,9 +55,11 @@ LEASE_PREFIX = keys.LEASE_PREFIX
 # The leases' operations as Lua functions, each script below one short call of them. A license's
 # own keys are built from `prefix` (LEASES_PREFIX) and its id; `expiry` and `ended` are the global
 # index and log, `lease_prefix` the live lease keys' ("lease:").
-_LIB = f"""
+_LIB = (
+    f"""
 local SWEEP_STEP = {SWEEP_STEP}
-""" + """
+"""
+    + """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -142,6 +144,7 @@ local function give_back(lid, prefix, expiry, ended, lease_key, sid, reason, now
   return {1, live_count(zkey, now)}
 end
 """
+)
 
 # KEYS: expiry index, ended log, epoch; ARGV: license id, new session id, hardware id, seats, ttl ms,
 # organization id, LEASES_PREFIX, lease key prefix
