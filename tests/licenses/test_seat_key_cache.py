@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from backplane.core import keys
@@ -85,24 +86,17 @@ async def _member_key_seat(api: Api, owner: Account, client: httpx.AsyncClient, 
     return member, secret, session_id
 
 
-async def test_a_key_whose_creator_was_removed_is_refused_at_once(
-    api: Api, owner: Account, client: httpx.AsyncClient
+@pytest.mark.parametrize("gone", ["removed", "deactivated"])
+async def test_a_key_whose_creator_was_removed_or_deactivated_is_refused_at_once(
+    api: Api, owner: Account, client: httpx.AsyncClient, gone: str
 ) -> None:
-    member, secret, session_id = await _member_key_seat(api, owner, client, "removed-creator@example.com")
-    removed = await client.delete(
-        f"/v1/organizations/{owner.organization_id}/members/{member.user_id}", headers=owner.headers
-    )
-    assert removed.status_code == 204, removed.text
-    beat = await client.patch(HEARTBEAT.format(session_id), headers=_bearer(secret))
-    assert_licensing_error(beat, 401, "Unauthorized", REVOKED)
-
-
-async def test_a_key_whose_creator_was_deactivated_is_refused_at_once(
-    api: Api, owner: Account, client: httpx.AsyncClient
-) -> None:
-    member, secret, session_id = await _member_key_seat(api, owner, client, "deactivated-creator@example.com")
-    gone = await client.delete("/v1/users/me", headers=member.headers)
-    assert gone.status_code == 204, gone.text
+    member, secret, session_id = await _member_key_seat(api, owner, client, f"{gone}-creator@example.com")
+    if gone == "removed":  # by the organization's owner
+        path, headers = f"/v1/organizations/{owner.organization_id}/members/{member.user_id}", owner.headers
+    else:  # the creator closed their own account
+        path, headers = "/v1/users/me", member.headers
+    answer = await client.delete(path, headers=headers)
+    assert answer.status_code == 204, answer.text
     beat = await client.patch(HEARTBEAT.format(session_id), headers=_bearer(secret))
     assert_licensing_error(beat, 401, "Unauthorized", REVOKED)
 
