@@ -246,7 +246,7 @@ class Admission:
             ip = client_ip(self.request, state.trusted_proxies)
             principal = await authenticate_key(session, self.token, ip, livemode=self.mode)
         entry = callers.key_entry_for(principal, int(time.time() * 1000))
-        if reply[0] == "miss" and entry is not None and self.requirement.admits_keys_from_cache:
+        if reply[0] == "miss" and entry is not None:
             await callers.fill(state.redis, self.key.creator_id, self._field, str(reply[6]), entry)
         return principal
 
