@@ -176,6 +176,10 @@ async def test_a_warm_key_still_records_its_use_to_the_minute(
     assert (await client.patch(HEARTBEAT.format(session_id), headers=auth)).status_code == 200
     [[last_used_at]] = await sql("SELECT last_used_at FROM api_keys WHERE id = :id", id=created["id"])
     assert last_used_at > a_minute_ago + timedelta(seconds=30)
+    # Recording the use changes nothing the caches copy: the key (and its creator) stay warm.
+    with statements(app) as seen:
+        assert (await client.patch(HEARTBEAT.format(session_id), headers=auth)).status_code == 200
+    assert seen == []
 
 
 async def test_another_organizations_key_finds_no_license_or_session_though_warm(

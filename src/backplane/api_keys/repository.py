@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backplane.api_keys.models import ApiKey
 from backplane.auth.models import User
@@ -54,4 +55,6 @@ async def touch_last_used(session: AsyncSession, api_key: ApiKey, now: datetime)
     upload), so a concurrent request with the same key skips the write instead of queueing behind it."""
     unlocked = select(ApiKey.id).where(ApiKey.id == api_key.id).with_for_update(skip_locked=True).scalar_subquery()
     await session.execute(update(ApiKey).where(ApiKey.id == unlocked).values(last_used_at=now))
-    api_key.last_used_at = now
+    # What the row now holds, not a change to flush: a dirty key would look revoked or edited to the
+    # caller cache's flush hook (`access/callers.py`), which would empty its creator's entries.
+    set_committed_value(api_key, "last_used_at", now)
