@@ -215,3 +215,32 @@ async def test_a_job_stream_outlives_redis_and_ends_from_postgresql(settings: Se
         await redis_proxy.start()
         server.should_exit = True
         await serving
+
+
+async def test_a_warm_api_key_heartbeats_while_postgresql_is_down_and_a_cold_one_is_503(
+    proxied_client: httpx.AsyncClient, pg_proxy: TcpProxy, api: Api
+) -> None:
+    """An API key admitted from Redis (its second request on) keeps its seat alive through a PostgreSQL
+    outage, as a signed-in user does; a key the process has not checked yet meets the outage: 503."""
+    account = await api.register("key-faults@example.com")
+    license_ = await api.issue_license(account, seats=2)
+    warm, cold = await account.create_key(), await account.create_key()
+    headers = {"Authorization": f"Bearer {warm['key']}"}
+    body = {"license_key": license_["key_string"], "hardware_id": "ci-runner"}
+    acquired = await proxied_client.post("/api/v1/licenses/acquire/", json=body, headers=headers)
+    assert acquired.status_code == 200, acquired.text
+    beat_url = f"/api/v1/licenses/sessions/{acquired.json()['session_id']}/heartbeat/"
+    assert (await proxied_client.patch(beat_url, headers=headers)).status_code == 200  # the key's entry filled
+
+    await pg_proxy.stop()
+    beat = await proxied_client.patch(beat_url, headers=headers)
+    assert beat.status_code == 200, beat.text
+    refused = await proxied_client.patch(beat_url, headers={"Authorization": f"Bearer {cold['key']}"})
+    assert refused.status_code == 503, refused.text
+    assert refused.json() == {
+        "error": "Service unavailable",
+        "detail": "A backing service is unavailable. Retry later.",
+    }
+
+    await pg_proxy.start()
+    assert (await proxied_client.patch(beat_url, headers=headers)).status_code == 200
