@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from backplane.core import keys
 from backplane.core.config import Settings
 from tests.e2e.guide_clients import CoditectClient, LicenseSessionManager
 from tests.fixtures.auth import PASSWORD
@@ -199,8 +201,9 @@ async def test_nothing_is_lost_or_doubled_across_store_crashes_and_a_killed_work
                     await _until(settled, 150, "every job final and every event delivered")
                 except AssertionError as timed_out:
                     missing = set(last["events"]) - set(receiver.processed)
+                    trail = await _trail(postgres.url, redis_server.url, sorted(missing))
                     raise AssertionError(
-                        f"unfinished jobs {last['unfinished']}, events not received {missing}"
+                        f"unfinished jobs {last['unfinished']}, events not received {missing}: {trail}"
                     ) from timed_out
                 for manager in managers:
                     await asyncio.to_thread(manager.release)
@@ -242,6 +245,37 @@ async def _counts(database_url: str) -> dict[str, Any]:
         "events_per_job": dict(Counter(row["job_id"] for row in events)),
         "sessions": {str(row["id"]): row["end_reason"] for row in sessions},
     }
+
+
+async def _trail(database_url: str, redis_url: str, event_ids: list[str]) -> list[dict[str, Any]]:
+    """Where each missing event's deliveries stopped: their row, their attempts, and what Redis holds of
+    their jobs (the message a failure prints, so that a run on CI says what happened)."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    redis = Redis.from_url(redis_url)
+    try:
+        deliveries = await connection.fetch(
+            "SELECT id, endpoint_id, status, attempt_count, next_attempt_at, last_attempt_at, created_at "
+            "FROM webhook_deliveries WHERE event_id = ANY($1::text[])",
+            event_ids,
+        )
+        found = []
+        for row in deliveries:
+            attempts = await connection.fetch(
+                "SELECT attempted_at, status_code FROM webhook_attempts WHERE delivery_id = $1", row["id"]
+            )
+            jobs = {key.decode(): await redis.pttl(key) for key in await redis.keys(f"*{row['id']}*")}
+            queues = [key for key in await redis.keys("*queue*") if await redis.type(key) == b"zset"]
+            for queue in queues:
+                for job_key in list(jobs):
+                    job_id = job_key.removeprefix("arq:job:")
+                    if (score := await redis.zscore(queue, job_id)) is not None:
+                        jobs[f"{queue.decode()} {job_id}"] = score
+            waiting = await redis.zscore(keys.webhook_waiting(row["endpoint_id"]), row["id"])
+            found.append({**dict(row), "attempts": [dict(a) for a in attempts], "redis": jobs, "waiting": waiting})
+        return found
+    finally:
+        await connection.close()
+        await redis.aclose()
 
 
 async def test_a_worker_killed_mid_delivery_leaves_the_event_processed_once_at_the_receiver(

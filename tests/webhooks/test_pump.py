@@ -19,6 +19,7 @@ from backplane.core.db import unit_of_work, utcnow
 from backplane.webhooks import delivery as flow
 from backplane.webhooks.pump import Pump
 from backplane.webhooks.sender import AttemptResult
+from backplane.webhooks.slots import EndpointSlots
 from backplane.webhooks.tasks import _slots
 from tests.fixtures.auth import Account, Api
 from tests.webhooks.conftest import (
@@ -108,6 +109,35 @@ async def test_a_stopping_pump_queues_what_it_has_not_started(
         await pump.stop()
         assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(delivery_id, 1) for delivery_id, _ in handed}
     assert receiver.received == []
+
+
+async def test_a_delivery_whose_pump_died_holding_its_slot_is_sent_once_that_lease_ends(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    """A worker killed between taking a delivery's slot and claiming it leaves the slot to its lease. The
+    sweep hands the delivery to the next worker's pump every few seconds meanwhile; those hand-overs must
+    not renew the dead worker's lease, or the delivery waits for ever (seen in the fault run)."""
+    account = await api.register()
+    await create_webhook(client, account, receiver.url())
+    event_id = await record(settings, account.organization_id, "job.completed", {"n": 1})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+        slots = EndpointSlots(ctx["redis"], limit=settings.webhook_endpoint_concurrency, lease_seconds=1.0)
+        assert await slots.acquire_many(handed) == handed  # the dead worker's pump: taken, never given back
+        pump = Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], slots)
+        pump.start()
+        try:
+
+            async def sent() -> bool:
+                pump.submit(list(handed))  # the sweep, again and again, as long as the delivery is overdue
+                await asyncio.sleep(0.2)
+                return [r.headers["webhook-id"] for r in receiver.received] == [event_id]
+
+            await eventually(sent, "the delivery sent once the dead worker's slot lease ended", within=10)
+        finally:
+            await pump.stop()
 
 
 async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_the_endpoint_locks(

@@ -38,12 +38,14 @@ from redis.asyncio import Redis
 from backplane.core import keys
 from backplane.core.redis import run_scripts
 
-# KEYS: slots, waiting, breaker. ARGV: now (ms), limit, delivery id, lease end (ms), waiting ttl (ms).
+# KEYS: slots, waiting, breaker. ARGV: now (ms), limit, delivery id, lease end (ms), waiting ttl (ms), take over
+# ('1': a slot the delivery already holds is renewed and taken; '0': it is left to its lease).
 # 1: a new slot (as the probe, while the breaker is open), 2: the slot it held, 0: it waits.
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if held and ARGV[6] == '0' then return 2 end
 local probing = false
 if not held then
   local b = redis.call('HMGET', KEYS[3], 'open_until', 'probe', 'probe_until')
@@ -156,7 +158,7 @@ class EndpointSlots:
     async def acquire(self, endpoint_id: str, delivery_id: str) -> bool:
         """Take a slot for this delivery's attempt (or take over the one it has: a job run again after
         its worker died); False: the endpoint is full, or its breaker open, and the delivery waits."""
-        return bool(await self._acquire(keys=_keys(endpoint_id), args=self._acquire_args(delivery_id)))
+        return bool(await self._acquire(keys=_keys(endpoint_id), args=self._acquire_args(delivery_id, take_over=True)))
 
     async def release(self, endpoint_id: str, delivery_id: str, outcome: Outcome) -> Released:
         """Give the slot back after an attempt that went `outcome`; the delivery that waited longest (or,
@@ -166,13 +168,15 @@ class EndpointSlots:
     async def acquire_many(self, wanted: list[Pair]) -> list[Pair]:
         """`acquire` for many (delivery id, endpoint id) pairs in one round trip; those that got a new
         slot. The others wait in their endpoint's waiting set, or already had a slot: someone else is
-        on them (a job, another worker's pump), who gives that slot back."""
+        on them (a job, another worker's pump), who gives that slot back. Such a slot keeps the lease it
+        has: the holder may have died (a worker killed before its claim), and renewing the lease at each
+        hand-over (the sweep makes one every few seconds) would keep that slot, and the delivery, for ever."""
         if not wanted:
             return []
         granted = await run_scripts(
             self._redis,
             [
-                (self._acquire, [3, *_keys(endpoint_id), *self._acquire_args(delivery_id)])
+                (self._acquire, [3, *_keys(endpoint_id), *self._acquire_args(delivery_id, take_over=False)])
                 for delivery_id, endpoint_id in wanted
             ],
         )
@@ -198,9 +202,9 @@ class EndpointSlots:
             released.woken.extend((_text(w), endpoint_id) for w in woken)
         return released
 
-    def _acquire_args(self, delivery_id: str) -> list[str | int]:
+    def _acquire_args(self, delivery_id: str, *, take_over: bool) -> list[str | int]:
         now = int(time.time() * 1000)
-        return [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS]
+        return [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS, "1" if take_over else "0"]
 
 
 @dataclass(frozen=True, slots=True)
