@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -32,11 +33,17 @@ Effect = Callable[[], Awaitable[Any]]
 _EFFECTS = "effects"
 
 
+@dataclass(frozen=True, slots=True)
+class _Publish:
+    channel: str
+    message: str
+
+
 class Effects:
     def __init__(self, redis: Redis | None, queue: ArqRedis | None) -> None:
         self.redis = redis
         self.queue = queue
-        self._pending: list[tuple[str, Effect]] = []
+        self._pending: list[tuple[str, Effect | _Publish]] = []
 
     def enqueue(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Enqueue the arq task `task` (arq's own `_queue_name`, `_job_id`, `_defer_by` pass through)."""
@@ -50,26 +57,40 @@ class Effects:
         self._pending.append((f"enqueue {task}", _enqueue))
 
     def publish(self, channel: str, message: str) -> None:
-        redis = self.redis
-
-        async def _publish() -> None:
-            if redis is None:
-                raise RuntimeError("this unit of work has no Redis")
-            await redis.publish(channel, message)
-
-        self._pending.append((f"publish on {channel}", _publish))
+        self._pending.append((f"publish on {channel}", _Publish(channel, message)))
 
     def call(self, effect: Effect, name: str | None = None) -> None:
         self._pending.append((name or str(getattr(effect, "__qualname__", effect)), effect))
 
     async def run(self) -> None:
-        """Run every effect asked for, in order, each once; a failure is logged and the rest still run."""
+        """Run every effect asked for, in order, each once; a failure is logged and the rest still run.
+        Publishes asked for one after another go in one round trip (a batch of 100 jobs makes 100)."""
         pending, self._pending = self._pending, []
+        messages: list[_Publish] = []
         for name, effect in pending:
+            if isinstance(effect, _Publish):
+                messages.append(effect)
+                continue
+            await self._publish(messages)
+            messages = []
             try:
                 await effect()
             except Exception:  # committed: losing a side effect must not turn the change into a 5xx
                 logger.exception("after commit: %s failed", name)
+        await self._publish(messages)
+
+    async def _publish(self, messages: list[_Publish]) -> None:
+        if not messages:
+            return
+        try:
+            if self.redis is None:
+                raise RuntimeError("this unit of work has no Redis")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for message in messages:
+                    pipe.publish(message.channel, message.message)
+                await pipe.execute()
+        except Exception:
+            logger.exception("after commit: publish on %s failed", ", ".join(sorted({m.channel for m in messages})))
 
     def discard(self) -> None:
         self._pending.clear()
