@@ -6,6 +6,7 @@ removed, lowered or deactivated, the key expired, its IP allow-list, the mode he
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -194,3 +195,24 @@ async def test_another_organizations_key_finds_no_license_or_session_though_warm
         assert_licensing_error(beat, 404, "Not found", "Session not found or expired. Acquire a seat again.")
         taken = await client.post(ACQUIRE, json={"license_key": license_key, "hardware_id": "x"}, headers=auth)
         assert_licensing_error(taken, 404, "Not found", "License not found.")
+
+
+async def test_a_key_stays_warm_on_an_api_host_whose_clock_is_behind_redis(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry's "checked" time is Redis's clock, which the script compares it with: an API host two
+    minutes behind (NTP lost) must not stamp every entry as already too old to admit."""
+    license_ = await create_license(owner, seats=3)
+    auth = _bearer((await owner.create_key())["key"])
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 120)  # this process's clock, from here on
+    acquired = await client.post(
+        ACQUIRE, json={"license_key": license_["key_string"], "hardware_id": "ci-1"}, headers=auth
+    )
+    assert acquired.status_code == 200, acquired.text
+    heartbeat = HEARTBEAT.format(acquired.json()["session_id"])
+    assert (await client.patch(heartbeat, headers=auth)).status_code == 200  # the script's miss fills the entry
+    with statements(app) as seen:
+        beat = await client.patch(heartbeat, headers=auth)
+    assert beat.status_code == 200, beat.text
+    assert seen == []

@@ -24,7 +24,6 @@ arguments start at KEYS[6] and ARGV[7].
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -82,7 +81,7 @@ local function admit(now)
       c = caller(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
       if c[1] == 'ok' and c[3] < tonumber(ARGV[3]) then c = {'deny'} end
     end
-    if c[1] == 'miss' then return nil, reply('miss', nil, {c[2]}) end
+    if c[1] == 'miss' then return nil, reply('miss', nil, {c[2], now}) end  -- now: a key entry's "checked"
     if c[1] ~= 'ok' then return nil, reply('deny') end
     org = c[2]
   end
@@ -245,8 +244,10 @@ class Admission:
         async with unit_of_work(state.sessionmaker) as session:
             ip = client_ip(self.request, state.trusted_proxies)
             principal = await authenticate_key(session, self.token, ip, livemode=self.mode)
-        entry = callers.key_entry_for(principal, int(time.time() * 1000))
-        if reply[0] == "miss" and entry is not None:
+        # Stamped with Redis's clock (the miss reply's), which the script compares it with: an API host's
+        # clock running behind would otherwise make every entry too old to admit, or ahead, admit too long.
+        entry = callers.key_entry_for(principal, int(reply[7])) if reply[0] == "miss" else None
+        if entry is not None:
             await callers.fill(state.redis, self.key.creator_id, self._field, str(reply[6]), entry)
         return principal
 
