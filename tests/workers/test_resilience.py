@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.webhooks.tasks import dispatch_task
+from backplane.workers import run
 from tests.conftest import TEST_REDIS_URL
 from tests.fixtures.auth import Account, Api
 from tests.fixtures.proxy import TcpProxy
@@ -204,3 +205,30 @@ async def test_redis_lost_while_arq_watches_a_key_is_an_outage_not_a_crash(redis
     stores = Stores()
     assert stores.noticed(raised.value) and not stores.redis.up
     assert not redis_down(WatchError("Watched variable changed."))  # arq's own race: not an outage
+
+
+async def test_a_worker_whose_close_fails_for_another_reason_says_so(
+    start_worker: StartWorker,
+    worker_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store still away is why a close may fail quietly (the outage is logged once already); anything
+    else (its shutdown's hand-back of running jobs failing, say) is an operator's to see."""
+    worker = await start_worker(worker_settings)
+    await until(lambda: answers(worker, 200))
+    real_close = run.close_worker
+
+    async def failing_close(arq_worker: Any) -> None:
+        await real_close(arq_worker)
+        raise RuntimeError("the shutdown failed")
+
+    monkeypatch.setattr(run, "close_worker", failing_close)
+    caplog.set_level(logging.ERROR, logger="backplane.workers.run")
+    assert await worker.close() == 0
+    failed = [r for r in caplog.records if r.name == "backplane.workers.run"]
+    assert [r.getMessage() for r in failed] == [
+        "closing the worker of backplane:queue failed",
+        "closing the worker of backplane:jobs failed",
+    ]
+    assert all(r.exc_info and r.exc_info[1] is not None for r in failed)

@@ -9,7 +9,6 @@ status 1 when a worker loop fails for any other reason (a supervisor then restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -126,8 +125,11 @@ async def run_workers(
         worker.handle_sig(signal.SIGTERM)
     await asyncio.gather(*runs, return_exceptions=True)
     for worker in workers:
-        with contextlib.suppress(Exception):  # a store still away: nothing more to tidy there
+        try:
             await close_worker(worker)
+        except Exception as error:  # a store still away: nothing more to tidy there (its outage is logged)
+            if not stores.noticed(error):
+                logger.exception("closing the worker of %s failed", worker.queue_name)
     if health is not None:
         health.should_exit = True  # closes its socket, which cancelling would leave open
         await serving
