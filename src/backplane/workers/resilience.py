@@ -18,6 +18,7 @@ from typing import Any
 import redis.exceptions
 import sqlalchemy.exc
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 from redis.asyncio import Redis
 
@@ -209,7 +210,24 @@ class ResilientWorker(Worker):
         # queue); the monitor's probe says when Redis is back.
         self._backoff.reset()
 
+    async def _not_running(self, job_ids: list[bytes]) -> list[bytes]:
+        """The ids that neither this worker runs nor another has marked in progress."""
+        mine = {job_id for job_id, task in self.tasks.items() if not task.done()}
+        found = [job_id for job_id in job_ids if job_id.decode() not in mine]
+        if len(found) <= 1 or self.job_counter >= self.max_jobs:
+            return found
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in found:
+                pipe.exists(in_progress_key_prefix + job_id.decode())
+            running = await pipe.execute()
+        return [job_id for job_id, elsewhere in zip(found, running, strict=True) if not elsewhere]
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # arq checks each id its poll read with a WATCH, EXISTS, ZSCORE and UNWATCH (four round trips),
+        # although a job stays in the queue while it runs: a busy worker's poll paid that for every job
+        # it runs itself and every job other workers run. Those are left out first, the others' in one
+        # round trip; arq's own check still guards what remains against a race.
+        job_ids = await self._not_running(job_ids)
         # arq takes a slot (semaphore and counter) before its Redis pipeline; when that pipeline fails
         # the slot is never given back, and a few outages would leave the worker unable to run anything.
         for job_id in job_ids:

@@ -1,0 +1,76 @@
+"""An arq poll of a busy worker: the jobs the worker runs itself, and those running elsewhere, cost no
+round trip each (arq's own check is a WATCH, EXISTS, ZSCORE and UNWATCH per job it reads)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from arq.connections import ArqRedis, create_pool
+from arq.worker import func
+
+from backplane.core.config import Settings
+from backplane.workers.resilience import ResilientWorker, Stores
+from backplane.workers.settings import redis_settings
+
+
+def _counting_transactions(pool: ArqRedis) -> list[int]:
+    """Counts the transactional pipelines `pool` makes from now on (arq's per-job check is one)."""
+    made = [0]
+    pipeline: Callable[..., Any] = pool.pipeline
+
+    def counted(transaction: bool = True, shard_hint: Any = None) -> Any:
+        if transaction:
+            made[0] += 1
+        return pipeline(transaction=transaction, shard_hint=shard_hint)
+
+    pool.pipeline = counted  # type: ignore[method-assign]
+    return made
+
+
+async def test_a_poll_asks_nothing_of_each_job_already_running(settings: Settings) -> None:
+    release = asyncio.Event()
+
+    async def hold(ctx: dict[str, Any]) -> None:
+        await release.wait()
+
+    queue = f"test:polls:{uuid.uuid4().hex}"
+    options = {"queue_name": queue, "handle_signals": False, "poll_delay": 60, "max_jobs": 40}
+    pools: list[ArqRedis] = []
+    workers = []
+    try:
+        for _ in range(2):
+            worker = ResilientWorker(
+                functions=[func(hold, name="hold")],
+                redis_settings=redis_settings(settings),
+                stores=Stores(),
+                backoff_cap=1.0,
+                **options,
+            )
+            pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+            worker._pool = pool
+            pools.append(pool)
+            workers.append(worker)
+        mine, other = workers
+        for n in range(10):
+            await pools[0].enqueue_job("hold", _job_id=f"other-{n}")
+        await other._poll_iteration()  # another worker runs these 10
+        for n in range(10):
+            await pools[0].enqueue_job("hold", _job_id=f"mine-{n}")
+        await mine._poll_iteration()  # this one runs the next 10
+        assert (len(other.tasks), len(mine.tasks)) == (10, 10)
+
+        made = _counting_transactions(mine.pool)
+        await pools[0].enqueue_job("hold", _job_id="new")
+        await mine._poll_iteration()  # reads all 21 queued ids: only the new one is checked and started
+        assert "new" in mine.tasks
+        assert made[0] <= 2  # the new job's check, and its start (run_job reads it in one); not one for each of the 20
+    finally:
+        release.set()
+        for worker in workers:
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        for pool in pools:
+            await pool.delete(queue)
+            await pool.aclose()
