@@ -216,3 +216,20 @@ async def test_a_key_stays_warm_on_an_api_host_whose_clock_is_behind_redis(
         beat = await client.patch(heartbeat, headers=auth)
     assert beat.status_code == 200, beat.text
     assert seen == []
+
+
+async def test_creating_a_key_leaves_its_creators_cached_entries_warm(
+    owner: Account, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Only a change to a key (revoked, edited) can change what an entry of it says; a new key has no
+    entry yet, so its creation must not send its creator's requests back to PostgreSQL."""
+    license_ = await create_license(owner, seats=2)
+    acquired = await client.post(
+        ACQUIRE, json={"license_key": license_["key_string"], "hardware_id": "ci-1"}, headers=owner.headers
+    )
+    heartbeat = HEARTBEAT.format(acquired.json()["session_id"])
+    assert (await client.patch(heartbeat, headers=owner.headers)).status_code == 200
+    await owner.create_key()
+    with statements(app) as seen:
+        assert (await client.patch(heartbeat, headers=owner.headers)).status_code == 200
+    assert seen == []

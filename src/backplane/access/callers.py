@@ -41,6 +41,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from backplane.access.authenticate import LAST_USED_PRECISION
 from backplane.access.principal import Principal
 from backplane.api_keys.models import ApiKey
 from backplane.auth.models import User
@@ -48,7 +49,7 @@ from backplane.core import keys, versioned
 from backplane.organizations.models import Membership, Role
 
 CALLER_TTL_MS = 300_000
-KEY_CHECK_MS = 60_000  # as `authenticate.LAST_USED_PRECISION`
+KEY_CHECK_MS = int(LAST_USED_PRECISION.total_seconds() * 1000)  # `last_used_at` stays exact to that
 ROLE_RANK = {Role.viewer: 1, Role.member: 2, Role.admin: 3, Role.owner: 4}
 
 # caller(jti key, cutoff key, sign-in key, caller hash, field, issued at) ->
@@ -138,8 +139,8 @@ def _caller_changes(session: Session, _context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Membership):
             users.add(obj.user_id)
-        elif isinstance(obj, ApiKey) and obj.created_by_id is not None:
-            users.add(obj.created_by_id)  # revoked: its entry in its creator's hash goes
+        elif isinstance(obj, ApiKey) and obj.created_by_id is not None and obj not in session.new:
+            users.add(obj.created_by_id)  # revoked or edited: its entry in its creator's hash goes (a new key has none)
         elif isinstance(obj, User) and obj in session.dirty:
             users.add(obj.id)
     if users:
