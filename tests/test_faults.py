@@ -152,6 +152,39 @@ async def test_redis_down_is_503_and_recovers(
     assert again.status_code == 200, again.text
 
 
+async def test_a_redis_that_stops_answering_is_503_at_the_seat_routes_within_its_timeout(
+    proxied_client: httpx.AsyncClient, redis_proxy: TcpProxy, api: Api
+) -> None:
+    """The seat scripts go through a client without a time-out on each read (`app.py`): a Redis that
+    holds its replies still gets the seat routes a 503 within REDIS_TIMEOUT_SECONDS (1 s here), and
+    the replies it sends late never answer a later request."""
+    account = await api.register("redis-hangs@example.com")
+    license_ = await api.issue_license(account, seats=2)
+    seat = {"license_key": license_["key_string"], "hardware_id": "machine-1"}
+    acquired = await proxied_client.post("/api/v1/licenses/acquire/", json=seat, headers=account.headers)
+    assert acquired.status_code == 200, acquired.text
+    session_id = acquired.json()["session_id"]
+    beat_url = f"/api/v1/licenses/sessions/{session_id}/heartbeat/"
+    assert (await proxied_client.patch(beat_url, headers=account.headers)).status_code == 200
+
+    redis_proxy.hold()
+    try:
+        held = await asyncio.wait_for(proxied_client.patch(beat_url, headers=account.headers), timeout=10)
+    finally:
+        redis_proxy.flow()
+    assert held.status_code == 503, held.text
+    assert held.json()["error"] == "Service unavailable"
+
+    other = await proxied_client.post(
+        "/api/v1/licenses/acquire/", json={**seat, "hardware_id": "machine-2"}, headers=account.headers
+    )
+    assert other.status_code == 200, other.text
+    assert other.json()["session_id"] != session_id
+    again = await proxied_client.patch(beat_url, headers=account.headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["session_id"] == session_id
+
+
 async def test_a_job_stream_outlives_redis_and_ends_from_postgresql(settings: Settings, redis_proxy: TcpProxy) -> None:
     """Redis gone while a client watches a job: the stream stays open, and the job's end (read from
     PostgreSQL at the next poll) still reaches it, with its final `done` event."""

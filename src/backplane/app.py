@@ -29,7 +29,7 @@ from backplane.core.errors import install_error_handlers
 from backplane.core.openapi import install_openapi
 from backplane.core.queue import create_queue
 from backplane.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
-from backplane.core.redis import create_redis
+from backplane.core.redis import ScriptBatcher, create_redis
 from backplane.core.request_id import RequestIdMiddleware
 from backplane.core.security_headers import SecurityHeadersMiddleware
 from backplane.core.tracing import install as install_tracing
@@ -130,7 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = create_queue(settings.redis.url)
         app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis, queue=app.state.queue)
         app.state.dispatcher = Dispatcher(app.state.sessionmaker, app.state.redis, app.state.queue, settings)
-        app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings))
+        # The seat scripts' batches: a client without a time-out on each read, each batch bounded as a whole.
+        app.state.script_redis = create_redis(settings, timed_reads=False)
+        script_batch = ScriptBatcher(app.state.script_redis, timeout=settings.redis.timeout_seconds)
+        app.state.leases = Leases(app.state.redis, restore=LeaseRestorer(settings), batch=script_batch)
         app.state.shared_fills = versioned.SharedFills()
         app.state.session_history = session_history(settings)
         app.state.limiter = RateLimiter(app.state.redis)
@@ -156,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await close_stripe_client(app.state.stripe)
             await app.state.queue.aclose(close_connection_pool=True)
             await app.state.redis.aclose()
+            await app.state.script_redis.aclose()
             await app.state.engine.dispose()
             await app.state.session_history.engine.dispose()
 

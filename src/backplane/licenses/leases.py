@@ -385,9 +385,11 @@ class EndedLease:
 
 class Leases:
     """`restore` rebuilds the leases from PostgreSQL when Redis lost them; without one (tools, tests of
-    Redis alone) a Redis without leases is simply taken as complete."""
+    Redis alone) a Redis without leases is simply taken as complete. `batch`: how the seat routes'
+    scripts are sent (the API's batches go through a client of their own, `app.py`); by default, in
+    batches through `redis`."""
 
-    def __init__(self, redis: Redis, restore: Restore | None = None) -> None:
+    def __init__(self, redis: Redis, restore: Restore | None = None, batch: ScriptBatcher | None = None) -> None:
         self.redis = redis
         self._restore_from_database = restore
         self._restore = redis.register_script(_RESTORE)
@@ -397,7 +399,7 @@ class Leases:
         self._sweep = redis.register_script(_SWEEP_ONE)
         self._live = redis.register_script(_LIVE)
         self._count = redis.register_script(_COUNT)
-        self._batch = ScriptBatcher(redis)
+        self._batch = batch or ScriptBatcher(redis)
         self._acquire_as = redis.register_script(_ACQUIRE_AS)
         self._heartbeat_as = redis.register_script(_HEARTBEAT_AS)
         self._release_as = redis.register_script(_RELEASE_AS)
