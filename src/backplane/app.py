@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.redis.aclose()
             await app.state.script_redis.aclose()
             await app.state.engine.dispose()
+            await app.state.session_history.aclose()
             await app.state.session_history.engine.dispose()
 
     app = FastAPI(

@@ -275,6 +275,28 @@ async def test_a_token_verified_once_still_expires(
     assert_licensing_error(expired, 401, "Unauthorized", "Access token has expired.")
 
 
+async def test_history_writes_keep_their_connections_instead_of_a_checkout_and_a_ping_each(
+    owner: Account, app: FastAPI
+) -> None:
+    """A pool checkout with its ping cost the history writer as much as its statement (a round trip
+    more for every batch): its connections are held across batches, the pool asked once."""
+    license_ = await create_license(owner, seats=5)
+    assert (await acquire(owner, license_["key_string"], "first")).status_code == 200
+    checkouts: list[object] = []
+    pool = app.state.session_history.engine.sync_engine.pool
+
+    def checked_out(*_: object) -> None:
+        checkouts.append(_)
+
+    event.listen(pool, "checkout", checked_out)
+    try:
+        for machine in ("second", "third", "fourth"):  # one after the other: a batch each
+            assert (await acquire(owner, license_["key_string"], machine)).status_code == 200
+    finally:
+        event.remove(pool, "checkout", checked_out)
+    assert checkouts == []
+
+
 async def test_an_acquire_after_postgresql_dropped_the_connections_is_written_on_a_new_one(
     owner: Account,
     sql,  # type: ignore[no-untyped-def]

@@ -191,8 +191,10 @@ class RowBatcher:
     round trip of its own (group commit). The statement is sent alone, outside a transaction (one
     statement is atomic by itself), with each column's values as one array (`unnest`), so the text
     is the same for any number of rows and PostgreSQL prepares it once. If the batch fails, its rows
-    are retried one by one, so only the row at fault fails. Hand-written: SQLAlchemy batches within
-    one session's flush, never across requests, and its executemany is a round trip per row.
+    are retried one by one, so only the row at fault fails. Each writer keeps its connection across
+    batches (`HeldConnection`: a checkout with its ping cost as much as the statement); `aclose`
+    gives them back. Hand-written: SQLAlchemy batches within one session's flush, never across
+    requests, and its executemany is a round trip per row.
     """
 
     MAX_WRITING = 2  # statements in flight at once; rows arriving meanwhile wait and go in one batch
@@ -212,6 +214,13 @@ class RowBatcher:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writing: set[asyncio.Task[None]] = set()  # strong references while in flight
         self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
+        self._connections = [HeldConnection(engine) for _ in range(self.MAX_WRITING)]  # the free ones
+        self._held = list(self._connections)
+
+    async def aclose(self) -> None:
+        """Give the held connections back to the pool (before the engine is disposed)."""
+        for held in self._held:
+            await held.close()
 
     async def insert(self, row: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -248,8 +257,7 @@ class RowBatcher:
                 for (into, table_rows), columns in zip(tables, names, strict=True)
                 for name in columns
             ]
-            async with self.engine.connect() as connection:
-                await connection.exec_driver_sql(statement, tuple(arrays))
+            await self._execute(statement, tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch, error)
@@ -261,6 +269,20 @@ class RowBatcher:
             raise
         else:
             _settle(batch, None)
+
+    async def _execute(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        """The statement on a free held connection (one each of the MAX_WRITING writers, who run one
+        statement at a time). After an error the connection goes back to the pool, which pings the
+        next one it gives: a connection the error left unusable is never used again."""
+        held = self._connections.pop()
+        try:
+            await (await held.get()).exec_driver_sql(statement, parameters)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await held.close()
+            raise
+        finally:
+            self._connections.append(held)
 
 
 def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
