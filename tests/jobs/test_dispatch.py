@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -12,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.core.config import Settings
+from backplane.jobs.repository import _COMPLETE
 from tests.fixtures.auth import Account
 from tests.jobs.conftest import CreateJob, JobsWorker, wait_for
 
@@ -74,3 +78,66 @@ async def test_a_job_queued_while_the_slot_is_being_freed_is_handed_out_by_its_o
     finally:
         await engine.dispose()
     assert handed == [waiting["id"]]
+
+
+def _sorts(plan: dict[str, Any]) -> list[list[str]]:
+    """The sort keys of every Sort node in an EXPLAIN (FORMAT JSON) plan."""
+    found = [plan["Sort Key"]] if plan.get("Node Type") in ("Sort", "Incremental Sort") else []
+    for child in plan.get("Plans", []):
+        found.extend(_sorts(child))
+    return found
+
+
+async def test_a_finishing_run_finds_the_next_waiting_job_without_sorting_the_whole_queue(
+    owner: Account, create_job: CreateJob, app: object, settings: Settings
+) -> None:
+    """Each finishing run hands its slot to the organization's best waiting job (`_COMPLETE`). With the
+    waiting jobs' index in that order (priority, then age, then id), PostgreSQL reads the first one
+    off the index; without `id` in it, it read and sorted every waiting job, so each run's end cost
+    grew with the queue (1 ms of a 2.6 ms statement at 276 waiting). 500 wait here, beside 5,000 that
+    ran, as in an organization that has used the service a while."""
+    await create_job()  # the free plan's one slot
+    waiting = await create_job()
+    engine = create_async_engine(settings.database.url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO jobs (id, organization_id, livemode, agent_id, status, priority, input_data, config, "
+                    "file_ids, attempts, max_attempts, created_by, created_at, queued_at) "
+                    "SELECT 'job_wait_' || n, organization_id, livemode, agent_id, status, n % 3, input_data, config, "
+                    "file_ids, 0, max_attempts, created_by, created_at + n * interval '1 ms', queued_at "
+                    "FROM jobs, generate_series(1, 500) AS n WHERE id = :id"
+                ),
+                {"id": waiting["id"]},
+            )
+            await connection.execute(  # and the organization's history: 5,000 jobs that ran
+                text(
+                    "INSERT INTO jobs (id, organization_id, livemode, agent_id, status, priority, input_data, config, "
+                    "file_ids, attempts, max_attempts, created_by, created_at, queued_at, finished_at) "
+                    "SELECT 'job_done_' || n, organization_id, livemode, agent_id, 'completed', 0, input_data, "
+                    "config, file_ids, 1, max_attempts, created_by, created_at, queued_at, now() "
+                    "FROM jobs, generate_series(1, 5000) AS n WHERE id = :id"
+                ),
+                {"id": waiting["id"]},
+            )
+            await connection.execute(text("ANALYZE jobs, agent_maintenance"))  # as autovacuum would
+            parameters = {
+                "job_id": "job_none",
+                "token": uuid.uuid4(),
+                "now": datetime.now(UTC),
+                "output": json.dumps({}),
+                "event_id": "evt_none",
+                "event_data": json.dumps({}),
+                "event_trace": None,
+                "slots": 1,
+                "next_token": uuid.uuid4(),
+                "run_next": True,
+                "hook_id": "whd_none",
+                "hook_attempts": 1,
+            }
+            explained = await connection.execute(text(f"EXPLAIN (FORMAT JSON) {_COMPLETE.text}"), parameters)
+            plan = explained.scalar_one()
+    finally:
+        await engine.dispose()
+    assert _sorts(plan[0]["Plan"]) == []

@@ -29,12 +29,14 @@ class Job(TimestampMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_organization_id_created_at", "organization_id", "created_at"),
-        # What the dispatcher scans: an organization's waiting jobs, best first.
+        # What the dispatcher and a finishing run read: an organization's waiting jobs, best first, in
+        # exactly the order they are taken (`id` last), so the first is read off the index, not sorted.
         Index(
             "ix_jobs_waiting",
             "organization_id",
             text("priority DESC"),
             "created_at",
+            "id",
             postgresql_where=text("status = 'queued' AND dispatch_token IS NULL"),
         ),
         # Slots in use and stalled runs.
