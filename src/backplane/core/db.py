@@ -28,6 +28,7 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.util import await_
 
 from backplane.core import metrics
+from backplane.core.batching import Batcher, settle
 from backplane.core.config import Settings
 from backplane.core.effects import take
 
@@ -183,21 +184,19 @@ def _closed(connection: AsyncConnection) -> bool:
     return driver is None or bool(driver.is_closed())
 
 
-class RowBatcher:
-    """Inserts the rows that concurrent requests add to one table in one statement per event-loop turn.
+class RowBatcher(Batcher[dict[str, Any]]):
+    """Inserts the rows that concurrent requests add to one table in one statement per batch
+    (`core/batching.py`: group commit).
 
-    Each caller awaits its own row's commit, so an answer never gets ahead of its row; under load,
-    one statement carries every row of the turn instead of each paying a connection checkout and a
-    round trip of its own (group commit). The statement is sent alone, outside a transaction (one
-    statement is atomic by itself), with each column's values as one array (`unnest`), so the text
-    is the same for any number of rows and PostgreSQL prepares it once. If the batch fails, its rows
-    are retried one by one, so only the row at fault fails. Each writer keeps its connection across
-    batches (`HeldConnection`: a checkout with its ping cost as much as the statement); `aclose`
-    gives them back. Hand-written: SQLAlchemy batches within one session's flush, never across
-    requests, and its executemany is a round trip per row.
+    Each caller awaits its own row's commit, so an answer never gets ahead of its row. The statement
+    is sent alone, outside a transaction (one statement is atomic by itself), with each column's
+    values as one array (`unnest`), so the text is the same for any number of rows and PostgreSQL
+    prepares it once. If the batch fails, its rows are retried one by one, so only the row at fault
+    fails. Each of the MAX_IN_FLIGHT writers keeps its connection across batches (`HeldConnection`:
+    a checkout with its ping cost as much as the statement); `aclose` gives them back. Hand-written:
+    SQLAlchemy batches within one session's flush, never across requests, and its executemany is a
+    round trip per row.
     """
-
-    MAX_WRITING = 2  # statements in flight at once; rows arriving meanwhile wait and go in one batch
 
     def __init__(
         self,
@@ -208,13 +207,12 @@ class RowBatcher:
         """`companion`: another table and how to make its row from each row, inserted by the same
         statement (a seat's history row and its `seat.acquired` event: both or neither). Every row of
         a table names the same columns; a column left out gets its server default."""
+        super().__init__()
         self.engine = engine
         self.table = table
         self.companion = companion
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writing: set[asyncio.Task[None]] = set()  # strong references while in flight
         self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
-        self._connections = [HeldConnection(engine) for _ in range(self.MAX_WRITING)]  # the free ones
+        self._connections = [HeldConnection(engine) for _ in range(self.MAX_IN_FLIGHT)]  # the free ones
         self._held = list(self._connections)
 
     async def aclose(self) -> None:
@@ -223,25 +221,10 @@ class RowBatcher:
             await held.close()
 
     async def insert(self, row: dict[str, Any]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append((row, future))
-        await future
+        await self._submit(row)
 
-    def _flush(self) -> None:
-        if not self._pending or len(self._writing) >= self.MAX_WRITING:
-            return  # sent when a write in flight finishes (`_written`), as a larger batch
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._write(batch))
-        self._writing.add(task)
-        task.add_done_callback(self._written)
-
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._writing.discard(task)
-        self._flush()
-
-    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+    async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[Any]]]) -> None:
+        futures = [future for _, future in batch]
         try:
             rows = [row for row, _ in batch]
             tables = [(self.table, rows)]
@@ -260,18 +243,18 @@ class RowBatcher:
             await self._execute(statement, tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
-                _settle(batch, error)
+                settle(futures, error)
                 return
             for one in batch:
-                await self._write([one])
+                await self._run([one])
         except BaseException as cancelled:
-            _settle(batch, cancelled)
+            settle(futures, cancelled)
             raise
         else:
-            _settle(batch, None)
+            settle(futures, None)
 
     async def _execute(self, statement: str, parameters: tuple[Any, ...]) -> None:
-        """The statement on a free held connection (one each of the MAX_WRITING writers, who run one
+        """The statement on a free held connection (one each of the MAX_IN_FLIGHT writers, who run one
         statement at a time). After an error the connection goes back to the pool, which pings the
         next one it gives: a connection the error left unusable is never used again."""
         held = self._connections.pop()
@@ -313,15 +296,3 @@ def _column_values(column: Any, name: str, rows: list[dict[str, Any]]) -> list[A
     if isinstance(column.type, sqltypes.JSON):
         return [None if (value := row[name]) is None else json.dumps(value) for row in rows]
     return [row[name] for row in rows]
-
-
-def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]], error: BaseException | None) -> None:
-    for _, future in batch:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(None)
-        elif isinstance(error, Exception):
-            future.set_exception(error)
-        else:
-            future.cancel()

@@ -15,6 +15,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
+from backplane.core.batching import Batcher, settle
 from backplane.core.config import Settings
 
 
@@ -68,74 +69,40 @@ async def _redis(request: Request) -> Redis:
 RedisDep = Annotated[Redis, Depends(_redis)]
 
 
-class ScriptBatcher:
-    """Runs the Lua scripts that concurrent requests call in one pipeline per event-loop turn.
+class ScriptBatcher(Batcher[tuple[Script, list[Any]]]):
+    """Runs the Lua scripts that concurrent requests call in one pipeline per batch
+    (`core/batching.py`: group commit).
 
-    Under load many seat requests of one process call their script at the same moment; sent one by
-    one, each pays a connection checkout, a write and a read of its own. Here every call made during
-    one turn of the event loop goes out in one pipeline (EVALSHA each, in arrival order; each script is
-    still atomic on its own) and each caller gets its own reply or error. A lone call costs what it
-    did before, plus one loop turn. While two batches are unanswered, further calls wait and go
-    together once either is answered (group commit): under load each round trip then carries many
-    calls, which costs Redis and this process less per call than many small pipelines. Hand-written:
-    redis-py has no automatic pipelining.
+    Under load many seat requests of one process call their script at the same moment; each batch
+    goes out as one pipeline (EVALSHA each, in arrival order; each script is still atomic on its own)
+    and each caller gets its own reply or error.
 
     `timeout`: the seconds a whole batch may take, for a client made with `timed_reads=False`. A batch
     that outlasts it fails with redis-py's `TimeoutError` for each of its callers, and its connection
     is dropped (redis-py closes a connection whose read is interrupted), so late replies reach no one.
     """
 
-    MAX_SENDING = 2  # batches in flight at once; calls arriving meanwhile wait and go in one batch
-
     def __init__(self, redis: Redis, timeout: float | None = None) -> None:
+        super().__init__()
         self.redis = redis
         self.timeout = timeout
-        self._pending: list[tuple[Script, list[Any], asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()  # strong references while in flight
 
     async def __call__(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append((script, [len(keys), *keys, *args], future))
-        return await future
+        return await self._submit((script, [len(keys), *keys, *args]))
 
-    def _flush(self) -> None:
-        if not self._pending or len(self._sending) >= self.MAX_SENDING:
-            return  # sent when a batch in flight is answered (`_sent`), as a larger batch
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sent)
-
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        self._flush()
-
-    async def _send(self, batch: list[tuple[Script, list[Any], asyncio.Future[Any]]]) -> None:
+    async def _run(self, batch: list[tuple[tuple[Script, list[Any]], asyncio.Future[Any]]]) -> None:
+        futures = [future for _, future in batch]
         try:
-            replies = await self._execute(batch)
-        except BaseException as exc:  # the connection failed: every caller of the batch gets the error
-            for _, _, future in batch:
-                if future.done():
-                    continue
-                if isinstance(exc, Exception):
-                    future.set_exception(exc)
-                else:
-                    future.cancel()
-            if not isinstance(exc, Exception):
+            replies = await self._execute([call for call, _ in batch])
+        except BaseException as error:  # the connection failed: every caller of the batch gets the error
+            settle(futures, error)
+            if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its request was cancelled meanwhile
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        for future, reply in zip(futures, replies, strict=True):
+            settle([future], reply if isinstance(reply, Exception) else None, reply)
 
-    async def _execute(self, batch: list[tuple[Script, list[Any], asyncio.Future[Any]]]) -> list[Any]:
-        calls = [(script, args) for script, args, _ in batch]
+    async def _execute(self, calls: list[tuple[Script, list[Any]]]) -> list[Any]:
         if self.timeout is None:
             return await run_scripts(self.redis, calls, raise_on_error=False)
         try:

@@ -139,7 +139,7 @@ def session_history(settings: Settings) -> RowBatcher:
     """Where acquires write their history rows (one per seat, before the seat is answered): batched
     across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one statement.
     Its own few connections, each statement committing alone (no BEGIN and COMMIT around it)."""
-    engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_WRITING)
+    engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_IN_FLIGHT)
     return RowBatcher(
         engine,
         LicenseSession.__table__,  # type: ignore[arg-type]
