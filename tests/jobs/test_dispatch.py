@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backplane.core.config import Settings
+from backplane.jobs.lifecycle import JOBS_QUEUE
 from backplane.jobs.repository import _COMPLETE
 from tests.fixtures.auth import Account
 from tests.jobs.conftest import CreateJob, JobsWorker, wait_for
@@ -141,3 +142,27 @@ async def test_a_finishing_run_finds_the_next_waiting_job_without_sorting_the_wh
     finally:
         await engine.dispose()
     assert _sorts(plan[0]["Plan"]) == []
+
+
+async def test_a_new_job_is_handed_out_by_the_transaction_that_creates_it(
+    client: httpx.AsyncClient, owner: Account, app: FastAPI
+) -> None:
+    """Creating a job with a slot free commits once: the creating transaction hands it out, and the
+    worker's message follows that commit. Before, a second transaction did (a connection checked out
+    and pinged, BEGIN, the lock, the count, the pick, COMMIT): from queued to handed out took a p50 of
+    14 to 32 ms on the bench at 50 jobs/s (`bench/jobs.py`), 6 to 9 ms in one transaction."""
+    commits: list[object] = []
+    engine = app.state.engine.sync_engine
+    listener = lambda connection: commits.append(connection)  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        response = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=owner.headers)
+    finally:
+        event.remove(engine, "commit", listener)
+    assert response.status_code == 201, response.text
+    assert len(commits) == 1
+    async with app.state.sessionmaker() as session:
+        job_id = response.json()["id"]
+        token = await session.scalar(text("SELECT dispatch_token FROM jobs WHERE id = :id"), {"id": job_id})
+    assert token is not None
+    assert await app.state.queue.zcard(JOBS_QUEUE) == 1  # its message, sent once the job committed

@@ -214,42 +214,50 @@ class Dispatcher:
         return await plan_of(session, self.redis, self.settings, organization_id)
 
     async def dispatch(self, organization_id: uuid.UUID, plan: Plan | None = None) -> list[str]:
-        """Hand out the organization's next waiting jobs, best priority first, then oldest.
-
-        `plan`: the organization's plan when the caller has it already (a request); else it is looked up.
-        """
+        """Hand out the organization's next waiting jobs, best priority first, then oldest, in a
+        transaction of their own. `plan`: the organization's plan when the caller has it already (a
+        request); else it is looked up."""
         async with unit_of_work(self.sessionmaker) as session:
-            # One dispatcher per organization at a time, so two never both see the same free slot. A
-            # finishing run hands its own slot on without this lock (`repository.complete`): it
-            # frees one and takes at most one in the same statement, which no count here can miss.
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
+            return await self.hand_out(session, organization_id, plan)
+
+    async def hand_out(self, session: AsyncSession, organization_id: uuid.UUID, plan: Plan | None = None) -> list[str]:
+        """`dispatch` inside the caller's transaction: the jobs are handed out, and their messages sent,
+        only if it commits. Job creation hands its new jobs out this way, in the transaction that
+        writes them (one commit per created job, not two). Only a transaction that holds no lock on
+        an existing job may: the count below waits on the organization's running jobs while the lock
+        is held, so one holding a job's row (a cancel, a run ending) would deadlock with a dispatcher
+        waiting on that row; those dispatch after their commit (`dispatch_after_commit`)."""
+        # One dispatcher per organization at a time, so two never both see the same free slot. A
+        # finishing run hands its own slot on without this lock (`repository.complete`): it
+        # frees one and takes at most one in the same statement, which no count here can miss.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
+        )
+        plan = plan or await self.plan_of(session, organization_id)
+        free = plan.concurrent_jobs - await _active(session, organization_id)
+        if free <= 0:
+            return []
+        now = utcnow()
+        stmt = (
+            select(Job)
+            .where(
+                Job.organization_id == organization_id,
+                Job.status == JobStatus.QUEUED,
+                Job.dispatch_token.is_(None),
+                or_(Job.run_after.is_(None), Job.run_after <= now),
+                not_in_maintenance(),
             )
-            plan = plan or await self.plan_of(session, organization_id)
-            free = plan.concurrent_jobs - await _active(session, organization_id)
-            if free <= 0:
-                return []
-            now = utcnow()
-            stmt = (
-                select(Job)
-                .where(
-                    Job.organization_id == organization_id,
-                    Job.status == JobStatus.QUEUED,
-                    Job.dispatch_token.is_(None),
-                    or_(Job.run_after.is_(None), Job.run_after <= now),
-                    not_in_maintenance(),
-                )
-                .order_by(Job.priority.desc(), Job.created_at, Job.id)
-                .limit(free)
-                .with_for_update(skip_locked=True)
-            )
-            jobs = list((await session.execute(stmt)).scalars())
-            handed: list[Handed] = []
-            for job in jobs:
-                job.dispatch_token = uuid.uuid4()
-                job.dispatched_at = now
-                handed.append((job.id, job.dispatch_token, dispatched(job)))
-            self.send_after_commit(session, handed)
+            .order_by(Job.priority.desc(), Job.created_at, Job.id)
+            .limit(free)
+            .with_for_update(skip_locked=True)
+        )
+        jobs = list((await session.execute(stmt)).scalars())
+        handed: list[Handed] = []
+        for job in jobs:
+            job.dispatch_token = uuid.uuid4()
+            job.dispatched_at = now
+            handed.append((job.id, job.dispatch_token, dispatched(job)))
+        self.send_after_commit(session, handed)
         return [job_id for job_id, _, _ in handed]
 
     def send_after_commit(self, session: AsyncSession, handed: list[Handed]) -> None:

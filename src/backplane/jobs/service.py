@@ -255,10 +255,12 @@ async def create_jobs(
             lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="validated; within quota")
             created.append(job)
         await session.flush()
+        # Handed to the workers by this same transaction when a slot is free (rows this transaction
+        # has just written are locked by no one else: see `Dispatcher.hand_out`).
+        await jobs.dispatcher.hand_out(session, principal.organization_id, jobs.plan)
     except BaseException:
         await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
         raise
-    jobs.dispatcher.dispatch_after_commit(session, principal.organization_id, jobs.plan)
     effects(session).call(partial(_count_created, [job.agent_id for job in created]), "counting the created jobs")
     return created
 
