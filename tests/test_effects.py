@@ -7,9 +7,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from arq.jobs import Job
+from arq.utils import to_unix_ms
+from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
 from backplane.core.effects import effects
+from backplane.core.queue import create_queue
 from backplane.core.redis import create_redis
 
 
@@ -100,3 +105,48 @@ async def test_a_failing_effect_is_logged_and_the_publishes_after_it_still_go(
             effects(session).publish(stores.channel, "after")
     assert await stores.heard(1) == ["after"]
     assert [r.getMessage() for r in caplog.records] == ["after commit: a broken effect failed"]
+
+
+async def test_enqueues_and_publishes_go_in_one_round_trip_and_arq_runs_the_jobs(
+    stores: Stores, settings: Settings
+) -> None:
+    """arq's own enqueue is three round trips a job (WATCH, EXISTS, MULTI..EXEC); a unit of work's
+    messages and the publish after them now go in one, as jobs arq's worker runs as its own."""
+    queue = create_queue(settings.redis.url)
+    ran: list[tuple[Any, ...]] = []
+
+    async def record(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        ran.append((*args, kwargs))
+
+    try:
+        counted = Counted(queue)
+        await queue.ping()
+        sends_before = counted.sends
+        async with unit_of_work(create_sessionmaker(stores.engine, redis=stores.redis, queue=queue)) as session:
+            effects(session).enqueue("record", 1, "one", _job_id="job-one", _queue_name="test:queue")
+            effects(session).enqueue("record", 2, extra="two", _queue_name="test:queue")
+            effects(session).publish(stores.channel, "queued")
+        assert counted.sends - sends_before == 1
+        assert await stores.heard(1) == ["queued"]
+        assert (await queue.zscore("test:queue", "job-one")) is not None
+        async with unit_of_work(create_sessionmaker(stores.engine, redis=stores.redis, queue=queue)) as session:
+            effects(session).enqueue("record", 3, _job_id="job-one", _queue_name="test:queue")  # queued already
+        assert await queue.zcard("test:queue") == 2
+        due = datetime.now(UTC) + timedelta(minutes=5)
+        async with unit_of_work(create_sessionmaker(stores.engine, redis=stores.redis, queue=queue)) as session:
+            effects(session).enqueue("record", 4, _job_id="later", _defer_until=due, _queue_name="test:later")
+        assert await queue.zscore("test:later", "later") == to_unix_ms(due)  # due then, in arq's milliseconds
+        assert (await Job("later", queue, _queue_name="test:later").info()).kwargs == {}  # type: ignore[union-attr]
+        worker = Worker(
+            functions=[func(record, name="record")],  # type: ignore[list-item]
+            redis_pool=queue,
+            queue_name="test:queue",
+            burst=True,
+            poll_delay=0,
+            handle_signals=False,
+        )
+        await worker.main()
+        await worker.close()
+    finally:
+        await queue.aclose()
+    assert sorted(ran, key=lambda call: call[0]) == [(1, "one", {}), (2, {"extra": "two"})]

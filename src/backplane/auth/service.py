@@ -21,6 +21,7 @@ from backplane.auth.throttle import SignInThrottle
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.errors import AppError, Conflict, NotFound, Unauthorized
+from backplane.core.queue import enqueue
 from backplane.core.ratelimit import RateLimiter
 from backplane.core.security import (
     ExpiredToken,
@@ -220,7 +221,7 @@ async def verify_email(session: AsyncSession, token: str) -> User:
 async def forgot_password(queue: ArqRedis, email: str) -> None:
     """Queue the reset mail for `email`, account or not: the request does the same work either way, and
     the worker decides whether anyone gets a mail (auth/mail.py)."""
-    await queue.enqueue_job(MAIL_LINK_TASK, EmailTokenPurpose.reset_password.value, email)
+    await enqueue(queue, MAIL_LINK_TASK, EmailTokenPurpose.reset_password.value, email)
 
 
 async def check_reset_token(session: AsyncSession, token: str) -> None:

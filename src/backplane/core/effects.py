@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -27,70 +26,67 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from backplane.core.queue import Message, Publish, send
+
 logger = logging.getLogger(__name__)
 
 Effect = Callable[[], Awaitable[Any]]
 _EFFECTS = "effects"
 
 
-@dataclass(frozen=True, slots=True)
-class _Publish:
-    channel: str
-    message: str
-
-
 class Effects:
     def __init__(self, redis: Redis | None, queue: ArqRedis | None) -> None:
         self.redis = redis
         self.queue = queue
-        self._pending: list[tuple[str, Effect | _Publish]] = []
+        self._pending: list[tuple[str, Effect | Message | Publish]] = []
 
     def enqueue(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Enqueue the arq task `task` (arq's own `_queue_name`, `_job_id`, `_defer_by` pass through)."""
-        queue = self.queue
-
-        async def _enqueue() -> None:
-            if queue is None:
-                raise RuntimeError("this unit of work has no task queue")
-            await queue.enqueue_job(task, *args, **kwargs)
-
-        self._pending.append((f"enqueue {task}", _enqueue))
+        self._pending.append((f"enqueue {task}", Message.of(task, *args, **kwargs)))
 
     def publish(self, channel: str, message: str) -> None:
-        self._pending.append((f"publish on {channel}", _Publish(channel, message)))
+        self._pending.append((f"publish on {channel}", Publish(channel, message)))
 
     def call(self, effect: Effect, name: str | None = None) -> None:
         self._pending.append((name or str(getattr(effect, "__qualname__", effect)), effect))
 
     async def run(self) -> None:
         """Run every effect asked for, in order, each once; a failure is logged and the rest still run.
-        Publishes asked for one after another go in one round trip (a batch of 100 jobs makes 100)."""
+        Enqueues and publishes asked for one after another go in one round trip (a batch of 100 jobs
+        makes one: `queue.send`)."""
         pending, self._pending = self._pending, []
-        messages: list[_Publish] = []
+        batch: list[tuple[str, Message | Publish]] = []
         for name, effect in pending:
-            if isinstance(effect, _Publish):
-                messages.append(effect)
+            if isinstance(effect, Message | Publish):
+                batch.append((name, effect))
                 continue
-            await self._publish(messages)
-            messages = []
+            await self._send(batch)
+            batch = []
             try:
                 await effect()
             except Exception:  # committed: losing a side effect must not turn the change into a 5xx
                 logger.exception("after commit: %s failed", name)
-        await self._publish(messages)
+        await self._send(batch)
 
-    async def _publish(self, messages: list[_Publish]) -> None:
-        if not messages:
+    async def _send(self, batch: list[tuple[str, Message | Publish]]) -> None:
+        if not batch:
             return
+        items = [item for _, item in batch]
         try:
-            if self.redis is None:
-                raise RuntimeError("this unit of work has no Redis")
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for message in messages:
-                    pipe.publish(message.channel, message.message)
-                await pipe.execute()
+            if any(isinstance(item, Message) for item in items):
+                if self.queue is None:
+                    raise RuntimeError("this unit of work has no task queue")
+                await send(self.queue, items)
+            else:
+                if self.redis is None:
+                    raise RuntimeError("this unit of work has no Redis")
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for item in items:
+                        assert isinstance(item, Publish)
+                        pipe.publish(item.channel, item.message)
+                    await pipe.execute()
         except Exception:
-            logger.exception("after commit: publish on %s failed", ", ".join(sorted({m.channel for m in messages})))
+            logger.exception("after commit: %s failed", ", ".join(sorted({name for name, _ in batch})))
 
     def discard(self) -> None:
         self._pending.clear()

@@ -27,6 +27,7 @@ from backplane.core import keys, metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
+from backplane.core.queue import Message, Publish, send
 from backplane.events.service import record_event
 from backplane.jobs import hooks
 from backplane.jobs.models import FINAL_STATUSES, AgentMaintenance, Job, JobStatus, JobTransition
@@ -271,21 +272,15 @@ class Dispatcher:
             effects(session).publish(WAKE_CHANNEL, "1")
 
     async def send(self, handed: list[Handed]) -> None:
-        """`send_after_commit` for jobs whose handing out has committed already."""
-        for job_id, token, trace in handed:
-            args, kwargs = _message(job_id, token, trace)
-            try:
-                await self.queue.enqueue_job(RUN_FUNCTION, *args, **kwargs)
-            except Exception:  # committed already; the sweeper hands it out again
-                logger.exception("could not enqueue job %s", job_id)
-        if handed:
-            await self._wake()
-
-    async def _wake(self) -> None:
+        """`send_after_commit` for jobs whose handing out has committed already: their messages and the
+        wake-up in one round trip (`queue.send`)."""
+        if not handed:
+            return
+        messages = [Message.of(RUN_FUNCTION, *args, **kwargs) for args, kwargs in (_message(*h) for h in handed)]
         try:
-            await self.redis.publish(WAKE_CHANNEL, "1")
-        except Exception:  # the workers find the message on their next poll
-            logger.warning("could not wake the job workers", exc_info=True)
+            await send(self.queue, [*messages, Publish(WAKE_CHANNEL, "1")])
+        except Exception:  # committed already; the sweeper hands them out again
+            logger.exception("could not enqueue jobs %s", ", ".join(job_id for job_id, _, _ in handed))
 
     def dispatch_after_commit(
         self, session: AsyncSession, organization_id: uuid.UUID, plan: Plan | None = None

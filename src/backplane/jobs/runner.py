@@ -36,7 +36,7 @@ from backplane.core.config import Settings
 from backplane.core.db import HeldConnection, create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.logs import bind_log_context, log_context
-from backplane.core.queue import DEFAULT_QUEUE
+from backplane.core.queue import DEFAULT_QUEUE, enqueue
 from backplane.events.service import NEW_EVENTS_KEY, new_event_id
 from backplane.files.models import File
 from backplane.files.repository import FileRepository
@@ -370,7 +370,8 @@ class Runner:
             slots.cancel()  # done already, unless the connection could not be had
         if hook is not None:  # lost with Redis? the sweep queues it once it is overdue
             with contextlib.suppress(Exception):
-                await self.queue.enqueue_job(
+                await enqueue(
+                    self.queue,
                     webhook_flow.DELIVER_TASK,
                     hook[0],
                     webhook_flow.job_target(hook[1]),

@@ -50,7 +50,7 @@ from backplane.core.db import unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.email import SEND_EMAIL
 from backplane.core.ids import new_id
-from backplane.core.queue import DEFAULT_QUEUE
+from backplane.core.queue import DEFAULT_QUEUE, enqueue
 from backplane.events.models import Event
 from backplane.events.repository import claim_undispatched
 from backplane.events.resources import resource_of
@@ -189,7 +189,8 @@ async def queue_probes(queue: ArqRedis, opened: dict[str, datetime]) -> None:
             endpoint_id,
             until.isoformat(),
         )
-        await queue.enqueue_job(
+        await enqueue(
+            queue,
             PROBE_TASK,
             endpoint_id,
             _job_id=f"{PROBE_TASK}:{endpoint_id}:{int(until.timestamp() * 1000)}",
@@ -202,7 +203,8 @@ async def close_circuit(queue: ArqRedis, endpoint_id: str) -> None:
     """Close the endpoint's breaker, if it was open, and have what waited for it sent now (a successful
     `webhook.test` ping says the receiver is back)."""
     if await reset_breaker(queue, endpoint_id):
-        await queue.enqueue_job(
+        await enqueue(
+            queue,
             PROBE_TASK,
             endpoint_id,
             _job_id=f"{PROBE_TASK}:{endpoint_id}:closed:{secrets.token_hex(4)}",
@@ -734,14 +736,18 @@ async def sweep(session: AsyncSession, queue: ArqRedis, now: datetime, grace: ti
             # back-off to end (its probe wakes it). Should that wake-up be lost, a probe finds it.
             if endpoint_id not in probed:
                 probed.add(endpoint_id)
-                await queue.enqueue_job(
-                    PROBE_TASK, endpoint_id, _job_id=f"{PROBE_TASK}:{endpoint_id}:swept", _queue_name=DEFAULT_QUEUE
+                await enqueue(
+                    queue,
+                    PROBE_TASK,
+                    endpoint_id,
+                    _job_id=f"{PROBE_TASK}:{endpoint_id}:swept",
+                    _queue_name=DEFAULT_QUEUE,
                 )
             continue
         queued_as = job_id(delivery_id, attempts + 1)
         if stuck:
             queued_as += f":swept:{secrets.token_hex(4)}"
-        if await queue.enqueue_job(DELIVER_TASK, delivery_id, endpoint_id, _job_id=queued_as):
+        if await enqueue(queue, DELIVER_TASK, delivery_id, endpoint_id, _job_id=queued_as):
             requeued += 1
     if requeued:
         logger.warning("requeued %d webhook deliveries whose job was lost", requeued)

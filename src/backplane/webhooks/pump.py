@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backplane.core.config import Settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import utcnow
+from backplane.core.queue import enqueue
 from backplane.webhooks import delivery
 from backplane.webhooks.sender import AttemptResult, new_client, send
 from backplane.webhooks.slots import EndpointSlots, Outcome
@@ -131,8 +132,12 @@ class Pump:
         with contextlib.suppress(Exception):
             await self._slots.release_many([*_unused(ready), *self._sent])
             for delivery_id, endpoint_id in [*ready, *todo]:
-                await self._queue.enqueue_job(
-                    delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1)
+                await enqueue(
+                    self._queue,
+                    delivery.DELIVER_TASK,
+                    delivery_id,
+                    endpoint_id,
+                    _job_id=delivery.job_id(delivery_id, 1),
                 )
 
     async def _feed(self) -> None:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from backplane.core.config import Settings
 from backplane.core.db import utcnow
 from backplane.core.logs import log_context
+from backplane.core.queue import enqueue
 from backplane.events.service import NEW_EVENTS_KEY
 from backplane.webhooks import delivery
 from backplane.webhooks.pump import Pump
@@ -136,7 +137,8 @@ async def _attempt(ctx: dict[str, Any], delivery_id: str) -> str | None:
 async def _wake(ctx: dict[str, Any], delivery_id: str, endpoint_id: str) -> None:
     """A job of its own for a waiting delivery. Its own job id too: the waiter's first job may not
     have finished yet. A duplicate does nothing (the attempt's claim in PostgreSQL is what counts)."""
-    await ctx["redis"].enqueue_job(
+    await enqueue(
+        ctx["redis"],
         delivery.DELIVER_TASK,
         delivery_id,
         endpoint_id,
