@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from arq.connections import ArqRedis, create_pool
 from arq.worker import func
 
@@ -74,3 +75,53 @@ async def test_a_poll_asks_nothing_of_each_job_already_running(settings: Setting
         for pool in pools:
             await pool.delete(queue)
             await pool.aclose()
+
+
+async def test_a_job_read_off_the_queue_is_started_in_one_round_trip(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """arq checks and marks each job it starts in four round trips (WATCH, EXISTS, ZSCORE, then MULTI,
+    PSETEX, EXEC); one script does the same in one. A webhook delivery and a job's message each start so."""
+    release = asyncio.Event()
+
+    async def hold(ctx: dict[str, Any]) -> None:
+        await release.wait()
+
+    queue = f"test:polls:{uuid.uuid4().hex}"
+    worker = ResilientWorker(
+        functions=[func(hold, name="hold")],
+        redis_settings=redis_settings(settings),
+        stores=Stores(),
+        backoff_cap=1.0,
+        queue_name=queue,
+        handle_signals=False,
+        poll_delay=60,
+    )
+    pool = worker._pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    try:
+        await pool.enqueue_job("hold", _job_id="one")
+        await pool.enqueue_job("hold", _job_id="later", _defer_by=60)  # not due: left alone
+        sends: list[bytes] = []
+        connection_class = pool.connection_pool.connection_class
+        send = connection_class.send_packed_command
+
+        async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+            sends.append(b"".join(command) if isinstance(command, list) else command)
+            await send(self, command, check_health)
+
+        monkeypatch.setattr(connection_class, "send_packed_command", counted)
+        await worker._poll_iteration()
+        monkeypatch.undo()
+        assert list(worker.tasks) == ["one"]
+        # Its check and mark went in one round trip (arq's: WATCH and EXISTS of the key, ZSCORE, MULTI..EXEC).
+        assert len([sent for sent in sends if b"arq:in-progress:one" in sent]) == 1
+        assert await pool.exists("arq:in-progress:one") == 1
+        await pool.enqueue_job("hold", _job_id="two")
+        await pool.set("arq:in-progress:two", b"1")  # started by another worker meanwhile
+        await worker.start_jobs([b"two"])
+        assert list(worker.tasks) == ["one"]
+    finally:
+        release.set()
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        await pool.delete(queue)
+        await pool.aclose()

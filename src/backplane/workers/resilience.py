@@ -19,8 +19,10 @@ import redis.exceptions
 import sqlalchemy.exc
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Worker
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from backplane.core import metrics
 
@@ -131,6 +133,18 @@ def stores_of(ctx: dict[str, Any]) -> Stores:
     return stores
 
 
+# A job the poll read is this worker's to start: not marked in progress (by another worker), still in
+# the queue and due; then marked, for as long as arq's in-progress time-out. arq's own check and mark,
+# as one script. KEYS: in-progress key, queue; ARGV: job id, now ms, in-progress ms -> its score | nil
+_START = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if (not score) or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+return score
+"""
+
+
 class ResilientWorker(Worker):
     """An arq Worker whose poll loop survives Redis going away, and which starts while Redis is down."""
 
@@ -141,6 +155,7 @@ class ResilientWorker(Worker):
         self.ctx["wake_poll"] = self.wake_poll
         self._backoff = Backoff(backoff_cap)
         self._woken = asyncio.Event()
+        self._start: AsyncScript | None = None  # `_START`, registered with the pool once it is made
 
     def wake_poll(self) -> None:
         """Poll the queue now rather than after the poll delay (work was just queued). A full worker
@@ -223,20 +238,37 @@ class ResilientWorker(Worker):
         return [job_id for job_id, elsewhere in zip(found, running, strict=True) if not elsewhere]
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        # arq checks each id its poll read with a WATCH, EXISTS, ZSCORE and UNWATCH (four round trips),
-        # although a job stays in the queue while it runs: a busy worker's poll paid that for every job
-        # it runs itself and every job other workers run. Those are left out first, the others' in one
-        # round trip; arq's own check still guards what remains against a race.
+        """arq's `start_jobs`, each job checked and marked as started in one round trip (`_START`).
+
+        arq checks each id its poll read with a WATCH, EXISTS, ZSCORE and UNWATCH, then marks it in
+        MULTI..EXEC: four round trips a job, although a job stays in the queue while it runs, so a busy
+        worker's poll paid them for every job it runs itself and every job other workers run. Those
+        are left out first, the others' in one round trip; the script then checks and marks each job
+        atomically. The slot (semaphore and counter) is given back whenever the job does not start,
+        a Redis error included: arq's own kept it when its pipeline failed, and a few outages left the
+        worker unable to run anything."""
         job_ids = await self._not_running(job_ids)
-        # arq takes a slot (semaphore and counter) before its Redis pipeline; when that pipeline fails
-        # the slot is never given back, and a few outages would leave the worker unable to run anything.
-        for job_id in job_ids:
+        for job_id_b in job_ids:
+            await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
+                self.sem.release()
                 return
+            self.job_counter += 1
+            job_id = job_id_b.decode()
+            self._start = self._start or self.pool.register_script(_START)
             try:
-                await super().start_jobs([job_id])
-            except Exception as error:
-                if redis_down(error):
-                    self.job_counter -= 1
-                    self.sem.release()
+                score = await self._start(
+                    keys=[in_progress_key_prefix + job_id, self.queue_name],
+                    args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+                )
+            except BaseException:
+                self.job_counter -= 1
+                self.sem.release()
                 raise
+            if score is None:  # running elsewhere, done and gone from the queue, or deferred again
+                self.job_counter -= 1
+                self.sem.release()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
