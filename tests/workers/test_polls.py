@@ -125,3 +125,31 @@ async def test_a_job_read_off_the_queue_is_started_in_one_round_trip(
         await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         await pool.delete(queue)
         await pool.aclose()
+
+
+async def test_a_start_redis_refuses_leaves_the_job_and_gives_its_slot_back(settings: Settings) -> None:
+    """As arq's own start: a refusal from Redis (here the queue's key holds another type; out of memory
+    is the real one) leaves that job unstarted, the slot free, and the poll going."""
+
+    async def noop(ctx: dict[str, Any]) -> None:
+        return None
+
+    queue = f"test:polls:{uuid.uuid4().hex}"
+    worker = ResilientWorker(
+        functions=[func(noop, name="noop")],
+        redis_settings=redis_settings(settings),
+        stores=Stores(),
+        backoff_cap=1.0,
+        queue_name=queue,
+        handle_signals=False,
+        max_jobs=1,
+    )
+    pool = worker._pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    try:
+        await pool.set(queue, "not a queue")
+        await worker.start_jobs([b"one"])
+        assert (worker.job_counter, worker.tasks) == (0, {})
+        assert not worker.sem.locked()  # its one slot is free again
+    finally:
+        await pool.delete(queue)
+        await pool.aclose()

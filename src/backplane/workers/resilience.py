@@ -261,11 +261,14 @@ class ResilientWorker(Worker):
                     keys=[in_progress_key_prefix + job_id, self.queue_name],
                     args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
                 )
+            except redis.exceptions.ResponseError:  # refused by Redis (out of memory, say): as arq, not started
+                logger.warning("job %s could not be started", job_id, exc_info=True)
+                score = None
             except BaseException:
                 self.job_counter -= 1
                 self.sem.release()
                 raise
-            if score is None:  # running elsewhere, done and gone from the queue, or deferred again
+            if score is None:  # running elsewhere, done and gone from the queue, deferred again, or refused
                 self.job_counter -= 1
                 self.sem.release()
                 continue
