@@ -31,6 +31,23 @@ def _counting_transactions(pool: ArqRedis) -> list[int]:
     return made
 
 
+async def _worker(
+    settings: Settings, queue: str, task: Callable[..., Any], **options: Any
+) -> tuple[ResilientWorker, ArqRedis]:
+    """A worker on `queue` running `task`, with the arq pool its `main` would have made."""
+    worker = ResilientWorker(
+        functions=[func(task, name=task.__name__)],
+        redis_settings=redis_settings(settings),
+        stores=Stores(),
+        backoff_cap=1.0,
+        queue_name=queue,
+        handle_signals=False,
+        **options,
+    )
+    pool = worker._pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    return worker, pool
+
+
 async def test_a_poll_asks_nothing_of_each_job_already_running(settings: Settings) -> None:
     release = asyncio.Event()
 
@@ -38,20 +55,11 @@ async def test_a_poll_asks_nothing_of_each_job_already_running(settings: Setting
         await release.wait()
 
     queue = f"test:polls:{uuid.uuid4().hex}"
-    options = {"queue_name": queue, "handle_signals": False, "poll_delay": 60, "max_jobs": 40}
     pools: list[ArqRedis] = []
     workers = []
     try:
         for _ in range(2):
-            worker = ResilientWorker(
-                functions=[func(hold, name="hold")],
-                redis_settings=redis_settings(settings),
-                stores=Stores(),
-                backoff_cap=1.0,
-                **options,
-            )
-            pool = await create_pool(redis_settings(settings), default_queue_name=queue)
-            worker._pool = pool
+            worker, pool = await _worker(settings, queue, hold, poll_delay=60, max_jobs=40)
             pools.append(pool)
             workers.append(worker)
         mine, other = workers
@@ -88,16 +96,7 @@ async def test_a_job_read_off_the_queue_is_started_in_one_round_trip(
         await release.wait()
 
     queue = f"test:polls:{uuid.uuid4().hex}"
-    worker = ResilientWorker(
-        functions=[func(hold, name="hold")],
-        redis_settings=redis_settings(settings),
-        stores=Stores(),
-        backoff_cap=1.0,
-        queue_name=queue,
-        handle_signals=False,
-        poll_delay=60,
-    )
-    pool = worker._pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    worker, pool = await _worker(settings, queue, hold, poll_delay=60)
     try:
         await pool.enqueue_job("hold", _job_id="one")
         await pool.enqueue_job("hold", _job_id="later", _defer_by=60)  # not due: left alone
@@ -135,16 +134,7 @@ async def test_a_start_redis_refuses_leaves_the_job_and_gives_its_slot_back(sett
         return None
 
     queue = f"test:polls:{uuid.uuid4().hex}"
-    worker = ResilientWorker(
-        functions=[func(noop, name="noop")],
-        redis_settings=redis_settings(settings),
-        stores=Stores(),
-        backoff_cap=1.0,
-        queue_name=queue,
-        handle_signals=False,
-        max_jobs=1,
-    )
-    pool = worker._pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    worker, pool = await _worker(settings, queue, noop, max_jobs=1)
     try:
         await pool.set(queue, "not a queue")
         await worker.start_jobs([b"one"])
