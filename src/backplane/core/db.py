@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import asyncpg.exceptions
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import DateTime, MetaData, Table, event, func
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -256,16 +258,36 @@ class RowBatcher(Batcher[dict[str, Any]]):
     async def _execute(self, statement: str, parameters: tuple[Any, ...]) -> None:
         """The statement on a free held connection (one each of the MAX_IN_FLIGHT writers, who run one
         statement at a time). After an error the connection goes back to the pool, which pings the
-        next one it gives: a connection the error left unusable is never used again."""
+        next one it gives: a connection the error left unusable is never used again. A statement that
+        failed because its connection had been closed under it (`_not_run`) is sent once more, on a
+        new connection."""
         held = self._connections.pop()
         try:
-            await (await held.get()).exec_driver_sql(statement, parameters)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await held.close()
-            raise
+            for attempt in (1, 2):
+                try:
+                    await (await held.get()).exec_driver_sql(statement, parameters)
+                    return
+                except BaseException as error:
+                    with contextlib.suppress(Exception):
+                        await held.close()
+                    if attempt == 2 or not _not_run(error):
+                        raise
         finally:
             self._connections.append(held)
+
+
+def _not_run(error: BaseException) -> bool:
+    """Whether a statement that failed so never ran: its connection was found closed, or PostgreSQL had
+    closed it (a restart, `pg_terminate_backend`) before asyncpg noticed, which then refuses to start
+    the statement while it reads the notice, or gets the notice as the statement's answer. Seen here
+    (tests/licenses/test_seat_caches.py, about one run in twelve): an acquire right after PostgreSQL
+    dropped the history writer's connections failed with asyncpg's "cannot switch to state 12"."""
+    if not isinstance(error, DBAPIError):
+        return False
+    cause = error.orig.__cause__ if error.orig is not None else None
+    return error.connection_invalidated or isinstance(
+        cause, asyncpg.exceptions.InternalClientError | asyncpg.exceptions.AdminShutdownError
+    )
 
 
 def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
