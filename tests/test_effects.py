@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backplane.core.config import Settings
 from backplane.core.db import create_engine, create_sessionmaker, unit_of_work
 from backplane.core.effects import effects
-from backplane.core.queue import create_queue
+from backplane.core.queue import Message, Publish, create_queue, send
 from backplane.core.redis import create_redis
 
 
@@ -150,3 +150,13 @@ async def test_enqueues_and_publishes_go_in_one_round_trip_and_arq_runs_the_jobs
     finally:
         await queue.aclose()
     assert sorted(ran, key=lambda call: call[0]) == [(1, "one", {}), (2, {"extra": "two"})]
+
+
+async def test_a_job_sent_through_a_client_that_is_not_arqs_is_refused_before_anything_is_sent(
+    stores: Stores,
+) -> None:
+    """Queuing needs arq's client (its serializer, default queue and expiry); publishes alone do not."""
+    with pytest.raises(TypeError, match="arq client"):
+        await send(stores.redis, [Publish(stores.channel, "not sent"), Message.of("record", 1)])
+    assert await send(stores.redis, [Publish(stores.channel, "sent")]) == []
+    assert await stores.heard(1) == ["sent"]

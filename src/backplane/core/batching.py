@@ -12,6 +12,7 @@ redis-py batches across callers.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +20,7 @@ Item = TypeVar("Item")
 Pending = tuple[Item, "asyncio.Future[Any]"]
 
 
-class Batcher(Generic[Item]):
+class Batcher(ABC, Generic[Item]):
     MAX_IN_FLIGHT = 2  # batches unanswered at once; items arriving meanwhile wait and go in one batch
 
     def __init__(self) -> None:
@@ -35,9 +36,9 @@ class Batcher(Generic[Item]):
         self._pending.append((item, future))
         return await future
 
+    @abstractmethod
     async def _run(self, batch: list[tuple[Item, asyncio.Future[Any]]]) -> None:
         """Do the batch and settle each of its futures (`settle` for a failure of the whole batch)."""
-        raise NotImplementedError
 
     def _flush(self) -> None:
         if not self._pending or len(self._in_flight) >= self.MAX_IN_FLIGHT:

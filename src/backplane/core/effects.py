@@ -72,19 +72,12 @@ class Effects:
         if not batch:
             return
         items = [item for _, item in batch]
+        # The arq client when there are jobs to queue; publishes alone go through the unit's Redis.
+        client = self.queue if any(isinstance(item, Message) for item in items) else self.redis
         try:
-            if any(isinstance(item, Message) for item in items):
-                if self.queue is None:
-                    raise RuntimeError("this unit of work has no task queue")
-                await send(self.queue, items)
-            else:
-                if self.redis is None:
-                    raise RuntimeError("this unit of work has no Redis")
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for item in items:
-                        assert isinstance(item, Publish)
-                        pipe.publish(item.channel, item.message)
-                    await pipe.execute()
+            if client is None:
+                raise RuntimeError("this unit of work has no Redis or no task queue")
+            await send(client, items)
         except Exception:
             logger.exception("after commit: %s failed", ", ".join(sorted({name for name, _ in batch})))
 

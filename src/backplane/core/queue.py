@@ -14,6 +14,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_ms, to_unix_ms
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 
@@ -90,14 +91,16 @@ class Publish:
     message: str
 
 
-async def send(queue: ArqRedis, items: Sequence[Message | Publish]) -> list[bool]:
-    """Queue each message and publish each publish, in the order given and in one round trip (a
-    publish is heard server-wide: the queue's client sends it as well as any); whether each message
-    was queued, in order."""
-    async with queue.pipeline(transaction=False) as pipe:
+async def send(client: Redis, items: Sequence[Message | Publish]) -> list[bool]:
+    """Queue each message and publish each publish, in the order given and in one round trip; whether
+    each message was queued, in order. Messages need the arq client (its serializer, default queue
+    and expiry); publishes alone any client of the server (a publish is heard server-wide)."""
+    async with client.pipeline(transaction=False) as pipe:
         for item in items:
             if isinstance(item, Message):
-                item.queue_in(pipe, queue)
+                if not isinstance(client, ArqRedis):
+                    raise TypeError("queuing an arq job needs the arq client (ArqRedis)")
+                item.queue_in(pipe, client)
             else:
                 pipe.publish(item.channel, item.message)
         replies = await pipe.execute()

@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backplane.core.config import Settings
 from backplane.core.crypto import Encryptor
 from backplane.core.db import utcnow
-from backplane.core.queue import enqueue
+from backplane.core.queue import Message
+from backplane.core.queue import send as queue_jobs
 from backplane.webhooks import delivery
 from backplane.webhooks.sender import AttemptResult, new_client, send
 from backplane.webhooks.slots import EndpointSlots, Outcome
@@ -131,14 +132,13 @@ class Pump:
         self._ready, self._todo = [], deque()
         with contextlib.suppress(Exception):
             await self._slots.release_many([*_unused(ready), *self._sent])
-            for delivery_id, endpoint_id in [*ready, *todo]:
-                await enqueue(
-                    self._queue,
-                    delivery.DELIVER_TASK,
-                    delivery_id,
-                    endpoint_id,
-                    _job_id=delivery.job_id(delivery_id, 1),
-                )
+            await queue_jobs(  # one round trip for all of them
+                self._queue,
+                [
+                    Message.of(delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1))
+                    for delivery_id, endpoint_id in [*ready, *todo]
+                ],
+            )
 
     async def _feed(self) -> None:
         while not self._stopping:
