@@ -5,6 +5,7 @@ organization deleted (`access/callers.py`, `licenses/state.py`)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,7 +80,7 @@ async def test_heartbeats_and_releases_do_not_touch_postgresql_once_warm(
     assert seen == []
     with statements(app) as seen:  # an acquire writes its history row and its seat.acquired event, nothing else
         assert (await acquire(owner, license_["key_string"], "machine-2")).status_code == 200
-    [write] = seen  # one statement: WITH t0 AS (INSERT INTO license_sessions ...) INSERT INTO events ...
+    [write] = seen  # one statement: WITH batch AS (...), inserted AS (INSERT INTO license_sessions ...) INSERT INTO events ...
     assert "INSERT INTO license_sessions" in write and "INSERT INTO events" in write
 
 
@@ -242,6 +243,8 @@ async def test_concurrent_history_rows_share_one_insert_and_a_bad_row_fails_alon
             "license_id": uuid.UUID(license_id),
             "livemode": True,
             "hardware_id": "batch",
+            "ip_address": None,
+            "client_version": None,
             "acquired_at": datetime.now(UTC),
         }
 
@@ -261,6 +264,59 @@ async def test_concurrent_history_rows_share_one_insert_and_a_bad_row_fails_alon
     assert stored[0][0] == 5
     announced = await sql("SELECT count(*) FROM events WHERE type = 'seat.acquired' AND data->>'hardware_id' = 'batch'")
     assert announced[0][0] == 5  # both or neither
+
+
+_FOR_THIS_DATABASE = "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I {}', current_database()); END $$"
+
+
+async def test_the_seat_acquired_event_postgresql_makes_says_what_its_history_row_says(
+    owner: Account,
+    app: FastAPI,
+    sql,  # type: ignore[no-untyped-def]
+) -> None:
+    """The event is built by the statement that inserts the history row (`seat_events.ACQUIRED_EVENT`):
+    its data is what the other seat events carry, times as `datetime.isoformat` writes them, whole
+    seconds included, in whatever time zone the connection is in."""
+    license_ = await create_license(owner, seats=3)
+    acquired = [
+        datetime(2026, 11, 29, 5, 12, 1, 120000, tzinfo=UTC),
+        datetime(2026, 11, 29, 5, 12, 2, tzinfo=UTC),  # no microseconds: isoformat writes none
+        datetime(2026, 11, 29, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "organization_id": uuid.UUID(owner.organization_id),
+            "license_id": uuid.UUID(license_["id"]),
+            "livemode": False,
+            "hardware_id": f"machine-{i}",
+            "ip_address": "203.0.113.9",
+            "client_version": "2.4.1" if i else None,
+            "acquired_at": at,
+        }
+        for i, at in enumerate(acquired)
+    ]
+    await sql(_FOR_THIS_DATABASE.format("SET timezone = ''America/St_Johns''"))  # a half-hour offset
+    try:
+        await app.state.session_history.aclose()  # new connections, in that time zone
+        await asyncio.gather(*(app.state.session_history.insert(row) for row in rows))
+    finally:
+        await sql(_FOR_THIS_DATABASE.format("RESET timezone"))
+        await app.state.session_history.aclose()
+    for row in rows:
+        [(event_id, organization_id, data, livemode, created_at)] = await sql(
+            "SELECT id, organization_id, data, livemode, created_at FROM events "
+            f"WHERE type = 'seat.acquired' AND data->>'session_id' = '{row['id']}'"
+        )
+        assert re.fullmatch(r"evt_[0-9a-f]{24}", event_id)
+        assert (organization_id, livemode, created_at) == (row["organization_id"], False, row["acquired_at"])
+        assert data == {
+            "session_id": str(row["id"]),
+            "license_id": license_["id"],
+            "hardware_id": row["hardware_id"],
+            "client_version": row["client_version"],
+            "acquired_at": row["acquired_at"].isoformat(),
+        }
 
 
 async def test_a_token_verified_once_still_expires(

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -186,6 +187,18 @@ def _closed(connection: AsyncConnection) -> bool:
     return driver is None or bool(driver.is_closed())
 
 
+@dataclass(frozen=True)
+class Companion:
+    """Rows of another table that PostgreSQL makes from each row a `RowBatcher` inserts, in the same
+    statement (both or neither). `columns`: each of its columns and the SQL expression over the batch's
+    columns that gives its value (naming only columns every row of the batch gives); `made`: its columns
+    whose values are made here, one per row (an id), named `made_<column>` in the batch."""
+
+    table: Table
+    columns: Mapping[str, str]
+    made: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+
+
 class RowBatcher(Batcher[dict[str, Any]]):
     """Inserts the rows that concurrent requests add to one table in one statement per batch
     (`core/batching.py`: group commit).
@@ -200,20 +213,15 @@ class RowBatcher(Batcher[dict[str, Any]]):
     round trip per row.
     """
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        table: Table,
-        companion: tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
-    ) -> None:
-        """`companion`: another table and how to make its row from each row, inserted by the same
-        statement (a seat's history row and its `seat.acquired` event: both or neither). Every row of
-        a table names the same columns; a column left out gets its server default."""
+    def __init__(self, engine: AsyncEngine, table: Table, companion: Companion | None = None) -> None:
+        """`companion`: another table's row made by PostgreSQL from each row, inserted by the same
+        statement (a seat's history row and its `seat.acquired` event). Every row of a batch names the
+        same columns; a column left out gets its server default."""
         super().__init__()
         self.engine = engine
         self.table = table
         self.companion = companion
-        self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
+        self._statements: dict[tuple[str, ...], str] = {}
         self._connections = [HeldConnection(engine) for _ in range(self.MAX_IN_FLIGHT)]  # the free ones
         self._held = list(self._connections)
 
@@ -229,20 +237,13 @@ class RowBatcher(Batcher[dict[str, Any]]):
         futures = [future for _, future in batch]
         try:
             rows = [row for row, _ in batch]
-            tables = [(self.table, rows)]
-            if self.companion is not None:
-                table, make = self.companion
-                tables.append((table, [make(row) for row in rows]))
-            names = tuple(tuple(table_rows[0]) for _, table_rows in tables)
+            names = tuple(rows[0])
             if names not in self._statements:
-                self._statements[names] = _unnest_insert(tables)
-            statement = self._statements[names]
-            arrays = [
-                _column_values(into.c[name], name, table_rows)
-                for (into, table_rows), columns in zip(tables, names, strict=True)
-                for name in columns
-            ]
-            await self._execute(statement, tuple(arrays))
+                self._statements[names] = _unnest_insert(self.table, names, self.companion)
+            arrays = [_column_values(self.table.c[name], name, rows) for name in names]
+            if self.companion is not None:
+                arrays += [[make() for _ in rows] for make in self.companion.made.values()]
+            await self._execute(self._statements[names], tuple(arrays))
         except Exception as error:
             if len(batch) == 1:
                 settle(futures, error)
@@ -290,27 +291,32 @@ def _not_run(error: BaseException) -> bool:
     )
 
 
-def _unnest_insert(tables: list[tuple[Table, list[dict[str, Any]]]]) -> str:
-    """One statement inserting into each table the rows whose columns arrive as arrays, $1 onwards:
-    `WITH t0 AS (INSERT ... SELECT FROM unnest(...)) INSERT ... SELECT FROM unnest(...)`."""
+def _unnest_insert(table: Table, names: tuple[str, ...], companion: Companion | None) -> str:
+    """One statement inserting into `table` the rows whose columns (`names`) arrive as arrays, $1
+    onwards, then the companion's `made` columns: `INSERT ... SELECT FROM unnest(...)`, or with a
+    companion `WITH batch AS (SELECT FROM unnest(...)), inserted AS (INSERT ... SELECT FROM batch) INSERT
+    INTO <companion> SELECT ... FROM batch`."""
     dialect = postgresql.dialect()
-    parts, number = [], 0
-    for table, rows in tables:
-        columns = [table.c[name] for name in rows[0]]
-        arrays, selected = [], []
-        for column in columns:
-            number += 1
-            is_json = isinstance(column.type, sqltypes.JSON)  # sent as text, each value serialized here
-            arrays.append(f"${number}::{'text' if is_json else column.type.compile(dialect)}[]")
-            selected.append(f"{column.name}::{column.type.compile(dialect)}" if is_json else column.name)
-        names = ", ".join(column.name for column in columns)
-        parts.append(
-            f"INSERT INTO {table.name} ({names}) SELECT {', '.join(selected)} "
-            f"FROM unnest({', '.join(arrays)}) AS batch({names})"
-        )
-    *first, last = parts
-    ctes = ", ".join(f"t{i} AS ({part})" for i, part in enumerate(first))
-    return f"WITH {ctes} {last}" if ctes else last
+    arrays, selected, aliases = [], [], list(names)
+    for number, name in enumerate(names, start=1):
+        column = table.c[name]
+        is_json = isinstance(column.type, sqltypes.JSON)  # sent as text, each value serialized here
+        arrays.append(f"${number}::{'text' if is_json else column.type.compile(dialect)}[]")
+        selected.append(f"{name}::{column.type.compile(dialect)}" if is_json else name)
+    if companion is not None:
+        for number, name in enumerate(companion.made, start=len(names) + 1):
+            arrays.append(f"${number}::{companion.table.c[name].type.compile(dialect)}[]")
+            aliases.append(f"made_{name}")
+    unnest = f"unnest({', '.join(arrays)}) AS batch({', '.join(aliases)})"
+    insert = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(selected)}"
+    if companion is None:
+        return f"{insert} FROM {unnest}"
+    into = [*companion.made, *companion.columns]
+    values = [*(f"made_{name}" for name in companion.made), *companion.columns.values()]
+    return (
+        f"WITH batch AS (SELECT * FROM {unnest}), inserted AS ({insert} FROM batch) "
+        f"INSERT INTO {companion.table.name} ({', '.join(into)}) SELECT {', '.join(values)} FROM batch"
+    )
 
 
 def _column_values(column: Any, name: str, rows: list[dict[str, Any]]) -> list[Any]:

@@ -10,10 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backplane.core.config import Settings
 from backplane.core.db import RowBatcher, create_engine
 from backplane.core.tenancy import TenantRepository
-from backplane.events.models import Event
 from backplane.events.service import record_event
 from backplane.licenses.models import License, LicenseSession
-from backplane.licenses.seat_events import acquired_event_row, ended_event
+from backplane.licenses.seat_events import ACQUIRED_EVENT, ended_event
 
 
 class LicenseRepository(TenantRepository[License]):
@@ -140,11 +139,7 @@ def session_history(settings: Settings) -> RowBatcher:
     across concurrent acquires, so the acquire route's one PostgreSQL write is a share of one statement.
     Its own few connections, each statement committing alone (no BEGIN and COMMIT around it)."""
     engine = create_engine(settings, autocommit=True, pool_size=RowBatcher.MAX_IN_FLIGHT)
-    return RowBatcher(
-        engine,
-        LicenseSession.__table__,  # type: ignore[arg-type]
-        companion=(Event.__table__, acquired_event_row),  # type: ignore[arg-type]
-    )
+    return RowBatcher(engine, LicenseSession.__table__, companion=ACQUIRED_EVENT)  # type: ignore[arg-type]
 
 
 async def open_sessions(session: AsyncSession) -> list[tuple[License, LicenseSession]]:

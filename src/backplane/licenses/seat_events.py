@@ -14,7 +14,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from backplane.core.db import utcnow
+from backplane.core.db import Companion, utcnow
+from backplane.events.models import Event
 from backplane.events.service import new_event_id
 from backplane.licenses.models import SessionEnd
 
@@ -23,23 +24,32 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def acquired_event_row(history: dict[str, Any]) -> dict[str, Any]:
-    """The `events` row of an acquire, from its history row (no IP address: the event is about the seat)."""
-    return {
-        "id": new_event_id(),
-        "organization_id": history["organization_id"],
-        "type": "seat.acquired",
-        "data": {
-            "session_id": str(history["id"]),
-            "license_id": str(history["license_id"]),
-            "hardware_id": history["hardware_id"],
-            "client_version": history.get("client_version"),
-            "acquired_at": _iso(history["acquired_at"]),
-        },
-        "livemode": history["livemode"],
-        "created_at": history["acquired_at"],
-        "trace_context": None,
-    }
+# An acquire's time as `datetime.isoformat` writes it in UTC (every other event's times are written
+# that way): microseconds only when there are some.
+_ISO_ACQUIRED_AT = (
+    "to_char(acquired_at AT TIME ZONE 'UTC', "
+    "CASE WHEN date_part('microseconds', acquired_at AT TIME ZONE 'UTC')::bigint % 1000000 = 0 "
+    """THEN 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"' END)"""
+)
+
+# The `events` row of an acquire, made by PostgreSQL from its history row in the statement that inserts
+# it (no IP address: the event is about the seat). Built there rather than here: serializing its data
+# here and sending it as a second set of arrays cost an acquire about 17 of its 310 us of API CPU
+# (alternated wrk runs). Every history row the seat route writes names each column used here.
+ACQUIRED_EVENT = Companion(
+    Event.__table__,  # type: ignore[arg-type]
+    columns={
+        "organization_id": "organization_id",
+        "type": "'seat.acquired'",
+        "data": (
+            "jsonb_build_object('session_id', id, 'license_id', license_id, 'hardware_id', hardware_id, "
+            f"'client_version', client_version, 'acquired_at', {_ISO_ACQUIRED_AT})"
+        ),
+        "livemode": "livemode",
+        "created_at": "acquired_at",
+    },
+    made={"id": new_event_id},
+)
 
 
 def ended_event(
