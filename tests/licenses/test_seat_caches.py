@@ -80,7 +80,7 @@ async def test_heartbeats_and_releases_do_not_touch_postgresql_once_warm(
     assert seen == []
     with statements(app) as seen:  # an acquire writes its history row and its seat.acquired event, nothing else
         assert (await acquire(owner, license_["key_string"], "machine-2")).status_code == 200
-    [write] = seen  # one statement: WITH batch AS (...), inserted AS (INSERT INTO license_sessions ...) INSERT INTO events ...
+    [write] = seen  # one statement: WITH batch AS (...), inserted AS (INSERT INTO license_sessions ...) INSERT ...
     assert "INSERT INTO license_sessions" in write and "INSERT INTO events" in write
 
 
