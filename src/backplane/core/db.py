@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -277,6 +278,22 @@ class RowBatcher(Batcher[dict[str, Any]]):
             self._connections.append(held)
 
 
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """`rows` (each naming the same columns) into `table` in the session's transaction, by one statement
+    whatever their number: each column's values one array (`unnest`), so PostgreSQL prepares the
+    text once. SQLAlchemy's bulk insert without RETURNING is an executemany: a statement per row."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    arrays = tuple(_column_values(table.c[name], name, rows) for name in names)
+    await (await session.connection()).exec_driver_sql(_unnest_insert_cached(table, names), arrays)
+
+
+@functools.cache
+def _unnest_insert_cached(table: Table, names: tuple[str, ...]) -> str:
+    return _unnest_insert(table, names, None)
+
+
 def _not_run(error: BaseException) -> bool:
     """Whether a statement that failed so never ran: its connection was found closed, or PostgreSQL had
     closed it (a restart, `pg_terminate_backend`) before asyncpg noticed, which then refuses to start
@@ -319,7 +336,7 @@ def _unnest_insert(table: Table, names: tuple[str, ...], companion: Companion | 
     )
 
 
-def _column_values(column: Any, name: str, rows: list[dict[str, Any]]) -> list[Any]:
+def _column_values(column: Any, name: str, rows: Sequence[dict[str, Any]]) -> list[Any]:
     """One column's values of `rows`, as its array parameter (JSON serialized here: sent as text)."""
     if isinstance(column.type, sqltypes.JSON):
         return [None if (value := row[name]) is None else json.dumps(value) for row in rows]

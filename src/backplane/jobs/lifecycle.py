@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
 from backplane.core import keys, metrics, tracing
 from backplane.core.config import Settings
-from backplane.core.db import unit_of_work, utcnow
+from backplane.core.db import insert_rows, unit_of_work, utcnow
 from backplane.core.effects import effects
 from backplane.core.queue import Message, Publish, send
 from backplane.events.service import record_event
@@ -54,18 +55,41 @@ def is_final(job: Job) -> bool:
 
 def transition(session: AsyncSession, job: Job, to: JobStatus, now: datetime, reason: str | None = None) -> None:
     """Move `job` to `to` and record the change with its time (the caller's transaction makes both atomic)."""
-    session.add(
-        JobTransition(
-            job_id=job.id,
-            from_status=job.status,
-            to_status=str(to),
-            attempt=job.attempts,
-            reason=reason[:500] if reason else None,
-            at=now,
-        )
-    )
+    session.add(JobTransition(**_transition_row(job, job.status, to, now, reason)))
+    _moved(session, job, to, now)
+
+
+async def queue_new(session: AsyncSession, jobs: Sequence[Job], now: datetime, reason: str) -> None:
+    """New jobs (added to the session as pending, not yet flushed) queued: written as queued, and
+    both their first transitions (none to pending, then pending to queued: what `transition` records)
+    in one INSERT after the jobs' own. A batch of 100 jobs made 200 ORM objects for those rows, and
+    flushing them was most of the API's CPU for the batch."""
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        rows.append(_transition_row(job, None, JobStatus.PENDING, now, None))
+        rows.append(_transition_row(job, JobStatus.PENDING, JobStatus.QUEUED, now, reason))
+        _moved(session, job, JobStatus.QUEUED, now)
+    await session.flush()  # the jobs first: their transitions name them
+    await insert_rows(session, JobTransition.__table__, rows)  # type: ignore[arg-type]  # in order: the history sorts ties by id
+
+
+def _transition_row(
+    job: Job, from_status: str | None, to: JobStatus, now: datetime, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "from_status": None if from_status is None else str(from_status),
+        "to_status": str(to),
+        "attempt": job.attempts,
+        "reason": reason[:500] if reason else None,
+        "at": now,
+    }
+
+
+def _moved(session: AsyncSession, job: Job, to: JobStatus, now: datetime) -> None:
+    """`job` in status `to`, with the stamps that status sets; its event streams told (jobs/live.py)."""
     job.status = str(to)
-    effects(session).publish(keys.job_changed_channel(job.id), job.status)  # its event streams (jobs/live.py)
+    effects(session).publish(keys.job_changed_channel(job.id), job.status)
     if to is JobStatus.QUEUED:
         job.queued_at = now
     if to in FINAL_STATUSES:

@@ -251,10 +251,8 @@ async def create_jobs(
                 ),
             )
             repository.add(job)
-            session.add(JobTransition(job_id=job.id, from_status=None, to_status=JobStatus.PENDING, attempt=0, at=now))
-            lifecycle.transition(session, job, JobStatus.QUEUED, now, reason="validated; within quota")
             created.append(job)
-        await session.flush()
+        await lifecycle.queue_new(session, created, now, reason="validated; within quota")
         # Handed to the workers by this same transaction when a slot is free (rows this transaction
         # has just written are locked by no one else: see `Dispatcher.hand_out`).
         await jobs.dispatcher.hand_out(session, principal.organization_id, jobs.plan)
