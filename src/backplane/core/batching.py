@@ -4,7 +4,9 @@ Under load many requests of one process write a row (`db.RowBatcher`) or run a s
 (`redis.ScriptBatcher`) at the same moment; done one by one, each pays a round trip of its own. A
 `Batcher` collects the items asked for during one turn of the event loop and hands them to `_run` as
 one batch; while `MAX_IN_FLIGHT` batches are unanswered, further items wait and go together once
-either ends, so under load each round trip carries many items. Each caller awaits its own outcome,
+either ends, so under load each round trip carries many items. `MAX_BATCH` caps a batch, so that a
+wave of items arriving together goes as several batches at once rather than one that everything
+waits on. Each caller awaits its own outcome,
 which `_run` settles. A lone item costs one loop turn more. Hand-written: neither SQLAlchemy nor
 redis-py batches across callers.
 """
@@ -22,6 +24,7 @@ Pending = tuple[Item, "asyncio.Future[Any]"]
 
 class Batcher(ABC, Generic[Item]):
     MAX_IN_FLIGHT = 2  # batches unanswered at once; items arriving meanwhile wait and go in one batch
+    MAX_BATCH: int | None = None  # items a batch takes at most (None: all that are waiting)
 
     def __init__(self) -> None:
         self._pending: list[tuple[Item, asyncio.Future[Any]]] = []
@@ -41,12 +44,14 @@ class Batcher(ABC, Generic[Item]):
         """Do the batch and settle each of its futures (`settle` for a failure of the whole batch)."""
 
     def _flush(self) -> None:
-        if not self._pending or len(self._in_flight) >= self.MAX_IN_FLIGHT:
-            return  # sent when a batch in flight ends (`_ended`), as a larger batch
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._run(batch))
-        self._in_flight.add(task)
-        task.add_done_callback(self._ended)
+        """The waiting items as batches of at most MAX_BATCH, while fewer than MAX_IN_FLIGHT are
+        unanswered; what is left goes when a batch in flight ends (`_ended`), as a larger batch."""
+        while self._pending and len(self._in_flight) < self.MAX_IN_FLIGHT:
+            cut = len(self._pending) if self.MAX_BATCH is None else self.MAX_BATCH
+            batch, self._pending = self._pending[:cut], self._pending[cut:]
+            task = asyncio.ensure_future(self._run(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
