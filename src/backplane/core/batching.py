@@ -6,9 +6,8 @@ Under load many requests of one process write a row (`db.RowBatcher`) or run a s
 one batch; while `MAX_IN_FLIGHT` batches are unanswered, further items wait and go together once
 either ends, so under load each round trip carries many items. `MAX_BATCH` caps a batch, so that a
 wave of items arriving together goes as several batches at once rather than one that everything
-waits on. Each caller awaits its own outcome,
-which `_run` settles. A lone item costs one loop turn more. Hand-written: neither SQLAlchemy nor
-redis-py batches across callers.
+waits on. Each caller awaits its own outcome, which `_run` settles. A lone item costs one loop turn
+more. Hand-written: neither SQLAlchemy nor redis-py batches across callers.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ class Batcher(ABC, Generic[Item]):
 
     def _flush(self) -> None:
         """The waiting items as batches of at most MAX_BATCH, while fewer than MAX_IN_FLIGHT are
-        unanswered; what is left goes when a batch in flight ends (`_ended`), as a larger batch."""
+        unanswered; what is left goes when a batch in flight ends (`_ended`)."""
         while self._pending and len(self._in_flight) < self.MAX_IN_FLIGHT:
             cut = len(self._pending) if self.MAX_BATCH is None else self.MAX_BATCH
             batch, self._pending = self._pending[:cut], self._pending[cut:]
