@@ -12,7 +12,9 @@ REDIS_URL the server's, for `backplane staff grant` and the direct Redis phases)
    CPU time per request of the API process (--pid; `make bench-seats` passes it) and of Redis, and
    the ratio of liveness's API CPU per request to the route's (steadier than req/s on a shared machine);
 2. heartbeats at a steady --rate per second for --paced-seconds with hey (Debian's package;
-   skipped without it): --rate / 50 processes each sending 50 a second on a session of its own; p50, p99;
+   skipped without it): --rate / 50 processes each sending 50 a second on a session of its own,
+   started 1/50 s + 1/rate apart so that their requests interleave evenly; p50, p99; and just
+   before, liveness at the same pace from the same clients (the machine's own floor in the same run);
 3. the same operations from this Python client (--requests each, --concurrency at once), beside
    liveness, for machines without wrk;
 4. heartbeat latency against the number of live leases: for each --leases count N, a license with N
@@ -60,6 +62,7 @@ MAX_SEATS = 100_000  # LicenseCreate.seats upper bound
 WRK_SCRIPTS = Path(__file__).parent / "wrk"
 LIVENESS = "/api/v1/health/"
 FILL_BATCH = 5_000
+PACED_WORKER_RATE = 50  # requests a second from each hey process of the paced phase
 CLIENT_VERSION = "bench-1.0"
 
 
@@ -300,9 +303,10 @@ class Bench:
         filled.direct = [sid for sid in filled.direct if sid in live]
         return [acquire, heartbeat, release]
 
-    async def paced_heartbeats(self) -> Phase | None:
+    async def paced_heartbeats(self) -> tuple[Phase, Phase] | None:
         """--rate heartbeats a second for --paced-seconds with hey (Debian's package; None without it):
-        --rate / 50 workers, each sending 50 a second, round one session each."""
+        --rate / 50 workers, each sending 50 a second, round one session each; and before them the
+        liveness route at the same pace from the same workers (the machine's own floor, same run)."""
         if not shutil.which("hey"):
             return None
         await self.fresh_token()
@@ -314,7 +318,17 @@ class Bench:
             sid = (await self._json("POST", "/api/v1/licenses/acquire/", 200, body))["session_id"]
             sessions.append(sid)
             self.open_sessions[sid] = license_["id"]
-        phase = Phase(f"heartbeat at {workers * 50}/s")
+        liveness = await self._paced(f"liveness at {workers * 50}/s", "GET", [LIVENESS] * workers)
+        heartbeats = await self._paced(
+            f"heartbeat at {workers * 50}/s",
+            "PATCH",
+            [f"/api/v1/licenses/sessions/{sid}/heartbeat/" for sid in sessions],
+        )
+        return liveness, heartbeats
+
+    async def _paced(self, name: str, method: str, paths: list[str]) -> Phase:
+        """One hey process per path, each sending 50 requests a second for --paced-seconds."""
+        phase = Phase(name)
         started = time.perf_counter()
         runs = [
             asyncio.create_subprocess_exec(
@@ -324,20 +338,28 @@ class Bench:
                 "-c",
                 "1",
                 "-q",
-                "50",
+                str(PACED_WORKER_RATE),
                 "-o",
                 "csv",
                 "-m",
-                "PATCH",
+                method,
                 "-H",
                 f"Authorization: {self.client.headers['Authorization']}",
-                f"{self.args.url}/api/v1/licenses/sessions/{sid}/heartbeat/",
+                f"{self.args.url}{path}",
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            for sid in sessions
+            for path in paths
         ]
-        processes = [await run for run in runs]
+        # Each hey process sends on its own ticker from the moment it starts: started together, they
+        # would send in bursts of one request each every 1/50 s, not at a steady rate. Each starts one
+        # period and one slot after the one before, so that their requests interleave evenly.
+        period = 1 / PACED_WORKER_RATE
+        slot = period / len(runs)
+        processes = []
+        for i, run in enumerate(runs):
+            await asyncio.sleep(max(0.0, started + i * (period + slot) - time.perf_counter()))
+            processes.append(await run)
         outputs = await asyncio.gather(*(process.communicate() for process in processes))
         phase.wall = time.perf_counter() - started
         for out, _ in outputs:
@@ -692,11 +714,17 @@ def _print_run(run: WrkRun, label: str, ceiling: float | None = None, live_cpu: 
     )
 
 
-def print_paced(phase: Phase) -> None:
+def print_paced(liveness: Phase, heartbeats: Phase) -> None:
     print(
-        f"\n{phase.name}, {phase.requests:,} heartbeats over {phase.wall:.1f} s (one API process): "
-        f"p50 {phase.pct(50):.2f} ms, p99 {phase.pct(99):.2f} ms (target under 10 ms), "
-        f"max {max(phase.latencies, default=math.nan) * 1000:.2f} ms; errors {_errors(phase)}"
+        f"\n{heartbeats.name}, {heartbeats.requests:,} heartbeats over {heartbeats.wall:.1f} s (one API process): "
+        f"p50 {heartbeats.pct(50):.2f} ms, p99 {heartbeats.pct(99):.2f} ms (target under 10 ms), "
+        f"max {max(heartbeats.latencies, default=math.nan) * 1000:.2f} ms; errors {_errors(heartbeats)}"
+    )
+    print(
+        f"{liveness.name} just before, the same clients: p50 {liveness.pct(50):.2f} ms, "
+        f"p99 {liveness.pct(99):.2f} ms, max {max(liveness.latencies, default=math.nan) * 1000:.2f} ms; "
+        f"errors {_errors(liveness)}; heartbeat p50 {heartbeats.pct(50) / liveness.pct(50):.2f}x, "
+        f"p99 {heartbeats.pct(99) / liveness.pct(99):.2f}x of liveness's"
     )
 
 
@@ -846,7 +874,7 @@ async def run(args: argparse.Namespace) -> None:
                 print("\nwrk is not installed (Debian: apt-get install wrk): the ratios below are this Python client's")
             paced = await bench.paced_heartbeats()
             if paced is not None:
-                print_paced(paced)
+                print_paced(*paced)
             else:
                 print("\nhey is not installed (Debian: apt-get install hey): no paced heartbeats")
             baseline = await bench.baseline()
