@@ -10,11 +10,12 @@ priority first, then oldest, as always.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.agents.registry import get_agent
@@ -94,9 +95,15 @@ async def end(session: AsyncSession, agent_id: str, actor: Actor) -> tuple[Agent
     return AgentState(agent_id, maintenance=False), organizations
 
 
+@functools.cache
+def _under_maintenance() -> Select[str, str]:
+    """`reason_for_new_jobs`'s statement, built once (every job creation runs it; see `lifecycle._next_waiting`)."""
+    return select(AgentMaintenance.agent_id, AgentMaintenance.reason).where(
+        AgentMaintenance.agent_id.in_(bindparam("agent_ids", expanding=True))
+    )
+
+
 async def reason_for_new_jobs(session: AsyncSession, agent_ids: set[str]) -> dict[str, str]:
     """The `status_reason` new jobs of these agents get (those under maintenance only)."""
-    rows = await session.execute(
-        select(AgentMaintenance.agent_id, AgentMaintenance.reason).where(AgentMaintenance.agent_id.in_(agent_ids))
-    )
+    rows = await session.execute(_under_maintenance(), {"agent_ids": list(agent_ids)})
     return {agent_id: status_reason(agent_id, reason) for agent_id, reason in rows.all()}

@@ -1,14 +1,33 @@
 from __future__ import annotations
 
+import functools
 import uuid
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backplane.auth.models import User
 from backplane.core.ids import is_id
 from backplane.core.tenancy import TenantRepository
 from backplane.organizations.models import Invitation, Membership, Organization, Role
+
+
+@functools.cache
+def _user_and_membership(in_organization: bool) -> Select[User, Membership, Organization]:
+    """`get_user_and_membership`'s statement, built once with its values as bound parameters: every
+    request signed in with a JWT runs it, and building an ORM select cost more than running it (about
+    0.4 ms of CPU here, and as much again for its cache key, against 0.6 us for a built one's)."""
+    membership_on = Membership.user_id == User.id
+    if in_organization:
+        membership_on = and_(membership_on, Membership.organization_id == bindparam("organization_id"))
+    return (
+        select(User, Membership, Organization)
+        .outerjoin(Membership, membership_on)
+        .outerjoin(Organization, Organization.id == Membership.organization_id)
+        .where(User.id == bindparam("user_id"))
+        .order_by(Membership.created_at, Membership.id)
+        .limit(1)
+    )
 
 
 class OrganizationRepository:
@@ -70,18 +89,10 @@ class MembershipRepository:
     ) -> tuple[User, Membership | None, Organization | None] | None:
         """One query per JWT request: the user, and their membership in `organization_id` (or in
         their oldest organization if None); membership and organization are None when there is none."""
-        membership_on = Membership.user_id == User.id
+        values: dict[str, uuid.UUID] = {"user_id": user_id}
         if organization_id is not None:
-            membership_on = and_(membership_on, Membership.organization_id == organization_id)
-        stmt = (
-            select(User, Membership, Organization)
-            .outerjoin(Membership, membership_on)
-            .outerjoin(Organization, Organization.id == Membership.organization_id)
-            .where(User.id == user_id)
-            .order_by(Membership.created_at, Membership.id)
-            .limit(1)
-        )
-        row = (await self.session.execute(stmt)).first()
+            values["organization_id"] = organization_id
+        row = (await self.session.execute(_user_and_membership(organization_id is not None), values)).first()
         return (row[0], row[1], row[2]) if row else None
 
     def organizations_of(self, user_id: uuid.UUID) -> Select[Organization, Membership]:
