@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -14,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Update,
     and_,
     any_,
     bindparam,
@@ -114,7 +116,37 @@ async def lock_for_attempt(
 ) -> list[tuple[WebhookDelivery, WebhookEndpoint | None, Event | None, JobWebhookSecret | None]]:
     """These deliveries (locked; those another worker holds are left out), each with its endpoint and
     its event, or (a job's own webhook, kind `job`) the secret that signs it."""
-    stmt = (
+    rows = (await session.execute(_for_attempt(), {"ids": delivery_ids})).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def lease_deliveries(session: AsyncSession, delivery_ids: list[str], until: datetime) -> None:
+    """Claimed deliveries are not due again before `until` (their attempt's lease), in one UPDATE."""
+    await session.execute(_lease(), {"ids": delivery_ids, "lease_until": until})
+
+
+async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
+    """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
+    UPDATE: the dispatcher may still insert deliveries that reference them)."""
+    await session.execute(_endpoints_locked(), {"ids": endpoint_ids})
+
+
+async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dict[str, WebhookDelivery]:
+    """These deliveries by id, locked in id order (those deleted meanwhile are missing)."""
+    locked = await session.execute(_deliveries_locked(), {"ids": delivery_ids})
+    return {delivery.id: delivery for delivery in locked.scalars()}
+
+
+# The four statements above run for every batch of attempts a worker makes, so each is built once,
+# its values bound at execution (`:ids`, an array: see `_ids`): building an ORM statement cost more
+# CPU than PostgreSQL's answer to it (about 0.4 ms here for a select, and its cache key 0.1 to 0.2 ms
+# more, which a statement built once keeps), and a paced worker's batches are of a few deliveries.
+_IDS = bindparam("ids", type_=ARRAY(String))
+
+
+@functools.cache
+def _for_attempt() -> Select[WebhookDelivery, WebhookEndpoint, Event, JobWebhookSecret]:
+    return (
         select(WebhookDelivery, WebhookEndpoint, Event, JobWebhookSecret)
         .outerjoin(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .outerjoin(Event, Event.id == WebhookDelivery.event_id)
@@ -126,44 +158,37 @@ async def lock_for_attempt(
                 JobWebhookSecret.livemode == WebhookDelivery.livemode,
             ),
         )
-        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
+        .where(WebhookDelivery.id == any_(_IDS))
         .order_by(WebhookDelivery.id)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(stmt)).all()]
 
 
-async def lease_deliveries(session: AsyncSession, delivery_ids: list[str], until: datetime) -> None:
-    """Claimed deliveries are not due again before `until` (their attempt's lease), in one UPDATE."""
-    await session.execute(
+@functools.cache
+def _lease() -> Update:
+    return (
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
-        .values(next_attempt_at=until)
+        .where(WebhookDelivery.id == any_(_IDS))
+        .values(next_attempt_at=bindparam("lease_until"))
         .execution_options(synchronize_session=False)
     )
 
 
-async def lock_endpoints(session: AsyncSession, endpoint_ids: list[str]) -> None:
-    """Lock these endpoints in id order, as the API does before it touches their deliveries (FOR NO KEY
-    UPDATE: the dispatcher may still insert deliveries that reference them)."""
-    stmt = (
+@functools.cache
+def _endpoints_locked() -> Select[str]:
+    return (
         select(WebhookEndpoint.id)
-        .where(WebhookEndpoint.id == any_(_ids(endpoint_ids)))
+        .where(WebhookEndpoint.id == any_(_IDS))
         .order_by(WebhookEndpoint.id)
         .with_for_update(key_share=True)
     )
-    await session.execute(stmt)
 
 
-async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dict[str, WebhookDelivery]:
-    """These deliveries by id, locked in id order (those deleted meanwhile are missing)."""
-    stmt = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.id == any_(_ids(delivery_ids)))
-        .order_by(WebhookDelivery.id)
-        .with_for_update()
+@functools.cache
+def _deliveries_locked() -> Select[WebhookDelivery]:
+    return (
+        select(WebhookDelivery).where(WebhookDelivery.id == any_(_IDS)).order_by(WebhookDelivery.id).with_for_update()
     )
-    return {delivery.id: delivery for delivery in (await session.execute(stmt)).scalars()}
 
 
 # Delivered attempts, a batch in one statement: each delivery (locked in id order, as `lock_deliveries`
