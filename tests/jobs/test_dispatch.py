@@ -18,7 +18,7 @@ from backplane.core.config import Settings
 from backplane.jobs.lifecycle import JOBS_QUEUE
 from backplane.jobs.repository import _COMPLETE
 from tests.fixtures.auth import Account
-from tests.jobs.conftest import CreateJob, JobsWorker, wait_for
+from tests.jobs.conftest import CreateJob, JobsWorker, until, wait_for
 
 
 async def test_a_job_handed_out_starts_without_waiting_for_the_workers_poll_delay(
@@ -166,3 +166,64 @@ async def test_a_new_job_is_handed_out_by_the_transaction_that_creates_it(
         token = await session.scalar(text("SELECT dispatch_token FROM jobs WHERE id = :id"), {"id": job_id})
     assert token is not None
     assert await app.state.queue.zcard(JOBS_QUEUE) == 1  # its message, sent once the job committed
+
+
+async def test_each_job_run_in_turn_in_one_slot_wakes_its_waiters_at_once(
+    client: httpx.AsyncClient, owner: Account, jobs_worker: JobsWorker
+) -> None:
+    """The free plan's one slot runs three jobs in turn, each taken on by the run before it. Every
+    completion is announced as it happens (the `?wait=` below would otherwise last its 30 s), the
+    ones followed by another job as much as the last."""
+    batch = await client.post(
+        "/v1/jobs/batch", json={"jobs": [{"agent_id": "test-noop"} for _ in range(3)]}, headers=owner.headers
+    )
+    assert batch.status_code == 201, batch.text
+    started = asyncio.get_running_loop().time()
+    done = await asyncio.gather(*(wait_for(client, owner, job["id"], seconds=30) for job in batch.json()["data"]))
+    assert [job["status"] for job in done] == ["completed"] * 3
+    assert asyncio.get_running_loop().time() - started < 15
+
+
+async def test_a_plan_cancelled_while_its_runs_go_on_limits_the_slots_they_free(
+    client: httpx.AsyncClient, owner: Account, jobs_worker: JobsWorker
+) -> None:
+    """Pro runs five jobs at once. Cancelled to free (one) while five run, the slots those runs free are
+    handed on under free's limit: the waiting job starts only once the last of them has finished. The
+    plan is read as a run starts (beside its announcement, in one round trip) and read again at its end
+    when the run took longer than a moment."""
+    checkout = await client.post(
+        "/api/v1/subscriptions/checkout/",
+        json={
+            "price_id": "price_pro_monthly",
+            "seats": 1,
+            "success_url": "https://app.example.com/done",
+            "cancel_url": "https://app.example.com/cancel",
+        },
+        headers=owner.headers,
+    )
+    assert checkout.status_code == 200, checkout.text
+    completed = await client.post(
+        checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
+    )
+    assert completed.status_code == 303
+    sleepers = await client.post(
+        "/v1/jobs/batch",
+        json={"jobs": [{"agent_id": "test-sleep", "input_data": {"seconds": 1.5 + n * 0.2}} for n in range(5)]},
+        headers=owner.headers,
+    )
+    assert sleepers.status_code == 201, sleepers.text
+    waiting = await client.post("/v1/jobs", json={"agent_id": "test-noop"}, headers=owner.headers)
+    assert waiting.status_code == 201 and waiting.json()["status"] == "queued"
+
+    async def all_running() -> bool:
+        jobs = await client.get("/v1/jobs", params={"status": "processing"}, headers=owner.headers)
+        return len(jobs.json()["data"]) == 5
+
+    await until(all_running, seconds=10)
+    cancelled = await client.post("/api/v1/subscriptions/cancel/", json={"immediately": True}, headers=owner.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "canceled"
+
+    ran = [await wait_for(client, owner, job["id"]) for job in sleepers.json()["data"]]
+    last = await wait_for(client, owner, waiting.json()["id"])
+    assert {job["status"] for job in ran} == {"completed"} and last["status"] == "completed"
+    assert last["started_at"] >= max(job["finished_at"] for job in ran)

@@ -94,11 +94,16 @@ def _plan_cache_key(organization_id: uuid.UUID) -> str:
     return keys.plan_cache(organization_id)
 
 
+def cached_plan(cached: str | None) -> Plan | None:
+    """The plan `plan_of`'s cache entry names (read from `keys.plan_cache`); None when there is none."""
+    return PLANS[PlanName(cached)] if cached is not None and cached in PlanName.__members__ else None
+
+
 async def plan_of(session: AsyncSession, redis: Redis, settings: Settings, organization_id: uuid.UUID) -> Plan:
     """The organization's plan in force, cached in Redis for a minute (dropped on every change)."""
-    cached = await redis.get(_plan_cache_key(organization_id))
-    if cached in PlanName.__members__:
-        return PLANS[PlanName(cached)]
+    plan = cached_plan(await redis.get(_plan_cache_key(organization_id)))
+    if plan is not None:
+        return plan
     subscription = await SubscriptionRepository(session).get_for_organization(organization_id)
     plan = effective_plan(subscription, settings, utcnow())
     await redis.set(_plan_cache_key(organization_id), plan.name, ex=PLAN_CACHE_SECONDS)

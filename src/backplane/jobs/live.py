@@ -69,13 +69,6 @@ class Cursor:
         return cls(int(match[1]), match[2])
 
 
-async def announce_change(redis: Redis, job_id: str, status: str) -> None:
-    try:
-        await redis.publish(keys.job_changed_channel(job_id), status)
-    except Exception:  # the streams look again within POLL_SECONDS
-        logger.warning("could not announce a change of job %s", job_id, exc_info=True)
-
-
 async def report_progress(redis: Redis, job_id: str, fraction: float, message: str) -> None:
     """An agent's progress report: kept in the job's stream, and the job's watchers woken."""
     key = keys.job_progress(job_id)

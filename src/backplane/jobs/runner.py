@@ -16,12 +16,13 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from functools import partial
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from redis.asyncio.client import Pipeline
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -30,8 +31,9 @@ from backplane.agents import llm
 from backplane.agents.base import Agent, AgentContext, AgentFile, AgentInputError, LLMCall
 from backplane.agents.registry import get_agent
 from backplane.billing.repository import SubscriptionRepository
+from backplane.billing.service import cached_plan
 from backplane.billing.usage import REPORT_USAGE
-from backplane.core import metrics, tracing
+from backplane.core import keys, metrics, tracing
 from backplane.core.config import Settings
 from backplane.core.db import HeldConnection, create_engine, unit_of_work, utcnow
 from backplane.core.effects import effects
@@ -53,6 +55,11 @@ logger = logging.getLogger(__name__)
 # sent through arq. Well under arq's time-out for `jobs.run` (the longest agent's limit plus 120 s).
 CHAIN_SECONDS = 60.0
 
+
+# The plan read as a run starts stands for its completion if the run took less than this; a longer run
+# reads it again as it ends, so a plan changed meanwhile limits the slot it frees (as one changed while a
+# completion is in flight can only race it).
+PLAN_FRESH_SECONDS = 1.0
 
 _NO_JOB = "job_warm_up"  # no job has this id (job ids are `job_` and 24 hex digits): the claim matches nothing
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # an output is stored in a row and copied into its event
@@ -117,6 +124,17 @@ def _reader(storage: Storage) -> Any:
     return read_file
 
 
+PlanRead = tuple[int, float]  # a plan's concurrent jobs, and when (the event loop's clock) it was read
+Following = tuple[Job, uuid.UUID, Job]  # the job a completion took on for its slot, its token, the completed job
+
+
+def _announce_completion(pipe: Pipeline, job: Job) -> None:
+    """A completion's announcements: to `?wait=` listeners, and to the webhooks' dispatcher."""
+    pipe.publish(lifecycle.final_channel(job.id), job.status)
+    pipe.lpush(NEW_EVENTS_KEY, "1")
+    pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+
+
 class Runner:
     """Per-process state of the jobs worker: its resources, running jobs, sweeper and cancel listener."""
 
@@ -169,37 +187,59 @@ class Runner:
                 if claimed is None:
                     return "skipped: not queued with this token"
                 chain_until = asyncio.get_running_loop().time() + CHAIN_SECONDS
-                outcome, following = await self._run_one(statements, claimed, token, chain_until)
+                outcome, following = await self._run_one(statements, claimed, token, chain_until, None)
                 runs = 1
                 while following is not None:
-                    job, token = following
+                    job, token, finished = following
                     with tracing.span("jobs.run", parent=lifecycle.dispatched(job), kind="consumer", job_id=job.id):
-                        outcome, following = await self._run_one(statements, job, token, chain_until)
+                        outcome, following = await self._run_one(statements, job, token, chain_until, finished)
                     runs += 1
         return outcome if runs == 1 else f"{outcome} (the last of {runs} jobs run in this slot)"
 
     async def _run_one(
-        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float
-    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
-        """`_run_claimed`, announced and counted."""
+        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float, finished: Job | None
+    ) -> tuple[str, Following | None]:
+        """`_run_claimed`, announced and counted. `finished`: the job this slot completed just before,
+        whose completion is announced in the same round trip as this one's start."""
         bind_log_context(organization_id=job.organization_id)
         try:
-            await live.announce_change(self.redis, job.id, job.status)  # claimed: its streams show it running
+            plan_read = await self._starting(job, finished)
             if job.attempts == 1:  # its own webhook hears of the first attempt only
                 await hooks.notify_now(self.sessionmaker, job, self.settings, "start")
         except asyncio.CancelledError:  # shutting down before it ran: back to the queue
+            if finished is not None:  # announced again, in case the round trip was cut short
+                self._announce_later(finished)
             await self._hand_back(job.id, token)
             raise
         started = _count_start(job)
-        outcome, following = await self._run_claimed(statements, job, token, chain_until)
+        outcome, following = await self._run_claimed(statements, job, token, chain_until, plan_read)
         _count_finish(job, outcome, started)
         return outcome, following
 
+    async def _starting(self, job: Job, finished: Job | None) -> PlanRead | None:
+        """One round trip as a run starts: the job's streams told it runs, the plan's slots read for its
+        completion, and the completion of `finished` announced (as `_announce` does). The slots and when
+        they were read; None when the plan is not cached (read at completion)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if finished is not None:
+                    _announce_completion(pipe, finished)
+                pipe.publish(keys.job_changed_channel(job.id), job.status)
+                pipe.get(keys.plan_cache(job.organization_id))
+                *_, cached = await pipe.execute()
+        except Exception:  # the streams look again within their poll; waiters re-read when their wait ends
+            logger.warning("could not announce the start of job %s", job.id, exc_info=True)
+            cached = None
+        if finished is not None:
+            self._report_usage_later(finished)
+        plan = cached_plan(cached)
+        return None if plan is None else (plan.concurrent_jobs, asyncio.get_running_loop().time())
+
     async def _run_claimed(
-        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float
-    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        self, statements: HeldConnection, job: Job, token: uuid.UUID, chain_until: float, plan_read: PlanRead | None
+    ) -> tuple[str, Following | None]:
         """One attempt of a job claimed already: its outcome, and the job claimed next for this slot
-        (when it completes before `chain_until`, the event loop's clock)."""
+        (when it completes before `chain_until`, the event loop's clock). `plan_read`: `_starting`'s."""
         job_id = job.id
         attempt, agent_id = job.attempts, job.agent_id
         input_data, config = dict(job.input_data), dict(job.config)
@@ -264,8 +304,9 @@ class Runner:
             self.running.pop(job_id, None)
             self.cancelled.discard(job_id)
         try:
-            run_next = asyncio.get_running_loop().time() < chain_until
-            return await self._complete(statements, job, token, output, run_next=run_next)
+            now = asyncio.get_running_loop().time()
+            slots = plan_read[0] if plan_read is not None and now - plan_read[1] < PLAN_FRESH_SECONDS else None
+            return await self._complete(statements, job, token, output, run_next=now < chain_until, slots=slots)
         except (DBAPIError, ValueError, TypeError) as exc:  # output PostgreSQL refused despite the cleaning
             logger.warning("job %s output could not be stored", job_id, exc_info=True)
             message = f"The agent's output could not be stored: {type(exc).__name__}."
@@ -341,18 +382,29 @@ class Runner:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _complete(
-        self, statements: HeldConnection, job: Job, token: uuid.UUID, output: dict[str, Any], *, run_next: bool
-    ) -> tuple[str, tuple[Job, uuid.UUID] | None]:
+        self,
+        statements: HeldConnection,
+        job: Job,
+        token: uuid.UUID,
+        output: dict[str, Any],
+        *,
+        run_next: bool,
+        slots: int | None,
+    ) -> tuple[str, Following | None]:
         """One statement: the job completed with its event, and its slot handed to the next waiting job
-        (claimed for this slot with `run_next`; else sent to the workers through arq). The plan is read
-        while the connection is checked out, and the announcements go out after the next job starts."""
-        slots = asyncio.ensure_future(self._slots(job))
+        (claimed for this slot with `run_next`, which announces this completion as it starts; else sent
+        to the workers through arq). `slots`: the plan's, read as the run started; None: read here,
+        while the connection is checked out."""
+        reading = None if slots is not None else asyncio.ensure_future(self._slots(job))
         now = utcnow()
         job.status, job.output_data, job.error, job.finished_at = JobStatus.COMPLETED, output, None, now
         next_token, event_id = uuid.uuid4(), new_event_id()
         try:
+            connection = await statements.get()
+            if reading is not None:
+                slots = await reading
             completed, handed, hook = await repository.complete(
-                await statements.get(),
+                connection,
                 job.id,
                 token,
                 now,
@@ -360,14 +412,15 @@ class Runner:
                 event_id=event_id,
                 event_data=lifecycle.event_data(job, self.settings),
                 event_trace=tracing.mark("job.completed", event_id=event_id, job_id=job.id),
-                slots=await slots,
+                slots=slots or 0,  # read above when it was not given
                 next_token=next_token,
                 run_next=run_next,
                 hook_id=webhook_flow.new_delivery_id(),
                 hook_attempts=webhook_flow.max_attempts(self.settings),
             )
         finally:
-            slots.cancel()  # done already, unless the connection could not be had
+            if reading is not None:
+                reading.cancel()  # done already, unless the connection could not be had
         if hook is not None:  # lost with Redis? the sweep queues it once it is overdue
             with contextlib.suppress(Exception):
                 await enqueue(
@@ -378,13 +431,11 @@ class Runner:
                     _job_id=webhook_flow.job_id(hook[0], 1),
                     _queue_name=DEFAULT_QUEUE,
                 )
-        if completed:
-            announcing = asyncio.ensure_future(self._announce(job))
-            self._pending.add(announcing)  # `stop` waits for it
-            announcing.add_done_callback(self._pending.discard)
         outcome = "completed" if completed else "lost"
-        if handed is not None and run_next:
-            return outcome, (handed, next_token)
+        if handed is not None and run_next:  # completed too: the next run's start announces it
+            return outcome, (handed, next_token, job)
+        if completed:
+            self._announce_later(job)
         if handed is not None:
             await self.dispatcher.send([(handed.id, next_token, lifecycle.dispatched(handed))])
         return outcome, None
@@ -400,22 +451,40 @@ class Runner:
                 logger.warning("the plan of job %s's organization could not be read", job.id, exc_info=True)
             return 0
 
+    def _announce_later(self, job: Job) -> None:
+        """`_announce` in the background; `stop` waits for it."""
+        self._later(self._announce(job))
+
+    def _report_usage_later(self, job: Job) -> None:
+        if self._billed(job):
+            self._later(self._report_usage(job))
+
+    def _billed(self, job: Job) -> bool:
+        """A live job, and a Stripe to report its usage to."""
+        return job.livemode and not self.settings.stripe.local_mode
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.ensure_future(work)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
     async def _announce(self, job: Job) -> None:
         """After a completion: `?wait=` listeners, the webhooks' dispatcher for the event, and usage."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.publish(lifecycle.final_channel(job.id), job.status)
-                pipe.lpush(NEW_EVENTS_KEY, "1")
-                pipe.ltrim(NEW_EVENTS_KEY, 0, 0)
+                _announce_completion(pipe, job)
                 await pipe.execute()
         except Exception:  # waiters re-read the job when their wait ends; the dispatch cron finds the event
             logger.warning("could not announce job %s as completed", job.id, exc_info=True)
-        if job.livemode and not self.settings.stripe.local_mode:
-            try:
-                async with unit_of_work(self.sessionmaker) as session:
-                    await self._report_usage_after_commit(session, job)
-            except Exception:
-                logger.exception("could not queue the usage report of job %s", job.id)
+        if self._billed(job):
+            await self._report_usage(job)
+
+    async def _report_usage(self, job: Job) -> None:
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                await self._report_usage_after_commit(session, job)
+        except Exception:
+            logger.exception("could not queue the usage report of job %s", job.id)
 
     async def _report_usage_after_commit(self, session: AsyncSession, job: Job) -> None:
         if self.settings.stripe.local_mode:
