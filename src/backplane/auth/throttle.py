@@ -99,7 +99,7 @@ def _account(email: str) -> str:
 _known_key = keys.sign_in_network
 
 
-def sign_in_throttle(request: Request) -> SignInThrottle:
+async def sign_in_throttle(request: Request) -> SignInThrottle:
     state = request.app.state
     settings: Settings = state.settings
     network = client_network(client_ip(request, state.trusted_proxies) or "unknown")

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 
-def _queue(request: Request) -> ArqRedis:
+async def _queue(request: Request) -> ArqRedis:
     queue: ArqRedis = request.app.state.queue
     return queue
 

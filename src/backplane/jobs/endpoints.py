@@ -299,7 +299,7 @@ async def _watched_job(job_id: str, principal: Reader, session: SessionDep) -> J
     return job
 
 
-def _cursor(
+async def _cursor(
     last_event_id: Annotated[
         str | None,
         Header(
