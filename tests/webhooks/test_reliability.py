@@ -564,21 +564,7 @@ async def test_events_are_delivered_without_waiting_for_the_cron(
     await create_webhook(client, owner, receiver.url("/live"), ["job.completed"])
     async with running_worker(settings):
         # Recorded by the API's own request (local billing mode: a test-mode subscription)...
-        checkout = await client.post(
-            "/api/v1/subscriptions/checkout/",
-            json={
-                "price_id": "price_pro_monthly",
-                "seats": 2,
-                "success_url": "https://app.example.com/ok",
-                "cancel_url": "https://app.example.com/no",
-            },
-            headers=owner.headers,
-        )
-        assert checkout.status_code == 200, checkout.text
-        completed = await client.post(
-            checkout.json()["checkout_url"].replace("http://testserver", ""), headers=owner.headers
-        )
-        assert completed.status_code == 303
+        await owner.buy("price_pro_monthly", seats=2)
         await eventually(lambda: len(receiver.to("/sandbox")) == 1, "the subscription event")
         # ... and by a worker-side transaction.
         event_id = await record(settings, owner.organization_id, "job.completed", JOB, wake=True)
