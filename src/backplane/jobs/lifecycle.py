@@ -10,7 +10,6 @@ another worker) changes nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import uuid
@@ -20,8 +19,9 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, exists, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backplane.billing.plans import Plan
 from backplane.billing.service import plan_of
@@ -43,6 +43,7 @@ Handed = tuple[str, uuid.UUID, tracing.Carrier | None]
 CANCEL_CHANNEL = keys.JOBS_CANCEL_CHANNEL
 WAKE_CHANNEL = keys.JOBS_WAKE_CHANNEL
 final_channel = keys.job_final_channel
+_JOB_MAPPER = inspect(Job)
 
 
 def not_in_maintenance() -> ColumnElement[bool]:
@@ -182,60 +183,44 @@ def fail_attempt(
     hooks.notify(session, job, settings, "completed")
 
 
-async def _active(session: AsyncSession, organization_id: uuid.UUID) -> int:
-    """The organization's jobs holding a slot. Each is locked (FOR SHARE) while counted: a run being
-    finished by a statement not yet committed is waited for, and PostgreSQL checks its row again
-    once it is, so a slot freed meanwhile counts as free. Without it a job queued while a run was
-    finishing was left to the sweeper: the finishing statement began before the job committed (so
-    could not hand it the slot) and this count ran before that statement committed."""
-    counted = await session.execute(_holding_slots(), {"organization_id": organization_id})
-    return int(counted.scalar_one())
-
-
-# Job creation runs the two statements below on every request; each is built once, with its values as
-# bound parameters: building an ORM select cost more CPU than PostgreSQL's answer to it (the waiting
-# jobs' select about 0.4 ms here, and 0.1 to 0.2 ms more for its cache key, which a built one keeps).
-
-
-@functools.cache
-def _holding_slots() -> Select[int]:
-    holding = (
-        select(Job.id)
-        .where(
-            Job.organization_id == bindparam("organization_id"),
-            or_(
-                Job.status == JobStatus.PROCESSING,
-                (Job.status == JobStatus.QUEUED) & Job.dispatch_token.is_not(None),
-            ),
-        )
-        .with_for_update(read=True)
-    )
-    return select(func.count()).select_from(holding.subquery())
-
-
-@functools.cache
-def _next_waiting() -> Select[Job]:
-    """An organization's next waiting jobs (at most `free`), best priority first, then oldest, that no
-    other transaction is handing out; `now` decides which retries are due."""
-    return (
-        select(Job)
-        .where(
-            Job.organization_id == bindparam("organization_id"),
-            Job.status == JobStatus.QUEUED,
-            Job.dispatch_token.is_(None),
-            or_(Job.run_after.is_(None), Job.run_after <= bindparam("now")),
-            not_in_maintenance(),
-        )
-        .order_by(Job.priority.desc(), Job.created_at, Job.id)
-        .limit(bindparam("free"))
-        .with_for_update(skip_locked=True)
-    )
+# Handing out, once the organization's dispatch lock is held: one statement counts the jobs holding a
+# slot, picks as many waiting jobs as are free (best priority first, then oldest, skipping those
+# another transaction is handing out) and gives each its dispatch token. Each job holding a slot is
+# locked (FOR SHARE) while counted: a run being finished by a statement not yet committed is waited
+# for, and PostgreSQL checks its row again once it is, so a slot freed meanwhile counts as free.
+# Without it a job queued while a run was finishing was left to the sweeper: the finishing statement
+# began before the job committed (so could not hand it the slot) and the count ran before that
+# statement committed. Those locks last until the transaction ends, and a finishing run waits on them:
+# counting, picking and marking in one round trip (three before, the marking flushed at the commit)
+# holds them for as short a time as the transaction allows.
+_HAND_OUT = text("""
+WITH holding AS (
+    SELECT id FROM jobs
+    WHERE organization_id = :organization_id
+        AND (status = 'processing' OR (status = 'queued' AND dispatch_token IS NOT NULL))
+    FOR SHARE
+), next AS (
+    SELECT waiting.id FROM jobs AS waiting
+    WHERE waiting.organization_id = :organization_id AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
+        AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
+        AND NOT EXISTS (SELECT 1 FROM agent_maintenance AS m WHERE m.agent_id = waiting.agent_id)
+    ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
+    LIMIT greatest(:slots - (SELECT count(*) FROM holding), 0)
+    FOR UPDATE OF waiting SKIP LOCKED
+)
+UPDATE jobs SET dispatch_token = gen_random_uuid(), dispatched_at = :now FROM next WHERE jobs.id = next.id
+RETURNING jobs.id, jobs.dispatch_token, jobs.attempts, jobs.trace_context
+""")
 
 
 def dispatched(job: Job) -> tracing.Carrier | None:
     """A `jobs.dispatch` span for a job handed out, in the trace of the request that created it (or a
     trace of its own): the context its run continues. None without tracing."""
-    return tracing.mark("jobs.dispatch", parent=job.trace_context, job_id=job.id, attempt=job.attempts + 1)
+    return _dispatch_mark(job.id, job.attempts, job.trace_context)
+
+
+def _dispatch_mark(job_id: str, attempts: int, trace_context: tracing.Carrier | None) -> tracing.Carrier | None:
+    return tracing.mark("jobs.dispatch", parent=trace_context, job_id=job_id, attempt=attempts + 1)
 
 
 def _message(job_id: str, token: uuid.UUID, trace: tracing.Carrier | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -290,17 +275,18 @@ class Dispatcher:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"jobs:{organization_id}"}
         )
         plan = plan or await self.plan_of(session, organization_id)
-        free = plan.concurrent_jobs - await _active(session, organization_id)
-        if free <= 0:
-            return []
         now = utcnow()
-        waiting = await session.execute(_next_waiting(), {"organization_id": organization_id, "now": now, "free": free})
-        jobs = list(waiting.scalars())
+        rows = await session.execute(
+            _HAND_OUT, {"organization_id": organization_id, "now": now, "slots": plan.concurrent_jobs}
+        )
         handed: list[Handed] = []
-        for job in jobs:
-            job.dispatch_token = uuid.uuid4()
-            job.dispatched_at = now
-            handed.append((job.id, job.dispatch_token, dispatched(job)))
+        identity_map = session.sync_session.identity_map
+        for job_id, token, attempts, trace_context in rows:
+            handed.append((job_id, token, _dispatch_mark(job_id, attempts, trace_context)))
+            loaded = identity_map.get(_JOB_MAPPER.identity_key_from_primary_key((job_id,)))
+            if loaded is not None:  # a job this session holds (one it has just created): as written
+                set_committed_value(loaded, "dispatch_token", token)
+                set_committed_value(loaded, "dispatched_at", now)
         self.send_after_commit(session, handed)
         return [job_id for job_id, _, _ in handed]
 

@@ -97,7 +97,7 @@ async def end(session: AsyncSession, agent_id: str, actor: Actor) -> tuple[Agent
 
 @functools.cache
 def _under_maintenance() -> Select[str, str]:
-    """`reason_for_new_jobs`'s statement, built once (every job creation runs it; see `lifecycle._next_waiting`)."""
+    """`reason_for_new_jobs`'s statement, built once (every job creation runs it; see `lifecycle._HAND_OUT`)."""
     return select(AgentMaintenance.agent_id, AgentMaintenance.reason).where(
         AgentMaintenance.agent_id.in_(bindparam("agent_ids", expanding=True))
     )
