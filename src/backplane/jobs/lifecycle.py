@@ -33,6 +33,7 @@ from backplane.core.queue import Message, Publish, send
 from backplane.events.service import record_event
 from backplane.jobs import hooks
 from backplane.jobs.models import FINAL_STATUSES, AgentMaintenance, Job, JobStatus, JobTransition
+from backplane.jobs.repository import holding_slot, next_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -193,20 +194,11 @@ def fail_attempt(
 # statement committed. Those locks last until the transaction ends, and a finishing run waits on them:
 # counting, picking and marking in one round trip (three before, the marking flushed at the commit)
 # holds them for as short a time as the transaction allows.
-_HAND_OUT = text("""
+_HAND_OUT = text(f"""
 WITH holding AS (
-    SELECT id FROM jobs
-    WHERE organization_id = :organization_id
-        AND (status = 'processing' OR (status = 'queued' AND dispatch_token IS NOT NULL))
-    FOR SHARE
+    SELECT id FROM jobs AS active WHERE organization_id = :organization_id AND {holding_slot("active")} FOR SHARE
 ), next AS (
-    SELECT waiting.id FROM jobs AS waiting
-    WHERE waiting.organization_id = :organization_id AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
-        AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
-        AND NOT EXISTS (SELECT 1 FROM agent_maintenance AS m WHERE m.agent_id = waiting.agent_id)
-    ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
-    LIMIT greatest(:slots - (SELECT count(*) FROM holding), 0)
-    FOR UPDATE OF waiting SKIP LOCKED
+    {next_waiting(":organization_id", "greatest(:slots - (SELECT count(*) FROM holding), 0)")}
 )
 UPDATE jobs SET dispatch_token = gen_random_uuid(), dispatched_at = :now FROM next WHERE jobs.id = next.id
 RETURNING jobs.id, jobs.dispatch_token, jobs.attempts, jobs.trace_context

@@ -19,6 +19,27 @@ class JobRepository(LivemodeRepository[Job]):
     id_prefix = "job"
 
 
+def holding_slot(alias: str) -> str:
+    """SQL: the job `alias` holds a slot of its organization (running, or handed out and not started
+    yet): the predicate of the partial index ix_jobs_active (models.py)."""
+    return f"({alias}.status = 'processing' OR ({alias}.status = 'queued' AND {alias}.dispatch_token IS NOT NULL))"
+
+
+def next_waiting(organization: str, limit: str) -> str:
+    """SQL: the ids of an organization's next waiting jobs (at most `limit`), best priority first, then
+    oldest (the order of the partial index ix_jobs_waiting, read off it without sorting), that no other
+    transaction is handing out, locked; `:now` decides which retries are due. The completion's hand-over
+    and the dispatcher's pick the same way."""
+    return f"""SELECT waiting.id FROM jobs AS waiting
+    WHERE waiting.organization_id = {organization}
+        AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
+        AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
+        AND NOT EXISTS (SELECT 1 FROM agent_maintenance AS m WHERE m.agent_id = waiting.agent_id)
+    ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
+    LIMIT {limit}
+    FOR UPDATE OF waiting SKIP LOCKED"""
+
+
 # A run's two writes, each one statement that is atomic by itself, fenced by the run's dispatch token.
 
 _COLUMNS = (
@@ -48,6 +69,8 @@ async def claim(connection: AsyncConnection, job_id: str, token: uuid.UUID, now:
     return None if row is None else Job(**{name: row[name] for name in _NAMES})
 
 
+_ONE_IF_FREE = "CASE WHEN (SELECT active FROM others) < :slots THEN 1 ELSE 0 END"  # one job, if a slot is free
+
 # The finished job frees its slot and, in the same statement, hands it to the organization's next
 # waiting job (best priority, then oldest) unless the organization's other runs fill its plan already:
 # with `run_next`, that job is claimed for this run's worker at once (PROCESSING, one attempt counted).
@@ -74,25 +97,16 @@ WITH done AS (
     RETURNING id, url
 ), others AS (
     SELECT count(*) AS active FROM jobs AS active JOIN done ON active.organization_id = done.organization_id
-    WHERE active.id <> done.id
-        AND (active.status = 'processing' OR (active.status = 'queued' AND active.dispatch_token IS NOT NULL))
+    WHERE active.id <> done.id AND {holding_slot("active")}
 ), next AS (
-    SELECT waiting.id AS next_id FROM jobs AS waiting
-    WHERE waiting.organization_id = (SELECT organization_id FROM done)
-        AND waiting.status = 'queued' AND waiting.dispatch_token IS NULL
-        AND (waiting.run_after IS NULL OR waiting.run_after <= :now)
-        AND NOT EXISTS (SELECT 1 FROM agent_maintenance AS m WHERE m.agent_id = waiting.agent_id)
-        AND (SELECT active FROM others) < :slots
-    ORDER BY waiting.priority DESC, waiting.created_at, waiting.id
-    LIMIT 1
-    FOR UPDATE OF waiting SKIP LOCKED
+    {next_waiting("(SELECT organization_id FROM done)", _ONE_IF_FREE)}
 ), handed AS (
     UPDATE jobs SET dispatch_token = :next_token, dispatched_at = :now,
         status = CASE WHEN :run_next THEN 'processing' ELSE status END,
         attempts = attempts + CASE WHEN :run_next THEN 1 ELSE 0 END,
         started_at = CASE WHEN :run_next THEN :now ELSE started_at END,
         heartbeat_at = CASE WHEN :run_next THEN :now ELSE heartbeat_at END
-    FROM next WHERE jobs.id = next.next_id
+    FROM next WHERE jobs.id = next.id
     RETURNING {", ".join(f"jobs.{name}" for name in _NAMES)}
 ), started AS (
     INSERT INTO job_transitions (job_id, from_status, to_status, attempt, reason, at)
