@@ -23,6 +23,7 @@ from backplane.webhooks.slots import EndpointSlots
 from backplane.webhooks.tasks import _slots
 from tests.fixtures.auth import Account, Api
 from tests.webhooks.conftest import (
+    Answer,
     Receiver,
     create_webhook,
     detail,
@@ -167,6 +168,37 @@ async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_th
     assert len(logged) == 20
     attempts = await detail(client, account, hook, claims[0].delivery_id)
     assert [(a["number"], a["succeeded"], a["status_code"]) for a in attempts["attempts"]] == [(1, True, 200)]
+
+
+async def test_answers_that_come_moments_apart_are_logged_in_one_transaction(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    """An event for two endpoints is sent to both at once; their answers come a few milliseconds apart
+    (seen: every paced event logged in two transactions, one per answer). The log waits that long for
+    the attempts still under way, so that both go into one transaction."""
+    account = await api.register()
+    hooks = [await create_webhook(client, account, receiver.url(f"/{n}")) for n in range(2)]
+    receiver.answer_on("/1", Answer(delay=0.002))
+    await record(settings, account.organization_id, "job.completed", {"n": 1})
+    async with worker_context(settings) as ctx:
+        handed: list[tuple[str, str]] = []
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+        pump = pump_of(ctx)
+        with statements_of(ctx) as statements:
+            pump.start()
+            try:
+                pump.submit(handed)
+
+                async def both_logged() -> bool:
+                    found = [await all_deliveries(client, account, hook) for hook in hooks]
+                    return [[d["status"] for d in f] for f in found] == [["succeeded"], ["succeeded"]]
+
+                await eventually(both_logged, "both deliveries logged")
+            finally:
+                await pump.stop()
+    endpoint_locks = [s for s in statements if "FROM webhook_endpoints" in s and "FOR NO KEY UPDATE" in s]
+    assert len(endpoint_locks) == 1, endpoint_locks
 
 
 async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its_size(

@@ -5,10 +5,11 @@ logged together.
 one of its endpoint's slots for each (`slots.py`, across every worker; a delivery whose endpoint is
 full waits in Redis as it does for a job, and the attempt that frees a slot wakes it), claims what
 got a slot in one transaction, posts them concurrently, and logs what came back in one transaction
-per batch of answers. Each endpoint has an HTTP client of its own, kept while it is used: its
-connections are reused from one attempt to the next, and a hanging endpoint's connections never sit
-in the pool every other request searches. A hanging endpoint therefore holds its own slots and
-nothing else; the pump itself runs at most CAPACITY attempts at once.
+per batch of answers (those that come within a few milliseconds of each other). Each endpoint has
+an HTTP client of its own, kept while it is used: its connections are reused from one attempt to
+the next, and a hanging endpoint's connections never sit in the pool every other request searches.
+A hanging endpoint therefore holds its own slots and nothing else; the pump itself runs at most
+CAPACITY attempts at once.
 
 Nothing here is needed for correctness: a delivery the pump never got to (the worker died, PostgreSQL
 failed the claim) is pending in PostgreSQL, known to Redis neither as a job nor as waiting, and the
@@ -46,6 +47,9 @@ CLAIMS_AT_ONCE = 3  # claim transactions under way at once
 CLIENT_IDLE_SECONDS = 120.0  # an endpoint's HTTP client is closed after this long unused (> an attempt)
 BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
 ROOM_WAIT_SECONDS = 5.0
+# How long the log waits, after an answer, for the attempts still under way before it writes: at 100
+# events a second to two endpoints, each event's two answers were logged in a transaction each.
+LOG_GATHER_SECONDS = 0.005
 
 Pair = tuple[str, str]  # (delivery id, endpoint id)
 
@@ -226,6 +230,11 @@ class Pump:
                 async with asyncio.timeout(CLIENT_IDLE_SECONDS):
                     await self._answered.wait()
             self._answered.clear()
+            if self._sending:
+                # The other attempts under way (an event's other endpoints, sent at the same moment)
+                # mostly answer within a few milliseconds: one transaction logs them all. Their slots
+                # went back as each answered; only the log waits.
+                await asyncio.wait(list(self._sending), timeout=LOG_GATHER_SECONDS)
             await self._close_idle_clients(idle_for=CLIENT_IDLE_SECONDS)
             try:
                 await self._write()
