@@ -93,10 +93,8 @@ async def job_secrets_for_update(session: AsyncSession) -> list[JobWebhookSecret
 
 
 async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[uuid.UUID]) -> list[WebhookEndpoint]:
-    stmt = select(WebhookEndpoint).where(
-        WebhookEndpoint.organization_id.in_(set(organization_ids)), WebhookEndpoint.enabled.is_(True)
-    )
-    return list((await session.execute(stmt)).scalars())
+    found = await session.execute(_active_endpoints(), {"organizations": list(set(organization_ids))})
+    return list(found.scalars())
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -138,6 +136,14 @@ async def lock_deliveries(session: AsyncSession, delivery_ids: list[str]) -> dic
 # A list of ids as one array parameter (`= ANY(:ids)`): one statement text whatever the length, which
 # the driver prepares once.
 _IDS = bindparam("ids", type_=ARRAY(String))
+
+
+@functools.cache
+def _active_endpoints() -> Select[WebhookEndpoint]:
+    organizations = bindparam("organizations", type_=ARRAY(WebhookEndpoint.organization_id.type))
+    return select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id == any_(organizations), WebhookEndpoint.enabled.is_(True)
+    )
 
 
 @functools.cache
