@@ -81,7 +81,10 @@ async def test_the_breaker_opens_after_failures_in_a_row_parks_then_lets_one_pro
         circuit = (await circuits(ctx["redis"], [endpoint]))[endpoint]
         assert (circuit.state, circuit.consecutive_failures, circuit.retry_at) == ("open", 3, until)
 
-        # Open: nothing gets a slot, although both are free; each waits, in the order it came.
+        # Open: a dispatch's first attempt (not waiting) neither gets a slot nor joins the waiting set.
+        assert await slots.acquire_many([("first", endpoint)], wait=False) == []
+        assert await ctx["redis"].zcard(keys.webhook_waiting(endpoint)) == 0
+        # Nothing gets a slot, although both are free; each waits, in the order it came.
         assert await slots.acquire_many([(f"w{n}", endpoint) for n in range(4)]) == []
         assert await ctx["redis"].zrange(keys.webhook_waiting(endpoint), 0, -1) == [b"w0", b"w1", b"w2", b"w3"]
 
@@ -101,6 +104,9 @@ async def test_the_breaker_opens_after_failures_in_a_row_parks_then_lets_one_pro
         assert released.opened == {} and released.woken == [("w2", endpoint), ("w3", endpoint)]  # both slots
         assert await circuits(ctx["redis"], [endpoint]) == {}  # closed, its failures forgotten
         assert await slots.acquire_many([("w2", endpoint), ("w3", endpoint)]) == [("w2", endpoint), ("w3", endpoint)]
+        # Full: the same, a first attempt does not wait (its dispatch hands it over once committed).
+        assert await slots.acquire_many([("first", endpoint)], wait=False) == []
+        assert await ctx["redis"].zcard(keys.webhook_waiting(endpoint)) == 0
 
         # An attempt that was not made (not due, another worker's) neither counts nor closes it.
         for n in range(3):

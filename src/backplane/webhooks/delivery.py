@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -75,7 +75,7 @@ from backplane.webhooks.signing import (
     payload,
     signed_headers,
 )
-from backplane.webhooks.slots import forget, reset_breaker, waiting_key
+from backplane.webhooks.slots import Pair, forget, reset_breaker, waiting_key
 
 logger = logging.getLogger(__name__)
 
@@ -298,14 +298,35 @@ def build_request(
     """The body and its headers, signed at `sent_at` (the only place the endpoint's secrets are
     decrypted). `webhook-id` is the event id (a ping's own id), so that a receiver sees retries and
     redeliveries of one event as one message."""
-    body = encode_body(payload_of(delivery, endpoint, event))
+    message_id = event.id if event is not None else delivery.id
+    return _signed(
+        payload_of(delivery, endpoint, event),
+        endpoint,
+        message_id,
+        delivery.event_type,
+        delivery.id,
+        sent_at,
+        encryptor,
+    )
+
+
+def _signed(
+    data: dict[str, Any],
+    endpoint: Target,
+    message_id: str,
+    event_type: str,
+    delivery_id: str,
+    sent_at: datetime,
+    encryptor: Encryptor,
+) -> tuple[bytes, dict[str, str]]:
+    body = encode_body(data)
     headers = signed_headers(
         endpoint.signing_secrets(encryptor, sent_at),
         body,
-        message_id=event.id if event is not None else delivery.id,
+        message_id=message_id,
         sent_at=sent_at,
-        event_type=delivery.event_type,
-        delivery_id=delivery.id,
+        event_type=event_type,
+        delivery_id=delivery_id,
     )
     return body, headers
 
@@ -461,7 +482,22 @@ async def notify_owners(session: AsyncSession, settings: Settings, endpoint: Web
         effects(session).enqueue(SEND_EMAIL, address, subject, body)
 
 
-Handoff = Callable[[list[tuple[str, str]]], None]
+Handoff = Callable[[list[Pair]], None]
+
+
+class FirstAttempts(Protocol):
+    """Where `dispatch` gets slots for the first attempts of the deliveries it makes, and hands them
+    over once its transaction commits: the worker's pump (`Pump.first_attempts`)."""
+
+    encryptor: Encryptor
+
+    async def take(self, wanted: list[Pair]) -> list[Pair]:
+        """Slots for those of `wanted` whose endpoint has one free now; the others are not kept waiting."""
+        ...
+
+    async def start(self, claims: list[Claim], rest: list[Pair]) -> None:
+        """After the commit: send `claims`, give back the other slots taken, hand `rest` over."""
+        ...
 
 
 async def dispatch(
@@ -471,18 +507,23 @@ async def dispatch(
     limit: int = DISPATCH_BATCH,
     *,
     handoff: Handoff | None = None,
+    first: FirstAttempts | None = None,
 ) -> int:
     """Turn up to `limit` undispatched events into deliveries; the number of events handled.
 
-    Once the transaction commits, the first attempts go to `handoff` as (delivery id, endpoint id)
-    pairs (the worker's `Pump`), or without one each becomes a `webhooks.deliver` job.
+    With `first` (the worker's pump), each new delivery whose endpoint has a slot free is claimed
+    here, in this transaction: it is inserted with its first attempt's lease, as `claim` would
+    have leased it, and sent once the transaction commits, which saves the claim's own transaction.
+    The others (a full endpoint, an open breaker, an ordered endpoint, whose order `claim` keeps) go
+    to the pump as (delivery id, endpoint id) pairs, as they go to `handoff`; without either, each
+    becomes a `webhooks.deliver` job.
     """
     events = await claim_undispatched(session, limit, now)
     if not events:
         return 0
     endpoints = await active_endpoints_of(session, {event.organization_id for event in events})
     rows: list[dict[str, Any]] = []
-    made: list[tuple[str, str]] = []
+    made: list[tuple[dict[str, Any], WebhookEndpoint, Event]] = []
     for event in events:
         for endpoint in endpoints:
             if (
@@ -492,19 +533,62 @@ async def dispatch(
             ):
                 row = delivery_values(endpoint, settings, kind="event", event=event, now=now)
                 rows.append(row)
-                if handoff is None:
+                if handoff is None and first is None:
                     _queue_attempt(session, row["id"], endpoint.id, 1, now)
                 else:
-                    made.append((row["id"], endpoint.id))
+                    made.append((row, endpoint, event))
+    claims = await _claim_first(first, made, settings, now) if first is not None and made else []
     if rows:
         await insert_deliveries(session, rows)
-    if handoff is not None and made:
+    claimed = {claim.delivery_id for claim in claims}
+    rest = [(row["id"], endpoint.id) for row, endpoint, _ in made if row["id"] not in claimed]
+    if first is not None and made:
+        effects(session).call(partial(first.start, claims, rest), "sending the first attempts")
+    elif handoff is not None and rest:
 
         async def _hand_off() -> None:
-            handoff(made)
+            handoff(rest)
 
         effects(session).call(_hand_off, "handing new deliveries to the pump")
     return len(events)
+
+
+async def _claim_first(
+    first: FirstAttempts, made: list[tuple[dict[str, Any], WebhookEndpoint, Event]], settings: Settings, now: datetime
+) -> list[Claim]:
+    """The claims of the new deliveries that got a slot: their rows (not inserted yet) get the lease."""
+    wanted = [(row["id"], endpoint.id) for row, endpoint, _ in made if not endpoint.ordered]
+    try:
+        granted = {delivery_id for delivery_id, _ in await first.take(wanted)}
+    except Exception:  # Redis away: the pump takes them the usual way, or the sweep finds them
+        logger.warning("webhook dispatch: no slots for first attempts; handing the deliveries over", exc_info=True)
+        return []
+    lease_until = now + attempt_lease(settings)
+    claims: list[Claim] = []
+    for row, endpoint, event in made:
+        if row["id"] not in granted:
+            continue
+        data = payload(event.type, event.created_at, endpoint.id, event.data)
+        try:
+            body, headers = _signed(data, endpoint, event.id, row["event_type"], row["id"], now, first.encryptor)
+        except DecryptionFailed:  # `claim` says so in the log, each time the sweep hands it over
+            continue
+        row["next_attempt_at"] = lease_until
+        claims.append(
+            Claim(
+                row["id"],
+                endpoint.id,
+                "event",
+                1,
+                endpoint.url,
+                body,
+                headers,
+                endpoint.failing_since,
+                now,
+                row["trace_context"],
+            )
+        )
+    return claims
 
 
 @dataclass(frozen=True, slots=True)

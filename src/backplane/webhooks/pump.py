@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 
 import aiohttp
 from arq.connections import ArqRedis
@@ -38,7 +39,7 @@ from backplane.core.queue import Message
 from backplane.core.queue import send as queue_jobs
 from backplane.webhooks import delivery
 from backplane.webhooks.sender import AttemptResult, new_client, send
-from backplane.webhooks.slots import EndpointSlots, Outcome
+from backplane.webhooks.slots import EndpointSlots, Outcome, Pair
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ ROOM_WAIT_SECONDS = 5.0
 # How long the log waits, after an answer, for the attempts still under way before it writes: at 100
 # events a second to two endpoints, each event's two answers were logged in a transaction each.
 LOG_GATHER_SECONDS = 0.005
-
-Pair = tuple[str, str]  # (delivery id, endpoint id)
 
 
 class Pump:
@@ -94,6 +93,16 @@ class Pump:
         if len(self._todo) >= BACKLOG:
             self._room.clear()
         self._work.set()
+
+    @contextlib.asynccontextmanager
+    async def first_attempts(self) -> AsyncIterator[FirstAttempts]:
+        """For one `dispatch`: the slots it takes for the deliveries it claims itself. Those it has not
+        started once the block ends (its transaction failed) are given back."""
+        first = FirstAttempts(self)
+        try:
+            yield first
+        finally:
+            first.give_back()
 
     async def room(self) -> bool:
         """Wait (a few seconds at most) until the backlog is short; whether it is."""
@@ -207,12 +216,15 @@ class Pump:
             return
         claimed = {c.delivery_id for c in claims}
         unclaimed = [pair for pair in ready if pair[0] not in claimed]
+        self._launch(claims)
+        if unclaimed:  # another worker's, or nothing due: their slots go back at once
+            await self._release(_unused(unclaimed))
+
+    def _launch(self, claims: list[delivery.Claim]) -> None:
         for claim in claims:
             task = asyncio.create_task(self._send(claim))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
-        if unclaimed:  # another worker's, or nothing due: their slots go back at once
-            await self._release(_unused(unclaimed))
 
     async def _send(self, claim: delivery.Claim) -> None:
         result = await send(
@@ -267,3 +279,41 @@ class Pump:
 def _unused(pairs: list[Pair]) -> list[tuple[str, str, Outcome]]:
     """Slots given back without an attempt made."""
     return [(delivery_id, endpoint_id, "-") for delivery_id, endpoint_id in pairs]
+
+
+class FirstAttempts:
+    """The slots one `dispatch` takes for the first attempts it claims itself (`delivery.FirstAttempts`).
+
+    A slot is taken only where one is free at once (no waiting set: the delivery does not exist for
+    any other worker until the dispatch commits, so nothing may wake it before); the pump's capacity
+    counts them as it counts its own. After the commit the claims are sent, and the rest is handed
+    over as usual; if the transaction fails, the slots go back unused (`Pump.first_attempts`)."""
+
+    def __init__(self, pump: Pump) -> None:
+        self._pump = pump
+        self.encryptor = pump._encryptor
+        self._taken: set[Pair] = set()
+
+    async def take(self, wanted: list[Pair]) -> list[Pair]:
+        pump = self._pump
+        if pump._stopping:
+            return []
+        granted = await pump._slots.acquire_many(wanted[: max(0, pump._capacity - pump._held)], wait=False)
+        pump._held += len(granted)
+        self._taken.update(granted)
+        return granted
+
+    async def start(self, claims: list[delivery.Claim], rest: list[Pair]) -> None:
+        started = {(claim.delivery_id, claim.endpoint_id) for claim in claims}
+        self._taken -= started
+        self._pump._launch(claims)
+        self.give_back()
+        if rest:
+            self._pump.submit(rest)
+
+    def give_back(self) -> None:
+        """The slots taken and not started go back at the pump's next turn, as answered ones do."""
+        if self._taken:
+            self._pump._sent.extend(_unused(list(self._taken)))
+            self._taken.clear()
+            self._pump._work.set()

@@ -39,23 +39,28 @@ from backplane.core import keys
 from backplane.core.redis import run_scripts
 
 # KEYS: slots, waiting, breaker. ARGV: now (ms), limit, delivery id, lease end (ms), waiting ttl (ms), take over
-# ('1': a slot the delivery already holds is renewed and taken; '0': it is left to its lease).
-# 1: a new slot (as the probe, while the breaker is open), 2: the slot it held, 0: it waits.
+# ('1': a slot the delivery already holds is renewed and taken; '0': it is left to its lease), wait ('1': a
+# delivery that gets no slot joins the waiting set; '0': it does not, and the caller hands it over later).
+# 1: a new slot (as the probe, while the breaker is open), 2: the slot it held, 0: it waits (or, not waiting,
+# got none).
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held = redis.call('ZSCORE', KEYS[1], ARGV[3])
 if held and ARGV[6] == '0' then return 2 end
+local function wait()
+  if ARGV[7] == '1' then
+    redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  end
+  return 0
+end
 local probing = false
 if not held then
   local b = redis.call('HMGET', KEYS[3], 'open_until', 'probe', 'probe_until')
   if b[1] then
     local busy = b[2] and b[2] ~= ARGV[3] and tonumber(b[3]) > now
-    if now < tonumber(b[1]) or busy then
-      redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
-      redis.call('PEXPIRE', KEYS[2], ARGV[5])
-      return 0
-    end
+    if now < tonumber(b[1]) or busy then return wait() end
     probing = true
   end
 end
@@ -67,9 +72,7 @@ if held or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   if held then return 2 end
   return 1
 end
-redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 0
+return wait()
 """
 
 # KEYS: slots, waiting, breaker. ARGV: delivery id, outcome ('ok', 'fail' or '-': no attempt made), now (ms),
@@ -165,18 +168,19 @@ class EndpointSlots:
         when this success closed the breaker, as many as there are free slots), which the caller wakes."""
         return await self.release_many([(delivery_id, endpoint_id, outcome)])
 
-    async def acquire_many(self, wanted: list[Pair]) -> list[Pair]:
+    async def acquire_many(self, wanted: list[Pair], *, wait: bool = True) -> list[Pair]:
         """`acquire` for many (delivery id, endpoint id) pairs in one round trip; those that got a new
-        slot. The others wait in their endpoint's waiting set, or already had a slot: someone else is
-        on them (a job, another worker's pump), who gives that slot back. Such a slot keeps the lease it
-        has: the holder may have died (a worker killed before its claim), and renewing the lease at each
-        hand-over (the sweep makes one every few seconds) would keep that slot, and the delivery, for ever."""
+        slot. The others wait in their endpoint's waiting set (unless `wait` is False: then the caller
+        hands them over later), or already had a slot: someone else is on them (a job, another worker's
+        pump), who gives that slot back. Such a slot keeps the lease it has: the holder may have died (a
+        worker killed before its claim), and renewing the lease at each hand-over (the sweep makes one
+        every few seconds) would keep that slot, and the delivery, for ever."""
         if not wanted:
             return []
         granted = await run_scripts(
             self._redis,
             [
-                (self._acquire, [3, *_keys(endpoint_id), *self._acquire_args(delivery_id, take_over=False)])
+                (self._acquire, [3, *_keys(endpoint_id), *self._acquire_args(delivery_id, take_over=False, wait=wait)])
                 for delivery_id, endpoint_id in wanted
             ],
         )
@@ -202,9 +206,10 @@ class EndpointSlots:
             released.woken.extend((_text(w), endpoint_id) for w in woken)
         return released
 
-    def _acquire_args(self, delivery_id: str, *, take_over: bool) -> list[str | int]:
+    def _acquire_args(self, delivery_id: str, *, take_over: bool, wait: bool = True) -> list[str | int]:
         now = int(time.time() * 1000)
-        return [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS, "1" if take_over else "0"]
+        flags = ["1" if take_over else "0", "1" if wait else "0"]
+        return [now, self.limit, delivery_id, now + self.lease_ms, WAITING_TTL_MS, *flags]
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,8 +156,12 @@ async def dispatch_task(ctx: dict[str, Any]) -> int:
     while True:
         if pump is not None and not await pump.room():
             return total
-        async with session_scope(ctx) as session:
-            handled = await delivery.dispatch(session, ctx["settings"], utcnow(), handoff=pump.submit if pump else None)
+        if pump is None:
+            async with session_scope(ctx) as session:
+                handled = await delivery.dispatch(session, ctx["settings"], utcnow())
+        else:
+            async with pump.first_attempts() as first, session_scope(ctx) as session:
+                handled = await delivery.dispatch(session, ctx["settings"], utcnow(), first=first)
         total += handled
         if handled < delivery.DISPATCH_BATCH:
             return total
