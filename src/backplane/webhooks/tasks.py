@@ -176,19 +176,19 @@ async def sweep_task(ctx: dict[str, Any]) -> int:
 async def listen_for_events(ctx: dict[str, Any], stopping: asyncio.Event) -> None:
     """Dispatch as soon as a transaction that recorded events has committed, not at the next cron.
 
-    `record_event` pushes onto NEW_EVENTS_KEY after its transaction commits. Popping one entry and
-    deleting the rest before dispatching loses nothing: an event whose push came before the delete
-    had committed before it, so the dispatch sees it; a later push wakes the next round. Several
-    workers may listen; SKIP LOCKED keeps their dispatches apart. Runs until `stopping` is set (a
-    dispatch under way finishes first); any error is logged and the loop goes on (the cron still
-    dispatches meanwhile).
+    `record_event` pushes onto NEW_EVENTS_KEY after its transaction commits, and the list never
+    holds more than one entry: popping it before dispatching loses nothing, since an event whose push
+    came before the pop had committed before it, so the dispatch sees it, and a later push wakes the
+    next round (at most one round more than needed; deleting the list after the pop, as this did,
+    saved that round at the cost of a round trip on every wake). Several workers may listen; SKIP
+    LOCKED keeps their dispatches apart. Runs until `stopping` is set (a dispatch under way finishes
+    first); any error is logged and the loop goes on (the cron still dispatches meanwhile).
     """
     redis: Redis = ctx["redis_app"]
     while not stopping.is_set():
         try:
             if await redis.blpop([NEW_EVENTS_KEY], timeout=LISTEN_BLOCK_SECONDS) is None:  # type: ignore[misc]
                 continue
-            await redis.delete(NEW_EVENTS_KEY)
             await dispatch_task(ctx)
         except Exception as error:
             if not stores_of(ctx).noticed(error):
