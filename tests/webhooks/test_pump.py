@@ -293,12 +293,19 @@ async def test_a_new_delivery_whose_endpoint_has_a_free_slot_is_claimed_by_its_d
         assert [(a["number"], a["succeeded"]) for a in attempts["attempts"]] == [(1, True)]
 
 
-async def test_a_new_delivery_whose_endpoint_is_full_is_not_claimed_by_its_dispatch_and_waits(
+async def _one_event_for_one_webhook(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
-) -> None:
+) -> tuple[Account, dict[str, Any]]:
     account = await api.register()
     hook = await create_webhook(client, account, receiver.url())
     await record(settings, account.organization_id, "job.completed", {"n": 1})
+    return account, hook
+
+
+async def test_a_new_delivery_whose_endpoint_is_full_is_not_claimed_by_its_dispatch_and_waits(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
     async with worker_context(settings) as ctx:
         slots = _slots(ctx)
         busy = [(f"whd_busy{n}", hook["id"]) for n in range(slots.limit)]
@@ -324,9 +331,7 @@ async def test_a_new_delivery_whose_endpoint_is_full_is_not_claimed_by_its_dispa
 async def test_a_dispatch_whose_transaction_fails_gives_back_the_slots_it_took(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
-    account = await api.register()
-    hook = await create_webhook(client, account, receiver.url())
-    await record(settings, account.organization_id, "job.completed", {"n": 1})
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
     async with worker_context(settings) as ctx:
         pump = pump_of(ctx)
         pump.start()
