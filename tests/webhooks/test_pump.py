@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import event
 
 from backplane.core import keys
@@ -350,4 +351,27 @@ async def test_a_dispatch_whose_transaction_fails_gives_back_the_slots_it_took(
         finally:
             await pump.stop()
     assert await all_deliveries(client, account, hook) == []
+    assert receiver.received == []
+
+
+async def test_a_dispatch_that_cannot_reach_the_slots_still_makes_its_deliveries_unclaimed(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings, dead_port: int
+) -> None:
+    """Redis away when the dispatch asks for slots: the deliveries are made all the same, due and not
+    leased, and handed over as before (here to a pump that stops at once and queues them as jobs)."""
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
+    async with worker_context(settings) as ctx:
+        unreachable = Redis.from_url(f"redis://127.0.0.1:{dead_port}/0", socket_connect_timeout=1)
+        try:
+            slots = EndpointSlots(unreachable, limit=settings.webhook_endpoint_concurrency, lease_seconds=60)
+            pump = Pump(ctx["sessionmaker"], ctx["redis"], settings, ctx["encryptor"], slots)
+            async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
+                assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
+            (made,) = await all_deliveries(client, account, hook)
+            assert (made["status"], made["attempt_count"]) == ("pending", 0)
+            assert at(made["next_attempt_at"]) <= utcnow()  # due: whoever gets a slot claims it
+            await pump.stop()
+        finally:
+            await unreachable.aclose()
+        assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(made["id"], 1)}
     assert receiver.received == []
