@@ -51,11 +51,12 @@ def pump_of(ctx: dict[str, Any]) -> Pump:
 
 @contextmanager
 def statements_of(ctx: dict[str, Any]) -> Iterator[list[str]]:
-    """The SQL statements the worker's engine sends meanwhile (an executemany counts once)."""
+    """The SQL statements the worker's engine sends meanwhile (an executemany counts once, marked
+    `EXECUTEMANY `: PostgreSQL runs it as a statement a row)."""
     statements: list[str] = []
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append(f"EXECUTEMANY {statement}" if executemany else statement)
 
     engine = ctx["engine"].sync_engine
     event.listen(engine, "before_cursor_execute", count)
@@ -219,6 +220,7 @@ async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its
                 assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 20
         # The events claimed and marked, the endpoints read, the deliveries inserted: none per row.
         assert len(statements) == 3, statements
+        assert [s for s in statements if s.startswith("EXECUTEMANY")] == []
         async with unit_of_work(ctx["sessionmaker"]) as session:
             assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 0
     assert len(handed) == 40

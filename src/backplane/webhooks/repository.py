@@ -19,7 +19,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     select,
     text,
     update,
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backplane.auth.models import User
+from backplane.core.db import insert_rows
 from backplane.core.ids import is_id
 from backplane.core.tenancy import LivemodeRepository, TenantRepository
 from backplane.events.models import Event
@@ -98,8 +98,9 @@ async def active_endpoints_of(session: AsyncSession, organization_ids: Iterable[
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """New deliveries from their columns, in one multi-row INSERT (no ORM object each)."""
-    await session.execute(insert(WebhookDelivery), rows)
+    """New deliveries from their columns, in one statement whatever their number (`insert_rows`: no
+    ORM object each, and not SQLAlchemy's executemany, which PostgreSQL runs as a statement a row)."""
+    await insert_rows(session, WebhookDelivery.__table__, rows)  # type: ignore[arg-type]
 
 
 async def lock_for_attempt(
