@@ -2,7 +2,8 @@
 
 1. `dispatch`: the oldest undispatched events become one delivery per endpoint that subscribes to
    them (same organization, same mode, enabled); once the transaction commits, each delivery's
-   first attempt goes to the worker's `Pump`, or is queued as a job where no pump runs. It runs as
+   first attempt goes to the worker's `Pump` (claimed by the dispatch itself, in its transaction,
+   where the endpoint has a slot free), or is queued as a job where no pump runs. It runs as
    soon as a transaction that recorded events commits (`listen`, woken through Redis by
    `events.service.record_event`), and every 5 s as a cron, the safety net.
 2. `claim`, `send`, `record_outcomes`: attempts, in batches. A short transaction claims a batch of

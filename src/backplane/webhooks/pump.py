@@ -1,15 +1,16 @@
 """The worker's first attempts of new deliveries, in batches: claimed together, sent together,
 logged together.
 
-`dispatch` hands the deliveries it made to the pump once its transaction commits. The pump takes
-one of its endpoint's slots for each (`slots.py`, across every worker; a delivery whose endpoint is
-full waits in Redis as it does for a job, and the attempt that frees a slot wakes it), claims what
-got a slot in one transaction, posts them concurrently, and logs what came back in one transaction
-per batch of answers (those that come within a few milliseconds of each other). Each endpoint has
-an HTTP client of its own, kept while it is used: its connections are reused from one attempt to
-the next, and a hanging endpoint's connections never sit in the pool every other request searches.
-A hanging endpoint therefore holds its own slots and nothing else; the pump itself runs at most
-CAPACITY attempts at once.
+A dispatch claims the new deliveries whose endpoint has a slot free at once itself, in its own
+transaction (`first_attempts`, `FirstAttempts`), and the pump posts them once it commits. The rest
+it hands to the pump after the commit. The pump takes one of its endpoint's slots for each
+(`slots.py`, across every worker; a delivery whose endpoint is full waits in Redis as it does for a
+job, and the attempt that frees a slot wakes it), claims what got a slot in one transaction, posts
+them concurrently, and logs what came back in one transaction per batch of answers (those that come
+within a few milliseconds of each other). Each endpoint has an HTTP client of its own, kept while
+it is used: its connections are reused from one attempt to the next, and a hanging endpoint's
+connections never sit in the pool every other request searches. A hanging endpoint therefore holds
+its own slots and nothing else; the pump itself runs at most CAPACITY attempts at once.
 
 Nothing here is needed for correctness: a delivery the pump never got to (the worker died, PostgreSQL
 failed the claim) is pending in PostgreSQL, known to Redis neither as a job nor as waiting, and the
