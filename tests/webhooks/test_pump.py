@@ -45,6 +45,23 @@ async def all_deliveries(client: httpx.AsyncClient, account: Account, hook: dict
     return found
 
 
+class HandedOver:
+    """Where a dispatch hands its new deliveries when no slot is to be had (`delivery.FirstAttempts` that
+    claims nothing): the (delivery id, endpoint id) pairs, collected once its transaction commits."""
+
+    encryptor: Any = None  # nothing is signed: nothing is claimed
+
+    def __init__(self, handed: list[tuple[str, str]]) -> None:
+        self.handed = handed
+
+    async def take(self, wanted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return []
+
+    async def start(self, claims: list[flow.Claim], rest: list[tuple[str, str]]) -> None:
+        assert claims == []
+        self.handed.extend(rest)
+
+
 def pump_of(ctx: dict[str, Any]) -> Pump:
     return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
 
@@ -75,7 +92,7 @@ async def test_two_pumps_handed_the_same_deliveries_send_each_once(
     async with worker_context(settings) as one, worker_context(settings) as two:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(one["sessionmaker"]) as session:
-            assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 30
+            assert await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed)) == 30
         assert len(handed) == 60
         assert await queued_jobs(one["redis"]) == {}  # handed over, not queued
         pumps = [pump_of(one), pump_of(two)]
@@ -109,7 +126,7 @@ async def test_a_stopping_pump_queues_what_it_has_not_started(
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+            await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed))
         pump = pump_of(ctx)  # never started: the worker stops before it got to them
         pump.submit(handed)
         await pump.stop()
@@ -129,7 +146,7 @@ async def test_a_delivery_whose_pump_died_holding_its_slot_is_sent_once_that_lea
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+            await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed))
         slots = EndpointSlots(ctx["redis"], limit=settings.webhook_endpoint_concurrency, lease_seconds=1.0)
         assert await slots.acquire_many(handed) == handed  # the dead worker's pump: taken, never given back
         pump = Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], slots)
@@ -156,7 +173,7 @@ async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_th
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+            await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed))
         claims = await flow.claim(ctx["sessionmaker"], settings, ctx["encryptor"], [d for d, _ in handed], utcnow())
         assert len(claims) == 20
         answers = [
@@ -188,7 +205,7 @@ async def test_answers_that_come_moments_apart_are_logged_in_one_transaction(
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            await flow.dispatch(session, settings, utcnow(), handoff=handed.extend)
+            await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed))
         pump = pump_of(ctx)
         with statements_of(ctx) as statements:
             pump.start()
@@ -217,12 +234,12 @@ async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its
         handed: list[tuple[str, str]] = []
         with statements_of(ctx) as statements:
             async with unit_of_work(ctx["sessionmaker"]) as session:
-                assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 20
+                assert await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed)) == 20
         # The events claimed and marked, the endpoints read, the deliveries inserted: none per row.
         assert len(statements) == 3, statements
         assert [s for s in statements if s.startswith("EXECUTEMANY")] == []
         async with unit_of_work(ctx["sessionmaker"]) as session:
-            assert await flow.dispatch(session, settings, utcnow(), handoff=handed.extend) == 0
+            assert await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed)) == 0
     assert len(handed) == 40
     for hook in hooks:
         found = await all_deliveries(client, account, hook)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -483,9 +482,6 @@ async def notify_owners(session: AsyncSession, settings: Settings, endpoint: Web
         effects(session).enqueue(SEND_EMAIL, address, subject, body)
 
 
-Handoff = Callable[[list[Pair]], None]
-
-
 class FirstAttempts(Protocol):
     """Where `dispatch` gets slots for the first attempts of the deliveries it makes, and hands them
     over once its transaction commits: the worker's pump (`Pump.first_attempts`)."""
@@ -507,7 +503,6 @@ async def dispatch(
     now: datetime,
     limit: int = DISPATCH_BATCH,
     *,
-    handoff: Handoff | None = None,
     first: FirstAttempts | None = None,
 ) -> int:
     """Turn up to `limit` undispatched events into deliveries; the number of events handled.
@@ -516,8 +511,8 @@ async def dispatch(
     here, in this transaction: it is inserted with its first attempt's lease, as `claim` would
     have leased it, and sent once the transaction commits, which saves the claim's own transaction.
     The others (a full endpoint, an open breaker, an ordered endpoint, whose order `claim` keeps) go
-    to the pump as (delivery id, endpoint id) pairs, as they go to `handoff`; without either, each
-    becomes a `webhooks.deliver` job.
+    to the pump as (delivery id, endpoint id) pairs. Without `first` each becomes a `webhooks.deliver`
+    job.
     """
     events = await claim_undispatched(session, limit, now)
     if not events:
@@ -534,7 +529,7 @@ async def dispatch(
             ):
                 row = delivery_values(endpoint, settings, kind="event", event=event, now=now)
                 rows.append(row)
-                if handoff is None and first is None:
+                if first is None:
                     _queue_attempt(session, row["id"], endpoint.id, 1, now)
                 else:
                     made.append((row, endpoint, event))
@@ -545,12 +540,6 @@ async def dispatch(
     rest = [(row["id"], endpoint.id) for row, endpoint, _ in made if row["id"] not in claimed]
     if first is not None and made:
         effects(session).call(partial(first.start, claims, rest), "sending the first attempts")
-    elif handoff is not None and rest:
-
-        async def _hand_off() -> None:
-            handoff(rest)
-
-        effects(session).call(_hand_off, "handing new deliveries to the pump")
     return len(events)
 
 

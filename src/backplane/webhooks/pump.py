@@ -99,7 +99,7 @@ class Pump:
     async def first_attempts(self) -> AsyncIterator[FirstAttempts]:
         """For one `dispatch`: the slots it takes for the deliveries it claims itself. Those it has not
         started once the block ends (its transaction failed) are given back."""
-        first = FirstAttempts(self)
+        first = FirstAttempts(self, self._encryptor)
         try:
             yield first
         finally:
@@ -221,6 +221,21 @@ class Pump:
         if unclaimed:  # another worker's, or nothing due: their slots go back at once
             await self._release(_unused(unclaimed))
 
+    async def _take_free(self, wanted: list[Pair]) -> list[Pair]:
+        """Slots for those of `wanted` whose endpoint has one free now, within the pump's capacity; the
+        others neither get one nor wait (`FirstAttempts`)."""
+        if self._stopping:
+            return []
+        granted = await self._slots.acquire_many(wanted[: max(0, self._capacity - self._held)], wait=False)
+        self._held += len(granted)
+        return granted
+
+    def _give_back(self, unused: list[Pair]) -> None:
+        """Slots held and not used go back at the next turn of `_feed`, as answered ones do."""
+        if unused:
+            self._sent.extend(_unused(unused))
+            self._work.set()
+
     def _launch(self, claims: list[delivery.Claim]) -> None:
         for claim in claims:
             task = asyncio.create_task(self._send(claim))
@@ -290,23 +305,18 @@ class FirstAttempts:
     counts them as it counts its own. After the commit the claims are sent, and the rest is handed
     over as usual; if the transaction fails, the slots go back unused (`Pump.first_attempts`)."""
 
-    def __init__(self, pump: Pump) -> None:
+    def __init__(self, pump: Pump, encryptor: Encryptor) -> None:
         self._pump = pump
-        self.encryptor = pump._encryptor
+        self.encryptor = encryptor
         self._taken: set[Pair] = set()
 
     async def take(self, wanted: list[Pair]) -> list[Pair]:
-        pump = self._pump
-        if pump._stopping:
-            return []
-        granted = await pump._slots.acquire_many(wanted[: max(0, pump._capacity - pump._held)], wait=False)
-        pump._held += len(granted)
+        granted = await self._pump._take_free(wanted)
         self._taken.update(granted)
         return granted
 
     async def start(self, claims: list[delivery.Claim], rest: list[Pair]) -> None:
-        started = {(claim.delivery_id, claim.endpoint_id) for claim in claims}
-        self._taken -= started
+        self._taken -= {(claim.delivery_id, claim.endpoint_id) for claim in claims}
         self._pump._launch(claims)
         self.give_back()
         if rest:
@@ -314,7 +324,5 @@ class FirstAttempts:
 
     def give_back(self) -> None:
         """The slots taken and not started go back at the pump's next turn, as answered ones do."""
-        if self._taken:
-            self._pump._sent.extend(_unused(list(self._taken)))
-            self._taken.clear()
-            self._pump._work.set()
+        unused, self._taken = list(self._taken), set()
+        self._pump._give_back(unused)
