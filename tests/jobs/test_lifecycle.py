@@ -164,6 +164,34 @@ async def test_a_worker_opens_its_runs_connections_before_its_first_job(
     assert runner.statements.sync_engine.pool.checkedin() == settings.job_worker_concurrency
 
 
+async def test_a_runs_claim_and_completion_are_planned_once_per_connection(
+    client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker, settings: Settings
+) -> None:
+    # Planning the completion's statement took PostgreSQL 0.4 to 0.6 ms, five times its execution; the
+    # plan's shape never depends on the values (ids, a token, a time), so a connection plans it once.
+    jobs = [await create_job(input_data={"echo": n}) for n in range(3)]
+    for job in jobs:
+        assert (await wait_for(client, owner, job["id"]))["status"] == "completed"
+    runner = jobs_worker.runner
+    connections = [await runner.statements.connect() for _ in range(settings.job_worker_concurrency)]
+    try:
+        plans = [
+            tuple(row)
+            for connection in connections
+            for row in await connection.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%INSERT INTO job_transitions%'"
+                )
+            )
+        ]
+    finally:
+        for connection in connections:
+            await connection.close()
+    assert sum(custom for _, custom in plans) == 0
+    assert sum(generic for generic, _ in plans) >= 2 * len(jobs)  # each job's claim and completion
+
+
 async def test_priority_then_age_decides_who_goes_next(
     client: httpx.AsyncClient, owner: Account, create_job: CreateJob, jobs_worker: JobsWorker
 ) -> None:

@@ -62,16 +62,26 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
 
 
-def create_engine(settings: Settings, *, autocommit: bool = False, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, autocommit: bool = False, pool_size: int | None = None, generic_plans: bool = False
+) -> AsyncEngine:
     """`autocommit`: each statement commits on its own, for statements that are a whole unit of work by
     themselves (one round trip instead of BEGIN, the statement and COMMIT).
     `pool_size`: connections kept open (default DATABASE_POOL_SIZE); beyond it up to 10 more are
-    opened and closed again as needed, which costs a connection set-up each time."""
+    opened and closed again as needed, which costs a connection set-up each time.
+    `generic_plans`: PostgreSQL plans each prepared statement once per connection
+    (`plan_cache_mode = force_generic_plan`), for an engine that runs only a few fixed statements whose
+    best plan does not depend on the values bound (ids, tokens, times). By default it plans the first
+    five executions for their values and then keeps doing so whenever the generic plan looks costlier,
+    which a statement of many CTEs with a branch switched by a parameter makes it do every time."""
+    connect_args: dict[str, Any] = {"timeout": settings.database.connect_timeout_seconds}
+    if generic_plans:
+        connect_args["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
     engine = create_async_engine(
         settings.database.url,
         pool_size=pool_size or settings.database.pool_size,
         pool_pre_ping=True,  # a connection broken while PostgreSQL was down is replaced, not reused (`_ping`)
-        connect_args={"timeout": settings.database.connect_timeout_seconds},
+        connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     engine.sync_engine.dialect.do_ping = _ping  # type: ignore[method-assign]

@@ -151,8 +151,14 @@ class Runner:
         self.settings = settings
         # The claim and the completion: one statement each, on connections that commit each one.
         # As many connections as runs at once: no run waits for one, none is opened per statement.
+        # Each planned once per connection (`generic_plans`): planning the completion cost PostgreSQL 0.4
+        # to 0.6 ms, five times its execution (EXPLAIN's planning time). In 3,000-job bursts with two
+        # workers, PostgreSQL's CPU went from 4.0 and 4.3 s to 2.9 and 2.9 s.
         self.statements = statements or create_engine(
-            settings, autocommit=True, pool_size=max(settings.database.pool_size, settings.job_worker_concurrency)
+            settings,
+            autocommit=True,
+            pool_size=max(settings.database.pool_size, settings.job_worker_concurrency),
+            generic_plans=True,
         )
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
