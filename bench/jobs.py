@@ -327,6 +327,7 @@ async def main() -> None:
         for number, client in enumerate(clients):
             await sign_up(client, "Jobs bench", f"jobs{number}")
             await to_enterprise(client)
+        one_worker: float | None = None  # one worker's burst rate, once measured
         for count in (int(n) for n in args.workers.split(",")):
             before = await subscribers(args.redis_url)
             processes = start_workers(count, args.concurrency)
@@ -340,6 +341,10 @@ async def main() -> None:
                 cpu = cpu_seconds(processes) - cpu
                 print(burst_line(f"backplane, {count} worker(s), burst", jobs_per_second, latencies, rate))
                 print(f"  (the workers used {cpu:.2f} CPU s: {cpu / args.jobs * 1000:.2f} ms a job)")
+                if count > 1 and one_worker is not None:  # the target: more workers, more jobs a second
+                    print(f"  ({count} workers: x{jobs_per_second / one_worker:.2f} of one worker's rate)")
+                if count == 1:
+                    one_worker = jobs_per_second
                 if count == 1:
                     if tidying:
                         await tidy(engine, CHURNED)
