@@ -394,3 +394,41 @@ async def test_a_dispatch_that_cannot_reach_the_slots_still_makes_its_deliveries
             await unreachable.aclose()
         assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(made["id"], 1)}
     assert receiver.received == []
+
+
+async def test_a_pump_stopping_while_a_dispatch_commits_sends_and_logs_what_that_dispatch_claimed(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    """The worker shuts down between a dispatch's claim of a first attempt and its commit: the pump's
+    stop waits for that commit, then sends and logs the attempt (it left it leased and unsent, for
+    the sweep to find once the lease ended)."""
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
+    async with worker_context(settings) as ctx:
+        pump = pump_of(ctx)
+        pump.start()
+        async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
+            assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
+            stopping = asyncio.create_task(pump.stop())
+            await asyncio.sleep(0.3)
+            assert not stopping.done()  # waiting for this dispatch
+        await stopping
+        (made,) = await all_deliveries(client, account, hook)
+        assert (made["status"], made["attempt_count"]) == ("succeeded", 1)
+        assert await queued_jobs(ctx["redis"]) == {}
+        assert await ctx["redis"].zcard(keys.webhook_slots(hook["id"])) == 0
+
+
+async def test_a_dispatch_after_its_pump_stopped_queues_its_deliveries(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
+    async with worker_context(settings) as ctx:
+        pump = pump_of(ctx)
+        pump.start()
+        await pump.stop()
+        async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
+            assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
+        (made,) = await all_deliveries(client, account, hook)
+        assert (made["status"], made["attempt_count"]) == ("pending", 0)  # not claimed: the pump is gone
+        assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(made["id"], 1)}
+    assert receiver.received == []

@@ -49,6 +49,7 @@ CLAIMS_AT_ONCE = 3  # claim transactions under way at once
 CLIENT_IDLE_SECONDS = 120.0  # an endpoint's HTTP client is closed after this long unused (> an attempt)
 BACKLOG = 400  # deliveries handed over but not yet given a slot, before `room` makes dispatch wait
 ROOM_WAIT_SECONDS = 5.0
+DISPATCH_WAIT_SECONDS = 5.0  # how long `stop` waits for dispatches that took slots to commit
 # How long the log waits, after an answer, for the attempts still under way before it writes: at 100
 # events a second to two endpoints, each event's two answers were logged in a transaction each.
 LOG_GATHER_SECONDS = 0.005
@@ -84,6 +85,10 @@ class Pump:
         self._room = asyncio.Event()
         self._room.set()
         self._stopping = False
+        self._stopped = False  # everything not started has been queued as jobs: nothing more is sent here
+        self._dispatches = 0  # `first_attempts` blocks under way
+        self._no_dispatch = asyncio.Event()
+        self._no_dispatch.set()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- the dispatcher's side ----------------------------------------------------------------
@@ -100,10 +105,15 @@ class Pump:
         """For one `dispatch`: the slots it takes for the deliveries it claims itself. Those it has not
         started once the block ends (its transaction failed) are given back."""
         first = FirstAttempts(self, self._encryptor)
+        self._dispatches += 1
+        self._no_dispatch.clear()
         try:
             yield first
         finally:
             first.give_back()
+            self._dispatches -= 1
+            if not self._dispatches:
+                self._no_dispatch.set()
 
     async def room(self) -> bool:
         """Wait (a few seconds at most) until the backlog is short; whether it is."""
@@ -128,10 +138,15 @@ class Pump:
 
     async def stop(self) -> None:
         """Finish the attempts under way (within their deadline) and log them; what was not started
-        yet becomes a `webhooks.deliver` job each, for whichever worker runs next."""
+        yet becomes a `webhooks.deliver` job each, for whichever worker runs next. A dispatch that took
+        slots first commits (`DISPATCH_WAIT_SECONDS` at most): its claims are then sent like the rest;
+        without the wait they stayed leased and unsent until the sweep found them after the lease."""
         self._stopping = True
         self._room.set()
         self._work.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DISPATCH_WAIT_SECONDS):
+                await self._no_dispatch.wait()
         if self._claiming:
             await asyncio.wait(list(self._claiming), timeout=5)
         if self._sending:
@@ -144,15 +159,19 @@ class Pump:
         await self._close_idle_clients(idle_for=0)
         ready, todo = self._ready, list(self._todo)
         self._ready, self._todo = [], deque()
+        self._stopped = True
         with contextlib.suppress(Exception):
             await self._slots.release_many([*_unused(ready), *self._sent])
-            await queue_jobs(  # one round trip for all of them
-                self._queue,
-                [
-                    Message.of(delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1))
-                    for delivery_id, endpoint_id in [*ready, *todo]
-                ],
-            )
+            await self._queue_jobs([*ready, *todo])
+
+    async def _queue_jobs(self, pairs: list[Pair]) -> None:
+        """Each delivery as a `webhooks.deliver` job, in one round trip (a stopped pump's leftovers)."""
+        messages = [
+            Message.of(delivery.DELIVER_TASK, delivery_id, endpoint_id, _job_id=delivery.job_id(delivery_id, 1))
+            for delivery_id, endpoint_id in pairs
+        ]
+        if messages:
+            await queue_jobs(self._queue, messages)
 
     async def _feed(self) -> None:
         while not self._stopping:
@@ -317,9 +336,11 @@ class FirstAttempts:
 
     async def start(self, claims: list[delivery.Claim], rest: list[Pair]) -> None:
         self._taken -= {(claim.delivery_id, claim.endpoint_id) for claim in claims}
-        self._pump._launch(claims)
+        self._pump._launch(claims)  # none once the pump stops (`_take_free`), and `stop` waits for this
         self.give_back()
-        if rest:
+        if rest and self._pump._stopped:  # a dispatch that began after the stop: queued as the rest was
+            await self._pump._queue_jobs(rest)
+        elif rest:
             self._pump.submit(rest)
 
     def give_back(self) -> None:
