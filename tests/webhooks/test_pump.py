@@ -20,6 +20,7 @@ from backplane.core import keys
 from backplane.core.config import Settings
 from backplane.core.db import unit_of_work, utcnow
 from backplane.webhooks import delivery as flow
+from backplane.webhooks import pump as pump_module
 from backplane.webhooks.pump import Pump
 from backplane.webhooks.sender import AttemptResult
 from backplane.webhooks.slots import EndpointSlots
@@ -431,4 +432,26 @@ async def test_a_dispatch_after_its_pump_stopped_queues_its_deliveries(
         (made,) = await all_deliveries(client, account, hook)
         assert (made["status"], made["attempt_count"]) == ("pending", 0)  # not claimed: the pump is gone
         assert set(await queued_jobs(ctx["redis"])) == {flow.job_id(made["id"], 1)}
+    assert receiver.received == []
+
+
+async def test_a_dispatch_committing_after_its_pump_stopped_leaves_its_claims_to_the_sweep_unsent(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop gave up waiting for the dispatch: what it claimed is not sent then, since no one would
+    log the answer and the sweep would send it again once its lease ended; its slot goes back."""
+    monkeypatch.setattr(pump_module, "DISPATCH_WAIT_SECONDS", 0.1)
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
+    async with worker_context(settings) as ctx:
+        pump = pump_of(ctx)
+        pump.start()
+        async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
+            assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
+            await pump.stop()
+        (made,) = await all_deliveries(client, account, hook)
+        assert (made["status"], made["attempt_count"]) == ("pending", 0)
+        assert at(made["next_attempt_at"]) > utcnow()  # leased: the sweep's once the lease ends
+        assert await queued_jobs(ctx["redis"]) == {}
+        assert await ctx["redis"].zcard(keys.webhook_slots(hook["id"])) == 0
+        await asyncio.sleep(0.3)
     assert receiver.received == []

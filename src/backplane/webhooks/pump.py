@@ -335,13 +335,23 @@ class FirstAttempts:
         return granted
 
     async def start(self, claims: list[delivery.Claim], rest: list[Pair]) -> None:
+        if self._pump._stopped:  # `stop` gave up waiting for this commit, or the dispatch began after it
+            await self._after_stop(rest)
+            return
         self._taken -= {(claim.delivery_id, claim.endpoint_id) for claim in claims}
-        self._pump._launch(claims)  # none once the pump stops (`_take_free`), and `stop` waits for this
+        self._pump._launch(claims)
         self.give_back()
-        if rest and self._pump._stopped:  # a dispatch that began after the stop: queued as the rest was
-            await self._pump._queue_jobs(rest)
-        elif rest:
+        if rest:
             self._pump.submit(rest)
+
+    async def _after_stop(self, rest: list[Pair]) -> None:
+        """No attempt is made: its answer would never be logged, and the sweep would make it again once
+        its lease ended. The claims are left to that sweep, their slots go back now, and `rest` is
+        queued as the stopped pump's leftovers were."""
+        unused, self._taken = list(self._taken), set()
+        with contextlib.suppress(Exception):  # a store away: the slots' own leases free them
+            await self._pump._slots.release_many(_unused(unused))
+            await self._pump._queue_jobs(rest)
 
     def give_back(self) -> None:
         """The slots taken and not started go back at the pump's next turn, as answered ones do."""
