@@ -345,7 +345,6 @@ async def main() -> None:
                     print(f"  ({count} workers: x{jobs_per_second / one_worker:.2f} of one worker's rate)")
                 if count == 1:
                     one_worker = jobs_per_second
-                if count == 1:
                     if tidying:
                         await tidy(engine, CHURNED)
                     paced_rate, latencies = await run_paced(engine, clients, args.paced_jobs, args.rate)

@@ -72,8 +72,8 @@ def create_engine(
     `generic_plans`: PostgreSQL plans each prepared statement once per connection
     (`plan_cache_mode = force_generic_plan`), for an engine that runs only a few fixed statements whose
     best plan does not depend on the values bound (ids, tokens, times). By default it plans the first
-    five executions for their values and then keeps doing so whenever the generic plan looks costlier,
-    which a statement of many CTEs with a branch switched by a parameter makes it do every time."""
+    five executions on each connection for their values, and later ones too whenever its estimate of
+    the generic plan is the costlier."""
     connect_args: dict[str, Any] = {"timeout": settings.database.connect_timeout_seconds}
     if generic_plans:
         connect_args["server_settings"] = {"plan_cache_mode": "force_generic_plan"}
