@@ -7,8 +7,8 @@ import importlib.abc
 import importlib.util
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -323,6 +323,18 @@ async def _one_event_for_one_webhook(
     return account, hook
 
 
+@asynccontextmanager
+async def _started_pump(
+    api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> AsyncIterator[tuple[Account, dict[str, Any], dict[str, Any], Pump]]:
+    """One event for one webhook, and a started pump in a worker's context (the test stops it)."""
+    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
+    async with worker_context(settings) as ctx:
+        pump = pump_of(ctx)
+        pump.start()
+        yield account, hook, ctx, pump
+
+
 async def test_a_new_delivery_whose_endpoint_is_full_is_not_claimed_by_its_dispatch_and_waits(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
@@ -352,10 +364,7 @@ async def test_a_new_delivery_whose_endpoint_is_full_is_not_claimed_by_its_dispa
 async def test_a_dispatch_whose_transaction_fails_gives_back_the_slots_it_took(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
-    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
-    async with worker_context(settings) as ctx:
-        pump = pump_of(ctx)
-        pump.start()
+    async with _started_pump(api, client, receiver, settings) as (account, hook, ctx, pump):
         try:
             taken = keys.webhook_slots(hook["id"])
             with pytest.raises(RuntimeError, match="the commit failed"):
@@ -403,10 +412,7 @@ async def test_a_pump_stopping_while_a_dispatch_commits_sends_and_logs_what_that
     """The worker shuts down between a dispatch's claim of a first attempt and its commit: the pump's
     stop waits for that commit, then sends and logs the attempt (it left it leased and unsent, for
     the sweep to find once the lease ended)."""
-    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
-    async with worker_context(settings) as ctx:
-        pump = pump_of(ctx)
-        pump.start()
+    async with _started_pump(api, client, receiver, settings) as (account, hook, ctx, pump):
         async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
             assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
             stopping = asyncio.create_task(pump.stop())
@@ -422,10 +428,7 @@ async def test_a_pump_stopping_while_a_dispatch_commits_sends_and_logs_what_that
 async def test_a_dispatch_after_its_pump_stopped_queues_its_deliveries(
     api: Api, client: httpx.AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
-    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
-    async with worker_context(settings) as ctx:
-        pump = pump_of(ctx)
-        pump.start()
+    async with _started_pump(api, client, receiver, settings) as (account, hook, ctx, pump):
         await pump.stop()
         async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
             assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
@@ -441,10 +444,7 @@ async def test_a_dispatch_committing_after_its_pump_stopped_leaves_its_claims_to
     """The stop gave up waiting for the dispatch: what it claimed is not sent then, since no one would
     log the answer and the sweep would send it again once its lease ended; its slot goes back."""
     monkeypatch.setattr(pump_module, "DISPATCH_WAIT_SECONDS", 0.1)
-    account, hook = await _one_event_for_one_webhook(api, client, receiver, settings)
-    async with worker_context(settings) as ctx:
-        pump = pump_of(ctx)
-        pump.start()
+    async with _started_pump(api, client, receiver, settings) as (account, hook, ctx, pump):
         async with pump.first_attempts() as first, unit_of_work(ctx["sessionmaker"]) as session:
             assert await flow.dispatch(session, settings, utcnow(), first=first) == 1
             await pump.stop()
