@@ -249,6 +249,22 @@ class Pump:
         self._held += len(granted)
         return granted
 
+    async def _start_first(self, claims: list[delivery.Claim], taken: set[Pair], rest: list[Pair]) -> None:
+        """After a dispatch's commit (`FirstAttempts`): its claims sent, the other slots it took given back,
+        `rest` handed over. Once the pump has stopped (`stop` gave up waiting for this commit, or the
+        dispatch began after it) nothing is sent: no one would log the answer, and the sweep would make
+        the attempt again once its lease ended. The claims are left to that sweep, every slot taken
+        goes back now, and `rest` is queued as the stopped pump's own leftovers were."""
+        if self._stopped:
+            with contextlib.suppress(Exception):  # a store away: the slots' own leases free them
+                await self._slots.release_many(_unused(list(taken)))
+                await self._queue_jobs(rest)
+            return
+        self._launch(claims)
+        self._give_back(list(taken - {(claim.delivery_id, claim.endpoint_id) for claim in claims}))
+        if rest:
+            self.submit(rest)
+
     def _give_back(self, unused: list[Pair]) -> None:
         """Slots held and not used go back at the next turn of `_feed`, as answered ones do."""
         if unused:
@@ -335,23 +351,8 @@ class FirstAttempts:
         return granted
 
     async def start(self, claims: list[delivery.Claim], rest: list[Pair]) -> None:
-        if self._pump._stopped:  # `stop` gave up waiting for this commit, or the dispatch began after it
-            await self._after_stop(rest)
-            return
-        self._taken -= {(claim.delivery_id, claim.endpoint_id) for claim in claims}
-        self._pump._launch(claims)
-        self.give_back()
-        if rest:
-            self._pump.submit(rest)
-
-    async def _after_stop(self, rest: list[Pair]) -> None:
-        """No attempt is made: its answer would never be logged, and the sweep would make it again once
-        its lease ended. The claims are left to that sweep, their slots go back now, and `rest` is
-        queued as the stopped pump's leftovers were."""
-        unused, self._taken = list(self._taken), set()
-        with contextlib.suppress(Exception):  # a store away: the slots' own leases free them
-            await self._pump._slots.release_many(_unused(unused))
-            await self._pump._queue_jobs(rest)
+        taken, self._taken = self._taken, set()
+        await self._pump._start_first(claims, taken, rest)
 
     def give_back(self) -> None:
         """The slots taken and not started go back at the pump's next turn, as answered ones do."""
