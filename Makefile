@@ -112,7 +112,7 @@ bench-uploads: install services
 	$(UV) run backplane migrate
 	@$(call bench_server,$(UPLOADS_BENCH))
 
-JOBS_BENCH = $(UV) run python bench/jobs.py --url $(BENCH_URL) $(JOBS_BENCH_ARGS)
+JOBS_BENCH = $(UV) run python bench/jobs.py --url $(BENCH_URL) --pid $$server $(JOBS_BENCH_ARGS)
 
 # bench/jobs.py: no-op agent jobs through one and two `backplane worker --queues jobs` processes,
 # beside arq alone; JOBS_BENCH_ARGS passes options (e.g. --jobs 1000 --workers 1,2,4).

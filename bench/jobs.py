@@ -20,7 +20,8 @@ This script:
 Where PostgreSQL runs with autovacuum off (this machine), each phase starts after VACUUM (ANALYZE) of
 the tables the jobs churn, as autovacuum would have done (bench/_db.py). Completion and the stamps are
 read from PostgreSQL (one query every 50 ms, off the indexes of unfinished jobs), so waiting costs the
-server next to nothing. The figures are printed beside the baseline as ratios. The jobs, user and
+server next to nothing. The figures are printed beside the baseline as ratios, and each phase's CPU time
+a job of the workers and of the API process (--pid; `make bench-jobs` passes it). The jobs, user and
 organization stay in PostgreSQL.
 """
 
@@ -204,17 +205,33 @@ async def subscribers(redis_url: str) -> int:
         await redis.aclose()
 
 
-def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+def cpu_seconds(pids: list[int]) -> float:
     """CPU time (user + system) the processes have used so far (Linux; 0 elsewhere)."""
     total = 0.0
-    for process in processes:
+    for pid in pids:
         try:
-            with open(f"/proc/{process.pid}/stat") as stat:
+            with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             return 0.0
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+class CpuUse:
+    """The CPU the API process (its id, 0: not known) and the workers use from now on."""
+
+    def __init__(self, api: int, workers: list[int]) -> None:
+        self.api, self.workers = api, workers
+        self.api_start, self.workers_start = cpu_seconds([api] if api else []), cpu_seconds(workers)
+
+    def used(self, jobs: int) -> str:
+        workers = cpu_seconds(self.workers) - self.workers_start
+        said = f"the workers used {workers:.2f} CPU s: {workers / jobs * 1000:.2f} ms a job"
+        if self.api:
+            api = cpu_seconds([self.api]) - self.api_start
+            said += f"; the API {api:.2f} s: {api / jobs * 1000:.2f} ms a job"
+        return said
 
 
 def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -303,6 +320,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=25, help="jobs one worker process runs at once")
     parser.add_argument("--rate", type=float, default=50.0, help="jobs per second in the paced phase")
     parser.add_argument("--paced-jobs", type=int, default=500, help="jobs in the paced phase")
+    parser.add_argument("--pid", type=int, default=0, help="the API process's id, for its CPU time per job")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
 
@@ -336,19 +354,20 @@ async def main() -> None:
                 if tidying:
                     await tidy(engine, CHURNED)
                 await asyncio.sleep(1)  # and polling
-                cpu = cpu_seconds(processes)
+                cpu = CpuUse(args.pid, [process.pid for process in processes])
                 jobs_per_second, latencies = await run_burst(engine, clients, args.jobs)
-                cpu = cpu_seconds(processes) - cpu
                 print(burst_line(f"backplane, {count} worker(s), burst", jobs_per_second, latencies, rate))
-                print(f"  (the workers used {cpu:.2f} CPU s: {cpu / args.jobs * 1000:.2f} ms a job)")
+                print(f"  ({cpu.used(args.jobs)})")
                 if count > 1 and one_worker is not None:  # the target: more workers, more jobs a second
                     print(f"  ({count} workers: x{jobs_per_second / one_worker:.2f} of one worker's rate)")
                 if count == 1:
                     one_worker = jobs_per_second
                     if tidying:
                         await tidy(engine, CHURNED)
+                    cpu = CpuUse(args.pid, [process.pid for process in processes])
                     paced_rate, latencies = await run_paced(engine, clients, args.paced_jobs, args.rate)
                     print(paced_line(f"backplane, 1 worker, {args.rate:g}/s", paced_rate, latencies, steady))
+                    print(f"  ({cpu.used(args.paced_jobs)})")
             finally:
                 stop_workers(processes)
     finally:
