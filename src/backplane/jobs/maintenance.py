@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,13 +98,20 @@ async def end(session: AsyncSession, agent_id: str, actor: Actor) -> tuple[Agent
 
 @functools.cache
 def _under_maintenance() -> Select[str, str]:
-    """`reason_for_new_jobs`'s statement, built once (every job creation runs it; see `lifecycle._HAND_OUT`)."""
+    """`note_why_waiting`'s statement, built once (see `lifecycle._HAND_OUT`)."""
     return select(AgentMaintenance.agent_id, AgentMaintenance.reason).where(
         AgentMaintenance.agent_id.in_(bindparam("agent_ids", expanding=True))
     )
 
 
-async def reason_for_new_jobs(session: AsyncSession, agent_ids: set[str]) -> dict[str, str]:
-    """The `status_reason` new jobs of these agents get (those under maintenance only)."""
-    rows = await session.execute(_under_maintenance(), {"agent_ids": list(agent_ids)})
-    return {agent_id: status_reason(agent_id, reason) for agent_id, reason in rows.all()}
+async def note_why_waiting(session: AsyncSession, jobs: Sequence[Job]) -> None:
+    """New jobs that their creation's hand-out left waiting: each one whose agent is under maintenance
+    says why (`status_reason`, written with the creation's commit). The hand-out never takes such a job,
+    so a job it took needs no question, and a creation that takes a free slot makes none."""
+    if not jobs:
+        return
+    rows = await session.execute(_under_maintenance(), {"agent_ids": sorted({job.agent_id for job in jobs})})
+    reasons = {agent_id: status_reason(agent_id, reason) for agent_id, reason in rows.all()}
+    for job in jobs:
+        if job.agent_id in reasons:
+            job.status_reason = reasons[job.agent_id]

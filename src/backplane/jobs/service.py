@@ -227,7 +227,6 @@ async def create_jobs(
         await consumption.note_thresholds(session, principal.organization_id, jobs.plan, used - len(specs), used, now)
         created: list[Job] = []
         repository = JobRepository(session, principal.organization_id, principal.livemode)
-        waiting_why = await maintenance.reason_for_new_jobs(session, {spec.agent_id for _, spec, _ in checked})
         for _, spec, _ in checked:
             job = Job(
                 id=new_job_id(),
@@ -243,7 +242,6 @@ async def create_jobs(
                 max_attempts=jobs.settings.job_max_attempts,
                 created_by=_creator(principal),
                 created_at=now,
-                status_reason=waiting_why.get(spec.agent_id),
                 trace_context=tracing.carrier(),  # its dispatch and run continue the request's trace
                 webhook=spec.webhook,
                 webhook_events_filter=(
@@ -255,7 +253,8 @@ async def create_jobs(
         await lifecycle.queue_new(session, created, now, reason="validated; within quota")
         # Handed to the workers by this same transaction when a slot is free (rows this transaction
         # has just written are locked by no one else: see `Dispatcher.hand_out`).
-        await jobs.dispatcher.hand_out(session, principal.organization_id, jobs.plan)
+        handed = set(await jobs.dispatcher.hand_out(session, principal.organization_id, jobs.plan))
+        await maintenance.note_why_waiting(session, [job for job in created if job.id not in handed])
     except BaseException:
         await quota.give_back(jobs.redis, principal.organization_id, now, amount=len(specs))
         raise
