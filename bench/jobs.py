@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 from _api import call_json, sign_up
 from _db import autovacuum_is_on, tidy
+from _proc import cpu_seconds
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 from sqlalchemy import text
@@ -203,19 +204,6 @@ async def subscribers(redis_url: str) -> int:
         return int(subscribed)
     finally:
         await redis.aclose()
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user + system) the processes have used so far (Linux; 0 elsewhere)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 class CpuUse:

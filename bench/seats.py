@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import re
 import secrets
 import shutil
@@ -54,6 +53,7 @@ from typing import Any
 
 import httpx
 from _api import call_json, sign_up
+from _proc import cpu_seconds, postgres_cpu
 from redis.asyncio import Redis
 
 from backplane.licenses.leases import EXPIRY_INDEX, Leases, _keys, lease_key
@@ -235,7 +235,7 @@ class Bench:
             "--",
             *args,
         ]
-        server_cpu, redis_cpu, database_cpu = self.server_cpu(), await self.redis_cpu(), _postgres_cpu()
+        server_cpu, redis_cpu, database_cpu = self.server_cpu(), await self.redis_cpu(), postgres_cpu()
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
@@ -245,16 +245,12 @@ class Bench:
         run = WrkRun.parse(name, out.decode())
         run.server_cpu = self.server_cpu() - server_cpu if self.args.pid else math.nan
         run.redis_cpu = await self.redis_cpu() - redis_cpu
-        run.database_cpu = _postgres_cpu() - database_cpu
+        run.database_cpu = postgres_cpu() - database_cpu
         return run
 
     def server_cpu(self) -> float:
         """CPU seconds (user and system) the API process has used so far; NaN without --pid."""
-        if not self.args.pid:
-            return math.nan
-        with open(f"/proc/{self.args.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return cpu_seconds([self.args.pid]) if self.args.pid else math.nan
 
     async def redis_cpu(self) -> float:
         """CPU seconds Redis has used so far (its main thread and the rest: INFO cpu)."""
@@ -632,22 +628,6 @@ class WrkRound:
     def cpu_ratio(self, name: str) -> float:
         run = self.run(name)
         return self.liveness_cpu_us / run.cpu_us(run.server_cpu)
-
-
-def _postgres_cpu() -> float:
-    """CPU seconds used so far by this machine's processes named `postgres` (its server and backends;
-    a backend that exited during the run takes its time along). NaN when there are none."""
-    total, found = 0, False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # gone meanwhile
-            continue
-        name, _, rest = text.partition("(")[2].rpartition(")")
-        if name.startswith("postgres"):
-            fields = rest.split()
-            total, found = total + int(fields[11]) + int(fields[12]), True
-    return total / os.sysconf("SC_CLK_TCK") if found else math.nan
 
 
 def _seconds(value: float, unit: str) -> float:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 import httpx
 from _api import call_json, sign_up
 from _db import autovacuum_is_on, tidy
+from _proc import cpu_seconds
 from sqlalchemy import func, select
 
 EVENT_TYPE = "job.completed"
@@ -206,16 +208,6 @@ async def direct_baseline(url: str, posts: int, concurrency: int, body: bytes) -
     return Figures(posts / elapsed, latencies, cpu * 1000 / posts)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes have used so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 async def record_events(organization_id: uuid.UUID, count: int, batch: int, rate: float) -> dict[str, float]:
     """Record `count` events as the domains do (committing wakes the dispatcher), `batch` per transaction,
     at `rate` events per second (0: as fast as possible); id -> created (epoch seconds)."""
@@ -267,7 +259,8 @@ async def warm_up(organization_id: uuid.UUID, healthy: list[str], args: argparse
     for _ in range(120):
         used = cpu_seconds(args.worker_pids)
         await asyncio.sleep(1)
-        if cpu_seconds(args.worker_pids) - used < 0.05 * len(args.worker_pids):
+        settled = cpu_seconds(args.worker_pids) - used
+        if math.isnan(settled) or settled < 0.05 * len(args.worker_pids):  # NaN: a worker is gone; the run will say
             return
     print("bench: the workers did not settle within 2 minutes; their CPU figures include start-up work")
 
