@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from backplane.core.config import Settings
 from tests.fixtures.assertions import assert_error, assert_invalid, assert_not_found
 from tests.fixtures.auth import Account, Api
+from tests.fixtures.sql import statements
 from tests.jobs.conftest import CreateJob, JobsWorker, wait_for
-from tests.licenses.test_seat_caches import statements
 from tests.ops.test_operator_commands import answer, backplane, refused, staff_actions
 
 URL = "/v1/staff/agents/test-noop/maintenance"

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,28 +23,11 @@ from backplane.licenses import state
 from tests.auth.helpers import claims_for, forge
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account, Api
+from tests.fixtures.sql import statements
 from tests.licenses.conftest import acquire, create_license
 
 SESSION_GONE = "Session not found or expired. Acquire a seat again."
 HEARTBEAT = "/api/v1/licenses/sessions/{}/heartbeat/"
-
-
-@contextmanager
-def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs meanwhile."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engines = [app.state.engine.sync_engine, app.state.session_history.engine.sync_engine]
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 async def _member_with_seat(api: Api, owner: Account, role: str = "member") -> tuple[Account, dict[str, Any], str]:

@@ -17,8 +17,9 @@ from fastapi import FastAPI
 from backplane.core import keys
 from tests.fixtures.assertions import assert_licensing_error
 from tests.fixtures.auth import Account, Api
+from tests.fixtures.sql import statements
 from tests.licenses.conftest import create_license
-from tests.licenses.test_seat_caches import HEARTBEAT, statements
+from tests.licenses.test_seat_caches import HEARTBEAT
 
 ACQUIRE = "/api/v1/licenses/acquire/"
 REVOKED = "This API key has been revoked."

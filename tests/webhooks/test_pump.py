@@ -7,14 +7,13 @@ import importlib.abc
 import importlib.util
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import event
 
 from backplane.core import keys
 from backplane.core.config import Settings
@@ -26,6 +25,7 @@ from backplane.webhooks.sender import AttemptResult
 from backplane.webhooks.slots import EndpointSlots
 from backplane.webhooks.tasks import _slots, dispatch_task
 from tests.fixtures.auth import Account, Api
+from tests.fixtures.sql import engine_statements
 from tests.webhooks.conftest import (
     Answer,
     Receiver,
@@ -65,23 +65,6 @@ class HandedOver:
 
 def pump_of(ctx: dict[str, Any]) -> Pump:
     return Pump(ctx["sessionmaker"], ctx["redis"], ctx["settings"], ctx["encryptor"], _slots(ctx))
-
-
-@contextmanager
-def statements_of(ctx: dict[str, Any]) -> Iterator[list[str]]:
-    """The SQL statements the worker's engine sends meanwhile (an executemany counts once, marked
-    `EXECUTEMANY `: PostgreSQL runs it as a statement a row)."""
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(f"EXECUTEMANY {statement}" if executemany else statement)
-
-    engine = ctx["engine"].sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_two_pumps_handed_the_same_deliveries_send_each_once(
@@ -181,7 +164,7 @@ async def test_a_batch_of_delivered_attempts_is_logged_in_one_statement_after_th
             (claim, AttemptResult(succeeded=True, status_code=200, response_body="ok", error=None, duration_ms=3))
             for claim in claims
         ]
-        with statements_of(ctx) as statements:
+        with engine_statements(ctx["engine"]) as statements:
             statuses = await flow.record_outcomes(ctx["sessionmaker"], ctx["redis"], settings, answers)
     assert statuses == {claim.delivery_id: "succeeded" for claim in claims}
     # The endpoint's lock, then the attempts and the statuses together; nothing per delivery.
@@ -213,7 +196,7 @@ async def test_answers_that_come_moments_apart_are_logged_in_one_transaction(
         async with unit_of_work(ctx["sessionmaker"]) as session:
             await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed))
         pump = pump_of(ctx)
-        with statements_of(ctx) as statements:
+        with engine_statements(ctx["engine"]) as statements:
             pump.start()
             try:
                 pump.submit(handed)
@@ -238,7 +221,7 @@ async def test_dispatching_a_batch_of_events_takes_three_statements_whatever_its
         await record(settings, account.organization_id, "job.completed", {"n": n})
     async with worker_context(settings) as ctx:
         handed: list[tuple[str, str]] = []
-        with statements_of(ctx) as statements:
+        with engine_statements(ctx["engine"]) as statements:
             async with unit_of_work(ctx["sessionmaker"]) as session:
                 assert await flow.dispatch(session, settings, utcnow(), first=HandedOver(handed)) == 20
         # The events claimed and marked, the endpoints read, the deliveries inserted: none per row.
@@ -297,7 +280,7 @@ async def test_a_new_delivery_whose_endpoint_has_a_free_slot_is_claimed_by_its_d
         pump = ctx["webhook_pump"] = pump_of(ctx)
         pump.start()
         try:
-            with statements_of(ctx) as statements:
+            with engine_statements(ctx["engine"]) as statements:
                 assert await dispatch_task(ctx) == 3
 
                 async def all_logged() -> bool:
